@@ -1,0 +1,66 @@
+//! The `sockbench` command line: argument types and one function per
+//! subcommand. `src/main.rs` only parses and calls [`run`].
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod serve;
+
+/// sockbench: the socket-programming lecture, made real and measurable.
+///
+/// Serve any protocol with any concurrency model (iterative, thread per
+/// connection, worker pool, readiness loop), then measure the difference.
+/// Every server and load run is meant for loopback (127.0.0.1, [::1] or a
+/// Unix socket).
+#[derive(Debug, Parser)]
+#[command(name = "sockbench", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one server: an engine serving a service, until Ctrl-C or SIGTERM.
+    Serve(serve::ServeArgs),
+}
+
+/// Run the parsed command line; errors are printed as one line on stderr.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sockbench: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Set up logging to stderr: warnings by default (protocol errors, accept
+/// trouble), more with `RUST_LOG=info` or `RUST_LOG=debug`.
+pub fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("warn");
+    let _ = env_logger::Builder::from_env(env)
+        .format_target(false)
+        .try_init();
+}
+
+/// Parse `IP:PORT` with a hint that shows the expected shape.
+pub fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("'{s}' is not an address: expected IP:PORT such as 127.0.0.1:7000 or [::1]:7000")
+    })
+}
+
+/// Parse a human duration such as `10s`, `500ms` or `2m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration ({e}): write it like 10s, 500ms or 2m"))
+}

@@ -1,0 +1,142 @@
+//! `sockbench serve`: bind, print the bound address, serve until a signal.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::engine::{self, EngineConfig, EngineKind, ListenOptions, Work};
+use crate::service::{self, ServiceKind, ServiceLimits};
+
+/// Options of `sockbench serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sockbench serve --engine iterative --service upper      # then: nc 127.0.0.1 7000
+  sockbench serve --engine reactor --service http --addr 127.0.0.1:0
+  sockbench serve --engine threaded --service echo --work sleep:1ms
+
+The first line printed is `listening on ADDR`: with port 0 the kernel picks a
+free port and that line tells you which.")]
+pub struct ServeArgs {
+    /// Concurrency model.
+    #[arg(long, value_enum, default_value = "reactor")]
+    pub engine: EngineKind,
+
+    /// Protocol to serve.
+    #[arg(long, value_enum, default_value = "echo")]
+    pub service: ServiceKind,
+
+    /// TCP address to listen on (IPv4 or IPv6; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7000", value_parser = super::parse_socket_addr)]
+    pub addr: std::net::SocketAddr,
+
+    /// Listen on a Unix domain stream socket at this path instead of TCP.
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    pub unix: Option<PathBuf>,
+
+    /// listen() backlog: finished handshakes waiting for accept().
+    #[arg(long, default_value_t = engine::listener::DEFAULT_BACKLOG)]
+    pub backlog: i32,
+
+    /// Worker threads for --engine pool [default: cores x 4].
+    #[arg(long)]
+    pub workers: Option<usize>,
+
+    /// Simulated cost per request: none, sleep:DURATION or cpu:DURATION.
+    #[arg(long, default_value = "none")]
+    pub work: Work,
+
+    /// Time allowed for replies in flight after Ctrl-C or SIGTERM.
+    #[arg(long, default_value = "5s", value_parser = super::parse_duration)]
+    pub grace: Duration,
+
+    /// Do not set SO_REUSEADDR (to see "address in use" after a restart).
+    #[arg(long)]
+    pub no_reuseaddr: bool,
+
+    /// Set SO_REUSEPORT, so several servers can share the port.
+    #[arg(long)]
+    pub reuseport: bool,
+
+    /// Largest frame payload for --service frame, in bytes.
+    #[arg(long, default_value_t = service::frame::DEFAULT_MAX_FRAME_BYTES)]
+    pub max_frame_bytes: usize,
+
+    /// Longest line for --service upper, in bytes.
+    #[arg(long, default_value_t = service::upper::DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+
+    /// Print every readiness event the reactor handles (lecture mode).
+    #[arg(long)]
+    pub trace: bool,
+}
+
+/// Run `sockbench serve`.
+pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
+    super::init_logging();
+    if args.backlog < 1 {
+        return Err(io::Error::other("--backlog must be at least 1"));
+    }
+    if args.service == ServiceKind::Length {
+        return Err(io::Error::other(
+            "the length service answers datagrams: use it with --udp",
+        ));
+    }
+    let options = ListenOptions {
+        backlog: args.backlog,
+        reuseaddr: !args.no_reuseaddr,
+        reuseport: args.reuseport,
+    };
+    let listener = match &args.unix {
+        Some(path) => engine::listener::bind_unix(path, options)?,
+        None => engine::listener::bind_tcp(args.addr, options)?,
+    };
+    let limits = ServiceLimits {
+        max_frame_bytes: args.max_frame_bytes,
+        max_line_bytes: args.max_line_bytes,
+        ..ServiceLimits::default()
+    };
+    let config = EngineConfig {
+        workers: args.workers.unwrap_or_else(engine::default_workers),
+        work: args.work,
+        grace: args.grace,
+        trace: args.trace,
+        ..EngineConfig::default()
+    };
+    // Signals are registered before serving, so an early Ctrl-C is not lost.
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let server = engine::start(
+        args.engine,
+        listener,
+        service::build(args.service, limits),
+        config,
+    )?;
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "listening on {} (engine {}, service {}, work {})",
+        server.local_addr(),
+        args.engine,
+        args.service.name(),
+        args.work
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    if let Some(signal) = signals.forever().next() {
+        let name = if signal == SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        eprintln!(
+            "{name}: no new connections; finishing replies in flight (up to {:?})",
+            args.grace
+        );
+    }
+    server.shutdown()?;
+    Ok(ExitCode::SUCCESS)
+}

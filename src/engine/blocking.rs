@@ -1,0 +1,301 @@
+//! What the three blocking engines share: serving one connection with
+//! blocking `read`/`write`, and stopping gracefully.
+//!
+//! `iterative`, `threaded` and `pool` differ only in *which thread* runs
+//! [`serve_connection`]: the accepting thread itself, a new thread per
+//! client, or a worker from a fixed pool. The loop below is the textbook one:
+//! read what arrived, let the session answer, `sendall` the answer, repeat
+//! until the peer closes.
+//!
+//! Stopping a blocking server is the awkward part of the model, because a
+//! thread blocked in `accept` or `read` cannot be told anything. Linux
+//! offers a clean way out: `shutdown(SHUT_RD)` on the listening socket makes
+//! `accept` fail, and on a connection makes a blocked `read` return 0 (end
+//! of input), so the session flushes its last replies as if the client had
+//! half-closed. [`ActiveConnections`] remembers every open connection so a
+//! stop can reach them all.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::buffered::BufferedSession;
+use super::listener::{Listener, Stream};
+use super::{interrupted, is_connection_error, is_out_of_descriptors, Work};
+use crate::service::{Peer, Service};
+
+/// Per-connection read buffer for the blocking engines: each connection's
+/// thread owns one while it serves (the reactor, by contrast, shares one).
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Serve one connection to the end with blocking I/O: the lecture's loop.
+pub fn serve_connection(
+    mut stream: Stream,
+    peer: &Peer,
+    service: &dyn Service,
+    work: Work,
+) -> io::Result<()> {
+    let mut session = BufferedSession::open(service, peer);
+    let mut buf = vec![0u8; READ_BUFFER_BYTES];
+    loop {
+        // `sendall`: a blocking write_all returns once every byte is queued
+        // in the kernel, however many partial writes that takes.
+        let unsent = session.unsent();
+        if !unsent.is_empty() {
+            let len = unsent.len();
+            stream.write_all(unsent)?;
+            session.handle_sent(len);
+        }
+        if session.is_done() {
+            break;
+        }
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(err) if interrupted(&err) => continue,
+            Err(err) => return Err(err),
+        };
+        let outcome = if n == 0 {
+            // The peer half-closed (or a stop shut our read side down).
+            session.handle_eof().map(|()| 0)
+        } else {
+            session.handle_received(&buf[..n])
+        };
+        match outcome {
+            Ok(requests) => work.perform(requests),
+            Err(err) => log::warn!("{peer}: closing: {err}"),
+        }
+    }
+    // Half-close our side so the client reads a clean end of stream.
+    let _ = stream.shutdown(Shutdown::Write);
+    Ok(())
+}
+
+/// Serve one connection and log how it ended; never panics the caller.
+pub fn serve_and_log(stream: Stream, peer: &Peer, service: &dyn Service, work: Work) {
+    if let Err(err) = serve_connection(stream, peer, service, work) {
+        // A reset or broken pipe ends this connection only.
+        log::info!("{peer}: connection ended: {err}");
+    }
+}
+
+/// Every connection a blocking engine is serving, so a stop can reach them,
+/// and a count the engine can wait on.
+#[derive(Debug, Default)]
+pub struct ActiveConnections {
+    state: Mutex<ActiveState>,
+    emptied: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct ActiveState {
+    streams: Slab<Stream>,
+    is_stopping: bool,
+}
+
+/// Removes a connection from [`ActiveConnections`] when it ends.
+#[derive(Debug)]
+pub struct Registration {
+    active: Arc<ActiveConnections>,
+    key: Option<usize>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut state = self.active.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.streams.remove(key);
+            if state.streams.is_empty() {
+                self.active.emptied.notify_all();
+            }
+        }
+    }
+}
+
+impl ActiveConnections {
+    /// Remember `stream` while the returned registration lives. If a stop is
+    /// already under way, its read side is shut down at once, so a
+    /// connection accepted during the stop is not missed.
+    pub fn register(self: &Arc<Self>, stream: &Stream) -> Registration {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let key = match stream.try_clone() {
+            Ok(handle) => {
+                if state.is_stopping {
+                    let _ = handle.shutdown(Shutdown::Read);
+                }
+                Some(state.streams.insert(handle))
+            }
+            // Out of descriptors for the clone: this connection cannot be
+            // interrupted by a stop, but it still ends when its client does.
+            Err(err) => {
+                log::warn!("cannot track connection for graceful stop: {err}");
+                None
+            }
+        };
+        Registration {
+            active: Arc::clone(self),
+            key,
+        }
+    }
+
+    /// Begin a stop: every connection stops reading (its session sees end
+    /// of input and flushes its last replies).
+    pub fn stop_reading(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.is_stopping = true;
+        for (_, stream) in state.streams.iter() {
+            let _ = stream.shutdown(Shutdown::Read);
+        }
+    }
+
+    /// Wait until every connection has ended, or the deadline passes; then
+    /// cut off whatever is left. Returns how many had to be cut off.
+    pub fn wait_or_cut_off(&self, deadline: Instant) -> usize {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while !state.streams.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .emptied
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        for (_, stream) in state.streams.iter() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        state.streams.len()
+    }
+
+    /// Whether a stop has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_stopping
+    }
+}
+
+/// What a blocking engine's stop does, from any thread: wake the accept
+/// loop and make every connection finish.
+#[derive(Debug)]
+pub struct BlockingStop {
+    listener: Arc<Listener>,
+    active: Arc<ActiveConnections>,
+    is_stopped: AtomicBool,
+}
+
+impl BlockingStop {
+    /// A stop for this listener and these connections.
+    pub fn new(listener: Arc<Listener>, active: Arc<ActiveConnections>) -> Arc<Self> {
+        Arc::new(BlockingStop {
+            listener,
+            active,
+            is_stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// Ask for the stop (idempotent).
+    pub fn stop(&self) {
+        if !self.is_stopped.swap(true, Ordering::SeqCst) {
+            self.active.stop_reading();
+            if let Err(err) = self.listener.shutdown_accept() {
+                log::warn!("cannot wake the accept loop: {err}");
+            }
+        }
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_stopped(&self) -> bool {
+        self.is_stopped.load(Ordering::SeqCst)
+    }
+}
+
+/// The accept loop the blocking engines share: hand each accepted
+/// connection to `dispatch` until a stop is asked for.
+///
+/// Accept errors never end the loop: a connection reset before we took it
+/// is skipped; running out of descriptors (EMFILE/ENFILE) backs off,
+/// doubling up to a second, and is logged once per episode rather than per
+/// attempt: retrying at once would spin a core and flood the log.
+pub fn accept_loop(
+    listener: &Listener,
+    stop: &BlockingStop,
+    mut dispatch: impl FnMut(Stream, Peer),
+) -> io::Result<()> {
+    let mut backoff = AcceptBackoff::default();
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                backoff.reset();
+                if stop.is_stopped() {
+                    break;
+                }
+                dispatch(stream, peer);
+            }
+            Err(_) if stop.is_stopped() => break,
+            Err(err) if interrupted(&err) || is_connection_error(&err) => continue,
+            Err(err) => std::thread::sleep(backoff.next_delay(&err)),
+        }
+    }
+    Ok(())
+}
+
+/// Back-off state for a failing `accept`.
+#[derive(Debug, Default)]
+pub struct AcceptBackoff {
+    delay: Option<Duration>,
+}
+
+impl AcceptBackoff {
+    const FIRST: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// Accepting worked again: the next failure starts a new episode.
+    pub fn reset(&mut self) {
+        if self.delay.take().is_some() {
+            log::warn!("accept recovered");
+        }
+    }
+
+    /// How long to wait after `err`; logs the first failure of an episode.
+    pub fn next_delay(&mut self, err: &io::Error) -> Duration {
+        let delay = match self.delay {
+            None => {
+                let hint = if is_out_of_descriptors(err) {
+                    " (out of file descriptors: raise `ulimit -n` or lower the connection count)"
+                } else {
+                    ""
+                };
+                log::warn!("accept failed: {err}{hint}; backing off");
+                Self::FIRST
+            }
+            Some(d) => (d * 2).min(Self::MAX),
+        };
+        self.delay = Some(delay);
+        delay
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Back-off doubles from 10 ms up to 1 s and starts over after a reset.
+    #[test]
+    fn accept_backoff_doubles_and_caps() {
+        let err = io::Error::from_raw_os_error(libc::EMFILE);
+        let mut backoff = AcceptBackoff::default();
+        let delays: Vec<_> = (0..10).map(|_| backoff.next_delay(&err)).collect();
+        assert_eq!(delays[0], Duration::from_millis(10));
+        assert_eq!(delays[1], Duration::from_millis(20));
+        assert_eq!(*delays.last().unwrap(), Duration::from_secs(1));
+        backoff.reset();
+        assert_eq!(backoff.next_delay(&err), Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,234 @@
+//! Server engines: one file per concurrency model, one entry point.
+//!
+//! | engine      | model                                                   |
+//! |-------------|---------------------------------------------------------|
+//! | `iterative` | one client at a time, served to completion (blocking)   |
+//! | `threaded`  | one OS thread per connection (blocking)                 |
+//! | `pool`      | fixed worker threads fed through a bounded channel      |
+//! | `reactor`   | one thread, a hand-rolled mio readiness loop            |
+//!
+//! Engines own I/O and nothing else: what the bytes mean is the business of
+//! a [`Service`]; what to keep between reads is [`buffered::BufferedSession`]'s.
+//! Every engine is started the same way, [`start`], with a listener that is
+//! already bound, and returns a [`Server`] that stops gracefully.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::service::Service;
+
+pub mod blocking;
+pub mod buffered;
+pub mod iterative;
+pub mod listener;
+pub mod pool;
+pub mod reactor;
+pub mod threaded;
+pub mod work;
+
+pub use listener::{ListenAddr, ListenOptions, Listener};
+pub use work::Work;
+
+/// The concurrency models, spelled as on the command line, in CSV files and
+/// in bench ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// One client at a time, blocking: the lecture's first server.
+    Iterative,
+    /// One OS thread per connection: the lecture's concurrent server.
+    Threaded,
+    /// A fixed pool of worker threads fed by a bounded channel.
+    Pool,
+    /// A single-threaded mio readiness loop (select() done right).
+    Reactor,
+}
+
+impl EngineKind {
+    /// Every engine, in the order tables list them.
+    pub const ALL: [EngineKind; 4] = [
+        EngineKind::Iterative,
+        EngineKind::Threaded,
+        EngineKind::Pool,
+        EngineKind::Reactor,
+    ];
+
+    /// The one spelling of this engine's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Iterative => "iterative",
+            EngineKind::Threaded => "threaded",
+            EngineKind::Pool => "pool",
+            EngineKind::Reactor => "reactor",
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How long replies in flight may take to finish once a stop is asked for.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// Above this much unsent output, a connection's reading is paused.
+pub const DEFAULT_OUTPUT_HIGH_WATER_BYTES: usize = 1024 * 1024;
+
+/// Settings every engine understands (each uses the ones that apply to it).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Worker threads for `pool`.
+    pub workers: usize,
+    /// Simulated cost of each answered request.
+    pub work: Work,
+    /// Time allowed for replies in flight after a stop.
+    pub grace: Duration,
+    /// Unsent output above which the reactor stops reading a connection.
+    pub output_high_water_bytes: usize,
+    /// Print every readiness event the reactor handles (for the lecture).
+    pub trace: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: default_workers(),
+            work: Work::None,
+            grace: DEFAULT_GRACE,
+            output_high_water_bytes: DEFAULT_OUTPUT_HIGH_WATER_BYTES,
+            trace: false,
+        }
+    }
+}
+
+/// `pool`'s default size: four workers per core, so some blocking work can
+/// overlap without one thread per client.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) * 4
+}
+
+/// Start `kind` serving `service` on `listener`, in a background thread.
+pub fn start(
+    kind: EngineKind,
+    listener: Listener,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+) -> io::Result<Server> {
+    match kind {
+        EngineKind::Iterative => iterative::spawn(listener, service, config),
+        EngineKind::Threaded => threaded::spawn(listener, service, config),
+        EngineKind::Pool => pool::spawn(listener, service, config),
+        EngineKind::Reactor => reactor::spawn(listener, service, config),
+    }
+}
+
+/// A running server. Dropping it stops it and waits for it.
+pub struct Server {
+    local_addr: ListenAddr,
+    stopper: Box<dyn Fn() + Send + Sync>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Run `body` (the engine's main loop) on a thread named `sockbench-NAME`.
+    /// `stopper` must make `body` return soon, gracefully, and be idempotent.
+    pub fn spawn(
+        name: &str,
+        local_addr: ListenAddr,
+        stopper: impl Fn() + Send + Sync + 'static,
+        body: impl FnOnce() -> io::Result<()> + Send + 'static,
+    ) -> io::Result<Server> {
+        let thread = std::thread::Builder::new()
+            .name(format!("sockbench-{name}"))
+            .spawn(body)?;
+        Ok(Server {
+            local_addr,
+            stopper: Box::new(stopper),
+            thread: Some(thread),
+        })
+    }
+
+    /// Where clients connect (the real port when bound to port 0).
+    pub fn local_addr(&self) -> &ListenAddr {
+        &self.local_addr
+    }
+
+    /// The TCP address, for callers that bound TCP.
+    pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.local_addr {
+            ListenAddr::Tcp(addr) => Some(*addr),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+
+    /// Ask the server to stop: no new connections; replies in flight finish
+    /// within the grace period. Returns at once.
+    pub fn stop(&self) {
+        (self.stopper)();
+    }
+
+    /// Stop and wait until the engine has finished.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop();
+        self.join_engine()
+    }
+
+    fn join_engine(&mut self) -> io::Result<()> {
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("engine thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        if let Err(err) = self.join_engine() {
+            log::warn!("engine stopped with an error: {err}");
+        }
+    }
+}
+
+/// `true` for errors that mean "try again later" in a non-blocking call.
+pub fn would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
+/// `true` for errors that mean "a signal interrupted the call: retry".
+pub fn interrupted(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Interrupted
+}
+
+/// `true` for accept errors that concern only the one connection being
+/// accepted (it was reset before we took it): accept the next one.
+pub fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// `true` for accept errors caused by running out of file descriptors
+/// (EMFILE for this process, ENFILE for the system). Accepting again at
+/// once would fail again: the engine must back off, not spin.
+pub fn is_out_of_descriptors(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
