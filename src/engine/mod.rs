@@ -24,6 +24,7 @@ pub mod blocking;
 pub mod buffered;
 pub mod iterative;
 pub mod listener;
+pub mod nonblocking;
 pub mod pool;
 pub mod reactor;
 pub mod threaded;

@@ -1,15 +1,473 @@
-//! `reactor`: stub, being written.
-use std::io;
+//! `reactor`: one thread, a hand-rolled mio readiness loop.
+//!
+//! This is the lecture's `select()` server done right. One thread asks the
+//! kernel "which of my sockets can make progress?" (`Poll::poll`), and for
+//! each answer does only what will not block: accept, read, write. Nothing
+//! waits for a slow client, so one thread holds thousands of connections.
+//!
+//! How to read it, top to bottom:
+//! 1. [`spawn`] builds a [`Reactor`] and runs [`Reactor::run`], the loop.
+//! 2. The loop dispatches each event by [`Token`]: [`LISTENER`] means
+//!    connections are waiting ([`Reactor::accept_all`]), [`WAKER`] means
+//!    "stop" ([`Reactor::begin_stop`]), anything else is a slab key naming a
+//!    connection ([`Reactor::drive`]).
+//! 3. [`Reactor::drive`] reads until `WouldBlock`, lets the session answer,
+//!    writes until `WouldBlock`, then registers interest in exactly what the
+//!    connection now waits for ([`Reactor::update_interest`]).
+//!
+//! The rules that make it correct, each marked where the code follows it:
+//! - **Drain readiness.** mio reports edges: after an event, keep reading
+//!   (or accepting, or writing) until `WouldBlock`, or you may never hear
+//!   about that socket again.
+//! - **Keep partial writes.** `write` may take only part of the buffer; the
+//!   rest stays queued and is flushed when the socket is `WRITABLE` again.
+//!   (mio's own example turns a short write into an error; we do not.)
+//! - **Backpressure.** While a connection's unsent output is above the
+//!   high-water mark, stop reading from it: a client that never reads its
+//!   answers cannot make the server buffer without bound.
+//! - **Fairness.** A connection gets a bounded number of reads per turn; if
+//!   it still has data it goes to the back of a ready queue, so one busy
+//!   client cannot starve the others.
+//! - **One read buffer**, owned by the loop: an idle connection holds none.
+//! - **Never spin.** `poll` blocks until something happens; it only returns
+//!   at once while the ready queue has work.
+//! - **Work runs here.** With `--work`, every request's cost is paid on this
+//!   one thread, stalling every other connection. That is the lesson.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::{EngineConfig, Listener, Server};
-use crate::service::Service;
+use mio::event::Event;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
 
-/// Start the reactor.
+use super::blocking::AcceptBackoff;
+use super::buffered::BufferedSession;
+use super::nonblocking::{NbListener, NbStream};
+use super::{interrupted, is_connection_error, would_block, EngineConfig, Listener, Server};
+use crate::service::{Peer, Service};
+
+/// The listening socket's token. Connection tokens are slab keys, which
+/// start at 0, so the two fixed tokens sit at the top of the range.
+const LISTENER: Token = Token(usize::MAX);
+/// Woken from another thread to ask the loop to stop.
+const WAKER: Token = Token(usize::MAX - 1);
+
+/// Size of the loop's single read buffer.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Reads one connection may do per turn before others get theirs.
+const READS_PER_TURN: usize = 16;
+/// Readiness events handled per `poll` call.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Start the reactor on its own thread.
 pub fn spawn(
     listener: Listener,
     service: Arc<dyn Service>,
     config: EngineConfig,
 ) -> io::Result<Server> {
-    super::iterative::spawn(listener, service, config)
+    let local_addr = listener.local_addr()?;
+    let reactor = Reactor::new(listener, service, config)?;
+    let waker = Arc::new(Waker::new(reactor.poll.registry(), WAKER)?);
+    let stopper = move || {
+        if let Err(err) = waker.wake() {
+            log::warn!("cannot wake the reactor to stop it: {err}");
+        }
+    };
+    Server::spawn("reactor", local_addr, stopper, move || reactor.run())
+}
+
+/// One connection: its socket, its protocol state, and what we know of its
+/// readiness.
+#[derive(Debug)]
+struct Connection {
+    stream: NbStream,
+    peer: Peer,
+    session: BufferedSession,
+    /// The interest registered with the poller right now.
+    interest: Interest,
+    /// The last read returned `WouldBlock`: wait for a `READABLE` event.
+    is_read_drained: bool,
+    /// The last write returned `WouldBlock`: wait for a `WRITABLE` event.
+    is_write_blocked: bool,
+    /// Waiting in the ready queue for another turn.
+    is_queued: bool,
+}
+
+/// A self-contained readiness loop: its own poller, connections and buffer.
+/// Several could run side by side, one per core.
+struct Reactor {
+    poll: Poll,
+    /// `None` once stopping: no new connections.
+    listener: Option<NbListener>,
+    connections: Slab<Connection>,
+    /// Connections that still had data when their turn ended.
+    ready: VecDeque<Token>,
+    read_buffer: Vec<u8>,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+    /// While accept fails (out of descriptors), the listener is paused
+    /// until this instant instead of being retried in a tight loop.
+    accept_paused_until: Option<Instant>,
+    accept_backoff: AcceptBackoff,
+    /// Set by a stop: after this instant, remaining connections are cut off.
+    stop_deadline: Option<Instant>,
+}
+
+impl Reactor {
+    /// Register the listener with a new poller.
+    fn new(
+        listener: Listener,
+        service: Arc<dyn Service>,
+        config: EngineConfig,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listener = NbListener::from_listener(listener)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Reactor {
+            poll,
+            listener: Some(listener),
+            connections: Slab::new(),
+            ready: VecDeque::new(),
+            read_buffer: vec![0; READ_BUFFER_BYTES],
+            service,
+            config,
+            accept_paused_until: None,
+            accept_backoff: AcceptBackoff::default(),
+            stop_deadline: None,
+        })
+    }
+
+    /// The event loop. Returns once stopped and every connection is closed.
+    fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            if let Err(err) = self.poll.poll(&mut events, self.poll_timeout()) {
+                if interrupted(&err) {
+                    continue; // A signal arrived; nothing happened to our sockets.
+                }
+                return Err(err);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => self.begin_stop(),
+                    token => self.handle_event(token, event),
+                }
+            }
+            self.run_ready_queue();
+            self.resume_accept_if_due();
+            if self.is_finished() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// How long `poll` may block: forever, unless something is scheduled.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty() {
+            return Some(Duration::ZERO); // Work is queued: just collect new events.
+        }
+        let now = Instant::now();
+        [self.accept_paused_until, self.stop_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Accept every waiting connection (drain the listener's readiness).
+    fn accept_all(&mut self) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    self.accept_backoff.reset();
+                    self.add_connection(stream, peer);
+                }
+                // The backlog is empty: wait for the next event.
+                Err(err) if would_block(&err) => return,
+                // That client gave up before we took it; take the next.
+                Err(err) if interrupted(&err) || is_connection_error(&err) => continue,
+                // Out of descriptors, or worse. Retrying now would fail again
+                // (and every new client would wake us to fail again): stop
+                // listening for a while instead. Logged once per episode.
+                Err(err) => {
+                    let delay = self.accept_backoff.next_delay(&err);
+                    self.pause_accept(delay);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Take the listener out of the poller until `delay` has passed.
+    fn pause_accept(&mut self, delay: Duration) {
+        if let Some(listener) = &mut self.listener {
+            if let Err(err) = self.poll.registry().deregister(listener) {
+                log::warn!("cannot pause the listener: {err}");
+            }
+            self.accept_paused_until = Some(Instant::now() + delay);
+        }
+    }
+
+    /// Put the listener back once its pause is over. Registering again
+    /// reports the backlog's readiness at once if clients are waiting.
+    fn resume_accept_if_due(&mut self) {
+        let Some(until) = self.accept_paused_until else {
+            return;
+        };
+        if Instant::now() < until {
+            return;
+        }
+        self.accept_paused_until = None;
+        let Some(listener) = &mut self.listener else {
+            return;
+        };
+        match self
+            .poll
+            .registry()
+            .register(listener, LISTENER, Interest::READABLE)
+        {
+            Ok(()) => self.accept_all(),
+            Err(err) => {
+                let delay = self.accept_backoff.next_delay(&err);
+                self.accept_paused_until = Some(Instant::now() + delay);
+            }
+        }
+    }
+
+    /// Register a new connection and give it its first turn (a greeting may
+    /// be waiting to be sent).
+    fn add_connection(&mut self, mut stream: NbStream, peer: Peer) {
+        let entry = self.connections.vacant_entry();
+        let token = Token(entry.key());
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+        {
+            log::warn!("{peer}: cannot register connection: {err}");
+            return;
+        }
+        if self.config.trace {
+            println!("[reactor] accept    #{} from {peer}", token.0);
+        }
+        let session = BufferedSession::open(self.service.as_ref(), &peer);
+        entry.insert(Connection {
+            stream,
+            peer,
+            session,
+            interest: Interest::READABLE,
+            // A new socket may already hold data: try reading at once.
+            is_read_drained: false,
+            is_write_blocked: false,
+            is_queued: false,
+        });
+        self.drive(token);
+    }
+
+    /// A readiness event for a connection: note what became possible, then
+    /// let the connection make progress.
+    fn handle_event(&mut self, token: Token, event: &Event) {
+        // Events for a closed connection can still be in the batch
+        // ("sporadic events happen"): ignore tokens we no longer know.
+        let Some(conn) = self.connections.get_mut(token.0) else {
+            return;
+        };
+        if self.config.trace {
+            let what = match (event.is_readable(), event.is_writable()) {
+                (true, true) => "readable+writable",
+                (true, false) => "readable",
+                (false, true) => "writable",
+                (false, false) => "error/hup",
+            };
+            println!("[reactor] {what:<9} #{}", token.0);
+        }
+        // Errors and hang-ups are reported as readiness too: the next read
+        // or write returns the error or end of stream.
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            conn.is_read_drained = false;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            conn.is_write_blocked = false;
+        }
+        self.drive(token);
+    }
+
+    /// Give queued connections another turn, in order. Connections queued
+    /// during this pass wait for the next one, after fresh events.
+    fn run_ready_queue(&mut self) {
+        for _ in 0..self.ready.len() {
+            let Some(token) = self.ready.pop_front() else {
+                break;
+            };
+            if let Some(conn) = self.connections.get_mut(token.0) {
+                conn.is_queued = false;
+                self.drive(token);
+            }
+        }
+    }
+
+    /// One turn for a connection: read, answer, write, then decide what to
+    /// wait for next, or close it.
+    fn drive(&mut self, token: Token) {
+        let high_water = self.config.output_high_water_bytes;
+        let Some(conn) = self.connections.get_mut(token.0) else {
+            return;
+        };
+        let result = read_some(conn, &mut self.read_buffer, high_water, &self.config)
+            .and_then(|()| write_some(conn));
+        // The turn's budget ran out (or writing relieved backpressure) with
+        // data still unread. Readiness is not reported twice, so remember
+        // the connection ourselves: it gets another turn after the others.
+        if result.is_ok()
+            && wants_read(conn, high_water)
+            && !conn.is_read_drained
+            && !conn.is_queued
+        {
+            conn.is_queued = true;
+            self.ready.push_back(token);
+        }
+        match result {
+            Ok(()) if conn.session.is_done() => self.close(token, "done"),
+            Ok(()) => {
+                if let Err(err) = self.update_interest(token) {
+                    self.close(token, &err.to_string());
+                }
+            }
+            // A reset or broken pipe ends this connection only.
+            Err(err) => self.close(token, &err.to_string()),
+        }
+    }
+
+    /// Register interest in what the connection waits for now: `READABLE`
+    /// while it may read, `WRITABLE` only while output is queued.
+    fn update_interest(&mut self, token: Token) -> io::Result<()> {
+        let high_water = self.config.output_high_water_bytes;
+        let Some(conn) = self.connections.get_mut(token.0) else {
+            return Ok(());
+        };
+        let readable = wants_read(conn, high_water).then_some(Interest::READABLE);
+        let writable = (!conn.session.unsent().is_empty()).then_some(Interest::WRITABLE);
+        let wanted = match (readable, writable) {
+            (Some(r), Some(w)) => r | w,
+            (Some(only), None) | (None, Some(only)) => only,
+            // Neither: the connection is closing and flushed (is_done).
+            (None, None) => return Ok(()),
+        };
+        if wanted != conn.interest {
+            self.poll
+                .registry()
+                .reregister(&mut conn.stream, token, wanted)?;
+            conn.interest = wanted;
+        }
+        Ok(())
+    }
+
+    /// Close a connection: deregister before dropping, as mio asks.
+    fn close(&mut self, token: Token, why: &str) {
+        let Some(mut conn) = self.connections.try_remove(token.0) else {
+            return;
+        };
+        if self.config.trace {
+            println!("[reactor] closed    #{} ({why})", token.0);
+        }
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        // Half-close first so the client reads a clean end of stream.
+        let _ = conn.stream.shutdown(Shutdown::Write);
+        if why != "done" {
+            log::info!("{}: connection ended: {why}", conn.peer);
+        }
+    }
+
+    /// Stop: close the listener (no new connections) and shut down every
+    /// connection's read side, so each session sees end of input, answers
+    /// what it has, and closes once flushed. Whatever is left when the grace
+    /// period ends is cut off.
+    fn begin_stop(&mut self) {
+        if self.stop_deadline.is_some() {
+            return;
+        }
+        self.stop_deadline = Some(Instant::now() + self.config.grace);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_paused_until = None;
+        let tokens: Vec<Token> = self.connections.iter().map(|(key, _)| Token(key)).collect();
+        for token in tokens {
+            if let Some(conn) = self.connections.get_mut(token.0) {
+                let _ = conn.stream.shutdown(Shutdown::Read);
+                conn.is_read_drained = false;
+            }
+            self.drive(token);
+        }
+    }
+
+    /// Stopped, and either every connection has closed or time is up.
+    fn is_finished(&self) -> bool {
+        match self.stop_deadline {
+            None => false,
+            Some(deadline) => self.connections.is_empty() || Instant::now() >= deadline,
+        }
+    }
+}
+
+/// Whether the connection should be read from now: it still wants input
+/// and its unsent output is below the high-water mark (backpressure).
+fn wants_read(conn: &Connection, high_water: usize) -> bool {
+    !conn.session.is_closing() && conn.session.unsent().len() < high_water
+}
+
+/// Read until `WouldBlock`, the turn's budget, or backpressure; feed each
+/// read to the session and pay the simulated work for its requests.
+fn read_some(
+    conn: &mut Connection,
+    buffer: &mut [u8],
+    high_water: usize,
+    config: &EngineConfig,
+) -> io::Result<()> {
+    for _ in 0..READS_PER_TURN {
+        if conn.is_read_drained || !wants_read(conn, high_water) {
+            return Ok(());
+        }
+        let outcome = match conn.stream.read(buffer) {
+            // End of stream: the peer half-closed (or a stop shut reading).
+            Ok(0) => conn.session.handle_eof().map(|()| 0),
+            Ok(n) => conn.session.handle_received(&buffer[..n]),
+            Err(err) if would_block(&err) => {
+                conn.is_read_drained = true;
+                return Ok(());
+            }
+            Err(err) if interrupted(&err) => continue,
+            Err(err) => return Err(err),
+        };
+        match outcome {
+            // Paid on the loop's only thread: every connection waits.
+            Ok(requests) => config.work.perform(requests),
+            Err(err) => log::warn!("{}: closing: {err}", conn.peer),
+        }
+    }
+    Ok(())
+}
+
+/// Write queued output until it is all sent or the socket is full. A
+/// partial write keeps the rest queued for the next `WRITABLE` event.
+fn write_some(conn: &mut Connection) -> io::Result<()> {
+    while !conn.is_write_blocked && !conn.session.unsent().is_empty() {
+        match conn.stream.write(conn.session.unsent()) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => conn.session.handle_sent(n),
+            Err(err) if would_block(&err) => conn.is_write_blocked = true,
+            Err(err) if interrupted(&err) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
