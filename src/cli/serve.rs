@@ -70,6 +70,19 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = service::upper::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
 
+    /// Close a connection after this long without a byte moving.
+    #[arg(long, default_value = "60s", value_parser = super::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Close a connection whose started request is not complete by then
+    /// (slowloris defence).
+    #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Most connections served at once; more are accepted and closed.
+    #[arg(long, default_value_t = engine::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
     /// Print every readiness event the reactor handles (lecture mode).
     #[arg(long)]
     pub trace: bool,
@@ -105,8 +118,19 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         work: args.work,
         grace: args.grace,
         trace: args.trace,
+        idle_timeout: args.idle_timeout,
+        request_timeout: args.request_timeout,
+        max_connections: args.max_connections,
         ..EngineConfig::default()
     };
+    // Each connection is a descriptor: allow as many as the hard limit does.
+    let fd_limit = rlimit::increase_nofile_limit(u64::MAX)?;
+    if (config.max_connections as u64) + 64 > fd_limit {
+        log::warn!(
+            "--max-connections {} is above what {fd_limit} open files allow: expect accept failures (EMFILE) before the cap",
+            config.max_connections
+        );
+    }
     // Signals are registered before serving, so an early Ctrl-C is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let server = engine::start(

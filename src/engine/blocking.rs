@@ -17,6 +17,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use slab::Slab;
 
 use super::buffered::BufferedSession;
 use super::listener::{Listener, Stream};
-use super::{interrupted, is_connection_error, is_out_of_descriptors, Work};
+use super::{interrupted, is_connection_error, is_out_of_descriptors, would_block, EngineConfig};
 use crate::service::{Peer, Service};
 
 /// Per-connection read buffer for the blocking engines: each connection's
@@ -33,14 +34,24 @@ use crate::service::{Peer, Service};
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Serve one connection to the end with blocking I/O: the lecture's loop.
+///
+/// Blocking calls wait forever unless told otherwise, so every wait here is
+/// bounded: a client that goes quiet for `idle_timeout` (reading or
+/// writing) is dropped, and so is one that starts a request and does not
+/// finish it within `request_timeout` (a slowloris client trickling bytes).
 pub fn serve_connection(
     mut stream: Stream,
     peer: &Peer,
     service: &dyn Service,
-    work: Work,
+    config: &EngineConfig,
 ) -> io::Result<()> {
     let mut session = BufferedSession::open(service, peer);
     let mut buf = vec![0u8; READ_BUFFER_BYTES];
+    // A client that never reads its answers would block `write_all` for
+    // ever once the socket buffers fill: bound that wait too.
+    stream.set_write_timeout(Some(config.idle_timeout))?;
+    let mut read_timeout = None;
+    let mut partial_since: Option<Instant> = None;
     loop {
         // `sendall`: a blocking write_all returns once every byte is queued
         // in the kernel, however many partial writes that takes.
@@ -53,9 +64,29 @@ pub fn serve_connection(
         if session.is_done() {
             break;
         }
+        let wait = match partial_since {
+            Some(since) => config
+                .request_timeout
+                .saturating_sub(since.elapsed())
+                .min(config.idle_timeout),
+            None => config.idle_timeout,
+        };
+        if wait.is_zero() {
+            return Err(timed_out(partial_since.is_some(), config));
+        }
+        // Only touch the socket option when the bound changes: in the
+        // common case (no partial request) that is once per connection.
+        if read_timeout != Some(wait) {
+            stream.set_read_timeout(Some(wait))?;
+            read_timeout = Some(wait);
+        }
         let n = match stream.read(&mut buf) {
             Ok(n) => n,
             Err(err) if interrupted(&err) => continue,
+            // SO_RCVTIMEO expired (Linux reports it as EAGAIN).
+            Err(err) if would_block(&err) || err.kind() == io::ErrorKind::TimedOut => {
+                return Err(timed_out(partial_since.is_some(), config))
+            }
             Err(err) => return Err(err),
         };
         let outcome = if n == 0 {
@@ -65,20 +96,58 @@ pub fn serve_connection(
             session.handle_received(&buf[..n])
         };
         match outcome {
-            Ok(requests) => work.perform(requests),
+            Ok(requests) => config.work.perform(requests),
             Err(err) => log::warn!("{peer}: closing: {err}"),
         }
+        partial_since = match (session.has_partial_request(), partial_since) {
+            (true, None) => Some(Instant::now()),
+            (true, since) => since,
+            (false, _) => None,
+        };
     }
     // Half-close our side so the client reads a clean end of stream.
     let _ = stream.shutdown(Shutdown::Write);
     Ok(())
 }
 
-/// Serve one connection and log how it ended; never panics the caller.
-pub fn serve_and_log(stream: Stream, peer: &Peer, service: &dyn Service, work: Work) {
-    if let Err(err) = serve_connection(stream, peer, service, work) {
-        // A reset or broken pipe ends this connection only.
-        log::info!("{peer}: connection ended: {err}");
+/// The error for a connection dropped by one of the timeouts.
+fn timed_out(has_partial_request: bool, config: &EngineConfig) -> io::Error {
+    let why = if has_partial_request {
+        format!(
+            "request not complete after {:?} (slow client): dropped",
+            config.request_timeout
+        )
+    } else {
+        format!("idle for {:?}: dropped", config.idle_timeout)
+    };
+    io::Error::new(io::ErrorKind::TimedOut, why)
+}
+
+/// Serve one connection and log how it ended. A panic in the session (a
+/// bug) is contained here: that connection is closed, the server goes on.
+pub fn serve_and_log(stream: Stream, peer: &Peer, service: &dyn Service, config: &EngineConfig) {
+    let served = panic::catch_unwind(AssertUnwindSafe(|| {
+        serve_connection(stream, peer, service, config)
+    }));
+    match served {
+        Ok(Ok(())) => {}
+        // A reset, broken pipe or timeout ends this connection only.
+        Ok(Err(err)) => log::info!("{peer}: connection ended: {err}"),
+        Err(panic) => log::error!(
+            "{peer}: connection handler panicked ({}); connection closed, server goes on",
+            panic_message(&panic)
+        ),
+    }
+}
+
+/// The text of a panic payload, when it has one.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "no message"
     }
 }
 
@@ -172,12 +241,18 @@ impl ActiveConnections {
         state.streams.len()
     }
 
-    /// Whether a stop has begun.
-    pub fn is_stopping(&self) -> bool {
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
         self.state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_stopping
+            .streams
+            .len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -186,7 +261,8 @@ impl ActiveConnections {
 #[derive(Debug)]
 pub struct BlockingStop {
     listener: Arc<Listener>,
-    active: Arc<ActiveConnections>,
+    /// The connections a stop must reach (and the cap counts).
+    pub active: Arc<ActiveConnections>,
     is_stopped: AtomicBool,
 }
 
@@ -219,6 +295,10 @@ impl BlockingStop {
 /// The accept loop the blocking engines share: hand each accepted
 /// connection to `dispatch` until a stop is asked for.
 ///
+/// Past `max_connections` open connections, a new client is accepted and
+/// closed at once: it learns straight away that the server is full, rather
+/// than waiting unseen in the backlog.
+///
 /// Accept errors never end the loop: a connection reset before we took it
 /// is skipped; running out of descriptors (EMFILE/ENFILE) backs off,
 /// doubling up to a second, and is logged once per episode rather than per
@@ -226,15 +306,20 @@ impl BlockingStop {
 pub fn accept_loop(
     listener: &Listener,
     stop: &BlockingStop,
+    max_connections: usize,
     mut dispatch: impl FnMut(Stream, Peer),
 ) -> io::Result<()> {
     let mut backoff = AcceptBackoff::default();
+    let mut capacity = CapacityLog::default();
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
                 backoff.reset();
                 if stop.is_stopped() {
                     break;
+                }
+                if !capacity.admit(stop.active.len(), max_connections) {
+                    continue; // Dropping the stream closes it.
                 }
                 dispatch(stream, peer);
             }
@@ -244,6 +329,29 @@ pub fn accept_loop(
         }
     }
     Ok(())
+}
+
+/// Enforces the connection cap, logging once each time the server fills
+/// up rather than once per refused client.
+#[derive(Debug, Default)]
+pub struct CapacityLog {
+    is_full: bool,
+}
+
+impl CapacityLog {
+    /// Whether one more connection fits beside the `open` ones.
+    pub fn admit(&mut self, open: usize, max_connections: usize) -> bool {
+        let fits = open < max_connections;
+        if !fits && !self.is_full {
+            log::warn!(
+                "{max_connections} connections open (the --max-connections limit): closing new ones until some end"
+            );
+        } else if fits && self.is_full {
+            log::warn!("below the connection limit again: accepting");
+        }
+        self.is_full = !fits;
+        fits
+    }
 }
 
 /// Back-off state for a failing `accept`.

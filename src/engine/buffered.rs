@@ -120,12 +120,6 @@ impl BufferedSession {
         self.session.handle_eof(&unconsumed, &mut self.output)
     }
 
-    /// Stop reading (server shutdown): flush what is queued, then close.
-    pub fn handle_shutdown(&mut self) {
-        self.is_closing = true;
-        self.unconsumed = Vec::new();
-    }
-
     /// Output produced but not yet written.
     pub fn unsent(&self) -> &[u8] {
         &self.output[self.sent..]
@@ -150,6 +144,12 @@ impl BufferedSession {
     /// Closing and everything flushed: the connection can be closed now.
     pub fn is_done(&self) -> bool {
         self.is_closing && self.unsent().is_empty()
+    }
+
+    /// Part of a request has arrived and the rest has not: the state a
+    /// slow ("slowloris") client tries to hold forever.
+    pub fn has_partial_request(&self) -> bool {
+        !self.unconsumed.is_empty()
     }
 
     /// Bytes held for this connection (unconsumed input + unsent output).

@@ -31,11 +31,11 @@ pub fn spawn(
         local_addr,
         move || stopper.stop(),
         move || {
-            accept_loop(&listener, &stop, |stream, peer| {
+            accept_loop(&listener, &stop, config.max_connections, |stream, peer| {
                 // Served right here, on the accepting thread: the next accept
                 // waits until this client is done.
                 let _registration = active.register(&stream);
-                serve_and_log(stream, &peer, service.as_ref(), config.work);
+                serve_and_log(stream, &peer, service.as_ref(), &config);
             })?;
             // The connection being served (if any) finished inside the loop.
             active.wait_or_cut_off(Instant::now() + config.grace);

@@ -28,6 +28,9 @@ pub mod nonblocking;
 pub mod pool;
 pub mod reactor;
 pub mod threaded;
+pub mod udp_common;
+pub mod udp_iterative;
+pub mod udp_reactor;
 pub mod work;
 
 pub use listener::{ListenAddr, ListenOptions, Listener};
@@ -80,6 +83,19 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// Above this much unsent output, a connection's reading is paused.
 pub const DEFAULT_OUTPUT_HIGH_WATER_BYTES: usize = 1024 * 1024;
 
+/// A connection that moves no byte either way for this long is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A request that has started arriving must complete within this long: the
+/// defence against slowloris clients, who trickle a byte now and then to
+/// dodge the idle timeout while holding a connection forever.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; further clients are accepted and closed at
+/// once (with a logged reason) rather than left waiting in the backlog.
+/// Below the 20,000 descriptors a process may hold here, with room to spare.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_000;
+
 /// Settings every engine understands (each uses the ones that apply to it).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -93,6 +109,12 @@ pub struct EngineConfig {
     pub output_high_water_bytes: usize,
     /// Print every readiness event the reactor handles (for the lecture).
     pub trace: bool,
+    /// Close a connection after this long without a byte moving.
+    pub idle_timeout: Duration,
+    /// Close a connection whose partial request is not complete by then.
+    pub request_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for EngineConfig {
@@ -103,6 +125,9 @@ impl Default for EngineConfig {
             grace: DEFAULT_GRACE,
             output_high_water_bytes: DEFAULT_OUTPUT_HIGH_WATER_BYTES,
             trace: false,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -125,6 +150,22 @@ pub fn start(
         EngineKind::Threaded => threaded::spawn(listener, service, config),
         EngineKind::Pool => pool::spawn(listener, service, config),
         EngineKind::Reactor => reactor::spawn(listener, service, config),
+    }
+}
+
+/// Start a UDP engine (`iterative` or `reactor`) answering datagrams on
+/// `socket`, in a background thread. Other engines are refused with the
+/// reason: UDP has no connections to hand to threads.
+pub fn start_udp(
+    kind: EngineKind,
+    socket: std::net::UdpSocket,
+    service: Arc<dyn Service>,
+    config: udp_common::UdpConfig,
+) -> io::Result<Server> {
+    udp_common::check_udp_engine(kind)?;
+    match kind {
+        EngineKind::Reactor => udp_reactor::spawn(socket, service, config),
+        _ => udp_iterative::spawn(socket, service, config),
     }
 }
 

@@ -38,18 +38,20 @@ pub fn spawn(
     let stop = BlockingStop::new(Arc::clone(&listener), Arc::clone(&active));
     let stopper = Arc::clone(&stop);
     let (queue, jobs) = bounded(workers * QUEUED_PER_WORKER);
+    let grace = config.grace;
+    let config = Arc::new(config);
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers {
         let jobs = jobs.clone();
         let service = Arc::clone(&service);
-        let work = config.work;
+        let config = Arc::clone(&config);
         handles.push(
             std::thread::Builder::new()
                 .name(format!("sockbench-worker-{i}"))
                 .spawn(move || {
                     // The loop ends when the accept thread drops the sender.
                     for (stream, peer, _registration) in jobs {
-                        serve_and_log(stream, &peer, service.as_ref(), work);
+                        serve_and_log(stream, &peer, service.as_ref(), &config);
                     }
                 })?,
         );
@@ -59,7 +61,7 @@ pub fn spawn(
         local_addr,
         move || stopper.stop(),
         move || {
-            accept_loop(&listener, &stop, |stream, peer| {
+            accept_loop(&listener, &stop, config.max_connections, |stream, peer| {
                 let registration = active.register(&stream);
                 // Blocks while the queue is full: the accept loop slows down and
                 // further clients wait in the backlog. A stop cannot be missed
@@ -70,7 +72,7 @@ pub fn spawn(
                 }
             })?;
             drop(queue);
-            let deadline = Instant::now() + config.grace;
+            let deadline = Instant::now() + grace;
             active.wait_or_cut_off(deadline);
             for handle in handles {
                 let _ = handle.join();

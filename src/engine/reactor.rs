@@ -31,12 +31,16 @@
 //! - **One read buffer**, owned by the loop: an idle connection holds none.
 //! - **Never spin.** `poll` blocks until something happens; it only returns
 //!   at once while the ready queue has work.
+//! - **Every wait is bounded.** Idle connections and half-sent requests
+//!   (slowloris) are closed by a periodic sweep; past `max_connections`,
+//!   new clients are closed at once.
 //! - **Work runs here.** With `--work`, every request's cost is paid on this
 //!   one thread, stalling every other connection. That is the lesson.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +48,7 @@ use mio::event::Event;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use super::blocking::AcceptBackoff;
+use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
 use super::buffered::BufferedSession;
 use super::nonblocking::{NbListener, NbStream};
 use super::{interrupted, is_connection_error, would_block, EngineConfig, Listener, Server};
@@ -95,6 +99,10 @@ struct Connection {
     is_write_blocked: bool,
     /// Waiting in the ready queue for another turn.
     is_queued: bool,
+    /// When the connection last showed any readiness (idle timeout).
+    last_active: Instant,
+    /// When its current partial request began (slowloris timeout).
+    partial_since: Option<Instant>,
 }
 
 /// A self-contained readiness loop: its own poller, connections and buffer.
@@ -115,6 +123,9 @@ struct Reactor {
     accept_backoff: AcceptBackoff,
     /// Set by a stop: after this instant, remaining connections are cut off.
     stop_deadline: Option<Instant>,
+    /// When to next look for connections past their timeouts.
+    next_sweep: Instant,
+    capacity: CapacityLog,
 }
 
 impl Reactor {
@@ -135,10 +146,12 @@ impl Reactor {
             ready: VecDeque::new(),
             read_buffer: vec![0; READ_BUFFER_BYTES],
             service,
-            config,
             accept_paused_until: None,
             accept_backoff: AcceptBackoff::default(),
             stop_deadline: None,
+            next_sweep: Instant::now() + sweep_interval(&config),
+            capacity: CapacityLog::default(),
+            config,
         })
     }
 
@@ -161,23 +174,29 @@ impl Reactor {
             }
             self.run_ready_queue();
             self.resume_accept_if_due();
+            self.close_expired_if_due();
             if self.is_finished() {
                 return Ok(());
             }
         }
     }
 
-    /// How long `poll` may block: forever, unless something is scheduled.
+    /// How long `poll` may block: until the next scheduled check, unless
+    /// queued work is waiting.
     fn poll_timeout(&self) -> Option<Duration> {
         if !self.ready.is_empty() {
             return Some(Duration::ZERO); // Work is queued: just collect new events.
         }
         let now = Instant::now();
-        [self.accept_paused_until, self.stop_deadline]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(now))
+        [
+            self.accept_paused_until,
+            self.stop_deadline,
+            Some(self.next_sweep),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_duration_since(now))
     }
 
     /// Accept every waiting connection (drain the listener's readiness).
@@ -189,7 +208,12 @@ impl Reactor {
             match listener.accept() {
                 Ok((stream, peer)) => {
                     self.accept_backoff.reset();
-                    self.add_connection(stream, peer);
+                    if self
+                        .capacity
+                        .admit(self.connections.len(), self.config.max_connections)
+                    {
+                        self.add_connection(stream, peer);
+                    } // else: dropping the stream closes it; the client learns at once.
                 }
                 // The backlog is empty: wait for the next event.
                 Err(err) if would_block(&err) => return,
@@ -269,6 +293,8 @@ impl Reactor {
             is_read_drained: false,
             is_write_blocked: false,
             is_queued: false,
+            last_active: Instant::now(),
+            partial_since: None,
         });
         self.drive(token);
     }
@@ -298,6 +324,7 @@ impl Reactor {
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             conn.is_write_blocked = false;
         }
+        conn.last_active = Instant::now();
         self.drive(token);
     }
 
@@ -315,15 +342,31 @@ impl Reactor {
         }
     }
 
-    /// One turn for a connection: read, answer, write, then decide what to
-    /// wait for next, or close it.
+    /// One turn for a connection. A panic in its session (a bug) would
+    /// otherwise take down every connection this thread serves: contain it
+    /// and close only that connection.
     fn drive(&mut self, token: Token) {
+        let turn = panic::catch_unwind(AssertUnwindSafe(|| self.take_turn(token)));
+        if let Err(panic) = turn {
+            let why = format!("handler panicked ({})", panic_message(&panic));
+            log::error!("connection #{}: {why}; closed, server goes on", token.0);
+            self.close(token, &why);
+        }
+    }
+
+    /// Read, answer, write, then decide what to wait for next, or close.
+    fn take_turn(&mut self, token: Token) {
         let high_water = self.config.output_high_water_bytes;
         let Some(conn) = self.connections.get_mut(token.0) else {
             return;
         };
         let result = read_some(conn, &mut self.read_buffer, high_water, &self.config)
             .and_then(|()| write_some(conn));
+        conn.partial_since = match (conn.session.has_partial_request(), conn.partial_since) {
+            (true, None) => Some(Instant::now()),
+            (true, since) => since,
+            (false, _) => None,
+        };
         // The turn's budget ran out (or writing relieved backpressure) with
         // data still unread. Readiness is not reported twice, so remember
         // the connection ourselves: it gets another turn after the others.
@@ -387,6 +430,35 @@ impl Reactor {
         }
     }
 
+    /// Every so often, close connections that have been idle too long or
+    /// have held a partial request too long (slowloris). A sweep over all
+    /// connections is simple and cheap at the interval it runs.
+    fn close_expired_if_due(&mut self) {
+        let now = Instant::now();
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + sweep_interval(&self.config);
+        let (idle, request) = (self.config.idle_timeout, self.config.request_timeout);
+        let expired: Vec<(Token, String)> = self
+            .connections
+            .iter()
+            .filter_map(|(key, conn)| {
+                let why = match conn.partial_since {
+                    Some(since) if now - since >= request => {
+                        format!("request not complete after {request:?} (slow client): dropped")
+                    }
+                    _ if now - conn.last_active >= idle => format!("idle for {idle:?}: dropped"),
+                    _ => return None,
+                };
+                Some((Token(key), why))
+            })
+            .collect();
+        for (token, why) in expired {
+            self.close(token, &why);
+        }
+    }
+
     /// Stop: close the listener (no new connections) and shut down every
     /// connection's read side, so each session sees end of input, answers
     /// what it has, and closes once flushed. Whatever is left when the grace
@@ -417,6 +489,12 @@ impl Reactor {
             Some(deadline) => self.connections.is_empty() || Instant::now() >= deadline,
         }
     }
+}
+
+/// How often to look for expired connections: a quarter of the shorter
+/// timeout, so a timeout fires at most 25% late.
+fn sweep_interval(config: &EngineConfig) -> Duration {
+    (config.idle_timeout.min(config.request_timeout) / 4).max(Duration::from_millis(10))
 }
 
 /// Whether the connection should be read from now: it still wants input

@@ -29,23 +29,25 @@ pub fn spawn(
     let active = Arc::new(ActiveConnections::default());
     let stop = BlockingStop::new(Arc::clone(&listener), Arc::clone(&active));
     let stopper = Arc::clone(&stop);
+    let grace = config.grace;
+    let config = Arc::new(config);
     Server::spawn(
         "threaded",
         local_addr,
         move || stopper.stop(),
         move || {
-            accept_loop(&listener, &stop, |stream, peer| {
+            accept_loop(&listener, &stop, config.max_connections, |stream, peer| {
                 // Registered before the thread starts, so a stop that races
                 // with this accept still reaches the connection.
                 let registration = active.register(&stream);
                 let service = Arc::clone(&service);
-                let work = config.work;
+                let config = Arc::clone(&config);
                 let spawned = std::thread::Builder::new()
                     .name("sockbench-conn".into())
                     .stack_size(CONNECTION_STACK_BYTES)
                     .spawn(move || {
                         let _registration = registration;
-                        serve_and_log(stream, &peer, service.as_ref(), work);
+                        serve_and_log(stream, &peer, service.as_ref(), &config);
                     });
                 if let Err(err) = spawned {
                     // Out of threads (or memory): refuse this client, keep serving.
@@ -55,7 +57,7 @@ pub fn spawn(
                 }
             })?;
             // Threads are detached; wait for them through the registry.
-            active.wait_or_cut_off(Instant::now() + config.grace);
+            active.wait_or_cut_off(Instant::now() + grace);
             Ok(())
         },
     )
