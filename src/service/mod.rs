@@ -32,6 +32,9 @@ pub mod http;
 pub mod length;
 pub mod upper;
 
+#[cfg(test)]
+pub(crate) mod testkit;
+
 /// Who is on the other end of a connection or datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
