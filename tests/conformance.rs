@@ -1,0 +1,454 @@
+//! The conformance suite: one set of test bodies, run against every engine
+//! over every transport.
+//!
+//! Each body below is a plain function taking a [`Case`] (an engine and a
+//! transport) and never names an engine. The `conformance!` macro at the
+//! bottom turns each body into one `#[test]` per engine and transport,
+//! named `ENGINE::TRANSPORT::BODY` (e.g. `reactor::unix::echo_...`), so a
+//! failure names its cell and `cargo test --test conformance reactor::`
+//! runs one engine.
+//!
+//! - A new test: write its body here, then list it in `conformance!` (with
+//!   the shared bodies, or only under the engines it applies to).
+//! - A new transport: a variant of `util::Transport` and one line in
+//!   `over_transports!`.
+
+mod util;
+
+use std::io::{BufReader, Write};
+use std::time::Duration;
+
+use sockbench::engine::listener::{bind_tcp, bind_unix};
+use sockbench::engine::{EngineConfig, ListenAddr, ListenOptions, Work};
+use sockbench::service::{self, ServiceKind, ServiceLimits};
+use util::{assert_same_bytes, random_bytes, read_http_response, Case, Conn, NotifyingEcho};
+use util::{Transport, IO_TIMEOUT};
+
+/// How long a client that should be kept waiting must hear nothing.
+const WAITING_CLIENT_SILENCE: Duration = Duration::from_millis(300);
+
+/// The largest `frame` payload the default limits accept.
+const MAX_FRAME_BYTES: usize = service::frame::DEFAULT_MAX_FRAME_BYTES;
+
+/// A request the `http` service must answer with 200, keeping the connection.
+const HTTP_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// A request line the `http` service must refuse with 400 and close.
+const HTTP_MALFORMED: &[u8] = b"GARBAGE\r\n\r\n";
+
+// ---------------------------------------------------------------- echo
+
+/// 16 MiB written in one `write_all` while the client reads concurrently
+/// comes back byte for byte (the server must cope with partial writes).
+fn echo_returns_16_mib_written_at_once(case: Case) {
+    let server = case.serve(ServiceKind::Echo);
+    let mut client = server.connect();
+    let data = random_bytes(16 * 1024 * 1024, 16);
+    let reply = client.write_while_reading(&data, data.len());
+    assert_same_bytes(&reply, &data);
+}
+
+/// 10,000 small messages, each written then read back before the next,
+/// come back exactly.
+fn echo_answers_10000_small_messages_in_sequence(case: Case) {
+    let server = case.serve(ServiceKind::Echo);
+    let mut client = server.connect();
+    let data = random_bytes(10_000 * 64, 10_000);
+    for (i, message) in data.chunks(64).enumerate() {
+        // Sizes 1..=64 so that message boundaries vary.
+        let message = &message[..1 + i % 64];
+        client.write_all(message).unwrap();
+        assert_eq!(
+            client.read_exact_bytes(message.len()),
+            message,
+            "message {i}"
+        );
+    }
+}
+
+/// After the client half-closes, every reply still arrives, then EOF.
+fn echo_flushes_every_reply_after_half_close(case: Case) {
+    let server = case.serve(ServiceKind::Echo);
+    let mut client = server.connect();
+    let requests: [&[u8]; 4] = [b"first ", b"second ", b"third ", &random_bytes(100_000, 3)];
+    for request in requests {
+        client.write_all(request).unwrap();
+    }
+    client.shutdown_write();
+    let reply = client
+        .read_to_end_with_timeout()
+        .expect("every reply, then EOF");
+    assert_same_bytes(&reply, &requests.concat());
+}
+
+// ---------------------------------------------------------------- upper
+
+/// A line split across two writes is answered once, whole, upper-cased.
+fn upper_joins_a_line_split_across_writes(case: Case) {
+    let server = case.serve(ServiceKind::Upper);
+    let mut client = server.connect();
+    client.write_all(b"hello, wo").unwrap();
+    client.write_all(b"rld\n").unwrap();
+    client.assert_reads(b"HELLO, WORLD\n");
+}
+
+/// Several lines in one write get one answer each, in order.
+fn upper_answers_several_lines_from_one_write(case: Case) {
+    let server = case.serve(ServiceKind::Upper);
+    let mut client = server.connect();
+    client.write_all(b"one\ntWo 2\n\nlast line!\n").unwrap();
+    client.assert_reads(b"ONE\nTWO 2\n\nLAST LINE!\n");
+}
+
+/// Invalid UTF-8 and non-ASCII bytes pass through unchanged; only ASCII
+/// letters change.
+fn upper_passes_invalid_utf8_through(case: Case) {
+    let server = case.serve(ServiceKind::Upper);
+    let mut client = server.connect();
+    client.write_all(b"caf\xc3\xa9 \xff\xfe\x00 ok\n").unwrap();
+    client.assert_reads(b"CAF\xc3\xa9 \xff\xfe\x00 OK\n");
+}
+
+/// After a half-close, complete lines and the unterminated last one are
+/// all answered, then EOF.
+fn upper_answers_unterminated_line_at_half_close(case: Case) {
+    let server = case.serve(ServiceKind::Upper);
+    let mut client = server.connect();
+    client.write_all(b"first\nsecond\n").unwrap();
+    client.write_all(b"no newline").unwrap();
+    client.shutdown_write();
+    let reply = client
+        .read_to_end_with_timeout()
+        .expect("every reply, then EOF");
+    assert_eq!(reply, b"FIRST\nSECOND\nNO NEWLINE");
+}
+
+// ---------------------------------------------------------------- hello, fixed16, discard
+
+/// `hello` greets with exactly `Hello <peer>\n`, the peer being the
+/// client's real address, then closes.
+fn hello_greets_with_the_client_address_then_closes(case: Case) {
+    let server = case.serve(ServiceKind::Hello);
+    let mut client = server.connect();
+    let expected = format!("Hello {}\n", client.peer_as_seen_by_server());
+    let reply = client
+        .read_to_end_with_timeout()
+        .expect("greeting, then EOF");
+    assert_eq!(String::from_utf8_lossy(&reply), expected);
+}
+
+/// 16 bytes sent one byte per write still get `Hello World!`, then EOF.
+fn fixed16_answers_16_bytes_sent_one_at_a_time(case: Case) {
+    let server = case.serve(ServiceKind::Fixed16);
+    let mut client = server.connect();
+    for byte in b"0123456789abcdef" {
+        client.write_all(&[*byte]).unwrap();
+    }
+    let reply = client.read_to_end_with_timeout().expect("answer, then EOF");
+    assert_eq!(reply, b"Hello World!");
+}
+
+/// `discard` answers nothing to 4 MiB, and closes after the half-close.
+fn discard_answers_nothing_and_closes_after_half_close(case: Case) {
+    let server = case.serve(ServiceKind::Discard);
+    let mut client = server.connect();
+    client.write_all(&random_bytes(4 * 1024 * 1024, 4)).unwrap();
+    client.shutdown_write();
+    let reply = client.read_to_end_with_timeout().expect("EOF");
+    assert!(reply.is_empty(), "discard sent {} bytes", reply.len());
+}
+
+// ---------------------------------------------------------------- frame
+
+/// 4-byte big-endian length, then the payload: built here rather than with
+/// the service's encoder, so the wire format itself is under test.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("payload fits a u32 length");
+    [&len.to_be_bytes()[..], payload].concat()
+}
+
+/// Frames of several sizes, sent back to back, are each echoed whole.
+fn frame_echoes_each_frame_whole(case: Case) {
+    let server = case.serve(ServiceKind::Frame);
+    let mut client = server.connect();
+    let payloads = [
+        random_bytes(1, 1),
+        random_bytes(1000, 2),
+        random_bytes(MAX_FRAME_BYTES, 3),
+    ];
+    let request: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
+    let reply = client.write_while_reading(&request, request.len());
+    assert_same_bytes(&reply, &request);
+}
+
+/// A length prefix over the maximum closes that connection (after the
+/// answers already due), and the server goes on serving a second client.
+fn frame_oversize_length_closes_only_that_connection(case: Case) {
+    let server = case.serve(ServiceKind::Frame);
+    let mut offender = server.connect();
+    let valid = frame(b"before the bad one");
+    let oversize = u32::try_from(MAX_FRAME_BYTES + 1).unwrap().to_be_bytes();
+    offender
+        .write_all(&[&valid[..], &oversize[..]].concat())
+        .unwrap();
+    offender.assert_reads(&valid);
+    match offender.read_to_end_with_timeout() {
+        Ok(rest) => assert!(rest.is_empty(), "{} bytes after the bad frame", rest.len()),
+        Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}"),
+    }
+
+    let mut next = server.connect();
+    let request = frame(b"still serving");
+    next.write_all(&request).unwrap();
+    next.assert_reads(&request);
+}
+
+// ---------------------------------------------------------------- http
+
+/// 100 pipelined GETs on one connection get 100 `200` answers; the
+/// connection stays open, and a GET pipelined with a bad line gets `200`
+/// then `400`, in request order.
+fn http_answers_100_pipelined_gets_in_order(case: Case) {
+    let server = case.serve(ServiceKind::Http);
+    let mut client = server.connect();
+    client.write_all(&HTTP_GET.repeat(100)).unwrap();
+    let mut reader = BufReader::new(client.try_clone());
+    for i in 0..100 {
+        let response = read_http_response(&mut reader);
+        assert_eq!(response.status, 200, "response {i}");
+        assert_eq!(response.body, service::http::BODY, "response {i}");
+    }
+    // Identical answers cannot show their order; two different ones can.
+    client
+        .write_all(&[HTTP_GET, HTTP_MALFORMED].concat())
+        .unwrap();
+    assert_eq!(read_http_response(&mut reader).status, 200);
+    assert_http_status_then_eof(&mut reader, 400);
+}
+
+/// A malformed request line gets `400`, then the connection is closed.
+fn http_malformed_request_line_gets_400_and_close(case: Case) {
+    let server = case.serve(ServiceKind::Http);
+    let mut client = server.connect();
+    client.write_all(HTTP_MALFORMED).unwrap();
+    assert_http_status_then_eof(&mut BufReader::new(client), 400);
+}
+
+/// `Connection: close` gets its `200`, then the connection is closed.
+fn http_connection_close_gets_answer_then_eof(case: Case) {
+    let server = case.serve(ServiceKind::Http);
+    let mut client = server.connect();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    assert_http_status_then_eof(&mut BufReader::new(client), 200);
+}
+
+/// A header section over 8 KiB gets `431`, then the connection is closed.
+fn http_oversize_header_gets_431_and_close(case: Case) {
+    let server = case.serve(ServiceKind::Http);
+    let mut client = server.connect();
+    let filler = "a".repeat(service::http::MAX_HEADER_BYTES);
+    let request = format!("GET / HTTP/1.1\r\nX-Filler: {filler}\r\n\r\n");
+    client.write_all(request.as_bytes()).unwrap();
+    assert_http_status_then_eof(&mut BufReader::new(client), 431);
+}
+
+/// The next response has `status`, and nothing but the end of the stream
+/// follows it.
+fn assert_http_status_then_eof(reader: &mut BufReader<Conn>, status: u16) {
+    assert_eq!(read_http_response(reader).status, status);
+    assert!(reader.buffer().is_empty(), "bytes after the last response");
+    let rest = reader
+        .get_mut()
+        .read_to_end_with_timeout()
+        .expect("EOF after the response");
+    assert!(
+        rest.is_empty(),
+        "{} bytes after the last response",
+        rest.len()
+    );
+}
+
+// ---------------------------------------------------------------- shutdown
+
+/// A stop while a reply is being worked on (300 ms of `--work`) still
+/// delivers the reply in full, then EOF, and the engine exits cleanly.
+fn stop_lets_reply_in_flight_finish_then_exit(case: Case) {
+    let (service, arrivals) = NotifyingEcho::new();
+    let config = EngineConfig {
+        work: Work::Sleep(Duration::from_millis(300)),
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(service, config);
+    let mut client = server.connect();
+    let request = b"reply in flight";
+    client.write_all(request).unwrap();
+    let mut arrived = 0;
+    while arrived < request.len() {
+        arrived += arrivals
+            .recv_timeout(IO_TIMEOUT)
+            .expect("the server got the request");
+    }
+    server.stop();
+    let reply = client
+        .read_to_end_with_timeout()
+        .expect("the reply, then EOF");
+    assert_eq!(reply, request);
+    server.shutdown().expect("the engine exits without error");
+}
+
+// ---------------------------------------------------------------- concurrency
+
+/// Clients in the 200-client test.
+const CLIENTS: usize = 200;
+
+/// 200 clients connect first, then all send, then all read their answer
+/// (last connected first) while every other connection stays open: only
+/// an engine serving all 200 at once passes. `pool` ties a worker to each
+/// connection for its whole life, so it gets one worker per client here;
+/// what it does with fewer is `pool_makes_next_client_wait_for_a_free_worker`.
+fn serves_200_held_open_clients_at_once(case: Case) {
+    let config = EngineConfig {
+        workers: CLIENTS,
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(
+        service::build(ServiceKind::Echo, ServiceLimits::default()),
+        config,
+    );
+    let mut clients: Vec<Conn> = (0..CLIENTS).map(|_| server.connect()).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client
+            .write_all(format!("client {i:03}\n").as_bytes())
+            .unwrap();
+    }
+    for (i, client) in clients.iter_mut().enumerate().rev() {
+        let expected = format!("client {i:03}\n");
+        client.assert_reads(expected.as_bytes());
+    }
+}
+
+/// `iterative` answers a second client only once the first disconnects.
+fn iterative_serves_next_client_only_after_first_leaves(case: Case) {
+    next_client_waits_until_a_busy_one_leaves(case, EngineConfig::default(), 1);
+}
+
+/// With 2 workers, `pool` serves 2 connected clients and makes a third
+/// wait until one of them disconnects.
+fn pool_makes_next_client_wait_for_a_free_worker(case: Case) {
+    let config = EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    };
+    next_client_waits_until_a_busy_one_leaves(case, config, 2);
+}
+
+/// `busy` clients are connected and served (each gets an echo); one more
+/// client's request gets no answer while they stay, and is answered as
+/// soon as one of them leaves.
+fn next_client_waits_until_a_busy_one_leaves(case: Case, config: EngineConfig, busy: usize) {
+    let service = service::build(ServiceKind::Echo, ServiceLimits::default());
+    let server = case.serve_with(service, config);
+    let mut busy_clients: Vec<Conn> = (0..busy)
+        .map(|i| {
+            let mut client = server.connect();
+            let request = format!("busy {i}");
+            client.write_all(request.as_bytes()).unwrap();
+            client.assert_reads(request.as_bytes());
+            client
+        })
+        .collect();
+    let mut waiting = server.connect();
+    waiting.write_all(b"waiting").unwrap();
+    waiting.assert_silent_for(WAITING_CLIENT_SILENCE);
+    // Still served meanwhile: the busy clients hold the server, not a stall.
+    for client in &mut busy_clients {
+        client.write_all(b"still here").unwrap();
+        client.assert_reads(b"still here");
+    }
+    drop(busy_clients.remove(0));
+    waiting.assert_reads(b"waiting");
+}
+
+// ---------------------------------------------------------------- listener
+
+/// A second listener on an address in use fails with a message saying so,
+/// on every transport.
+#[test]
+fn second_bind_on_same_address_fails_with_in_use() {
+    for transport in Transport::ALL {
+        let first = transport.bind().expect("first bind");
+        let second = match first.local_addr().unwrap() {
+            ListenAddr::Tcp(addr) => bind_tcp(addr, ListenOptions::default()),
+            ListenAddr::Unix(path) => bind_unix(&path, ListenOptions::default()),
+        };
+        let err = second.expect_err("second bind on the same address");
+        assert!(err.to_string().contains("in use"), "{transport:?}: {err}");
+    }
+}
+
+// ---------------------------------------------------------------- the matrix
+
+/// For one engine, a module per transport holding one `#[test]` per body.
+macro_rules! over_transports {
+    ($engine:expr => $($body:ident),+ $(,)?) => {
+        over_transports!(@one tcp4, Tcp4, $engine => $($body),+);
+        over_transports!(@one tcp6, Tcp6, $engine => $($body),+);
+        over_transports!(@one unix, Unix, $engine => $($body),+);
+    };
+    (@one $module:ident, $transport:ident, $engine:expr => $($body:ident),+) => {
+        mod $module {
+            $(
+                #[doc = concat!("Runs `", stringify!($body), "` on this engine and transport.")]
+                #[test]
+                fn $body() {
+                    crate::$body(crate::util::Case {
+                        engine: $engine,
+                        transport: crate::util::Transport::$transport,
+                    });
+                }
+            )+
+        }
+    };
+}
+
+/// Every engine runs the shared bodies, listed once here, plus its own.
+macro_rules! conformance {
+    ($($module:ident: $engine:ident => [$($own:ident),* $(,)?];)+) => {
+        $(
+            mod $module {
+                over_transports!(sockbench::engine::EngineKind::$engine =>
+                    echo_returns_16_mib_written_at_once,
+                    echo_answers_10000_small_messages_in_sequence,
+                    echo_flushes_every_reply_after_half_close,
+                    upper_joins_a_line_split_across_writes,
+                    upper_answers_several_lines_from_one_write,
+                    upper_passes_invalid_utf8_through,
+                    upper_answers_unterminated_line_at_half_close,
+                    hello_greets_with_the_client_address_then_closes,
+                    fixed16_answers_16_bytes_sent_one_at_a_time,
+                    discard_answers_nothing_and_closes_after_half_close,
+                    frame_echoes_each_frame_whole,
+                    frame_oversize_length_closes_only_that_connection,
+                    http_answers_100_pipelined_gets_in_order,
+                    http_malformed_request_line_gets_400_and_close,
+                    http_connection_close_gets_answer_then_eof,
+                    http_oversize_header_gets_431_and_close,
+                    stop_lets_reply_in_flight_finish_then_exit,
+                    $($own),*
+                );
+            }
+        )+
+    };
+}
+
+conformance! {
+    iterative: Iterative => [iterative_serves_next_client_only_after_first_leaves];
+    threaded: Threaded => [serves_200_held_open_clients_at_once];
+    pool: Pool => [
+        serves_200_held_open_clients_at_once,
+        pool_makes_next_client_wait_for_a_free_worker,
+    ];
+    reactor: Reactor => [serves_200_held_open_clients_at_once];
+}
