@@ -62,6 +62,15 @@ pub struct ServeArgs {
     #[arg(long)]
     pub reuseport: bool,
 
+    /// SO_RCVBUF of each connection, in bytes [default: kernel autotuning].
+    #[arg(long, value_name = "BYTES")]
+    pub rcvbuf: Option<usize>,
+
+    /// SO_SNDBUF of each connection, in bytes [default: kernel autotuning];
+    /// small values make partial writes and backpressure visible.
+    #[arg(long, value_name = "BYTES")]
+    pub sndbuf: Option<usize>,
+
     /// Largest frame payload for --service frame, in bytes.
     #[arg(long, default_value_t = service::frame::DEFAULT_MAX_FRAME_BYTES)]
     pub max_frame_bytes: usize,
@@ -86,11 +95,27 @@ pub struct ServeArgs {
     /// Print every readiness event the reactor handles (lecture mode).
     #[arg(long)]
     pub trace: bool,
+
+    /// Serve UDP datagrams on --addr instead of TCP (services echo, upper,
+    /// length; engines iterative, reactor).
+    #[arg(long, conflicts_with = "unix")]
+    pub udp: bool,
+
+    /// With --udp: drop this fraction (0.0 to 1.0) of received datagrams.
+    #[arg(long, value_name = "P", default_value_t = 0.0, requires = "udp")]
+    pub drop: f64,
+
+    /// With --udp: the seed choosing which datagrams --drop loses.
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "udp")]
+    pub seed: u64,
 }
 
 /// Run `sockbench serve`.
 pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
     super::init_logging();
+    if args.udp {
+        return run_udp(args);
+    }
     if args.backlog < 1 {
         return Err(io::Error::other("--backlog must be at least 1"));
     }
@@ -103,6 +128,8 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         backlog: args.backlog,
         reuseaddr: !args.no_reuseaddr,
         reuseport: args.reuseport,
+        recv_buffer_bytes: args.rcvbuf,
+        send_buffer_bytes: args.sndbuf,
     };
     let listener = match &args.unix {
         Some(path) => engine::listener::bind_unix(path, options)?,
@@ -161,6 +188,50 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
             args.grace
         );
     }
+    server.shutdown()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve --udp`: one socket, every client; runs until a signal.
+fn run_udp(args: ServeArgs) -> io::Result<ExitCode> {
+    engine::udp_common::check_udp_engine(args.engine)?;
+    if !matches!(
+        args.service,
+        ServiceKind::Echo | ServiceKind::Upper | ServiceKind::Length
+    ) {
+        return Err(io::Error::other(format!(
+            "service {} does not answer datagrams: with --udp use --service echo, upper or length",
+            args.service.name()
+        )));
+    }
+    let loss = engine::udp_common::DropPolicy::new(args.drop, args.seed).map_err(io::Error::other)?;
+    let socket = engine::udp_common::bind_udp(args.addr)?;
+    let limits = ServiceLimits {
+        max_line_bytes: args.max_line_bytes,
+        ..ServiceLimits::default()
+    };
+    let config = engine::udp_common::UdpConfig {
+        drop: loss,
+        trace: args.trace,
+    };
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let server = engine::start_udp(
+        args.engine,
+        socket,
+        service::build(args.service, limits),
+        config,
+    )?;
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "listening on udp {} (engine {}, service {}, {loss})",
+        server.local_addr(),
+        args.engine,
+        args.service.name(),
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    let _ = signals.forever().next();
     server.shutdown()?;
     Ok(ExitCode::SUCCESS)
 }

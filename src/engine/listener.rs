@@ -29,6 +29,12 @@ pub struct ListenOptions {
     pub reuseaddr: bool,
     /// Set `SO_REUSEPORT`, so several listeners can share one port.
     pub reuseport: bool,
+    /// `SO_RCVBUF` for accepted connections (inherited from the listener);
+    /// `None` leaves the kernel's autotuning on.
+    pub recv_buffer_bytes: Option<usize>,
+    /// `SO_SNDBUF` for accepted connections; `None`: autotuned. Small send
+    /// buffers make partial writes (and backpressure) easy to see.
+    pub send_buffer_bytes: Option<usize>,
 }
 
 impl Default for ListenOptions {
@@ -37,6 +43,8 @@ impl Default for ListenOptions {
             backlog: DEFAULT_BACKLOG,
             reuseaddr: true,
             reuseport: false,
+            recv_buffer_bytes: None,
+            send_buffer_bytes: None,
         }
     }
 }
@@ -126,6 +134,7 @@ pub fn bind_tcp(addr: SocketAddr, options: ListenOptions) -> Result<Listener, Bi
         if options.reuseport {
             socket.set_reuse_port(true)?;
         }
+        set_buffer_sizes(&socket, options)?;
         socket.bind(&addr.into())?;
         socket.listen(options.backlog)?;
         Ok(socket.into())
@@ -164,6 +173,7 @@ pub fn bind_unix(path: &Path, options: ListenOptions) -> Result<Listener, BindEr
     }
     let setup = || -> io::Result<UnixListener> {
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        set_buffer_sizes(&socket, options)?;
         socket.bind(&socket2::SockAddr::unix(path)?)?;
         socket.listen(options.backlog)?;
         Ok(socket.into())
@@ -175,6 +185,19 @@ pub fn bind_unix(path: &Path, options: ListenOptions) -> Result<Listener, BindEr
             path: path.to_path_buf(),
         },
     ))
+}
+
+/// Set the socket buffer sizes asked for. On a listening socket they are
+/// inherited by every accepted connection, and must be set before
+/// `listen()` for TCP to size its window from them.
+fn set_buffer_sizes(socket: &Socket, options: ListenOptions) -> io::Result<()> {
+    if let Some(bytes) = options.recv_buffer_bytes {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    if let Some(bytes) = options.send_buffer_bytes {
+        socket.set_send_buffer_size(bytes)?;
+    }
+    Ok(())
 }
 
 /// Turn a raw bind error into one line that says what to do next.

@@ -80,8 +80,9 @@ impl fmt::Display for EngineKind {
 /// How long replies in flight may take to finish once a stop is asked for.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
-/// Above this much unsent output, a connection's reading is paused.
-pub const DEFAULT_OUTPUT_HIGH_WATER_BYTES: usize = 1024 * 1024;
+/// Above this much unsent output, a connection's reading is paused: with
+/// one 64 KiB read on top, a connection holds at most 128 KiB of output.
+pub const DEFAULT_OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
 
 /// A connection that moves no byte either way for this long is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,618 @@
+//! Hostile clients and resource exhaustion, against every engine they
+//! apply to: slowloris, clients that never read, descriptor exhaustion,
+//! resets mid-response, truncated frames, garbage, panics in a session.
+//! `docs/RELIABILITY.md` maps each behaviour to the test here that proves it.
+//!
+//! In-process servers come from `tests/util`; where the property belongs to
+//! the process (descriptor limits, SIGPIPE, memory), the real `sockbench
+//! serve` binary runs as a child and is measured through `/proc`.
+
+mod util;
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sockbench::engine::{EngineConfig, EngineKind};
+use sockbench::service::{
+    self, frame, http, Peer, Progress, ProtocolError, Service, ServiceKind, ServiceLimits, Session,
+};
+use util::{random_bytes, Case, Transport, IO_TIMEOUT};
+
+/// Allow the many descriptors these tests open (client and server ends
+/// live in one process), up to the hard limit.
+fn raise_fd_limit() {
+    rlimit::increase_nofile_limit(u64::MAX).expect("raise RLIMIT_NOFILE");
+}
+
+fn tcp(engine: EngineKind) -> Case {
+    Case {
+        engine,
+        transport: Transport::Tcp4,
+    }
+}
+
+/// Half-close if the connection still allows it (the server may already
+/// have reset it).
+fn try_shutdown_write(conn: &util::Conn) {
+    let _ = match conn {
+        util::Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+        util::Conn::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+    };
+}
+
+// ---------------------------------------------------------------------
+// Slowloris: clients that start a request and trickle it forever.
+// ---------------------------------------------------------------------
+
+const SLOWLORIS_CLIENTS: usize = 500;
+const SLOW_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// 500 clients trickling an HTTP header one byte at a time do not stop a
+/// normal client being served while they are still connected, and every
+/// one of them is dropped by the request timeout.
+fn slowloris_is_dropped_and_others_served(engine: EngineKind) {
+    raise_fd_limit();
+    let config = EngineConfig {
+        request_timeout: SLOW_REQUEST_TIMEOUT,
+        // The pool ties a worker to each connection: give it one per client,
+        // or the slow clients would hold every worker (see RELIABILITY.md).
+        workers: SLOWLORIS_CLIENTS + 8,
+        ..EngineConfig::default()
+    };
+    let server = tcp(engine).serve_with(
+        service::build(ServiceKind::Http, ServiceLimits::default()),
+        config,
+    );
+    let mut slow: Vec<util::Conn> = (0..SLOWLORIS_CLIENTS)
+        .map(|_| {
+            let mut conn = server.connect();
+            conn.write_all(b"GET / HTTP/1.1\r\nX-Slow: ")
+                .expect("start a request");
+            conn
+        })
+        .collect();
+    let writers: Vec<util::Conn> = slow.iter().map(util::Conn::try_clone).collect();
+    let trickling = Arc::new(AtomicBool::new(true));
+    let trickler = {
+        let trickling = Arc::clone(&trickling);
+        std::thread::spawn(move || {
+            let mut writers = writers;
+            // The pace of the attack, not a synchronisation: a byte per
+            // client every 500 ms keeps each one under any idle timeout.
+            while trickling.load(Ordering::Relaxed) {
+                for w in &mut writers {
+                    let _ = w.write_all(b"x");
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+
+    let mut normal = server.connect();
+    normal.write_all(http::GET_REQUEST).expect("send a GET");
+    normal.assert_reads(http::OK_RESPONSE);
+    // Proof that the slow clients were still connected when the normal
+    // one was answered: the first of them has not been closed yet.
+    slow[0].assert_silent_for(Duration::from_millis(10));
+
+    // Every slow client is dropped: its read sees end of stream or a reset
+    // (the server may close while trickled bytes are unread).
+    for conn in &mut slow {
+        match conn.read_to_end_with_timeout() {
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
+            Err(err) => panic!("a slowloris client was not dropped: {err}"),
+        }
+    }
+    trickling.store(false, Ordering::Relaxed);
+    trickler.join().expect("trickler thread");
+}
+
+// ---------------------------------------------------------------------
+// Garbage, truncation, resets, panics: in-process, every engine.
+// ---------------------------------------------------------------------
+
+/// A request for each service and the exact reply it must get, to prove a
+/// server still works after a hostile client.
+fn good_exchange(kind: ServiceKind, peer: &Peer) -> (Vec<u8>, Vec<u8>) {
+    match kind {
+        ServiceKind::Echo => (b"still here".to_vec(), b"still here".to_vec()),
+        ServiceKind::Upper => (b"still here\n".to_vec(), b"STILL HERE\n".to_vec()),
+        ServiceKind::Hello => (Vec::new(), format!("Hello {peer}\n").into_bytes()),
+        ServiceKind::Fixed16 => (vec![b'a'; 16], b"Hello World!".to_vec()),
+        ServiceKind::Discard => (b"dropped".to_vec(), Vec::new()),
+        ServiceKind::Frame => {
+            let mut f = Vec::new();
+            frame::encode_frame(b"still here", &mut f);
+            (f.clone(), f)
+        }
+        ServiceKind::Http => (http::GET_REQUEST.to_vec(), http::OK_RESPONSE.to_vec()),
+        ServiceKind::Length => unreachable!("datagram service"),
+    }
+}
+
+/// The server answers a well-formed request correctly (then the client
+/// half-closes and reads to the end).
+fn assert_still_serves(server: &util::TestServer, kind: ServiceKind) {
+    let mut conn = server.connect();
+    let (request, reply) = good_exchange(kind, &conn.peer_as_seen_by_server());
+    conn.write_all(&request).expect("send a good request");
+    conn.assert_reads(&reply);
+}
+
+const STREAM_SERVICES: [ServiceKind; 7] = [
+    ServiceKind::Echo,
+    ServiceKind::Upper,
+    ServiceKind::Hello,
+    ServiceKind::Fixed16,
+    ServiceKind::Discard,
+    ServiceKind::Frame,
+    ServiceKind::Http,
+];
+
+/// 64 KiB of random bytes into every service: the connection ends (or is
+/// answered) within the timeout rather than hanging, and the server goes
+/// on serving well-formed requests.
+fn garbage_into_every_service(engine: EngineKind) {
+    for kind in STREAM_SERVICES {
+        let server = tcp(engine).serve(kind);
+        for seed in 0..3 {
+            let mut conn = server.connect();
+            // The server may close early (protocol error) and reset us.
+            let _ = conn.write_all(&random_bytes(64 * 1024, seed));
+            try_shutdown_write(&conn);
+            match conn.read_to_end_with_timeout() {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
+                Err(err) => panic!("{kind:?}: garbage left the connection hanging: {err}"),
+            }
+        }
+        assert_still_serves(&server, kind);
+    }
+}
+
+/// A frame cut off by end of input gets no answer and is closed; the
+/// server goes on serving.
+fn truncated_frame_is_closed(engine: EngineKind) {
+    let server = tcp(engine).serve(ServiceKind::Frame);
+    let mut conn = server.connect();
+    let mut request = Vec::new();
+    frame::encode_frame(&[7u8; 100], &mut request);
+    conn.write_all(&request[..frame::HEADER_BYTES + 50])
+        .expect("send half a frame");
+    conn.shutdown_write();
+    let reply = conn.read_to_end_with_timeout().expect("closed, not hung");
+    assert!(reply.is_empty(), "a truncated frame got {} bytes", reply.len());
+    assert_still_serves(&server, ServiceKind::Frame);
+}
+
+/// A client that resets its connection while a large reply is being
+/// written (the server's write fails with ECONNRESET or EPIPE) ends that
+/// connection only.
+fn reset_mid_response_ends_only_that_connection(engine: EngineKind) {
+    let server = tcp(engine).serve(ServiceKind::Echo);
+    for _ in 0..3 {
+        let mut conn = server.connect();
+        let util::Conn::Tcp(stream) = &conn else { unreachable!("tcp case") };
+        // SO_LINGER 0: close() sends RST instead of FIN.
+        socket2::SockRef::from(stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("set SO_LINGER");
+        let request = random_bytes(4 * 1024 * 1024, 1);
+        let mut writer = conn.try_clone();
+        let sending = std::thread::spawn(move || {
+            let _ = writer.write_all(&request);
+        });
+        let mut first = [0u8; 1024];
+        conn.read_exact(&mut first).expect("reply has started");
+        drop(conn); // The reader's handle: with the writer's, this resets.
+        sending.join().expect("writer thread");
+    }
+    assert_still_serves(&server, ServiceKind::Echo);
+}
+
+/// A test-only service whose handler panics on `panic`: a bug in one
+/// session, injected.
+#[derive(Debug)]
+struct PanicOnRequest;
+
+#[derive(Debug)]
+struct PanicOnRequestSession;
+
+impl Service for PanicOnRequest {
+    fn name(&self) -> &'static str {
+        "panic-on-request"
+    }
+
+    fn new_session(&self, _peer: &Peer) -> Box<dyn Session> {
+        Box::new(PanicOnRequestSession)
+    }
+}
+
+impl Session for PanicOnRequestSession {
+    fn handle_input(
+        &mut self,
+        input: &[u8],
+        output: &mut Vec<u8>,
+    ) -> Result<Progress, ProtocolError> {
+        if input.starts_with(b"panic") {
+            panic!("injected bug in a session");
+        }
+        output.extend_from_slice(input);
+        Ok(Progress::continue_after(input.len(), 1))
+    }
+
+    fn handle_eof(&mut self, _unconsumed: &[u8], _output: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        Ok(())
+    }
+}
+
+/// A panic while handling one connection closes that connection only: a
+/// client connected before the panic and one connected after are served.
+fn panic_in_one_connection_is_contained(engine: EngineKind) {
+    // Two pool workers: one for the client connected before, one for the
+    // victim. If the panic killed its worker, nobody would serve "after".
+    let config = EngineConfig {
+        workers: 2,
+        ..EngineConfig::default()
+    };
+    let server = tcp(engine).serve_with(Arc::new(PanicOnRequest), config);
+    let mut before = if engine == EngineKind::Iterative {
+        None // One client at a time: there is no "other" connection.
+    } else {
+        let mut conn = server.connect();
+        conn.write_all(b"hi").expect("send");
+        conn.assert_reads(b"hi");
+        Some(conn)
+    };
+    let mut victim = server.connect();
+    victim.write_all(b"panic").expect("send the poison");
+    match victim.read_to_end_with_timeout() {
+        Ok(reply) => assert!(reply.is_empty(), "the panicking connection answered"),
+        Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
+        Err(err) => panic!("the panicking connection was not closed: {err}"),
+    }
+    if let Some(conn) = &mut before {
+        conn.write_all(b"again").expect("send");
+        conn.assert_reads(b"again");
+    }
+    let mut after = server.connect();
+    after.write_all(b"after").expect("send");
+    after.assert_reads(b"after");
+}
+
+// ---------------------------------------------------------------------
+// Child processes: descriptor exhaustion, SIGPIPE, memory bounds.
+// ---------------------------------------------------------------------
+
+/// `sockbench serve` running as a child process, killed when dropped.
+struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ChildServer {
+    /// Start `sockbench serve` with `args`; `fd_limit` lowers both the soft
+    /// and the hard RLIMIT_NOFILE of the child only.
+    fn start(engine: EngineKind, args: &[&str], fd_limit: Option<u64>) -> ChildServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sockbench"));
+        command
+            .args(["serve", "--engine", engine.name(), "--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(limit) = fd_limit {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs
+            // between fork and exec here.
+            unsafe {
+                command.pre_exec(move || {
+                    rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit)
+                });
+            }
+        }
+        let mut child = command.spawn().expect("start sockbench serve");
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut first_line)
+            .expect("read the listening line");
+        let addr = first_line
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"));
+        ChildServer { child, addr }
+    }
+
+    /// CPU time (user + system) the child has used so far.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("read /proc/PID/stat");
+        // Fields after the command name (which is in parentheses).
+        let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().expect("utime")
+            + fields[12].parse::<u64>().expect("stime");
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / hz)
+    }
+
+    /// Peak resident memory (VmHWM) of the child, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    /// Whether the child is still running.
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `stream` gets its echo of `ping` within `wait`.
+fn is_served(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).expect("timeout");
+    let mut reply = [0u8; 4];
+    let served = stream.read_exact(&mut reply).is_ok() && &reply == b"ping";
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    served
+}
+
+/// Descriptor limit for the EMFILE child: enough for the server's own
+/// descriptors and a few dozen connections.
+const EMFILE_FD_LIMIT: u64 = 64;
+
+/// With RLIMIT_NOFILE at 64, clients past the limit wait unserved while
+/// `accept` fails with EMFILE; meanwhile the server does not spin (CPU
+/// under a third of a core); once served clients leave, the waiting ones
+/// are accepted and answered.
+fn emfile_backs_off_and_recovers(engine: EngineKind) {
+    let server = ChildServer::start(engine, &["--service", "echo"], Some(EMFILE_FD_LIMIT));
+    let mut served = Vec::new();
+    let mut waiting = Vec::new();
+    for _ in 0..EMFILE_FD_LIMIT {
+        let mut client = server.connect();
+        client.write_all(b"ping").expect("send");
+        if is_served(&mut client, Duration::from_millis(500)) {
+            served.push(client);
+        } else {
+            waiting.push(client);
+            break;
+        }
+    }
+    assert!(!served.is_empty(), "no client was served at all");
+    assert!(
+        !waiting.is_empty(),
+        "{} clients all served: the descriptor limit was never reached",
+        served.len()
+    );
+    // More clients pile up in the backlog while accept keeps failing.
+    for _ in 0..5 {
+        let mut client = server.connect();
+        client.write_all(b"ping").expect("send");
+        waiting.push(client);
+    }
+    let window = Duration::from_secs(2);
+    let (cpu_before, wall_before) = (server.cpu_time(), Instant::now());
+    std::thread::sleep(window); // The measurement window itself.
+    let cpu_used = server.cpu_time() - cpu_before;
+    let wall = wall_before.elapsed();
+    assert!(
+        cpu_used < wall / 3,
+        "server used {cpu_used:?} of CPU in {wall:?} while out of descriptors: it spins"
+    );
+    drop(served); // Frees descriptors in the server.
+    for client in &mut waiting {
+        assert!(
+            is_served(client, IO_TIMEOUT),
+            "a waiting client was not served after descriptors were freed"
+        );
+    }
+}
+
+/// A client that resets while the real binary is writing to it makes the
+/// write fail with EPIPE/ECONNRESET: the process is not killed by SIGPIPE
+/// and goes on serving.
+fn sigpipe_never_kills_the_server(engine: EngineKind) {
+    let mut server = ChildServer::start(engine, &["--service", "echo"], None);
+    for _ in 0..5 {
+        let mut client = server.connect();
+        socket2::SockRef::from(&client)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER");
+        let _ = client.write_all(&random_bytes(1024 * 1024, 2));
+        drop(client); // RST while the echo is being written back.
+    }
+    let mut client = server.connect();
+    client.write_all(b"ping").expect("send");
+    assert!(is_served(&mut client, IO_TIMEOUT), "server stopped serving");
+    assert!(server.is_running(), "server process died");
+}
+
+/// Connections that never read, and how much each one sends.
+const NON_READERS: usize = 1000;
+const NON_READER_SEND_BYTES: usize = 512 * 1024;
+/// The stated bound: the process's own memory plus, per connection, one
+/// read buffer (64 KiB), at most the output high-water mark plus one read
+/// of queued output (128 KiB), and a thread's touched stack for the
+/// blocking engines: 256 KiB per connection over a 64 MiB base.
+const RSS_BOUND_KIB: u64 = 64 * 1024 + NON_READERS as u64 * 256;
+
+/// 1,000 clients that send 512 KiB each and never read their answers:
+/// the server stops reading from them (backpressure, or a blocked write)
+/// instead of buffering, so its peak RSS stays within the stated bound,
+/// which is below what buffering everything would take.
+fn never_reading_clients_keep_rss_bounded(engine: EngineKind) {
+    raise_fd_limit();
+    const _: () = assert!(RSS_BOUND_KIB < (NON_READERS * NON_READER_SEND_BYTES / 1024) as u64);
+    let server = ChildServer::start(
+        engine,
+        // Small server-side buffers too: otherwise the kernel would absorb
+        // the bytes whatever the server's own policy.
+        &[
+            "--service", "echo", "--workers", "1100", "--backlog", "2048",
+            "--rcvbuf", "8192", "--sndbuf", "8192",
+        ],
+        None,
+    );
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut clients: Vec<(TcpStream, usize)> = (0..NON_READERS)
+        .map(|_| {
+            let stream = server.connect();
+            // Small kernel buffers on the client side, so the kernel cannot
+            // hide what is sent (or the replies nobody reads): whether the
+            // bytes pile up is then the server's choice alone.
+            let sock = socket2::SockRef::from(&stream);
+            sock.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+            sock.set_send_buffer_size(8192).expect("SO_SNDBUF");
+            stream.set_nonblocking(true).expect("non-blocking");
+            (stream, 0)
+        })
+        .collect();
+    // Push until every client has sent its share or nobody can send more
+    // (three rounds in a row without progress).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut idle_rounds = 0;
+    while idle_rounds < 3 && Instant::now() < deadline {
+        let mut progress = false;
+        for (stream, sent) in &mut clients {
+            while *sent < NON_READER_SEND_BYTES {
+                let want = (NON_READER_SEND_BYTES - *sent).min(chunk.len());
+                match stream.write(&chunk[..want]) {
+                    Ok(n) => {
+                        *sent += n;
+                        progress = true;
+                    }
+                    Err(_) => break, // WouldBlock: the server stopped reading.
+                }
+            }
+        }
+        idle_rounds = if progress { 0 } else { idle_rounds + 1 };
+        if !progress {
+            // Give the server a moment to drain what it can, then retry.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let peak = server.peak_rss_kib();
+    assert!(
+        peak <= RSS_BOUND_KIB,
+        "{engine}: peak RSS {peak} KiB above the bound of {RSS_BOUND_KIB} KiB"
+    );
+}
+
+/// A client stays connected through an instant idle timeout if it keeps
+/// traffic flowing, and is dropped once it goes quiet.
+fn idle_connection_is_dropped(engine: EngineKind) {
+    let config = EngineConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..EngineConfig::default()
+    };
+    let server = tcp(engine).serve_with(
+        service::build(ServiceKind::Echo, ServiceLimits::default()),
+        config,
+    );
+    let mut conn = server.connect();
+    conn.write_all(b"hi").expect("send");
+    conn.assert_reads(b"hi");
+    // Then silence: the server must close within the timeout (plus the
+    // reactor's sweep interval), well before the test's own IO timeout.
+    let closed_at = Instant::now();
+    let rest = conn.read_to_end_with_timeout().expect("idle connection closed");
+    assert!(rest.is_empty());
+    assert!(closed_at.elapsed() < IO_TIMEOUT);
+}
+
+/// With `max_connections` reached, a new client is accepted and closed at
+/// once; when one leaves, new clients are served again.
+fn connection_cap_closes_extra_clients(engine: EngineKind) {
+    let config = EngineConfig {
+        max_connections: 2,
+        ..EngineConfig::default()
+    };
+    let server = tcp(engine).serve_with(
+        service::build(ServiceKind::Echo, ServiceLimits::default()),
+        config,
+    );
+    let mut first = server.connect();
+    first.write_all(b"1").expect("send");
+    first.assert_reads(b"1");
+    let mut second = server.connect();
+    second.write_all(b"2").expect("send");
+    second.assert_reads(b"2");
+    let mut extra = server.connect();
+    let _ = extra.write_all(b"3");
+    match extra.read_to_end_with_timeout() {
+        Ok(reply) => assert!(reply.is_empty(), "the extra client was served"),
+        Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
+        Err(err) => panic!("the extra client was not closed: {err}"),
+    }
+    drop(first);
+    // The server notices the departure asynchronously: retry a few times.
+    let served_again = (0..50).any(|_| {
+        let mut next = server.connect();
+        let _ = next.write_all(b"4");
+        let mut byte = [0u8; 1];
+        matches!(next.read(&mut byte), Ok(1))
+    });
+    assert!(served_again, "no client served after one left");
+}
+
+/// One `#[test]` per engine for each body, so failures name the engine.
+macro_rules! per_engine {
+    ($engine:ident: $($body:ident),* $(,)?) => {
+        #[allow(non_snake_case)]
+        mod $engine {
+            $(
+                #[doc = concat!("`", stringify!($body), "` on this engine.")]
+                #[test]
+                fn $body() {
+                    super::$body(sockbench::engine::EngineKind::$engine);
+                }
+            )*
+        }
+    };
+}
+
+per_engine!(Iterative: garbage_into_every_service, truncated_frame_is_closed,
+    reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
+    idle_connection_is_dropped);
+per_engine!(Threaded: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+    truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
+    panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
+    sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
+    idle_connection_is_dropped, connection_cap_closes_extra_clients);
+per_engine!(Pool: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+    truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
+    panic_in_one_connection_is_contained, never_reading_clients_keep_rss_bounded,
+    idle_connection_is_dropped, connection_cap_closes_extra_clients);
+per_engine!(Reactor: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+    truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
+    panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
+    sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
+    idle_connection_is_dropped, connection_cap_closes_extra_clients);
