@@ -1,0 +1,213 @@
+//! `sockbench load` (drive a server, print and save what it measured) and
+//! `sockbench merge-hdr` (add up HdrHistogram logs from several runs).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target};
+use crate::service::ServiceKind;
+
+/// Options of `sockbench load`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sockbench load --addr 127.0.0.1:7000 --service echo --connections 100 --duration 10s
+  sockbench load --service http --connections 10 --pipeline 16 --requests 100000
+  sockbench load --connections 10 --rate 5000 --duration 20s --timeline t.csv
+  sockbench load --connections 1000 --connect-rate 200 --warmup 5s --duration 10s
+  sockbench load --connections 50 --duration 3s --find-rate --slo p99=10ms
+  sockbench load --duration 10s --hdr-log a.hlog   # then: sockbench merge-hdr a.hlog b.hlog
+
+Without --rate the load is a closed loop: each connection keeps --pipeline
+requests outstanding. With --rate the requests go on a fixed schedule and
+latency counts from when each was meant to go (corrected for coordinated
+omission); the summary shows the uncorrected figures beside them.
+Every answer is checked; wrong answers, timeouts and failed connects are
+errors. The exit status is 0 only for a run without errors that ran to its end.")]
+pub struct LoadArgs {
+    /// TCP address of the server (IPv4 or IPv6).
+    #[arg(long, default_value = "127.0.0.1:7000", value_parser = super::parse_socket_addr)]
+    pub addr: SocketAddr,
+
+    /// Connect to a Unix domain stream socket at this path instead of TCP.
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    pub unix: Option<PathBuf>,
+
+    /// Protocol to speak (echo, upper, frame or http).
+    #[arg(long, value_enum, default_value = "echo")]
+    pub service: ServiceKind,
+
+    /// Connections held open at once.
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+
+    /// Load threads, each a readiness loop [default: min(connections, cores)].
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Measure for this long [default: 10s].
+    #[arg(long, value_parser = super::parse_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+
+    /// Measure until this many requests are answered correctly.
+    #[arg(long)]
+    pub requests: Option<u64>,
+
+    /// Request size in bytes (payload for echo and frame, line with its
+    /// newline for upper; http ignores it).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+
+    /// Requests each connection keeps outstanding.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+
+    /// Open loop: this many requests per second in total, on a fixed schedule.
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub rate: Option<f64>,
+
+    /// Load without measuring for this long first.
+    #[arg(long, default_value = "0s", value_parser = super::parse_duration)]
+    pub warmup: Duration,
+
+    /// Longest wait for a connection to be established.
+    #[arg(long, default_value = "3s", value_parser = super::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Longest wait for an answer before the request counts as a timeout.
+    #[arg(long, default_value = "5s", value_parser = super::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Open connections at this many per second instead of all at once.
+    #[arg(long, value_name = "CONN_PER_S")]
+    pub connect_rate: Option<f64>,
+
+    /// Append one row of results to this CSV file (header when new).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Print the results as one JSON object on stdout (the summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Write the per-second latencies as an HdrHistogram V2 interval log.
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Write one CSV row per second: second, requests, errors, p50_us, p99_us.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
+
+    /// Search for the highest rate meeting --slo (short runs of --duration each).
+    #[arg(long, requires = "slo", conflicts_with_all = ["rate", "requests"])]
+    pub find_rate: bool,
+
+    /// Latency objective for --find-rate, e.g. p99=10ms.
+    #[arg(long, requires = "find_rate")]
+    pub slo: Option<Slo>,
+}
+
+impl LoadArgs {
+    /// The library configuration these options describe.
+    pub fn config(&self) -> LoadConfig {
+        let limit = match (self.requests, self.duration) {
+            (Some(requests), _) => RunLimit::Requests(requests),
+            (None, Some(duration)) => RunLimit::Duration(duration),
+            (None, None) => LoadConfig::default().limit,
+        };
+        LoadConfig {
+            target: match &self.unix {
+                Some(path) => Target::Unix(path.clone()),
+                None => Target::Tcp(self.addr),
+            },
+            service: self.service,
+            connections: self.connections,
+            threads: self.threads.unwrap_or(0),
+            limit,
+            size_bytes: self.size,
+            pipeline: self.pipeline,
+            rate_per_s: self.rate,
+            warmup: self.warmup,
+            connect_timeout: self.connect_timeout,
+            connect_rate_per_s: self.connect_rate,
+            request_timeout: self.request_timeout,
+            ..LoadConfig::default()
+        }
+    }
+}
+
+/// Run `sockbench load`.
+pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
+    super::init_logging();
+    let config = args.config();
+    if let Some(slo) = args.slo.filter(|_| args.find_rate) {
+        let report = load::find_rate(&config, slo, ProgressMode::Lines)?;
+        println!("{report}");
+        return Ok(if report.best_rate_per_s.is_some() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let report = load::run(&config, ProgressMode::auto())?;
+    if args.json {
+        eprintln!("{report}");
+        println!(
+            "{}",
+            serde_json::to_string(&report.row()).map_err(io::Error::other)?
+        );
+    } else {
+        println!("{report}");
+    }
+    if let Some(path) = &args.csv {
+        report.append_csv_row(path)?;
+    }
+    if let Some(path) = &args.timeline {
+        report.write_timeline(path)?;
+    }
+    if let Some(path) = &args.hdr_log {
+        hdrlog::write_log(path, &report)?;
+    }
+    if report.is_clean() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let why = if report.outcome != load::Outcome::Finished {
+        report.outcome.to_string()
+    } else if report.errors.total() > 0 {
+        format!("errors: {}", report.errors)
+    } else {
+        "no request was answered".to_owned()
+    };
+    eprintln!("sockbench: load run not clean ({why})");
+    Ok(ExitCode::FAILURE)
+}
+
+/// Options of `sockbench merge-hdr`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  sockbench load --duration 10s --hdr-log a.hlog   (on each load machine)
+  sockbench merge-hdr a.hlog b.hlog
+
+Histograms add up exactly, so the merged percentiles are those of all the
+requests together.")]
+pub struct MergeHdrArgs {
+    /// HdrHistogram interval logs written by `sockbench load --hdr-log`.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+}
+
+/// Run `sockbench merge-hdr`.
+pub fn run_merge_hdr(args: MergeHdrArgs) -> io::Result<ExitCode> {
+    let merged = hdrlog::merge_logs(&args.logs)?;
+    if merged.intervals == 0 {
+        return Err(io::Error::other(
+            "the logs hold no histogram: were they written by a run that measured anything?",
+        ));
+    }
+    print!("{merged}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,219 @@
+//! What one load run does: where it connects, which protocol it speaks, how
+//! many connections and threads, how long, and how patient it is.
+//!
+//! [`LoadConfig::default`] is a one-connection, ten-second, 64-byte echo run
+//! against `127.0.0.1:7000`; change the fields you need with struct update
+//! syntax (`LoadConfig { connections: 100, ..LoadConfig::default() }`).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::service::ServiceKind;
+
+/// Where the load goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A TCP server, IPv4 or IPv6.
+    Tcp(SocketAddr),
+    /// A Unix domain stream socket at this path.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(addr) => write!(f, "{addr}"),
+            Target::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// When the measured part of a run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunLimit {
+    /// Measure for this long (after the warmup).
+    Duration(Duration),
+    /// Measure until this many requests were answered correctly, or until
+    /// [`LoadConfig::max_duration`] has passed, whichever comes first.
+    Requests(u64),
+}
+
+/// Everything a load run needs. See the module docs for the defaults.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// The server.
+    pub target: Target,
+    /// The protocol to speak: `echo`, `upper`, `frame` or `http`.
+    pub service: ServiceKind,
+    /// Connections held open at once (reopened when they fail).
+    pub connections: usize,
+    /// Load threads, each with its own readiness loop; connections are
+    /// spread over them. 0 means `min(connections, available cores)`.
+    pub threads: usize,
+    /// When the measurement ends.
+    pub limit: RunLimit,
+    /// Request size: the payload for `echo` and `frame` (the frame adds its
+    /// 4-byte header), the line including its newline for `upper`; `http`
+    /// always sends the same small GET.
+    pub size_bytes: usize,
+    /// Requests each connection keeps outstanding (1 = request, answer,
+    /// request...). In rate mode, the most a late connection may have
+    /// outstanding while it catches up.
+    pub pipeline: usize,
+    /// Open loop: this many requests per second in total, on a fixed
+    /// schedule, latency measured from the intended send time. `None` is a
+    /// closed loop: the next request goes as soon as an answer comes.
+    pub rate_per_s: Option<f64>,
+    /// Time spent loading before measuring: connections open, requests go,
+    /// but no latency is recorded (errors are).
+    pub warmup: Duration,
+    /// Longest wait for a connection to be established.
+    pub connect_timeout: Duration,
+    /// Open connections at this many per second instead of all at once.
+    pub connect_rate_per_s: Option<f64>,
+    /// Longest wait for an answer; a request older than this is a timeout
+    /// and its connection is closed and reopened.
+    pub request_timeout: Duration,
+    /// With [`RunLimit::Requests`], stop measuring after this long even if
+    /// the count is not reached.
+    pub max_duration: Duration,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            target: Target::Tcp(SocketAddr::from(([127, 0, 0, 1], 7000))),
+            service: ServiceKind::Echo,
+            connections: 1,
+            threads: 0,
+            limit: RunLimit::Duration(Duration::from_secs(10)),
+            size_bytes: 64,
+            pipeline: 1,
+            rate_per_s: None,
+            warmup: Duration::ZERO,
+            connect_timeout: Duration::from_secs(3),
+            connect_rate_per_s: None,
+            request_timeout: Duration::from_secs(5),
+            max_duration: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The services a load run can drive: the ones that answer every request.
+pub const LOAD_SERVICES: [ServiceKind; 4] = [
+    ServiceKind::Echo,
+    ServiceKind::Upper,
+    ServiceKind::Frame,
+    ServiceKind::Http,
+];
+
+impl LoadConfig {
+    /// The load threads actually started: [`LoadConfig::threads`], or the
+    /// automatic choice, never more than one per connection.
+    pub fn effective_threads(&self) -> usize {
+        let wanted = if self.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.threads
+        };
+        wanted.clamp(1, self.connections.max(1))
+    }
+
+    /// Check the settings; the error says which one is wrong and what to do.
+    pub fn validate(&self) -> io::Result<()> {
+        let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        if !LOAD_SERVICES.contains(&self.service) {
+            let names: Vec<&str> = LOAD_SERVICES.iter().map(|s| s.name()).collect();
+            return invalid(format!(
+                "the {} service does not answer each request, so it cannot be a load target: use one of {}",
+                self.service.name(),
+                names.join(", ")
+            ));
+        }
+        if self.connections == 0 {
+            return invalid("--connections must be at least 1".into());
+        }
+        if self.threads > self.connections {
+            return invalid(format!(
+                "--threads {} is more than --connections {}: a thread without a connection has nothing to do",
+                self.threads, self.connections
+            ));
+        }
+        if self.pipeline == 0 {
+            return invalid("--pipeline must be at least 1".into());
+        }
+        if self.size_bytes == 0 && self.service != ServiceKind::Http {
+            return invalid("--size must be at least 1 byte".into());
+        }
+        if self.size_bytes > u32::MAX as usize {
+            return invalid(format!(
+                "--size {} is too large: at most 4 GiB",
+                self.size_bytes
+            ));
+        }
+        match self.limit {
+            RunLimit::Duration(d) if d.is_zero() => {
+                return invalid("--duration must be longer than 0".into())
+            }
+            RunLimit::Requests(0) => return invalid("--requests must be at least 1".into()),
+            _ => {}
+        }
+        for (flag, rate) in [
+            ("--rate", self.rate_per_s),
+            ("--connect-rate", self.connect_rate_per_s),
+        ] {
+            if let Some(r) = rate {
+                if !(r.is_finite() && r > 0.0) {
+                    return invalid(format!(
+                        "{flag} {r} is not a rate: give a positive number per second"
+                    ));
+                }
+            }
+        }
+        for (flag, timeout) in [
+            ("--connect-timeout", self.connect_timeout),
+            ("--request-timeout", self.request_timeout),
+        ] {
+            if timeout.is_zero() {
+                return invalid(format!("{flag} must be longer than 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults form a valid run.
+    #[test]
+    fn default_config_is_valid() {
+        LoadConfig::default().validate().unwrap();
+    }
+
+    /// Services that never answer are refused with the list of valid ones.
+    #[test]
+    fn validate_refuses_services_that_do_not_answer() {
+        let config = LoadConfig {
+            service: ServiceKind::Discard,
+            ..LoadConfig::default()
+        };
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("echo, upper, frame, http"), "{message}");
+    }
+
+    /// Threads never outnumber connections.
+    #[test]
+    fn effective_threads_is_capped_by_connections() {
+        let config = LoadConfig {
+            connections: 1,
+            threads: 0,
+            ..LoadConfig::default()
+        };
+        assert_eq!(config.effective_threads(), 1);
+    }
+}

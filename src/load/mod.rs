@@ -1,0 +1,320 @@
+//! The load generator: many client connections on a few threads, every
+//! answer checked, every latency in a histogram.
+//!
+//! [`run`] starts [`LoadConfig::effective_threads`] threads, each with its
+//! own mio readiness loop ([`worker`]) holding its share of the connections
+//! (no thread per connection). Two ways to load:
+//! - **closed loop** (default): each connection keeps `pipeline` requests
+//!   outstanding and sends the next as soon as one is answered. It measures
+//!   the most the server does, but a stalled server also stalls the load, so
+//!   the stall barely shows in the latencies ("coordinated omission").
+//! - **open loop** (`rate_per_s`): requests go on a fixed schedule whatever
+//!   the server does, and latency is measured from the time each request was
+//!   *meant* to go (as wrk2 does). A stall shows as the long latency users
+//!   would see. The latency from the actual send is kept too, so the two
+//!   can be shown side by side.
+//!
+//! Threads send one [`Interval`] per second to the collecting thread, which
+//! merges them: the per-second timeline, the HdrHistogram log ([`hdrlog`])
+//! and the totals of the [`LoadReport`] all come from those.
+//!
+//! A run always ends by itself: at its limit; early, when no connection can
+//! be (re)opened for [`GIVE_UP_AFTER`] (the server died); and at the latest
+//! at a hard deadline a few seconds after the planned end, with whatever
+//! results arrived.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sockbench::load::{self, LoadConfig, ProgressMode, RunLimit, Target};
+//!
+//! let config = LoadConfig {
+//!     target: Target::Tcp("127.0.0.1:7000".parse().unwrap()),
+//!     connections: 100,
+//!     limit: RunLimit::Duration(Duration::from_secs(5)),
+//!     ..LoadConfig::default()
+//! };
+//! let report = load::run(&config, ProgressMode::Quiet)?;
+//! println!("{report}\np99 {} µs", report.latency().p99_us);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::RecvTimeoutError;
+
+pub mod config;
+pub mod find_rate;
+pub mod hdrlog;
+pub mod progress;
+pub mod protocol;
+pub mod report;
+pub mod stats;
+mod worker;
+
+pub use config::{LoadConfig, RunLimit, Target, LOAD_SERVICES};
+pub use find_rate::{find_rate, FindRateReport, Slo};
+pub use progress::ProgressMode;
+pub use report::{LoadReport, Outcome, Percentiles, ReportRow, TimelineRow};
+pub use stats::{ErrorCounts, ErrorKind, Interval};
+pub use worker::GIVE_UP_AFTER;
+
+use stats::{add_histogram, new_histogram};
+use worker::{Assignment, Clock, Message};
+
+/// How long past the planned end the collector waits for load threads
+/// before returning what it has.
+const HARD_DEADLINE_SLACK: Duration = Duration::from_secs(3);
+
+/// How often the collector refreshes the progress display.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Descriptors kept free beyond one per connection (stdio, poll, files).
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// Run one load test to its end and return what it measured. Fails only for
+/// a bad configuration or when the machine cannot run it (descriptor limit,
+/// threads); server failures are counted in the report.
+pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport> {
+    config.validate()?;
+    ensure_descriptors(config.connections)?;
+    let threads = config.effective_threads();
+    let run_start = Instant::now();
+    let measure_start = run_start + config.warmup;
+    let measured = match config.limit {
+        RunLimit::Duration(duration) => duration,
+        RunLimit::Requests(_) => config.max_duration,
+    };
+    let clock = Clock {
+        run_start,
+        measure_start,
+        stop_at: measure_start + measured,
+    };
+    let started_at = SystemTime::now() + config.warmup;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    let mut handles = Vec::with_capacity(threads);
+    for (index, assignment) in assign(config, threads).into_iter().enumerate() {
+        let config = config.clone();
+        let thread_stop = Arc::clone(&stop);
+        let sender = sender.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("sockbench-load-{index}"))
+            .spawn(move || worker::run_thread(&config, assignment, clock, thread_stop, sender))
+            .inspect_err(|_| stop.store(true, Ordering::Relaxed))?;
+        handles.push(handle);
+    }
+    drop(sender);
+
+    let mut display = progress::Progress::new(progress, run_start, measure_start, clock.stop_at);
+    let deadline = clock.stop_at + HARD_DEADLINE_SLACK;
+    let mut collected = Collected::new(config.rate_per_s.is_some());
+    let mut done = 0;
+    while done < threads {
+        let now = Instant::now();
+        if now >= deadline {
+            stop.store(true, Ordering::Relaxed);
+            break;
+        }
+        match receiver.recv_timeout(PROGRESS_EVERY.min(deadline - now)) {
+            Ok(Message::Interval(interval)) => collected.add_interval(interval),
+            Ok(Message::Done(summary)) => {
+                done += 1;
+                collected.add_summary(summary);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break, // a thread failed
+        }
+        display.update(Instant::now(), collected.requests, collected.errors);
+    }
+    display.finish();
+    stop.store(true, Ordering::Relaxed);
+    if done == threads {
+        for handle in handles {
+            match handle.join() {
+                Ok(result) => result?,
+                Err(_) => return Err(io::Error::other("a load thread panicked")),
+            }
+        }
+    }
+    // Otherwise the late threads are left behind: they see `stop` and end
+    // on their own; their results are not waited for.
+    let outcome = if done < threads {
+        Outcome::CutOff
+    } else if collected.server_lost {
+        Outcome::ServerLost
+    } else {
+        Outcome::Finished
+    };
+    let stopped_at = collected.stopped_at.unwrap_or_else(Instant::now);
+    Ok(collected.into_report(
+        config,
+        threads,
+        started_at,
+        stopped_at,
+        measure_start,
+        outcome,
+    ))
+}
+
+/// Spread connections over threads round-robin (connection `n` goes to
+/// thread `n % threads`), and a request limit in near-equal shares.
+fn assign(config: &LoadConfig, threads: usize) -> Vec<Assignment> {
+    (0..threads)
+        .map(|index| Assignment {
+            connections: (index..config.connections).step_by(threads).collect(),
+            quota: match config.limit {
+                RunLimit::Requests(total) => {
+                    let threads = threads as u64;
+                    Some(total / threads + u64::from((index as u64) < total % threads))
+                }
+                RunLimit::Duration(_) => None,
+            },
+        })
+        .collect()
+}
+
+/// What the collector has received so far.
+struct Collected {
+    rate_mode: bool,
+    by_second: BTreeMap<u64, Interval>,
+    requests: u64,
+    errors: u64,
+    connect_us: hdrhistogram::Histogram<u64>,
+    established: u64,
+    failed: u64,
+    server_lost: bool,
+    stopped_at: Option<Instant>,
+}
+
+impl Collected {
+    fn new(rate_mode: bool) -> Self {
+        Collected {
+            rate_mode,
+            by_second: BTreeMap::new(),
+            requests: 0,
+            errors: 0,
+            connect_us: new_histogram(),
+            established: 0,
+            failed: 0,
+            server_lost: false,
+            stopped_at: None,
+        }
+    }
+
+    fn add_interval(&mut self, interval: Interval) {
+        self.requests += interval.requests;
+        self.errors += interval.errors.total();
+        self.by_second
+            .entry(interval.second)
+            .or_insert_with(|| Interval::new(interval.second, self.rate_mode))
+            .merge(&interval);
+    }
+
+    fn add_summary(&mut self, summary: worker::ThreadSummary) {
+        add_histogram(&mut self.connect_us, &summary.connect_us);
+        self.established += summary.established;
+        self.failed += summary.failed;
+        self.server_lost |= summary.server_lost;
+        self.stopped_at = self.stopped_at.max(Some(summary.stopped_at));
+    }
+
+    fn into_report(
+        self,
+        config: &LoadConfig,
+        threads: usize,
+        started_at: SystemTime,
+        stopped_at: Instant,
+        measure_start: Instant,
+        outcome: Outcome,
+    ) -> LoadReport {
+        let mut total = Interval::new(0, self.rate_mode);
+        for interval in self.by_second.values() {
+            total.merge(interval);
+        }
+        LoadReport {
+            target: config.target.to_string(),
+            service: config.service,
+            connections: config.connections,
+            threads,
+            pipeline: config.pipeline,
+            size_bytes: config.size_bytes,
+            rate_per_s: config.rate_per_s,
+            started_at,
+            duration_s: stopped_at
+                .saturating_duration_since(measure_start)
+                .as_secs_f64(),
+            requests: total.requests,
+            bytes: total.bytes,
+            latency_us: total.latency_us,
+            uncorrected_latency_us: total.uncorrected_us,
+            connect_us: self.connect_us,
+            errors: total.errors,
+            connections_established: self.established,
+            connections_failed: self.failed,
+            intervals: self.by_second.into_values().collect(),
+            outcome,
+        }
+    }
+}
+
+/// Make sure this process may open a descriptor per connection: raise the
+/// soft `RLIMIT_NOFILE` toward the hard limit if needed, or say what to do.
+pub fn ensure_descriptors(connections: usize) -> io::Result<()> {
+    let needed = connections as u64 + SPARE_DESCRIPTORS;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and reads nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur >= needed {
+        return Ok(());
+    }
+    if limit.rlim_max < needed {
+        return Err(io::Error::other(format!(
+            "{connections} connections need about {needed} file descriptors, but this process may open at most {} (hard limit): use fewer --connections, or raise the limit (`ulimit -Hn` as root, LimitNOFILE= in a unit)",
+            limit.rlim_max
+        )));
+    }
+    // Twice what is needed, for an in-process server or other files.
+    limit.rlim_cur = limit.rlim_max.min(needed.saturating_mul(2));
+    // SAFETY: setrlimit reads the struct we pass; raising the soft limit up
+    // to the hard limit needs no privilege.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections go round-robin; request shares add up to the limit.
+    #[test]
+    fn assign_spreads_connections_and_requests() {
+        let config = LoadConfig {
+            connections: 5,
+            limit: RunLimit::Requests(10),
+            ..LoadConfig::default()
+        };
+        let shares = assign(&config, 3);
+        assert_eq!(shares[0].connections, vec![0, 3]);
+        assert_eq!(shares[2].connections, vec![2]);
+        let total: u64 = shares.iter().map(|s| s.quota.unwrap()).sum();
+        assert_eq!(total, 10);
+    }
+
+    /// A limit far above any hard limit is refused with advice.
+    #[test]
+    fn ensure_descriptors_explains_an_impossible_limit() {
+        let err = ensure_descriptors(usize::MAX / 2).unwrap_err();
+        assert!(err.to_string().contains("fewer --connections"), "{err}");
+    }
+}

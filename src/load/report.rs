@@ -1,0 +1,467 @@
+//! The result of a load run: the figures, a human summary, and the
+//! machine-readable forms (one CSV row or JSON object, a per-second timeline).
+//!
+//! # CSV columns ([`ReportRow`])
+//! | column | meaning |
+//! |---|---|
+//! | `target`, `service` | where the load went, which protocol |
+//! | `connections`, `threads`, `pipeline`, `size_bytes` | the run's shape |
+//! | `rate_per_s` | requested rate (open loop); empty for a closed loop |
+//! | `duration_s` | measured time (after warmup; shorter if the run ended early) |
+//! | `requests` | correct answers in that time |
+//! | `req_per_s`, `mb_per_s` | `requests` and answer bytes (10^6) per second |
+//! | `p50_us` .. `max_us` | latency percentiles, µs; in rate mode from the intended send time |
+//! | `uncorrected_p50_us`, `uncorrected_p99_us` | rate mode: from the actual send; else empty |
+//! | `connect_p50_us`, `connect_p99_us` | connect time (start of connect to established) |
+//! | `errors` | all errors; then `errors_KIND` per [`ErrorKind`](super::ErrorKind) |
+//! | `connections_established`, `connections_failed` | connects, reconnects included |
+//! | `outcome` | `finished`, `server-lost` or `cut-off` (see [`Outcome`]) |
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::Path;
+use std::time::SystemTime;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::stats::{ErrorCounts, Interval};
+use crate::service::ServiceKind;
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It ran to its limit.
+    Finished,
+    /// The server stopped answering connects: ended early.
+    ServerLost,
+    /// Some load threads did not report by the hard deadline; the figures
+    /// are what had arrived.
+    CutOff,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Finished => "finished",
+            Outcome::ServerLost => {
+                "server lost: no connection could be opened for a second, ended early"
+            }
+            Outcome::CutOff => "cut off: load threads did not stop in time, partial results",
+        })
+    }
+}
+
+/// Latency percentiles in µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Largest value.
+    pub max_us: u64,
+}
+
+impl Percentiles {
+    /// The percentiles of a histogram (all 0 when it is empty).
+    pub fn of(histogram: &Histogram<u64>) -> Self {
+        Percentiles {
+            p50_us: histogram.value_at_quantile(0.50),
+            p90_us: histogram.value_at_quantile(0.90),
+            p99_us: histogram.value_at_quantile(0.99),
+            p999_us: histogram.value_at_quantile(0.999),
+            max_us: histogram.max(),
+        }
+    }
+}
+
+/// Everything one load run measured.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The server, as displayed (`127.0.0.1:7000`, `unix:/path`).
+    pub target: String,
+    /// The protocol spoken.
+    pub service: ServiceKind,
+    /// Connections held open.
+    pub connections: usize,
+    /// Load threads used.
+    pub threads: usize,
+    /// Requests outstanding per connection.
+    pub pipeline: usize,
+    /// Request size (see `LoadConfig::size_bytes`).
+    pub size_bytes: usize,
+    /// Requested rate in rate mode.
+    pub rate_per_s: Option<f64>,
+    /// Wall-clock time when the measurement began (after the warmup).
+    pub started_at: SystemTime,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Correct answers measured.
+    pub requests: u64,
+    /// Bytes of those answers.
+    pub bytes: u64,
+    /// Latency, µs: from the intended send time in rate mode.
+    pub latency_us: Histogram<u64>,
+    /// Rate mode: latency from the actual send, µs.
+    pub uncorrected_latency_us: Option<Histogram<u64>>,
+    /// Connect times, µs (warmup included).
+    pub connect_us: Histogram<u64>,
+    /// Errors by kind (warmup included).
+    pub errors: ErrorCounts,
+    /// Connections established, reconnects included.
+    pub connections_established: u64,
+    /// Connection attempts that failed.
+    pub connections_failed: u64,
+    /// One entry per second of the measurement, in order.
+    pub intervals: Vec<Interval>,
+    /// How the run ended.
+    pub outcome: Outcome,
+}
+
+/// One row of the CSV file or the JSON object; see the module docs.
+#[derive(Debug, Clone, Serialize)]
+#[allow(missing_docs)] // the columns are documented in the module table
+pub struct ReportRow {
+    pub target: String,
+    pub service: ServiceKind,
+    pub connections: usize,
+    pub threads: usize,
+    pub pipeline: usize,
+    pub size_bytes: usize,
+    pub rate_per_s: Option<f64>,
+    pub duration_s: f64,
+    pub requests: u64,
+    pub req_per_s: f64,
+    pub mb_per_s: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub uncorrected_p50_us: Option<u64>,
+    pub uncorrected_p99_us: Option<u64>,
+    pub connect_p50_us: u64,
+    pub connect_p99_us: u64,
+    pub errors: u64,
+    pub errors_refused: u64,
+    pub errors_reset: u64,
+    pub errors_connect_timeout: u64,
+    pub errors_timeout: u64,
+    pub errors_invalid: u64,
+    pub errors_closed: u64,
+    pub errors_other: u64,
+    pub connections_established: u64,
+    pub connections_failed: u64,
+    pub outcome: Outcome,
+}
+
+/// One row of `--timeline`: one second of the measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TimelineRow {
+    /// Seconds since the measurement began.
+    pub second: u64,
+    /// Correct answers in that second.
+    pub requests: u64,
+    /// Errors in that second (second 0 includes the warmup's).
+    pub errors: u64,
+    /// Median latency of that second, µs.
+    pub p50_us: u64,
+    /// 99th percentile latency of that second, µs.
+    pub p99_us: u64,
+}
+
+impl LoadReport {
+    /// Correct answers per second.
+    pub fn req_per_s(&self) -> f64 {
+        per_second(self.requests as f64, self.duration_s)
+    }
+
+    /// Answer bytes per second, in MB (10^6 bytes).
+    pub fn mb_per_s(&self) -> f64 {
+        per_second(self.bytes as f64 / 1e6, self.duration_s)
+    }
+
+    /// Latency at `percentile` (0..=100), µs.
+    pub fn percentile_us(&self, percentile: f64) -> u64 {
+        self.latency_us.value_at_percentile(percentile)
+    }
+
+    /// Latency percentiles (corrected in rate mode).
+    pub fn latency(&self) -> Percentiles {
+        Percentiles::of(&self.latency_us)
+    }
+
+    /// Rate mode: percentiles of the latency from the actual send.
+    pub fn uncorrected_latency(&self) -> Option<Percentiles> {
+        self.uncorrected_latency_us.as_ref().map(Percentiles::of)
+    }
+
+    /// Connect-time percentiles.
+    pub fn connect(&self) -> Percentiles {
+        Percentiles::of(&self.connect_us)
+    }
+
+    /// Ran to its limit, answered something, and nothing went wrong.
+    pub fn is_clean(&self) -> bool {
+        self.outcome == Outcome::Finished && self.errors.total() == 0 && self.requests > 0
+    }
+
+    /// The CSV row / JSON object.
+    pub fn row(&self) -> ReportRow {
+        let latency = self.latency();
+        let uncorrected = self.uncorrected_latency();
+        let connect = self.connect();
+        let errors = &self.errors;
+        ReportRow {
+            target: self.target.clone(),
+            service: self.service,
+            connections: self.connections,
+            threads: self.threads,
+            pipeline: self.pipeline,
+            size_bytes: self.size_bytes,
+            rate_per_s: self.rate_per_s,
+            duration_s: round_to(self.duration_s, 3),
+            requests: self.requests,
+            req_per_s: round_to(self.req_per_s(), 3),
+            mb_per_s: round_to(self.mb_per_s(), 6),
+            p50_us: latency.p50_us,
+            p90_us: latency.p90_us,
+            p99_us: latency.p99_us,
+            p999_us: latency.p999_us,
+            max_us: latency.max_us,
+            uncorrected_p50_us: uncorrected.map(|p| p.p50_us),
+            uncorrected_p99_us: uncorrected.map(|p| p.p99_us),
+            connect_p50_us: connect.p50_us,
+            connect_p99_us: connect.p99_us,
+            errors: errors.total(),
+            errors_refused: errors.refused,
+            errors_reset: errors.reset,
+            errors_connect_timeout: errors.connect_timeout,
+            errors_timeout: errors.timeout,
+            errors_invalid: errors.invalid,
+            errors_closed: errors.closed,
+            errors_other: errors.other,
+            connections_established: self.connections_established,
+            connections_failed: self.connections_failed,
+            outcome: self.outcome,
+        }
+    }
+
+    /// One row per second of the measurement.
+    pub fn timeline(&self) -> Vec<TimelineRow> {
+        self.intervals
+            .iter()
+            .map(|interval| TimelineRow {
+                second: interval.second,
+                requests: interval.requests,
+                errors: interval.errors.total(),
+                p50_us: interval.latency_us.value_at_quantile(0.5),
+                p99_us: interval.latency_us.value_at_quantile(0.99),
+            })
+            .collect()
+    }
+
+    /// Append [`LoadReport::row`] to a CSV file, writing the header first
+    /// when the file is new or empty.
+    pub fn append_csv_row(&self, path: &Path) -> io::Result<()> {
+        append_csv(path, &[self.row()])
+    }
+
+    /// Write the timeline as CSV (replacing the file).
+    pub fn write_timeline(&self, path: &Path) -> io::Result<()> {
+        let mut writer = csv::Writer::from_path(path).map_err(csv_error)?;
+        for row in self.timeline() {
+            writer.serialize(row).map_err(csv_error)?;
+        }
+        writer.flush()
+    }
+}
+
+/// Append rows to a CSV file, with a header if the file is new or empty.
+pub fn append_csv<T: Serialize>(path: &Path, rows: &[T]) -> io::Result<()> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let is_new = file.metadata()?.len() == 0;
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(is_new)
+        .from_writer(file);
+    for row in rows {
+        writer.serialize(row).map_err(csv_error)?;
+    }
+    writer.flush()
+}
+
+fn csv_error(err: csv::Error) -> io::Error {
+    io::Error::other(err)
+}
+
+fn per_second(amount: f64, duration_s: f64) -> f64 {
+    if duration_s > 0.0 {
+        amount / duration_s
+    } else {
+        0.0
+    }
+}
+
+/// Round to `decimals` places, so CSV cells stay readable.
+fn round_to(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+/// A latency in µs, shown in the unit that reads best.
+pub fn format_us(us: u64) -> String {
+    match us {
+        0..=999 => format!("{us} µs"),
+        1_000..=999_999 => format!("{:.2} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+impl fmt::Display for LoadReport {
+    /// The human summary printed at the end of `sockbench load`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.rate_per_s {
+            Some(rate) => format!("rate {rate} req/s, pipeline {}", self.pipeline),
+            None => format!("pipeline {}", self.pipeline),
+        };
+        writeln!(
+            f,
+            "{} on {}: connections {}, threads {}, {mode}, size {} B, {:.2} s measured",
+            self.service.name(),
+            self.target,
+            self.connections,
+            self.threads,
+            self.size_bytes,
+            self.duration_s
+        )?;
+        writeln!(
+            f,
+            "  requests  {} ({:.1} req/s, {:.2} MB/s)",
+            self.requests,
+            self.req_per_s(),
+            self.mb_per_s()
+        )?;
+        let rows = [
+            ("p50", 50.0),
+            ("p90", 90.0),
+            ("p99", 99.0),
+            ("p99.9", 99.9),
+            ("max", 100.0),
+        ];
+        match &self.uncorrected_latency_us {
+            None => {
+                let parts: Vec<String> = rows
+                    .iter()
+                    .map(|(name, p)| format!("{name} {}", format_us(self.percentile_us(*p))))
+                    .collect();
+                writeln!(f, "  latency   {}", parts.join("  "))?;
+            }
+            Some(uncorrected) => {
+                writeln!(
+                    f,
+                    "  latency   {:>12} {:>14}   (corrected: from the intended send time)",
+                    "corrected", "uncorrected"
+                )?;
+                for (name, p) in rows {
+                    writeln!(
+                        f,
+                        "    {name:<7} {:>12} {:>14}",
+                        format_us(self.percentile_us(p)),
+                        format_us(uncorrected.value_at_percentile(p))
+                    )?;
+                }
+            }
+        }
+        let connect = self.connect();
+        writeln!(
+            f,
+            "  connect   p50 {}  p99 {}  ({} established, {} failed)",
+            format_us(connect.p50_us),
+            format_us(connect.p99_us),
+            self.connections_established,
+            self.connections_failed
+        )?;
+        writeln!(f, "  errors    {}", self.errors)?;
+        write!(f, "  outcome   {}", self.outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::stats::{new_histogram, ErrorKind};
+
+    fn report() -> LoadReport {
+        let mut latency = new_histogram();
+        for us in 1..=100 {
+            latency.record(us).unwrap();
+        }
+        LoadReport {
+            target: "127.0.0.1:1".into(),
+            service: ServiceKind::Echo,
+            connections: 1,
+            threads: 1,
+            pipeline: 1,
+            size_bytes: 64,
+            rate_per_s: None,
+            started_at: SystemTime::now(),
+            duration_s: 2.0,
+            requests: 100,
+            bytes: 6400,
+            latency_us: latency,
+            uncorrected_latency_us: None,
+            connect_us: new_histogram(),
+            errors: ErrorCounts::default(),
+            connections_established: 1,
+            connections_failed: 0,
+            intervals: Vec::new(),
+            outcome: Outcome::Finished,
+        }
+    }
+
+    /// Rates divide by the measured duration; percentiles come from the histogram.
+    #[test]
+    fn row_has_rates_and_percentiles() {
+        let row = report().row();
+        assert_eq!(row.req_per_s, 50.0);
+        assert_eq!(row.mb_per_s, 0.0032);
+        assert_eq!(row.p50_us, 50);
+        assert_eq!(row.max_us, 100);
+        assert_eq!(row.uncorrected_p99_us, None);
+    }
+
+    /// The CSV header is written once, then one row per append.
+    #[test]
+    fn csv_header_written_only_for_a_new_file() {
+        let path = std::env::temp_dir().join(format!("sockbench-csv-{}.csv", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        report().append_csv_row(&path).unwrap();
+        report().append_csv_row(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("target,service,connections"));
+        assert!(lines[0].ends_with("outcome"));
+        assert!(lines[1].contains(",echo,"));
+    }
+
+    /// A run with errors, or one that ended early, is not clean.
+    #[test]
+    fn is_clean_needs_no_errors_and_a_finished_run() {
+        assert!(report().is_clean());
+        let mut with_error = report();
+        with_error.errors.add(ErrorKind::Reset);
+        assert!(!with_error.is_clean());
+        let mut lost = report();
+        lost.outcome = Outcome::ServerLost;
+        assert!(!lost.is_clean());
+    }
+}

@@ -1,0 +1,239 @@
+//! What a load thread counts: errors by kind, and one [`Interval`] of
+//! latencies and counts per second of the measurement, merged across threads
+//! at the end.
+
+use std::fmt;
+use std::io;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latency and connect-time histograms: microseconds, 3 significant digits,
+/// growing as needed (nothing is ever clamped).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is a valid precision")
+}
+
+/// Why a request or a connection failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The connection was refused: nobody listens (or the backlog is full).
+    Refused,
+    /// The server reset the connection.
+    Reset,
+    /// The connection was not established within the connect timeout.
+    ConnectTimeout,
+    /// An answer did not come within the request timeout.
+    Timeout,
+    /// The server answered, but wrongly (wrong bytes, status, length...).
+    Invalid,
+    /// The server closed the connection with answers still owed (a short
+    /// answer, or none).
+    Closed,
+    /// Any other socket error.
+    Other,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Refused,
+        ErrorKind::Reset,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::Timeout,
+        ErrorKind::Invalid,
+        ErrorKind::Closed,
+        ErrorKind::Other,
+    ];
+
+    /// The name used in summaries and CSV columns (`errors_NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Refused => "refused",
+            ErrorKind::Reset => "reset",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// The kind of a socket error.
+    pub(crate) fn of_io(err: &io::Error) -> ErrorKind {
+        match err.kind() {
+            io::ErrorKind::ConnectionRefused => ErrorKind::Refused,
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
+            // Writing to a connection the server closed.
+            io::ErrorKind::BrokenPipe => ErrorKind::Closed,
+            io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// Errors counted by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ErrorCounts {
+    /// Connections refused.
+    pub refused: u64,
+    /// Connections reset by the server.
+    pub reset: u64,
+    /// Connections not established in time.
+    pub connect_timeout: u64,
+    /// Requests not answered in time.
+    pub timeout: u64,
+    /// Wrong answers.
+    pub invalid: u64,
+    /// Connections closed with answers owed.
+    pub closed: u64,
+    /// Other socket errors.
+    pub other: u64,
+}
+
+impl ErrorCounts {
+    fn slot(&mut self, kind: ErrorKind) -> &mut u64 {
+        match kind {
+            ErrorKind::Refused => &mut self.refused,
+            ErrorKind::Reset => &mut self.reset,
+            ErrorKind::ConnectTimeout => &mut self.connect_timeout,
+            ErrorKind::Timeout => &mut self.timeout,
+            ErrorKind::Invalid => &mut self.invalid,
+            ErrorKind::Closed => &mut self.closed,
+            ErrorKind::Other => &mut self.other,
+        }
+    }
+
+    /// Count one error.
+    pub fn add(&mut self, kind: ErrorKind) {
+        *self.slot(kind) += 1;
+    }
+
+    /// The count for one kind.
+    pub fn get(&self, kind: ErrorKind) -> u64 {
+        let mut copy = *self;
+        *copy.slot(kind)
+    }
+
+    /// All errors.
+    pub fn total(&self) -> u64 {
+        ErrorKind::ALL.iter().map(|&kind| self.get(kind)).sum()
+    }
+
+    /// Add another set of counts to this one.
+    pub fn merge(&mut self, other: &ErrorCounts) {
+        for kind in ErrorKind::ALL {
+            *self.slot(kind) += other.get(kind);
+        }
+    }
+}
+
+impl fmt::Display for ErrorCounts {
+    /// `none`, or the non-zero kinds: `refused 3, timeout 2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = ErrorKind::ALL
+            .iter()
+            .filter(|&&kind| self.get(kind) > 0)
+            .map(|&kind| format!("{} {}", kind.name(), self.get(kind)))
+            .collect();
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// One second of the measurement (the last one may be shorter).
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// Seconds since the measurement started (after the warmup).
+    pub second: u64,
+    /// Correct answers completed in this second.
+    pub requests: u64,
+    /// Bytes of those answers.
+    pub bytes: u64,
+    /// Errors in this second; errors of the warmup are counted in second 0.
+    pub errors: ErrorCounts,
+    /// Latency in µs: from the intended send time in rate mode (corrected
+    /// for coordinated omission), from the actual send otherwise.
+    pub latency_us: Histogram<u64>,
+    /// Rate mode only: latency in µs from the actual send.
+    pub uncorrected_us: Option<Histogram<u64>>,
+}
+
+impl Interval {
+    /// An empty interval; `rate_mode` adds the uncorrected histogram.
+    pub(crate) fn new(second: u64, rate_mode: bool) -> Self {
+        Interval {
+            second,
+            requests: 0,
+            bytes: 0,
+            errors: ErrorCounts::default(),
+            latency_us: new_histogram(),
+            uncorrected_us: rate_mode.then(new_histogram),
+        }
+    }
+
+    /// Add another interval's counts and latencies to this one.
+    pub(crate) fn merge(&mut self, other: &Interval) {
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+        self.errors.merge(&other.errors);
+        add_histogram(&mut self.latency_us, &other.latency_us);
+        if let (Some(mine), Some(theirs)) = (&mut self.uncorrected_us, &other.uncorrected_us) {
+            add_histogram(mine, theirs);
+        }
+    }
+}
+
+/// Record one value in µs. Auto-resizing histograms take any value; should
+/// growing ever fail, the value is clamped rather than lost.
+pub(crate) fn record_us(histogram: &mut Histogram<u64>, value_us: u64) {
+    if histogram.record(value_us).is_err() {
+        histogram.saturating_record(value_us);
+    }
+}
+
+/// Add `other` into `into`. Both grow as needed, so adding cannot fail.
+pub(crate) fn add_histogram(into: &mut Histogram<u64>, other: &Histogram<u64>) {
+    into.add(other)
+        .expect("auto-resizing histograms of equal precision always add");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts by kind add up, and the summary names only non-zero kinds.
+    #[test]
+    fn error_counts_total_and_display() {
+        let mut errors = ErrorCounts::default();
+        assert_eq!(errors.to_string(), "none");
+        errors.add(ErrorKind::Refused);
+        errors.add(ErrorKind::Refused);
+        errors.add(ErrorKind::Invalid);
+        let mut more = ErrorCounts::default();
+        more.add(ErrorKind::Timeout);
+        errors.merge(&more);
+        assert_eq!(errors.total(), 4);
+        assert_eq!(errors.to_string(), "refused 2, timeout 1, invalid 1");
+    }
+
+    /// Merging intervals adds requests and histogram counts.
+    #[test]
+    fn interval_merge_adds_counts() {
+        let mut a = Interval::new(0, true);
+        a.requests = 2;
+        a.latency_us.record(100).unwrap();
+        let mut b = Interval::new(0, true);
+        b.requests = 3;
+        b.latency_us.record(5_000_000).unwrap();
+        b.uncorrected_us.as_mut().unwrap().record(7).unwrap();
+        a.merge(&b);
+        assert_eq!(a.requests, 5);
+        assert_eq!(a.latency_us.len(), 2);
+        assert!(a.latency_us.max() >= 4_990_000);
+        assert_eq!(a.uncorrected_us.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,853 @@
+//! One load thread: a mio readiness loop driving many non-blocking client
+//! connections, as the `reactor` engine does on the server side.
+//!
+//! Each turn of the loop: stop if the run is over; hand the finished second
+//! to the collector; open the connections whose time has come (the ramp, or
+//! a reconnect); send the requests whose intended time has come (rate mode);
+//! expire connections and requests that waited too long; then wait in
+//! `poll` for readiness, no longer than the next of those deadlines.
+//!
+//! A connection is a [`Slot`]: its place in the ramp, its request counter
+//! and schedule survive reconnects; the socket and buffers ([`Conn`]) do not.
+//! Answers are checked at the front of the read buffer in request order
+//! ([`Protocol::check_response`]); a wrong answer closes the connection.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use hdrhistogram::Histogram;
+use mio::event::Source;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use super::config::{LoadConfig, Target};
+use super::protocol::{Check, Protocol};
+use super::stats::{new_histogram, record_us, ErrorKind, Interval};
+use crate::engine::{interrupted, would_block};
+
+/// Wait this long before retrying a connection that could not be opened.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A thread whose connections are all down, and which has not managed to
+/// open one for this long (with attempts failing), decides the server is
+/// gone and ends the run.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
+
+/// How often connect and request timeouts are checked.
+const TIMEOUT_SCAN_EVERY: Duration = Duration::from_millis(10);
+
+/// Longest single `poll` wait, so the stop flag is seen promptly.
+const MAX_POLL_WAIT: Duration = Duration::from_millis(50);
+
+/// Bytes read per `read` call.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The run's time line, shared by every thread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    /// When connecting began.
+    pub run_start: Instant,
+    /// End of the warmup: latencies are recorded from here on.
+    pub measure_start: Instant,
+    /// Every thread stops here at the latest.
+    pub stop_at: Instant,
+}
+
+/// What threads tell the collector.
+#[derive(Debug)]
+pub(crate) enum Message {
+    /// A finished second (or the last, partial one).
+    Interval(Interval),
+    /// The thread has stopped; its last interval was sent before this.
+    Done(ThreadSummary),
+}
+
+/// What a thread reports once, at its end.
+#[derive(Debug)]
+pub(crate) struct ThreadSummary {
+    /// Connect times in µs (warmup included).
+    pub connect_us: Histogram<u64>,
+    /// Connections established, reconnects included.
+    pub established: u64,
+    /// Connection attempts that failed.
+    pub failed: u64,
+    /// When the thread stopped.
+    pub stopped_at: Instant,
+    /// The thread stopped because the server could no longer be reached.
+    pub server_lost: bool,
+}
+
+/// A thread's share of the run.
+#[derive(Debug)]
+pub(crate) struct Assignment {
+    /// Global connection numbers this thread opens (they order the ramp and
+    /// make request ids unique across threads).
+    pub connections: Vec<usize>,
+    /// With a request limit, this thread's share of it.
+    pub quota: Option<u64>,
+}
+
+/// A request sent and not yet answered.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: u64,
+    /// When it was meant to go (rate mode), else when it went.
+    intended: Instant,
+    /// When it went.
+    sent: Instant,
+}
+
+/// Rate mode: a `timerfd` in the poll set, so scheduled sends wake the loop
+/// on time. `poll`'s own timeout counts in whole milliseconds (epoll), which
+/// would add up to a millisecond of lateness to every corrected latency.
+#[derive(Debug)]
+struct SendTimer {
+    fd: OwnedFd,
+}
+
+/// The timer's token: beyond any slot index.
+const TIMER: Token = Token(usize::MAX);
+
+impl SendTimer {
+    fn new(registry: &Registry) -> io::Result<Self> {
+        // SAFETY: plain syscall; the returned descriptor is owned below.
+        let raw = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        registry.register(&mut SourceFd(&fd.as_raw_fd()), TIMER, Interest::READABLE)?;
+        Ok(SendTimer { fd })
+    }
+
+    /// Fire once, `after` from now (re-arming resets a pending expiry).
+    fn arm(&self, after: Duration) -> io::Result<()> {
+        let after = after.max(Duration::from_nanos(1)); // zero would disarm
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs() as libc::time_t,
+                tv_nsec: after.subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: `spec` is a valid itimerspec; the old value is not wanted.
+        if unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) }
+            != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// A client socket, TCP or Unix.
+#[derive(Debug)]
+enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    /// Start a non-blocking connect.
+    fn connect(target: &Target) -> io::Result<Stream> {
+        match target {
+            Target::Tcp(addr) => {
+                let stream = mio::net::TcpStream::connect(*addr)?;
+                Ok(Stream::Tcp(stream))
+            }
+            Target::Unix(path) => Ok(Stream::Unix(mio::net::UnixStream::connect(path)?)),
+        }
+    }
+
+    /// After a readiness event on a connecting socket: `Ok(true)` once
+    /// connected, `Ok(false)` if still connecting (a spurious event), the
+    /// connect error otherwise (mio's documented recipe).
+    fn is_connected(&self) -> io::Result<bool> {
+        let (error, peer) = match self {
+            Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(drop)),
+            Stream::Unix(s) => (s.take_error()?, s.peer_addr().map(drop)),
+        };
+        if let Some(err) = error {
+            return Err(err);
+        }
+        match peer {
+            Ok(()) => {
+                if let Stream::Tcp(s) = self {
+                    // Small requests must not wait for Nagle.
+                    s.set_nodelay(true)?;
+                }
+                Ok(true)
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            Stream::Unix(s) => s.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
+}
+
+/// One open (or opening) connection.
+#[derive(Debug)]
+struct Conn {
+    stream: Stream,
+    /// `Some(start)` while the handshake runs.
+    connecting_since: Option<Instant>,
+    /// Requests queued; `out[out_sent..]` is not written yet.
+    out: Vec<u8>,
+    out_sent: usize,
+    /// Bytes read and not yet matched to a request.
+    input: Vec<u8>,
+    in_flight: VecDeque<InFlight>,
+    /// Registered for WRITABLE too (while connecting or output is pending).
+    wants_writable: bool,
+}
+
+/// A connection's place in the run, kept across reconnects.
+#[derive(Debug)]
+struct Slot {
+    conn: Option<Conn>,
+    /// The connection's global number.
+    number: usize,
+    /// When to (re)connect while `conn` is `None`.
+    connect_at: Instant,
+    /// Requests sent on this slot, for ids.
+    requests_sent: u64,
+    /// Rate mode: when the next request is meant to go (set at the first
+    /// connect, then advancing on schedule whatever happens).
+    next_intended: Option<Instant>,
+    /// Rate mode: an entry for this slot is in the send heap.
+    in_send_heap: bool,
+}
+
+/// What an event says about a socket.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    /// There may be bytes (or an EOF, or an error) to read.
+    readable: bool,
+    /// The peer closed its side (or the socket failed).
+    read_closed: bool,
+}
+
+/// Why a connection is being closed.
+#[derive(Debug, Clone, Copy)]
+enum Close {
+    /// A failure, counted.
+    Error(ErrorKind),
+    /// The server closed with nothing owed: just reconnect.
+    Clean,
+}
+
+/// One load thread. Built and run on its own thread by [`run_thread`].
+struct Worker {
+    poll: Poll,
+    /// Rate mode only.
+    send_timer: Option<SendTimer>,
+    protocol: Protocol,
+    target: Target,
+    pipeline: usize,
+    /// Rate mode: time between two requests of one connection.
+    send_interval: Option<Duration>,
+    /// Rate mode: total rate, to stagger the connections' schedules.
+    rate_per_s: f64,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    clock: Clock,
+    stop: Arc<AtomicBool>,
+    messages: Sender<Message>,
+    quota: Option<u64>,
+
+    slots: Vec<Slot>,
+    /// Slots waiting to connect, by time.
+    connect_heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Rate mode: slots with a future intended send, by time.
+    send_heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    read_buf: Vec<u8>,
+    scratch: Vec<u8>,
+
+    // What this thread measured.
+    current: Interval,
+    next_tick: Instant,
+    next_scan: Instant,
+    connect_us: Histogram<u64>,
+    established: u64,
+    failed: u64,
+    completed_measured: u64,
+    in_flight_total: u64,
+    open_count: usize,
+    last_established: Instant,
+    failures_since_established: u64,
+}
+
+/// Run one load thread to its end, then report. Errors setting up the loop
+/// (no `Poll`) are returned; everything else is counted.
+pub(crate) fn run_thread(
+    config: &LoadConfig,
+    assignment: Assignment,
+    clock: Clock,
+    stop: Arc<AtomicBool>,
+    messages: Sender<Message>,
+) -> io::Result<()> {
+    let total_connections = config.connections as f64;
+    let slots = assignment
+        .connections
+        .iter()
+        .map(|&number| Slot {
+            conn: None,
+            number,
+            connect_at: clock.run_start
+                + config.connect_rate_per_s.map_or(Duration::ZERO, |rate| {
+                    Duration::from_secs_f64(number as f64 / rate)
+                }),
+            requests_sent: 0,
+            next_intended: None,
+            in_send_heap: false,
+        })
+        .collect::<Vec<_>>();
+    let connect_heap = slots
+        .iter()
+        .enumerate()
+        .map(|(index, slot)| Reverse((slot.connect_at, index)))
+        .collect();
+    let rate_per_s = config.rate_per_s.unwrap_or(0.0);
+    let poll = Poll::new()?;
+    let send_timer = match config.rate_per_s {
+        Some(_) => Some(SendTimer::new(poll.registry())?),
+        None => None,
+    };
+    let mut worker = Worker {
+        poll,
+        send_timer,
+        protocol: Protocol::new(config.service, config.size_bytes),
+        target: config.target.clone(),
+        pipeline: config.pipeline,
+        send_interval: config
+            .rate_per_s
+            .map(|rate| Duration::from_secs_f64(total_connections / rate)),
+        rate_per_s,
+        connect_timeout: config.connect_timeout,
+        request_timeout: config.request_timeout,
+        clock,
+        stop,
+        messages,
+        quota: assignment.quota,
+        slots,
+        connect_heap,
+        send_heap: BinaryHeap::new(),
+        read_buf: vec![0; READ_CHUNK_BYTES],
+        scratch: Vec::new(),
+        current: Interval::new(0, config.rate_per_s.is_some()),
+        next_tick: clock.measure_start + Duration::from_secs(1),
+        next_scan: clock.run_start,
+        connect_us: new_histogram(),
+        established: 0,
+        failed: 0,
+        completed_measured: 0,
+        in_flight_total: 0,
+        open_count: 0,
+        last_established: clock.run_start,
+        failures_since_established: 0,
+    };
+    worker.run()
+}
+
+impl Worker {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut server_lost = false;
+        loop {
+            let now = Instant::now();
+            if self.is_finished(now) {
+                break;
+            }
+            self.tick(now);
+            self.open_due_connections(now);
+            self.send_due_requests(now);
+            if now >= self.next_scan {
+                self.expire(now);
+                self.next_scan = now + TIMEOUT_SCAN_EVERY;
+            }
+            if self.is_server_lost(now) {
+                server_lost = true;
+                // The server is gone for everyone: end the whole run.
+                self.stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            let mut wait = self.poll_wait(now);
+            if let (Some(timer), false) = (&self.send_timer, wait.is_zero()) {
+                timer.arm(wait)?;
+                // The timer wakes us on time; the timeout is only a backstop.
+                wait += Duration::from_millis(1);
+            }
+            if let Err(err) = self.poll.poll(&mut events, Some(wait)) {
+                if interrupted(&err) {
+                    continue; // a signal: just poll again
+                }
+                return Err(err);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                let index = event.token().0;
+                // Readiness for a socket closed earlier in this batch, for
+                // none at all (spurious), or of the send timer (whose only
+                // job is to wake us; arming it again resets it) is ignored.
+                if self
+                    .slots
+                    .get(index)
+                    .is_some_and(|slot| slot.conn.is_some())
+                {
+                    let ready = Readiness {
+                        readable: event.is_readable() || event.is_error(),
+                        read_closed: event.is_read_closed() || event.is_error(),
+                    };
+                    self.handle_ready(index, ready, now);
+                }
+            }
+        }
+        let stopped_at = Instant::now();
+        let last = std::mem::replace(&mut self.current, Interval::new(0, false));
+        // The collector may have stopped listening (its deadline passed):
+        // nothing more to do then.
+        let _ = self.messages.send(Message::Interval(last));
+        let _ = self.messages.send(Message::Done(ThreadSummary {
+            connect_us: std::mem::replace(&mut self.connect_us, new_histogram()),
+            established: self.established,
+            failed: self.failed,
+            stopped_at,
+            server_lost,
+        }));
+        Ok(())
+    }
+
+    /// The run is over for this thread: time is up, someone asked to stop,
+    /// or its share of a request limit is done.
+    fn is_finished(&self, now: Instant) -> bool {
+        now >= self.clock.stop_at
+            || self.stop.load(Ordering::Relaxed)
+            || self.quota.is_some_and(|q| self.completed_measured >= q)
+    }
+
+    /// All connections down, none opened for a while, attempts failing.
+    fn is_server_lost(&self, now: Instant) -> bool {
+        self.open_count == 0
+            && self.failures_since_established > 0
+            && now.duration_since(self.last_established) >= GIVE_UP_AFTER
+    }
+
+    /// Hand finished seconds to the collector.
+    fn tick(&mut self, now: Instant) {
+        if now < self.next_tick {
+            return;
+        }
+        let second = now.duration_since(self.clock.measure_start).as_secs();
+        let rate_mode = self.send_interval.is_some();
+        let done = std::mem::replace(&mut self.current, Interval::new(second, rate_mode));
+        let _ = self.messages.send(Message::Interval(done));
+        self.next_tick = self.clock.measure_start + Duration::from_secs(second + 1);
+    }
+
+    /// How long `poll` may wait: until the next thing this thread must do.
+    fn poll_wait(&self, now: Instant) -> Duration {
+        let mut until = self.next_tick.min(self.next_scan).min(self.clock.stop_at);
+        if let Some(Reverse((at, _))) = self.connect_heap.peek() {
+            until = until.min(*at);
+        }
+        if let Some(Reverse((at, _))) = self.send_heap.peek() {
+            until = until.min(*at);
+        }
+        until.saturating_duration_since(now).min(MAX_POLL_WAIT)
+    }
+
+    /// May another request go out? Not once the thread's share of a
+    /// request limit is answered or on its way.
+    fn may_send(&self) -> bool {
+        self.quota
+            .map_or(true, |q| self.completed_measured + self.in_flight_total < q)
+    }
+
+    fn open_due_connections(&mut self, now: Instant) {
+        while let Some(&Reverse((at, index))) = self.connect_heap.peek() {
+            if at > now {
+                break;
+            }
+            self.connect_heap.pop();
+            self.connect(index, now);
+        }
+    }
+
+    /// Start connecting slot `index`.
+    fn connect(&mut self, index: usize, now: Instant) {
+        let mut stream = match Stream::connect(&self.target) {
+            Ok(stream) => stream,
+            Err(err) => return self.connect_failed(index, ErrorKind::of_io(&err), now),
+        };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(index), interest)
+        {
+            return self.connect_failed(index, ErrorKind::of_io(&err), now);
+        }
+        self.slots[index].conn = Some(Conn {
+            stream,
+            connecting_since: Some(now),
+            out: Vec::new(),
+            out_sent: 0,
+            input: Vec::new(),
+            in_flight: VecDeque::new(),
+            wants_writable: true,
+        });
+    }
+
+    /// A connection could not be opened: count it, retry after a pause.
+    fn connect_failed(&mut self, index: usize, kind: ErrorKind, now: Instant) {
+        self.current.errors.add(kind);
+        self.failed += 1;
+        self.failures_since_established += 1;
+        let at = now + RECONNECT_BACKOFF;
+        self.slots[index].connect_at = at;
+        self.connect_heap.push(Reverse((at, index)));
+    }
+
+    /// The handshake finished: record it and start sending.
+    fn connected(&mut self, index: usize, now: Instant) {
+        let slot = &mut self.slots[index];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        let Some(started) = conn.connecting_since.take() else {
+            return;
+        };
+        record_us(&mut self.connect_us, micros(now - started));
+        self.established += 1;
+        self.open_count += 1;
+        self.last_established = now;
+        self.failures_since_established = 0;
+        if let Some(interval) = self.send_interval {
+            // The schedule starts at the first connect and is staggered
+            // over the connections, so they do not all send at once.
+            let stagger = Duration::from_secs_f64(slot.number as f64 / self.rate_per_s);
+            slot.next_intended
+                .get_or_insert(now + stagger.min(interval));
+        }
+        self.send_more(index, now);
+    }
+
+    /// Rate mode: send for every slot whose intended time has come.
+    fn send_due_requests(&mut self, now: Instant) {
+        while let Some(&Reverse((at, index))) = self.send_heap.peek() {
+            if at > now {
+                break;
+            }
+            self.send_heap.pop();
+            self.slots[index].in_send_heap = false;
+            self.send_more(index, now);
+        }
+    }
+
+    /// Queue what slot `index` may send now, then write it: in a closed
+    /// loop, up to `pipeline` outstanding; in rate mode, every request whose
+    /// intended time has come (late ones keep their intended time, so their
+    /// lateness counts in their latency), up to `pipeline` outstanding.
+    fn send_more(&mut self, index: usize, now: Instant) {
+        let may_send = self.may_send();
+        let slot = &mut self.slots[index];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if conn.connecting_since.is_some() {
+            return;
+        }
+        let mut queued = 0;
+        let mut budget = self.quota.map_or(u64::MAX, |q| {
+            q.saturating_sub(self.completed_measured + self.in_flight_total)
+        });
+        while may_send && budget > 0 && conn.in_flight.len() < self.pipeline {
+            let intended = match (self.send_interval, slot.next_intended) {
+                (Some(interval), Some(next)) if next <= now => {
+                    slot.next_intended = Some(next + interval);
+                    next
+                }
+                (Some(_), _) => break, // not yet time
+                (None, _) => now,
+            };
+            let id = ((slot.number as u64) << 40) | slot.requests_sent;
+            slot.requests_sent += 1;
+            self.protocol.write_request(id, &mut conn.out);
+            conn.in_flight.push_back(InFlight {
+                id,
+                intended,
+                sent: now,
+            });
+            queued += 1;
+            budget -= 1;
+        }
+        self.in_flight_total += queued;
+        if let (Some(next), false) = (slot.next_intended, slot.in_send_heap) {
+            if next > now {
+                slot.in_send_heap = true;
+                self.send_heap.push(Reverse((next, index)));
+            }
+            // Otherwise it is late and waits for an answer to make room:
+            // `handle_ready` calls `send_more` again.
+        }
+        if let Err(close) = self.flush(index) {
+            self.close(index, now, close);
+        }
+    }
+
+    /// Write queued requests until done or the socket is full; keep
+    /// WRITABLE interest exactly while something is left.
+    fn flush(&mut self, index: usize) -> Result<(), Close> {
+        let Some(conn) = self.slots[index].conn.as_mut() else {
+            return Ok(());
+        };
+        while conn.out_sent < conn.out.len() {
+            match conn.stream.write(&conn.out[conn.out_sent..]) {
+                Ok(0) => return Err(Close::Error(ErrorKind::Closed)),
+                Ok(n) => conn.out_sent += n,
+                Err(err) if would_block(&err) => break,
+                Err(err) if interrupted(&err) => continue,
+                Err(err) => return Err(Close::Error(ErrorKind::of_io(&err))),
+            }
+        }
+        if conn.out_sent == conn.out.len() {
+            conn.out.clear();
+            conn.out_sent = 0;
+        }
+        let wants_writable = !conn.out.is_empty();
+        if wants_writable != conn.wants_writable {
+            let interest = if wants_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            self.poll
+                .registry()
+                .reregister(&mut conn.stream, Token(index), interest)
+                .map_err(|err| Close::Error(ErrorKind::of_io(&err)))?;
+            conn.wants_writable = wants_writable;
+        }
+        Ok(())
+    }
+
+    /// A readiness event for slot `index`.
+    fn handle_ready(&mut self, index: usize, ready: Readiness, now: Instant) {
+        let connecting = self.slots[index]
+            .conn
+            .as_ref()
+            .is_some_and(|conn| conn.connecting_since.is_some());
+        if connecting {
+            match self.slots[index]
+                .conn
+                .as_ref()
+                .map(|c| c.stream.is_connected())
+            {
+                Some(Ok(true)) => self.connected(index, now),
+                Some(Ok(false)) | None => return, // spurious: still connecting
+                Some(Err(err)) => {
+                    self.drop_conn(index);
+                    return self.connect_failed(index, ErrorKind::of_io(&err), now);
+                }
+            }
+        }
+        let read = if ready.readable {
+            self.read_answers(index, ready.read_closed, now)
+        } else {
+            Ok(()) // only writable: no read syscall that would find nothing
+        };
+        let result = read.and_then(|()| self.flush(index));
+        match result {
+            Ok(()) => self.send_more(index, now),
+            Err(close) => self.close(index, now, close),
+        }
+    }
+
+    /// Read what arrived and match it to the requests in flight.
+    /// `read_closed`: the peer has closed, so read on until the EOF.
+    fn read_answers(&mut self, index: usize, read_closed: bool, now: Instant) -> Result<(), Close> {
+        let measure_start = self.clock.measure_start;
+        let Some(conn) = self.slots[index].conn.as_mut() else {
+            return Ok(());
+        };
+        let mut eof = false;
+        loop {
+            match conn.stream.read(&mut self.read_buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.input.extend_from_slice(&self.read_buf[..n]);
+                    if n < self.read_buf.len() && !read_closed {
+                        // A short read drained the socket: the next arrival
+                        // raises a new edge (tokio relies on the same), so
+                        // the read that would say WouldBlock is saved.
+                        break;
+                    }
+                }
+                Err(err) if would_block(&err) => break,
+                Err(err) if interrupted(&err) => continue,
+                Err(err) => return Err(Close::Error(ErrorKind::of_io(&err))),
+            }
+        }
+        let mut consumed = 0;
+        while let Some(request) = conn.in_flight.front().copied() {
+            let len = match self.protocol.check_response(
+                request.id,
+                &conn.input[consumed..],
+                &mut self.scratch,
+            ) {
+                Check::Incomplete => break,
+                Check::Invalid(_) => return Err(Close::Error(ErrorKind::Invalid)),
+                Check::Valid(len) => len,
+            };
+            consumed += len;
+            conn.in_flight.pop_front();
+            self.in_flight_total -= 1;
+            if request.intended >= measure_start {
+                self.completed_measured += 1;
+                let interval = &mut self.current;
+                interval.requests += 1;
+                interval.bytes += len as u64;
+                record_us(&mut interval.latency_us, micros(now - request.intended));
+                if let Some(uncorrected) = interval.uncorrected_us.as_mut() {
+                    record_us(uncorrected, micros(now - request.sent));
+                }
+            }
+        }
+        conn.input.drain(..consumed);
+        if conn.in_flight.is_empty() && !conn.input.is_empty() {
+            // Bytes that answer no request.
+            return Err(Close::Error(ErrorKind::Invalid));
+        }
+        if eof {
+            return Err(if conn.in_flight.is_empty() {
+                Close::Clean
+            } else {
+                Close::Error(ErrorKind::Closed)
+            });
+        }
+        Ok(())
+    }
+
+    /// Connect and request timeouts.
+    fn expire(&mut self, now: Instant) {
+        for index in 0..self.slots.len() {
+            let Some(conn) = self.slots[index].conn.as_ref() else {
+                continue;
+            };
+            if let Some(started) = conn.connecting_since {
+                if now.duration_since(started) >= self.connect_timeout {
+                    self.drop_conn(index);
+                    self.connect_failed(index, ErrorKind::ConnectTimeout, now);
+                }
+            } else if conn
+                .in_flight
+                .front()
+                .is_some_and(|oldest| now.duration_since(oldest.sent) >= self.request_timeout)
+            {
+                self.close(index, now, Close::Error(ErrorKind::Timeout));
+            }
+        }
+    }
+
+    /// Close an established connection and reconnect it at once; what was
+    /// in flight is abandoned (and counted once, as the error).
+    fn close(&mut self, index: usize, now: Instant, close: Close) {
+        if let Close::Error(kind) = close {
+            self.current.errors.add(kind);
+        }
+        if self.drop_conn(index) {
+            self.open_count -= 1;
+        }
+        self.slots[index].connect_at = now;
+        self.connect_heap.push(Reverse((now, index)));
+    }
+
+    /// Deregister and drop slot `index`'s socket. Returns whether it had
+    /// been established.
+    fn drop_conn(&mut self, index: usize) -> bool {
+        let Some(mut conn) = self.slots[index].conn.take() else {
+            return false;
+        };
+        // Dropping closes the socket, which also removes it from epoll;
+        // deregistering first is mio's documented order.
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.in_flight_total -= conn.in_flight.len() as u64;
+        conn.connecting_since.is_none()
+    }
+}
+
+/// A duration in whole microseconds, as histograms record it.
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}

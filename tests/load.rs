@@ -1,0 +1,424 @@
+//! The load generator end to end: clean runs against the real engines, and
+//! against small misbehaving test servers (wrong answers, a stall, silence,
+//! a server that dies), in-process and through the `sockbench` binary.
+//! Every run is loopback-only and a few seconds at most.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sockbench::engine::listener::{bind_tcp, bind_unix};
+use sockbench::engine::{self, EngineConfig, EngineKind, ListenOptions, Server};
+use sockbench::load::{self, hdrlog, LoadConfig, Outcome, ProgressMode, RunLimit, Target};
+use sockbench::service::{self, ServiceKind};
+
+/// Start `engine` serving `service` on a free loopback port.
+fn start(engine: EngineKind, service: ServiceKind) -> Server {
+    let listener = bind_tcp("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).unwrap();
+    engine::start(
+        engine,
+        listener,
+        service::build(service, Default::default()),
+        EngineConfig::default(),
+    )
+    .unwrap()
+}
+
+/// A short closed-loop run of `service` against `addr`.
+fn short_run(addr: SocketAddr, service: ServiceKind) -> LoadConfig {
+    LoadConfig {
+        target: Target::Tcp(addr),
+        service,
+        connections: 4,
+        threads: 2,
+        limit: RunLimit::Duration(Duration::from_millis(500)),
+        ..LoadConfig::default()
+    }
+}
+
+/// A std-only test server: accepts on a background thread and hands each
+/// connection to `serve` on its own thread. Threads end with the process.
+fn test_server(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = Arc::new(serve);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let serve = Arc::clone(&serve);
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    addr
+}
+
+/// Echo every chunk read, after `transform` (identity for a correct echo).
+fn echo_with(mut stream: TcpStream, mut transform: impl FnMut(&mut [u8])) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        transform(&mut buf[..n]);
+        if stream.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+/// A closed-loop run against the threaded echo engine answers requests
+/// without a single error.
+#[test]
+fn clean_echo_run_on_threaded_engine() {
+    let server = start(EngineKind::Threaded, ServiceKind::Echo);
+    let config = short_run(server.tcp_addr().unwrap(), ServiceKind::Echo);
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.connections_established, 4);
+    assert!(report.latency().p50_us > 0);
+    assert!(
+        report.duration_s >= 0.45 && report.duration_s < 1.5,
+        "{report}"
+    );
+}
+
+/// Every load service runs clean on the reactor engine, pipelined.
+#[test]
+fn clean_runs_of_every_load_service_on_reactor() {
+    for service in load::LOAD_SERVICES {
+        let server = start(EngineKind::Reactor, service);
+        let config = LoadConfig {
+            pipeline: 4,
+            size_bytes: 100,
+            limit: RunLimit::Duration(Duration::from_millis(300)),
+            ..short_run(server.tcp_addr().unwrap(), service)
+        };
+        let report = load::run(&config, ProgressMode::Quiet).unwrap();
+        assert!(report.is_clean(), "{}: {report}", service.name());
+    }
+}
+
+/// A Unix domain socket is a target like TCP.
+#[test]
+fn unix_socket_target_runs_clean() {
+    let path = std::env::temp_dir().join(format!("sockbench-load-{}.sock", std::process::id()));
+    let listener = bind_unix(&path, ListenOptions::default()).unwrap();
+    let server = engine::start(
+        EngineKind::Threaded,
+        listener,
+        service::build(ServiceKind::Echo, Default::default()),
+        EngineConfig::default(),
+    )
+    .unwrap();
+    let config = LoadConfig {
+        target: Target::Unix(path),
+        ..short_run("127.0.0.1:1".parse().unwrap(), ServiceKind::Echo)
+    };
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    drop(server);
+    assert!(report.is_clean(), "{report}");
+}
+
+/// A request limit stops at exactly that many correct answers, pipelined.
+#[test]
+fn request_limit_stops_at_the_count() {
+    let server = start(EngineKind::Threaded, ServiceKind::Echo);
+    let config = LoadConfig {
+        limit: RunLimit::Requests(1001),
+        pipeline: 8,
+        ..short_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
+    };
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.requests, 1001);
+}
+
+/// A server that flips a byte of every answer gets invalid errors, and
+/// none of its answers counts as a request.
+#[test]
+fn wrong_answers_are_invalid_errors_not_requests() {
+    let addr = test_server(|stream| echo_with(stream, |bytes| bytes[0] ^= 0x20));
+    let config = short_run(addr, ServiceKind::Echo);
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(report.errors.invalid > 0, "{report}");
+    assert_eq!(report.requests, 0, "{report}");
+    assert!(!report.is_clean());
+}
+
+/// Under a fixed rate, a server that stalls for 1 s once shows a corrected
+/// p99 of about 1 s, while the uncorrected p99 (from the actual send, what
+/// a closed loop would see) stays far lower: coordinated omission, shown.
+#[test]
+fn rate_mode_corrects_for_a_one_second_stall() {
+    let stalled = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let addr = test_server(move |stream| {
+        let stalled = Arc::clone(&stalled);
+        echo_with(stream, move |_| {
+            if started.elapsed() > Duration::from_millis(800)
+                && !stalled.swap(true, Ordering::SeqCst)
+            {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    });
+    let config = LoadConfig {
+        connections: 1,
+        threads: 1,
+        rate_per_s: Some(200.0),
+        limit: RunLimit::Duration(Duration::from_secs(3)),
+        ..short_run(addr, ServiceKind::Echo)
+    };
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(report.is_clean(), "{report}");
+    let corrected = report.latency();
+    let uncorrected = report.uncorrected_latency().unwrap();
+    assert!(corrected.p99_us >= 900_000, "{report}");
+    assert!(corrected.max_us >= 990_000, "{report}");
+    assert!(uncorrected.p99_us < 200_000, "{report}");
+}
+
+/// A server that accepts but never answers gives request timeouts, and the
+/// run still ends on time.
+#[test]
+fn silent_server_gives_timeouts_and_ends_on_time() {
+    let addr = test_server(|stream| {
+        // Hold the connection open, read nothing, answer nothing.
+        let mut sink = [0u8; 1];
+        let _ = (&stream).read(&mut sink);
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let config = LoadConfig {
+        request_timeout: Duration::from_millis(200),
+        limit: RunLimit::Duration(Duration::from_secs(1)),
+        ..short_run(addr, ServiceKind::Echo)
+    };
+    let started = Instant::now();
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(4), "{report}");
+    assert!(report.errors.timeout > 0, "{report}");
+    assert_eq!(report.requests, 0);
+    assert_eq!(report.outcome, Outcome::Finished);
+}
+
+/// Nobody listening: the run gives up after about a second, says the
+/// server is lost, and counts the refusals.
+#[test]
+fn no_server_ends_the_run_early_as_server_lost() {
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = LoadConfig {
+        limit: RunLimit::Duration(Duration::from_secs(30)),
+        ..short_run(addr, ServiceKind::Echo)
+    };
+    let started = Instant::now();
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(report.outcome, Outcome::ServerLost);
+    assert!(report.errors.refused > 0, "{report}");
+}
+
+/// A server stopped mid-run: the 30 s run ends within a few seconds with
+/// the requests answered before, and errors.
+#[test]
+fn server_stopping_mid_run_ends_the_run_with_partial_results() {
+    let server = start(EngineKind::Threaded, ServiceKind::Echo);
+    let config = LoadConfig {
+        limit: RunLimit::Duration(Duration::from_secs(30)),
+        ..short_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
+    };
+    let killer = std::thread::spawn(move || {
+        // The scenario: let the load run a little, then take the server away.
+        std::thread::sleep(Duration::from_millis(500));
+        server.shutdown().unwrap();
+    });
+    let started = Instant::now();
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    killer.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "{report}");
+    assert_eq!(report.outcome, Outcome::ServerLost, "{report}");
+    assert!(report.requests > 0, "{report}");
+    assert!(report.errors.total() > 0, "{report}");
+}
+
+/// Two runs' HdrHistogram logs merge into one histogram holding every
+/// request of both.
+#[test]
+fn hdr_logs_of_two_runs_merge_into_one_histogram() {
+    let server = start(EngineKind::Threaded, ServiceKind::Echo);
+    let config = LoadConfig {
+        rate_per_s: Some(400.0),
+        ..short_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
+    };
+    let dir = std::env::temp_dir();
+    let mut paths = Vec::new();
+    let mut reports = Vec::new();
+    for name in ["a", "b"] {
+        let report = load::run(&config, ProgressMode::Quiet).unwrap();
+        let path = dir.join(format!(
+            "sockbench-merge-{name}-{}.hlog",
+            std::process::id()
+        ));
+        hdrlog::write_log(&path, &report).unwrap();
+        paths.push(path);
+        reports.push(report);
+    }
+    let merged = hdrlog::merge_logs(&paths).unwrap();
+    for path in &paths {
+        std::fs::remove_file(path).unwrap();
+    }
+    let latency = merged.latency().unwrap();
+    assert_eq!(latency.len(), reports[0].requests + reports[1].requests);
+    let max = reports[0].latency().max_us.max(reports[1].latency().max_us);
+    assert_eq!(latency.max(), max);
+    let uncorrected = &merged.by_tag[hdrlog::UNCORRECTED_TAG];
+    assert_eq!(uncorrected.len(), latency.len());
+}
+
+/// Start `sockbench serve` as a child process; returns it and its address.
+fn spawn_server() -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .args(["serve", "--engine", "threaded", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.split_whitespace().nth(2).unwrap().to_owned();
+    (child, addr)
+}
+
+/// Wait for `child` at most `limit`; kill it and fail if it is still running.
+fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("sockbench load did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `sockbench load` against a server killed by PID mid-run ends within
+/// seconds, prints the partial results, and exits non-zero.
+#[test]
+fn cli_exits_non_zero_when_the_server_is_killed() {
+    let (mut server, addr) = spawn_server();
+    let mut load = Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .args([
+            "load",
+            "--addr",
+            &addr,
+            "--connections",
+            "4",
+            "--duration",
+            "30s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The scenario: the load runs for a moment, then the server dies.
+    std::thread::sleep(Duration::from_millis(700));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let status = wait_bounded(&mut load, Duration::from_secs(10));
+    let mut stdout = String::new();
+    load.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(!status.success());
+    assert!(stdout.contains("server lost"), "{stdout}");
+    assert!(stdout.contains("requests"), "{stdout}");
+}
+
+/// `sockbench load` writes its CSV row (with header), JSON object, timeline
+/// and HdrHistogram log; `merge-hdr` reads the log back.
+#[test]
+fn cli_writes_csv_json_timeline_and_hdr_log() {
+    let server = start(EngineKind::Threaded, ServiceKind::Echo);
+    let dir = std::env::temp_dir();
+    let id = std::process::id();
+    let csv = dir.join(format!("sockbench-cli-{id}.csv"));
+    let timeline = dir.join(format!("sockbench-cli-{id}-timeline.csv"));
+    let hlog = dir.join(format!("sockbench-cli-{id}.hlog"));
+    let _ = std::fs::remove_file(&csv);
+    let output = Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .arg("load")
+        .args(["--addr", &server.tcp_addr().unwrap().to_string()])
+        .args([
+            "--connections",
+            "2",
+            "--duration",
+            "1500ms",
+            "--rate",
+            "300",
+            "--json",
+        ])
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--timeline")
+        .arg(&timeline)
+        .arg("--hdr-log")
+        .arg(&hlog)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let requests = json["requests"].as_u64().unwrap();
+    assert!(requests > 0);
+    assert!(json["uncorrected_p99_us"].as_u64().is_some());
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv_text.starts_with("target,service,"), "{csv_text}");
+    assert_eq!(csv_text.lines().count(), 2);
+    let timeline_text = std::fs::read_to_string(&timeline).unwrap();
+    assert!(timeline_text.starts_with("second,requests,errors,p50_us,p99_us"));
+    assert_eq!(timeline_text.lines().count(), 3, "{timeline_text}"); // header + 2 seconds
+    let merged = Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .arg("merge-hdr")
+        .arg(&hlog)
+        .arg(&hlog)
+        .output()
+        .unwrap();
+    assert!(merged.status.success());
+    let text = String::from_utf8_lossy(&merged.stdout);
+    assert!(
+        text.contains(&format!("{} requests", 2 * requests)),
+        "{text}"
+    );
+    for path in [csv, timeline, hlog] {
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+/// `--find-rate` searches in short steps and names a rate for an easy
+/// objective.
+#[test]
+fn find_rate_names_a_rate_for_an_easy_objective() {
+    let server = start(EngineKind::Threaded, ServiceKind::Echo);
+    let config = LoadConfig {
+        limit: RunLimit::Duration(Duration::from_millis(200)),
+        ..short_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
+    };
+    let slo = "p50=1s".parse().unwrap();
+    let report = load::find_rate(&config, slo, ProgressMode::Quiet).unwrap();
+    assert!(report.steps.len() <= load::find_rate::MAX_STEPS);
+    assert!(
+        report.best_rate_per_s.is_some_and(|rate| rate > 0.0),
+        "{report}"
+    );
+}
