@@ -83,6 +83,9 @@ impl Default for DropPolicy {
 
 impl fmt::Display for DropPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.probability <= 0.0 {
+            return f.write_str("no drop");
+        }
         write!(f, "drop {} (seed {})", self.probability, self.seed)
     }
 }

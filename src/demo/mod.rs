@@ -1,0 +1,211 @@
+//! Lecture demonstrations: `sockbench demo NAME`.
+//!
+//! Each demo is one short file that starts its own servers (on 127.0.0.1,
+//! port 0) and its own clients in this process, prints a narrative with the
+//! times and sizes it measured, shuts everything down and returns a small
+//! report of those measurements, which `tests/demo.rs` checks. Every client
+//! operation has a timeout, so no demo can hang.
+//!
+//! [`DEMOS`] lists them in lecture order; [`run`] runs one by name with its
+//! lecture defaults.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::engine::{self, EngineConfig, EngineKind, ListenOptions, Server};
+use crate::service::{self, ServiceKind, ServiceLimits};
+
+pub mod backlog;
+pub mod blocking_work;
+pub mod framing;
+pub mod half_close;
+pub mod iterative_vs_concurrent;
+pub mod partial_io;
+pub mod reuseaddr;
+pub mod select_loop;
+pub mod threads_vs_events;
+pub mod udp_loss;
+
+/// One demo: its command-line name and what it shows, in one line.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoInfo {
+    /// `sockbench demo NAME`.
+    pub name: &'static str,
+    /// One line for `sockbench demo --list`.
+    pub summary: &'static str,
+}
+
+/// Every demo, in the order a lecture would use them.
+pub const DEMOS: [DemoInfo; 10] = [
+    DemoInfo {
+        name: "iterative-vs-concurrent",
+        summary:
+            "an idle client blocks the iterative server; threaded, pool and reactor answer at once",
+    },
+    DemoInfo {
+        name: "select-loop",
+        summary: "the reactor's readiness events, one line each, for three clients on one thread",
+    },
+    DemoInfo {
+        name: "threads-vs-events",
+        summary: "2,000 idle connections: threads and memory of threaded vs reactor",
+    },
+    DemoInfo {
+        name: "partial-io",
+        summary: "TCP has no message boundaries: coalesced sends, split receives, a partial send",
+    },
+    DemoInfo {
+        name: "framing",
+        summary: "a 4-byte length prefix in network byte order, and what goes wrong without one",
+    },
+    DemoInfo {
+        name: "half-close",
+        summary: "shutdown(Write) vs close: the server still answers after the client's EOF",
+    },
+    DemoInfo {
+        name: "backlog",
+        summary:
+            "a busy iterative server with listen(2): which connect() calls complete, which stall",
+    },
+    DemoInfo {
+        name: "reuseaddr",
+        summary: "restart on a port with a connection in TIME_WAIT, without and with SO_REUSEADDR",
+    },
+    DemoInfo {
+        name: "udp-loss",
+        summary: "a UDP server losing 30%, the backoff client's retries, and giving up",
+    },
+    DemoInfo {
+        name: "blocking-work",
+        summary:
+            "slow requests stall the reactor but not threads; CPU work stops scaling with cores",
+    },
+];
+
+/// Run the demo called `name` with its lecture defaults, narrating to `out`.
+pub fn run(name: &str, out: &mut dyn Write) -> io::Result<()> {
+    match name {
+        "iterative-vs-concurrent" => {
+            iterative_vs_concurrent::run(&Default::default(), out).map(drop)
+        }
+        "select-loop" => select_loop::run(out).map(drop),
+        "threads-vs-events" => threads_vs_events::run(&Default::default(), out).map(drop),
+        "partial-io" => partial_io::run(&Default::default(), out).map(drop),
+        "framing" => framing::run(out).map(drop),
+        "half-close" => half_close::run(out).map(drop),
+        "backlog" => backlog::run(&Default::default(), out).map(drop),
+        "reuseaddr" => reuseaddr::run(out).map(drop),
+        "udp-loss" => udp_loss::run(&Default::default(), out).map(drop),
+        "blocking-work" => blocking_work::run(&Default::default(), out).map(drop),
+        _ => {
+            let names: Vec<&str> = DEMOS.iter().map(|d| d.name).collect();
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "no demo called '{name}': try one of {} (or --list)",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// How long any demo client waits on one socket operation before failing.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Start `engine` serving `kind` on 127.0.0.1 (a free port).
+fn start_tcp(
+    engine: EngineKind,
+    kind: ServiceKind,
+    options: ListenOptions,
+    config: EngineConfig,
+) -> io::Result<(Server, SocketAddr)> {
+    let listener = engine::listener::bind_tcp(loopback_any_port(), options)?;
+    let service = service::build(kind, ServiceLimits::default());
+    let server = engine::start(engine, listener, service, config)?;
+    let addr = server
+        .tcp_addr()
+        .ok_or_else(|| io::Error::other("a TCP server has an IP address"))?;
+    Ok((server, addr))
+}
+
+/// `127.0.0.1:0`: loopback, the kernel picks the port.
+fn loopback_any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A client connection with [`CLIENT_TIMEOUT`] on every read and write.
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT)?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Send `line` (ending in `\n`) and read until the answering newline.
+fn ask_line(stream: &mut TcpStream, line: &[u8]) -> io::Result<Vec<u8>> {
+    stream.write_all(line)?;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !answer.ends_with(b"\n") {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed before answering",
+            ));
+        }
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    Ok(answer)
+}
+
+/// A duration in milliseconds with one decimal, for the narratives.
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1e3)
+}
+
+/// This process's thread count and resident memory, from `/proc/self/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessStatus {
+    /// `Threads:`.
+    pub threads: usize,
+    /// `VmRSS:`, in KiB.
+    pub rss_kib: u64,
+}
+
+/// Read [`ProcessStatus`] (Linux only).
+fn process_status() -> io::Result<ProcessStatus> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let field = |name: &str| -> io::Result<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|value| value.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("/proc/self/status has no {name}")))
+    };
+    Ok(ProcessStatus {
+        threads: field("Threads:")? as usize,
+        rss_kib: field("VmRSS:")?,
+    })
+}
+
+/// Wait (bounded) until `bytes` are queued on `stream`, peeking without
+/// consuming, so the one `recv` that follows sees everything sent.
+fn wait_until_readable(stream: &TcpStream, bytes: usize) -> io::Result<()> {
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let mut peek = vec![0u8; bytes];
+    while stream.peek(&mut peek)? < bytes {
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the sent bytes did not arrive",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}

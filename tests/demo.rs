@@ -1,0 +1,228 @@
+//! Every lecture demo, run small, asserting the effect its narrative claims.
+//! Claims compare measurements from the same run (ratios, generous margins),
+//! never absolute timings. The demos run one at a time (thread and memory
+//! counts are per process), each narrating into a sink.
+
+use std::io;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sockbench::demo::{self, *};
+use sockbench::engine::EngineKind;
+use sockbench::udp_client::{Backoff, RequestError};
+
+/// Demos read process-wide counters: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Every listed demo has a runner, and an unknown name is an error naming them.
+#[test]
+fn every_listed_demo_is_known() {
+    let err = demo::run("no-such-demo", &mut io::sink()).unwrap_err();
+    for info in DEMOS {
+        assert!(
+            err.to_string().contains(info.name),
+            "{} missing from {err}",
+            info.name
+        );
+    }
+}
+
+/// iterative-vs-concurrent: B waits for idle A on iterative only.
+#[test]
+fn demo_iterative_vs_concurrent() {
+    let _one = serial();
+    let params = iterative_vs_concurrent::Params {
+        idle: Duration::from_millis(400),
+    };
+    let report = iterative_vs_concurrent::run(&params, &mut io::sink()).unwrap();
+    for (engine, waited) in report.second_client_wait {
+        if engine == EngineKind::Iterative {
+            assert!(
+                waited >= params.idle * 9 / 10,
+                "iterative answered B after only {waited:?}"
+            );
+        } else {
+            assert!(waited < params.idle / 4, "{engine} made B wait {waited:?}");
+        }
+    }
+}
+
+/// select-loop: three clients answered by one added thread.
+#[test]
+fn demo_select_loop() {
+    let _one = serial();
+    let report = select_loop::run(&mut io::sink()).unwrap();
+    assert_eq!(
+        report.answers,
+        [&b"LINE FROM C\n"[..], b"LINE FROM A\n", b"LINE FROM B\n"]
+    );
+    // One reactor thread; the harness may start one test thread meanwhile.
+    assert!(
+        (1..=2).contains(&report.threads_added),
+        "added {}",
+        report.threads_added
+    );
+}
+
+/// threads-vs-events: threaded adds a thread per connection, the reactor about none.
+#[test]
+fn demo_threads_vs_events() {
+    let _one = serial();
+    let params = threads_vs_events::Params { connections: 200 };
+    let report = threads_vs_events::run(&params, &mut io::sink()).unwrap();
+    assert_eq!(report.connections, 200);
+    let threaded = report.costs[0];
+    let reactor = report.costs[1];
+    assert_eq!(
+        (threaded.engine, reactor.engine),
+        (EngineKind::Threaded, EngineKind::Reactor)
+    );
+    assert!(
+        threaded.threads_added >= 200,
+        "threaded added {}",
+        threaded.threads_added
+    );
+    assert!(
+        reactor.threads_added <= 2,
+        "reactor added {}",
+        reactor.threads_added
+    );
+}
+
+/// partial-io: sends coalesce, a big send splits, a non-blocking send is partial.
+#[test]
+fn demo_partial_io() {
+    let _one = serial();
+    let params = partial_io::Params {
+        big_send_bytes: 4 * 1024 * 1024,
+        recv_buffer_bytes: 64 * 1024,
+    };
+    let report = partial_io::run(&params, &mut io::sink()).unwrap();
+    assert_eq!(report.first_recv_bytes, report.small_sends_bytes);
+    assert!(report.big_recv_calls > 1);
+    assert!(report.nonblocking_send_bytes < params.big_send_bytes);
+}
+
+/// framing: unframed messages coalesce; framed ones come back as two.
+#[test]
+fn demo_framing() {
+    let _one = serial();
+    let report = framing::run(&mut io::sink()).unwrap();
+    assert_eq!(report.unframed_first_recv, b"helloworld");
+    assert_eq!(
+        report.framed_messages,
+        [b"hello".to_vec(), b"world".to_vec()]
+    );
+}
+
+/// half-close: the partial line is answered after the client's shutdown(Write).
+#[test]
+fn demo_half_close() {
+    let _one = serial();
+    let report = half_close::run(&mut io::sink()).unwrap();
+    assert_eq!(report.answer_after_shutdown, b"LAST WORDS, NO NEWLINE");
+}
+
+/// backlog: backlog + 1 handshakes complete while the server is busy; the rest stall; the queued are served later.
+#[test]
+fn demo_backlog() {
+    let _one = serial();
+    let params = backlog::Params {
+        backlog: 1,
+        waiting_clients: 4,
+        connect_timeout: Duration::from_millis(300),
+    };
+    let report = backlog::run(&params, &mut io::sink()).unwrap();
+    let completed = report.connects.iter().filter(|(ok, _)| *ok).count();
+    assert!(completed >= 1, "no handshake completed");
+    assert!(
+        completed < params.waiting_clients,
+        "no connect stalled: {:?}",
+        report.connects
+    );
+    assert!(report.connects[0].0, "the first waiting client is queued");
+    assert_eq!(report.served_after_release, completed);
+}
+
+/// reuseaddr: without SO_REUSEADDR the restart fails AddrInUse, with it it binds.
+#[test]
+fn demo_reuseaddr() {
+    let _one = serial();
+    let report = reuseaddr::run(&mut io::sink()).unwrap();
+    assert!(report.time_wait_on_port >= 1);
+    assert_eq!(report.without_reuseaddr, Err(io::ErrorKind::AddrInUse));
+    assert_eq!(report.with_reuseaddr, Ok(()));
+}
+
+/// udp-loss: 30% drop forces retries yet every request is answered; give-up and refused cases fail as narrated.
+#[test]
+fn demo_udp_loss() {
+    let _one = serial();
+    let params = udp_loss::Params {
+        requests: 10,
+        drop_probability: 0.3,
+        seed: 2024,
+        backoff: Backoff {
+            initial: Duration::from_millis(20),
+            max_wait: Duration::from_millis(320),
+        },
+    };
+    let report = udp_loss::run(&params, &mut io::sink()).unwrap();
+    assert_eq!(report.answered, 10);
+    assert!(report.retries > 0);
+    assert!(
+        matches!(
+            report.silent_server,
+            RequestError::NoAnswer { attempts: 5, .. }
+        ),
+        "{}",
+        report.silent_server
+    );
+    assert!(report
+        .silent_server
+        .to_string()
+        .starts_with("no answer: the server may be down"));
+    assert!(
+        matches!(report.no_server, RequestError::Refused { .. }),
+        "{}",
+        report.no_server
+    );
+}
+
+/// blocking-work: sleeping requests serialise on the reactor, not on threads; CPU work stops scaling.
+#[test]
+fn demo_blocking_work() {
+    let _one = serial();
+    let params = blocking_work::Params {
+        sleep: Duration::from_millis(40),
+        clients: 4,
+        cpu: Duration::from_millis(1),
+        cpu_requests: 400,
+    };
+    let report = blocking_work::run(&params, &mut io::sink()).unwrap();
+    let slowest = |engine| {
+        report
+            .slowest_wait
+            .iter()
+            .find(|(e, _)| *e == engine)
+            .unwrap()
+            .1
+    };
+    let reactor = slowest(EngineKind::Reactor);
+    for engine in [EngineKind::Threaded, EngineKind::Pool] {
+        assert!(
+            reactor >= slowest(engine) * 2,
+            "reactor {reactor:?} vs {engine} {:?}",
+            slowest(engine)
+        );
+    }
+    let (few, many) = (report.cpu_throughput[0].1, report.cpu_throughput[1].1);
+    // Four times the client threads, nowhere near four times the throughput.
+    assert!(many < few * 2.0, "{} -> {} requests/s", few, many);
+}
