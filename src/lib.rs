@@ -12,11 +12,25 @@
 //!   `pool`, `reactor`), plus what they share: listener setup
 //!   ([`engine::listener`]), buffer bookkeeping ([`engine::buffered`]) and
 //!   simulated work ([`engine::work`]).
+//! - [`demo`]: lecture demonstrations (`sockbench demo NAME`), one file
+//!   each, each returning what it measured.
+//! - [`udp_client`]: the notes' UDP client (connected socket, timeout,
+//!   exponential backoff); the UDP engines are `engine::udp_iterative` and
+//!   `engine::udp_reactor`.
+//! - [`load`]: `sockbench load`: the load generator (a mio loop per thread,
+//!   closed or open loop, answers validated, HdrHistogram latencies).
+//! - [`compare`]: `sockbench compare`: every engine plus the `tokio` and
+//!   `epoll-raw` reference servers (`examples/`) under one load matrix, to
+//!   CSV, a machine file, a terminal table and SVG plots.
 //! - [`cli`]: the `sockbench` command's subcommands; `src/main.rs` only
 //!   parses and dispatches.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod cli;
+pub mod compare;
+pub mod demo;
 pub mod engine;
+pub mod load;
 pub mod service;
+pub mod udp_client;

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod compare;
+pub mod load;
+pub mod demo;
+pub mod send;
 pub mod serve;
 
 /// sockbench: the socket-programming lecture, made real and measurable.
@@ -27,12 +31,30 @@ pub struct Cli {
 pub enum Command {
     /// Run one server: an engine serving a service, until Ctrl-C or SIGTERM.
     Serve(serve::ServeArgs),
+    /// Load a server: many connections, answers checked, latency histograms.
+    Load(load::LoadArgs),
+    /// Merge HdrHistogram logs from several load runs and print the percentiles.
+    MergeHdr(load::MergeHdrArgs),
+    /// Send one UDP datagram and wait for the answer, with timeout and backoff.
+    Send(send::SendArgs),
+    /// Run a lecture demonstration (`--list` names them).
+    Demo(demo::DemoArgs),
+    /// Compare every engine and the reference servers: CSV, table, SVG plots.
+    Compare(compare::CompareArgs),
+    /// Redraw the SVG plots of a `compare` CSV.
+    Plot(compare::PlotArgs),
 }
 
 /// Run the parsed command line; errors are printed as one line on stderr.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Load(args) => load::run(args),
+        Command::MergeHdr(args) => load::run_merge_hdr(args),
+        Command::Send(args) => send::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Compare(args) => compare::run_compare(args),
+        Command::Plot(args) => compare::run_plot(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,216 @@
+//! `sockbench compare` and `sockbench plot`: arguments, then the library.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::compare::matrix::{Contender, MatrixSpec};
+use crate::compare::{self, plot, CompareConfig};
+use crate::engine::Work;
+use crate::load::LOAD_SERVICES;
+use crate::service::ServiceKind;
+
+/// Options of `sockbench compare`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  ./scripts/compare.sh                                  # default matrix, about 2 minutes
+  ./scripts/compare.sh --full --pin --name full         # everything, server and load on separate cores
+  sockbench compare --engines reactor,epoll-raw --connections 100,1000 --duration 5s
+  sockbench compare --smoke --name smoke                # a few seconds, for CI
+
+Each server runs as its own process on 127.0.0.1:0; the load runs in this
+process. The reference rows (tokio, epoll-raw) need `cargo build --release
+--examples`, which ./scripts/compare.sh does. Results: OUT/NAME.csv,
+OUT/NAME.machine.txt, OUT/NAME-*.svg and a table on stdout.")]
+pub struct CompareArgs {
+    /// Servers to compare: iterative, threaded, pool, reactor, tokio, epoll-raw [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub engines: Option<Vec<Contender>>,
+
+    /// Connection counts [default: 1,10,100,1000; --full adds 10000].
+    #[arg(long, value_delimiter = ',')]
+    pub connections: Option<Vec<usize>>,
+
+    /// Request sizes in bytes [default: 64; --full: 64,4096].
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Option<Vec<usize>>,
+
+    /// Services: echo, upper, frame, http [default: echo].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub services: Option<Vec<ServiceKind>>,
+
+    /// Simulated work per request [default: none; --full: none,sleep:1ms,cpu:100us].
+    #[arg(long, value_delimiter = ',')]
+    pub work: Option<Vec<Work>>,
+
+    /// Requests outstanding per connection [default: 1; --full: 1,16].
+    #[arg(long, value_delimiter = ',')]
+    pub pipeline: Option<Vec<usize>>,
+
+    /// Length of each cell [default: 3s; --full: 5s; --smoke: 300ms].
+    #[arg(long, value_parser = super::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// The bigger matrix: sizes, pipelining, work, and 10000 connections.
+    #[arg(long, conflicts_with = "smoke")]
+    pub full: bool,
+
+    /// A tiny matrix of a few seconds (the four engines, 1 and 4 connections), for CI.
+    #[arg(long)]
+    pub smoke: bool,
+
+    /// Results file names: OUT/NAME.csv and so on [default: compare, full or smoke].
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Results directory.
+    #[arg(long, default_value = "results")]
+    pub out_dir: PathBuf,
+
+    /// Pin the server to core 1 (taskset) and the load generator to core 0.
+    #[arg(long)]
+    pub pin: bool,
+
+    /// Load generator threads, at most one per connection [default: half the cores, at least 1].
+    #[arg(long)]
+    pub load_threads: Option<usize>,
+
+    /// Where the tokio_echo and epoll_raw examples were built [default: examples/ beside this binary].
+    #[arg(long)]
+    pub examples_dir: Option<PathBuf>,
+
+    /// Connections of the latency-percentile chart [default: 100].
+    #[arg(long)]
+    pub latency_connections: Option<u64>,
+}
+
+/// Options of `sockbench plot`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  sockbench plot results/compare.csv     # writes results/compare-throughput.svg, -p99.svg, -latency.svg")]
+pub struct PlotArgs {
+    /// A CSV written by `sockbench compare`.
+    pub csv: PathBuf,
+
+    /// Connections of the latency-percentile chart [default: 100].
+    #[arg(long)]
+    pub latency_connections: Option<u64>,
+}
+
+/// Run `sockbench compare`.
+pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
+    let (mut spec, default_name) = if args.full {
+        (MatrixSpec::full_run(), "full")
+    } else if args.smoke {
+        (MatrixSpec::smoke_run(), "smoke")
+    } else {
+        (MatrixSpec::default_run(), "compare")
+    };
+    if let Some(engines) = args.engines {
+        spec.contenders = engines;
+    }
+    if let Some(connections) = args.connections {
+        if connections.contains(&0) {
+            return Err(io::Error::other("--connections must all be at least 1"));
+        }
+        // Asked for by name: run them on every server, as asked.
+        spec.many_connections_only_where_held = false;
+        spec.connections = connections;
+    }
+    if let Some(sizes) = args.sizes {
+        spec.sizes_bytes = sizes;
+    }
+    if let Some(services) = args.services {
+        if let Some(bad) = services.iter().find(|s| !LOAD_SERVICES.contains(s)) {
+            let names: Vec<&str> = LOAD_SERVICES.iter().map(|s| s.name()).collect();
+            return Err(io::Error::other(format!(
+                "--services {}: the load generator cannot drive it (it does not answer each request); use {}",
+                bad.name(),
+                names.join(", ")
+            )));
+        }
+        spec.services = services;
+    }
+    if let Some(work) = args.work {
+        spec.works = work;
+    }
+    if let Some(pipeline) = args.pipeline {
+        spec.pipelines = pipeline;
+    }
+    if let Some(duration) = args.duration {
+        spec.cell_duration = duration;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let sockbench_exe = std::env::current_exe()?;
+    let examples_dir = match args.examples_dir {
+        Some(dir) => dir,
+        None => sockbench_exe
+            .parent()
+            .map(|dir| dir.join("examples"))
+            .unwrap_or_else(|| PathBuf::from("examples")),
+    };
+    let config = CompareConfig {
+        spec,
+        name: args.name.unwrap_or_else(|| default_name.to_string()),
+        out_dir: args.out_dir,
+        pin: args.pin,
+        load_threads: args.load_threads.unwrap_or((cores / 2).max(1)),
+        sockbench_exe,
+        examples_dir,
+        command_line: shell_words(std::env::args()),
+        latency_connections: args.latency_connections,
+    };
+    compare::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `sockbench plot`.
+pub fn run_plot(args: PlotArgs) -> io::Result<ExitCode> {
+    for path in plot::plot_csv(&args.csv, args.latency_connections)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The command line as one could paste it back into a shell.
+fn shell_words(args: impl Iterator<Item = String>) -> String {
+    args.map(|arg| {
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@%+".contains(c));
+        if plain {
+            arg
+        } else {
+            format!("'{}'", arg.replace('\'', r"'\''"))
+        }
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arguments with spaces or quotes are quoted; plain ones are not.
+    #[test]
+    fn command_line_is_quoted_for_a_shell() {
+        let args = [
+            "sockbench",
+            "compare",
+            "--name",
+            "my run",
+            "--work",
+            "sleep:1ms",
+            "it's",
+        ];
+        assert_eq!(
+            shell_words(args.into_iter().map(String::from)),
+            r"sockbench compare --name 'my run' --work sleep:1ms 'it'\''s'"
+        );
+    }
+}

@@ -1,0 +1,311 @@
+//! The comparison matrix: which servers, and which cells each one runs.
+//!
+//! A *contender* is one server row: a sockbench engine or a reference
+//! server. A *cell* is one load run against one contender: a service, a
+//! per-request work setting, a message size, a pipeline depth and a number
+//! of connections. Cells are ordered so that one server process serves a
+//! whole *group* (same contender, service and work) with the connection
+//! counts ascending.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::engine::{EngineKind, Work};
+use crate::service::ServiceKind;
+
+/// One row of the comparison: an engine, or a reference server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Contender {
+    /// `sockbench serve --engine KIND`.
+    Engine(EngineKind),
+    /// The idiomatic tokio server (`examples/tokio_echo.rs`).
+    Tokio,
+    /// The raw epoll echo loop (`examples/epoll_raw.rs`).
+    EpollRaw,
+}
+
+impl Contender {
+    /// Every contender, in table order: the engines, then the yardsticks.
+    pub fn all() -> Vec<Contender> {
+        let mut all: Vec<Contender> = EngineKind::ALL.into_iter().map(Contender::Engine).collect();
+        all.extend([Contender::Tokio, Contender::EpollRaw]);
+        all
+    }
+
+    /// The spelling used on the command line, in the CSV and in plots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Contender::Engine(kind) => kind.name(),
+            Contender::Tokio => "tokio",
+            Contender::EpollRaw => "epoll-raw",
+        }
+    }
+
+    /// `true` for the reference servers, which are built as examples.
+    pub fn is_reference(self) -> bool {
+        !matches!(self, Contender::Engine(_))
+    }
+
+    /// Whether this server speaks `service` and can simulate `work`.
+    /// The reference servers implement few services and no simulated work.
+    pub fn supports(self, service: ServiceKind, work: Work) -> bool {
+        match self {
+            Contender::Engine(_) => service != ServiceKind::Length,
+            Contender::Tokio => {
+                matches!(service, ServiceKind::Echo | ServiceKind::Frame) && work == Work::None
+            }
+            Contender::EpollRaw => service == ServiceKind::Echo && work == Work::None,
+        }
+    }
+
+    /// `true` when this server multiplexes connections on a few threads, so
+    /// 10,000 connections cost it descriptors and memory, not 10,000 threads
+    /// or a 10,000-deep queue.
+    pub fn holds_many_connections(self) -> bool {
+        matches!(
+            self,
+            Contender::Engine(EngineKind::Reactor) | Contender::Tokio | Contender::EpollRaw
+        )
+    }
+}
+
+impl fmt::Display for Contender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Contender {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Contender::all()
+            .into_iter()
+            .find(|contender| contender.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Contender::all().into_iter().map(Contender::name).collect();
+                format!("unknown engine '{s}': expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// One load run against one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    /// Which server.
+    pub contender: Contender,
+    /// The protocol spoken.
+    pub service: ServiceKind,
+    /// Simulated cost per request on the server.
+    pub work: Work,
+    /// Open connections during the run.
+    pub connections: usize,
+    /// Requests each connection keeps outstanding.
+    pub pipeline: usize,
+    /// Request payload size in bytes.
+    pub size_bytes: usize,
+    /// How long the load runs.
+    pub duration: Duration,
+}
+
+impl Cell {
+    /// `true` when `other` can be served by the same server process.
+    pub fn same_server(&self, other: &Cell) -> bool {
+        self.contender == other.contender
+            && self.service == other.service
+            && self.work == other.work
+    }
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} work={} {}B pipeline={} connections={}",
+            self.contender,
+            self.service.name(),
+            self.work,
+            self.size_bytes,
+            self.pipeline,
+            self.connections
+        )
+    }
+}
+
+/// The dimensions of a comparison; every combination is a cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixSpec {
+    /// Servers to compare.
+    pub contenders: Vec<Contender>,
+    /// Services to run.
+    pub services: Vec<ServiceKind>,
+    /// Per-request work settings (each needs a server restart).
+    pub works: Vec<Work>,
+    /// Connection counts.
+    pub connections: Vec<usize>,
+    /// Request sizes in bytes.
+    pub sizes_bytes: Vec<usize>,
+    /// Pipeline depths.
+    pub pipelines: Vec<usize>,
+    /// Length of each cell.
+    pub cell_duration: Duration,
+    /// Run connection counts above 1000 only on servers that
+    /// [hold many connections](Contender::holds_many_connections).
+    pub many_connections_only_where_held: bool,
+}
+
+/// Connection counts of the default matrix.
+pub const DEFAULT_CONNECTIONS: [usize; 4] = [1, 10, 100, 1000];
+
+impl MatrixSpec {
+    /// The default run: every server × 1, 10, 100, 1000 connections × 64-byte
+    /// echo, 3 s cells: about two minutes in all.
+    pub fn default_run() -> Self {
+        MatrixSpec {
+            contenders: Contender::all(),
+            services: vec![ServiceKind::Echo],
+            works: vec![Work::None],
+            connections: DEFAULT_CONNECTIONS.to_vec(),
+            sizes_bytes: vec![64],
+            pipelines: vec![1],
+            cell_duration: Duration::from_secs(3),
+            many_connections_only_where_held: true,
+        }
+    }
+
+    /// `--full`: 64 B and 4 KiB, pipelines 1 and 16, three work settings,
+    /// up to 10,000 connections where the server can hold them; 5 s cells.
+    pub fn full_run() -> Self {
+        MatrixSpec {
+            works: vec![
+                Work::None,
+                Work::Sleep(Duration::from_millis(1)),
+                Work::Cpu(Duration::from_micros(100)),
+            ],
+            connections: vec![1, 10, 100, 1000, 10_000],
+            sizes_bytes: vec![64, 4096],
+            pipelines: vec![1, 16],
+            cell_duration: Duration::from_secs(5),
+            ..MatrixSpec::default_run()
+        }
+    }
+
+    /// `--smoke`: the four engines × 1 and 4 connections, 0.3 s cells: a few
+    /// seconds, for CI. No reference rows (they need the examples built).
+    pub fn smoke_run() -> Self {
+        MatrixSpec {
+            contenders: EngineKind::ALL.into_iter().map(Contender::Engine).collect(),
+            connections: vec![1, 4],
+            cell_duration: Duration::from_millis(300),
+            ..MatrixSpec::default_run()
+        }
+    }
+
+    /// Expand into cells, grouped by server, connections ascending; every
+    /// combination left out is named in `left_out` with the reason.
+    pub fn cells(&self) -> Matrix {
+        let mut matrix = Matrix::default();
+        let mut connections = self.connections.clone();
+        connections.sort_unstable();
+        connections.dedup();
+        for &contender in &self.contenders {
+            for &service in &self.services {
+                for &work in &self.works {
+                    if !contender.supports(service, work) {
+                        matrix.left_out.push(format!(
+                            "{contender} with service {} and work {work}: not implemented by that server",
+                            service.name()
+                        ));
+                        continue;
+                    }
+                    for &size_bytes in &self.sizes_bytes {
+                        for &pipeline in &self.pipelines {
+                            for &connections in &connections {
+                                let cell = Cell {
+                                    contender,
+                                    service,
+                                    work,
+                                    connections,
+                                    pipeline,
+                                    size_bytes,
+                                    duration: self.cell_duration,
+                                };
+                                if self.many_connections_only_where_held
+                                    && connections > 1000
+                                    && !contender.holds_many_connections()
+                                {
+                                    matrix.left_out.push(format!(
+                                        "{cell}: over 1000 connections only on reactor, tokio and epoll-raw \
+                                         (ask for it with --engines {contender} --connections {connections})"
+                                    ));
+                                    continue;
+                                }
+                                matrix.cells.push(cell);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        matrix
+    }
+}
+
+/// The cells to run, and what was left out and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matrix {
+    /// Cells in run order.
+    pub cells: Vec<Cell>,
+    /// One line per combination not run, saying why.
+    pub left_out: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every contender's name parses back to the same contender.
+    #[test]
+    fn contender_names_round_trip() {
+        for contender in Contender::all() {
+            assert_eq!(contender.name().parse::<Contender>(), Ok(contender));
+        }
+        let err = "nginx".parse::<Contender>().unwrap_err();
+        assert!(err.contains("epoll-raw"), "{err}");
+    }
+
+    /// The default matrix is 6 servers × 4 connection counts, nothing left out.
+    #[test]
+    fn default_matrix_has_one_cell_per_server_and_connection_count() {
+        let matrix = MatrixSpec::default_run().cells();
+        assert_eq!(matrix.cells.len(), 6 * 4);
+        assert!(matrix.left_out.is_empty(), "{:?}", matrix.left_out);
+        // Grouped by server, connections ascending within a group.
+        assert_eq!(matrix.cells[0].connections, 1);
+        assert_eq!(matrix.cells[3].connections, 1000);
+        assert!(matrix.cells[0].same_server(&matrix.cells[3]));
+        assert!(!matrix.cells[3].same_server(&matrix.cells[4]));
+    }
+
+    /// Unsupported combinations are listed as left out, never dropped silently.
+    #[test]
+    fn full_matrix_names_what_it_leaves_out() {
+        let matrix = MatrixSpec::full_run().cells();
+        assert!(matrix
+            .left_out
+            .iter()
+            .any(|line| line.starts_with("epoll-raw with service echo and work sleep:1ms")));
+        assert!(matrix
+            .left_out
+            .iter()
+            .any(|line| line.starts_with("iterative") && line.contains("connections=10000")));
+        assert!(matrix
+            .cells
+            .iter()
+            .any(|cell| cell.contender == Contender::EpollRaw && cell.connections == 10_000));
+        assert!(!matrix.cells.iter().any(|cell| cell.contender
+            == Contender::Engine(EngineKind::Threaded)
+            && cell.connections == 10_000));
+    }
+}

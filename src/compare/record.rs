@@ -1,0 +1,174 @@
+//! One CSV row per cell: the file `sockbench plot` and the README read.
+//!
+//! Columns, in order (latencies are from the client's side, in µs; a cell
+//! that answered no request leaves its latency columns empty rather than
+//! claiming 0 µs):
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `engine` | `iterative`, `threaded`, `pool`, `reactor`, `tokio` or `epoll-raw` |
+//! | `service`, `work` | protocol, and simulated work per request (`none`, `sleep:1ms`, `cpu:100us`) |
+//! | `connections`, `pipeline`, `size` | open connections, requests outstanding per connection, request bytes |
+//! | `duration_s` | measured length of the run (each cell starts with an unmeasured warmup of a fifth of its length, at most 1 s, in which connections open; errors in it still count) |
+//! | `requests` | answers received and validated |
+//! | `req_per_s`, `mb_per_s` | validated answers per second; answer megabytes (10^6) per second |
+//! | `p50_us` … `max_us` | latency percentiles: 50, 90, 99, 99.9, max |
+//! | `errors` | failed requests and connections, all kinds |
+//! | `errors_by_kind` | the same split by kind, `kind=count` separated by `;` |
+//! | `server_cpu_s` | server CPU time (user + system) in the measured window (after the warmup); 0 if the server died during the cell |
+//! | `server_rss_kb` | server peak resident memory (`VmHWM`) during the cell, warmup included (the process's lifetime peak where the kernel refuses to reset it); 0 if the server died |
+//! | `client_cpu_s` | load generator CPU time (user + system) in the measured window |
+//! | `outcome` | how the load run ended: `finished`, `server-lost` (no connection could be opened: ended early), `cut-off` (load threads stopped at the hard deadline) or `load-failed` (it could not run: see the progress output) |
+//! | `pinned` | server and generator pinned to separate cores (`--pin`) |
+
+use std::io;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// One cell's figures, as one CSV row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellRecord {
+    /// Server row name.
+    pub engine: String,
+    /// Service name.
+    pub service: String,
+    /// Simulated work per request.
+    pub work: String,
+    /// Open connections.
+    pub connections: u64,
+    /// Requests outstanding per connection.
+    pub pipeline: u64,
+    /// Request size in bytes.
+    pub size: u64,
+    /// Measured run length in seconds.
+    pub duration_s: f64,
+    /// Validated answers.
+    pub requests: u64,
+    /// Validated answers per second.
+    pub req_per_s: f64,
+    /// Answer megabytes (10^6) per second.
+    pub mb_per_s: f64,
+    /// Median latency.
+    pub p50_us: Option<u64>,
+    /// 90th percentile latency.
+    pub p90_us: Option<u64>,
+    /// 99th percentile latency.
+    pub p99_us: Option<u64>,
+    /// 99.9th percentile latency.
+    pub p999_us: Option<u64>,
+    /// Largest latency.
+    pub max_us: Option<u64>,
+    /// Errors of every kind.
+    pub errors: u64,
+    /// `kind=count;kind=count`, empty when there were none.
+    pub errors_by_kind: String,
+    /// Server CPU time during the cell.
+    pub server_cpu_s: f64,
+    /// Server peak RSS during the cell.
+    pub server_rss_kb: u64,
+    /// Load generator CPU time during the cell.
+    pub client_cpu_s: f64,
+    /// How the load run ended.
+    pub outcome: String,
+    /// Whether `--pin` was on.
+    pub pinned: bool,
+}
+
+impl CellRecord {
+    /// The latency percentiles with their labels, for tables and plots.
+    pub fn percentiles(&self) -> [(&'static str, Option<u64>); 5] {
+        [
+            ("p50", self.p50_us),
+            ("p90", self.p90_us),
+            ("p99", self.p99_us),
+            ("p99.9", self.p999_us),
+            ("max", self.max_us),
+        ]
+    }
+}
+
+/// Write the header and `records` to `path`.
+pub fn write_csv(path: &Path, records: &[CellRecord]) -> io::Result<()> {
+    let mut writer = csv::Writer::from_path(path).map_err(|err| csv_error(path, err))?;
+    for record in records {
+        writer
+            .serialize(record)
+            .map_err(|err| csv_error(path, err))?;
+    }
+    writer.flush()
+}
+
+/// Read every record of a CSV written by [`write_csv`].
+pub fn read_csv(path: &Path) -> io::Result<Vec<CellRecord>> {
+    let mut reader = csv::Reader::from_path(path).map_err(|err| csv_error(path, err))?;
+    reader
+        .deserialize()
+        .collect::<Result<Vec<CellRecord>, csv::Error>>()
+        .map_err(|err| csv_error(path, err))
+}
+
+/// A CSV error as an `io::Error` naming the file.
+fn csv_error(path: &Path, err: csv::Error) -> io::Error {
+    io::Error::other(format!(
+        "{}: {err} (is it a CSV written by `sockbench compare`?)",
+        path.display()
+    ))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A record with plausible figures, for this module's and others' tests.
+    pub(crate) fn sample(
+        engine: &str,
+        connections: u64,
+        req_per_s: f64,
+        p99_us: Option<u64>,
+    ) -> CellRecord {
+        CellRecord {
+            engine: engine.to_string(),
+            service: "echo".to_string(),
+            work: "none".to_string(),
+            connections,
+            pipeline: 1,
+            size: 64,
+            duration_s: 3.0,
+            requests: (req_per_s * 3.0) as u64,
+            req_per_s,
+            mb_per_s: req_per_s * 128.0 / 1e6,
+            p50_us: p99_us.map(|p| p / 4),
+            p90_us: p99_us.map(|p| p / 2),
+            p99_us,
+            p999_us: p99_us.map(|p| p * 2),
+            max_us: p99_us.map(|p| p * 5),
+            errors: 0,
+            errors_by_kind: String::new(),
+            server_cpu_s: 2.5,
+            server_rss_kb: 4096,
+            client_cpu_s: 2.0,
+            outcome: "finished".to_string(),
+            pinned: false,
+        }
+    }
+
+    /// Records survive a write and a read, empty latencies included.
+    #[test]
+    fn records_round_trip_through_csv() {
+        let dir = std::env::temp_dir().join(format!("sockbench-record-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.csv");
+        let mut failed = sample("iterative", 1000, 0.0, None);
+        failed.errors = 999;
+        failed.errors_by_kind = "timeout=999".to_string();
+        let records = vec![sample("reactor", 100, 50_000.0, Some(900)), failed];
+        write_csv(&path, &records).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("engine,service,work,connections,pipeline,size,duration_s,requests,")
+        );
+        assert_eq!(read_csv(&path).unwrap(), records);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
