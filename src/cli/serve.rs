@@ -159,22 +159,33 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         );
     }
     // Signals are registered before serving, so an early Ctrl-C is not lost.
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let signals = Signals::new([SIGINT, SIGTERM])?;
     let server = engine::start(
         args.engine,
         listener,
         service::build(args.service, limits),
         config,
     )?;
-    let mut stdout = io::stdout().lock();
-    writeln!(
-        stdout,
-        "listening on {} (engine {}, service {}, work {})",
+    let description = format!(
+        "{} (engine {}, service {}, work {})",
         server.local_addr(),
         args.engine,
         args.service.name(),
         args.work
-    )?;
+    );
+    serve_until_signal(server, &description, signals, args.grace)
+}
+
+/// Print `listening on DESCRIPTION` (its first word is the bound address,
+/// which scripts read), serve until SIGINT or SIGTERM, then stop gracefully.
+fn serve_until_signal(
+    server: engine::Server,
+    description: &str,
+    mut signals: Signals,
+    grace: Duration,
+) -> io::Result<ExitCode> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "listening on {description}")?;
     stdout.flush()?;
     drop(stdout);
     if let Some(signal) = signals.forever().next() {
@@ -183,10 +194,7 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         } else {
             "SIGTERM"
         };
-        eprintln!(
-            "{name}: no new connections; finishing replies in flight (up to {:?})",
-            args.grace
-        );
+        eprintln!("{name}: no new connections; finishing replies in flight (up to {grace:?})");
     }
     server.shutdown()?;
     Ok(ExitCode::SUCCESS)
@@ -204,7 +212,8 @@ fn run_udp(args: ServeArgs) -> io::Result<ExitCode> {
             args.service.name()
         )));
     }
-    let loss = engine::udp_common::DropPolicy::new(args.drop, args.seed).map_err(io::Error::other)?;
+    let loss =
+        engine::udp_common::DropPolicy::new(args.drop, args.seed).map_err(io::Error::other)?;
     let socket = engine::udp_common::bind_udp(args.addr)?;
     let limits = ServiceLimits {
         max_line_bytes: args.max_line_bytes,
@@ -214,24 +223,18 @@ fn run_udp(args: ServeArgs) -> io::Result<ExitCode> {
         drop: loss,
         trace: args.trace,
     };
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let signals = Signals::new([SIGINT, SIGTERM])?;
     let server = engine::start_udp(
         args.engine,
         socket,
         service::build(args.service, limits),
         config,
     )?;
-    let mut stdout = io::stdout().lock();
-    writeln!(
-        stdout,
-        "listening on udp {} (engine {}, service {}, {loss})",
+    let description = format!(
+        "{} (udp, engine {}, service {}, {loss})",
         server.local_addr(),
         args.engine,
         args.service.name(),
-    )?;
-    stdout.flush()?;
-    drop(stdout);
-    let _ = signals.forever().next();
-    server.shutdown()?;
-    Ok(ExitCode::SUCCESS)
+    );
+    serve_until_signal(server, &description, signals, args.grace)
 }

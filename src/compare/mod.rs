@@ -9,6 +9,7 @@
 //! - `OUT/NAME.csv`: one row per cell ([`record`] documents the columns),
 //!   rewritten after every cell so an interrupted run keeps its rows;
 //! - `OUT/NAME.machine.txt`: where and how it was measured ([`machine`]);
+//! - `OUT/NAME.table.txt`: the table printed at the end ([`table`]);
 //! - a table on stdout ([`table`]) and SVG charts ([`plot`]).
 //!
 //! Progress (cell i of n, ETA, and each cell's headline figures) goes to
@@ -115,11 +116,15 @@ pub fn run(
 
     let records = run_cells(config, &matrix.cells, &csv, progress)?;
 
-    write!(out, "{}", table::render(&records))?;
+    let table = table::render(&records);
+    write!(out, "{table}")?;
+    let table_path = config.out_dir.join(format!("{}.table.txt", config.name));
+    std::fs::write(&table_path, &table)?;
     let stem = config.out_dir.join(&config.name);
     let plots = plot::plot_records(&records, &stem, config.latency_connections)?;
     writeln!(out, "\nwrote {}", csv.display())?;
     writeln!(out, "wrote {}", machine.display())?;
+    writeln!(out, "wrote {}", table_path.display())?;
     for path in &plots {
         writeln!(out, "wrote {}", path.display())?;
     }

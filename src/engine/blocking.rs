@@ -26,7 +26,9 @@ use slab::Slab;
 
 use super::buffered::BufferedSession;
 use super::listener::{Listener, Stream};
-use super::{interrupted, is_connection_error, is_out_of_descriptors, would_block, EngineConfig};
+use super::{
+    interrupted, is_connection_error, is_out_of_descriptors, would_block, EngineConfig, Server,
+};
 use crate::service::{Peer, Service};
 
 /// Per-connection read buffer for the blocking engines: each connection's
@@ -154,7 +156,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 /// Every connection a blocking engine is serving, so a stop can reach them,
 /// and a count the engine can wait on.
 #[derive(Debug, Default)]
-pub struct ActiveConnections {
+struct ActiveConnections {
     state: Mutex<ActiveState>,
     emptied: Condvar,
 }
@@ -249,20 +251,15 @@ impl ActiveConnections {
             .streams
             .len()
     }
-
-    /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What a blocking engine's stop does, from any thread: wake the accept
 /// loop and make every connection finish.
 #[derive(Debug)]
-pub struct BlockingStop {
+struct BlockingStop {
     listener: Arc<Listener>,
     /// The connections a stop must reach (and the cap counts).
-    pub active: Arc<ActiveConnections>,
+    active: Arc<ActiveConnections>,
     is_stopped: AtomicBool,
 }
 
@@ -292,6 +289,45 @@ impl BlockingStop {
     }
 }
 
+/// Start a blocking engine: accept on a thread of its own and hand each
+/// connection, already registered so a stop can reach it, to `dispatch`,
+/// which decides which thread serves it. That decision is the only thing
+/// the three blocking engines do differently.
+///
+/// After a stop, `dispatch` is dropped (a pool's queue closes with it), the
+/// connections get `grace` to finish, and `finish` runs (a pool joins its
+/// workers there).
+pub fn spawn_engine(
+    name: &str,
+    listener: Listener,
+    config: &EngineConfig,
+    dispatch: impl FnMut(Stream, Peer, Registration) + Send + 'static,
+    finish: impl FnOnce() + Send + 'static,
+) -> io::Result<Server> {
+    let local_addr = listener.local_addr()?;
+    let listener = Arc::new(listener);
+    let active = Arc::new(ActiveConnections::default());
+    let stop = BlockingStop::new(Arc::clone(&listener), Arc::clone(&active));
+    let stopper = Arc::clone(&stop);
+    let (grace, max_connections) = (config.grace, config.max_connections);
+    let mut dispatch = dispatch;
+    Server::spawn(
+        name,
+        local_addr,
+        move || stopper.stop(),
+        move || {
+            accept_loop(&listener, &stop, max_connections, |stream, peer| {
+                let registration = active.register(&stream);
+                dispatch(stream, peer, registration);
+            })?;
+            drop(dispatch);
+            active.wait_or_cut_off(Instant::now() + grace);
+            finish();
+            Ok(())
+        },
+    )
+}
+
 /// The accept loop the blocking engines share: hand each accepted
 /// connection to `dispatch` until a stop is asked for.
 ///
@@ -303,7 +339,7 @@ impl BlockingStop {
 /// is skipped; running out of descriptors (EMFILE/ENFILE) backs off,
 /// doubling up to a second, and is logged once per episode rather than per
 /// attempt: retrying at once would spin a core and flood the log.
-pub fn accept_loop(
+fn accept_loop(
     listener: &Listener,
     stop: &BlockingStop,
     max_connections: usize,

@@ -9,9 +9,8 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::blocking::{accept_loop, serve_and_log, ActiveConnections, BlockingStop};
+use super::blocking::{serve_and_log, spawn_engine};
 use super::{EngineConfig, Listener, Server};
 use crate::service::Service;
 
@@ -21,25 +20,11 @@ pub fn spawn(
     service: Arc<dyn Service>,
     config: EngineConfig,
 ) -> io::Result<Server> {
-    let local_addr = listener.local_addr()?;
-    let listener = Arc::new(listener);
-    let active = Arc::new(ActiveConnections::default());
-    let stop = BlockingStop::new(Arc::clone(&listener), Arc::clone(&active));
-    let stopper = Arc::clone(&stop);
-    Server::spawn(
-        "iterative",
-        local_addr,
-        move || stopper.stop(),
-        move || {
-            accept_loop(&listener, &stop, config.max_connections, |stream, peer| {
-                // Served right here, on the accepting thread: the next accept
-                // waits until this client is done.
-                let _registration = active.register(&stream);
-                serve_and_log(stream, &peer, service.as_ref(), &config);
-            })?;
-            // The connection being served (if any) finished inside the loop.
-            active.wait_or_cut_off(Instant::now() + config.grace);
-            Ok(())
-        },
-    )
+    let connection_config = config.clone();
+    let serve_here = move |stream, peer, _registration| {
+        // Served right here, on the accepting thread: the next accept waits
+        // until this client is done.
+        serve_and_log(stream, &peer, service.as_ref(), &connection_config);
+    };
+    spawn_engine("iterative", listener, &config, serve_here, || {})
 }

@@ -14,11 +14,10 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crossbeam_channel::bounded;
 
-use super::blocking::{accept_loop, serve_and_log, ActiveConnections, BlockingStop};
+use super::blocking::{serve_and_log, spawn_engine};
 use super::{EngineConfig, Listener, Server};
 use crate::service::Service;
 
@@ -31,53 +30,38 @@ pub fn spawn(
     service: Arc<dyn Service>,
     config: EngineConfig,
 ) -> io::Result<Server> {
-    let local_addr = listener.local_addr()?;
     let workers = config.workers.max(1);
-    let listener = Arc::new(listener);
-    let active = Arc::new(ActiveConnections::default());
-    let stop = BlockingStop::new(Arc::clone(&listener), Arc::clone(&active));
-    let stopper = Arc::clone(&stop);
     let (queue, jobs) = bounded(workers * QUEUED_PER_WORKER);
-    let grace = config.grace;
-    let config = Arc::new(config);
+    let connection_config = Arc::new(config.clone());
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers {
         let jobs = jobs.clone();
         let service = Arc::clone(&service);
-        let config = Arc::clone(&config);
+        let config = Arc::clone(&connection_config);
         handles.push(
             std::thread::Builder::new()
                 .name(format!("sockbench-worker-{i}"))
                 .spawn(move || {
-                    // The loop ends when the accept thread drops the sender.
+                    // Ends when the accept thread drops the queue's sender.
                     for (stream, peer, _registration) in jobs {
                         serve_and_log(stream, &peer, service.as_ref(), &config);
                     }
                 })?,
         );
     }
-    Server::spawn(
-        "pool",
-        local_addr,
-        move || stopper.stop(),
-        move || {
-            accept_loop(&listener, &stop, config.max_connections, |stream, peer| {
-                let registration = active.register(&stream);
-                // Blocks while the queue is full: the accept loop slows down and
-                // further clients wait in the backlog. A stop cannot be missed
-                // here: it shuts the read side of every registered connection,
-                // so busy workers finish and free a place.
-                if queue.send((stream, peer, registration)).is_err() {
-                    log::warn!("every worker has exited; dropping a connection");
-                }
-            })?;
-            drop(queue);
-            let deadline = Instant::now() + grace;
-            active.wait_or_cut_off(deadline);
-            for handle in handles {
-                let _ = handle.join();
-            }
-            Ok(())
-        },
-    )
+    let enqueue = move |stream, peer, registration| {
+        // Blocks while the queue is full: the accept loop slows down and
+        // further clients wait in the backlog. A stop cannot be missed here:
+        // it shuts the read side of every registered connection, so busy
+        // workers finish and free a place.
+        if queue.send((stream, peer, registration)).is_err() {
+            log::warn!("every worker has exited; dropping a connection");
+        }
+    };
+    let join_workers = move || {
+        for handle in handles {
+            let _ = handle.join();
+        }
+    };
+    spawn_engine("pool", listener, &config, enqueue, join_workers)
 }

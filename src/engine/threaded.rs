@@ -8,9 +8,8 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::blocking::{accept_loop, serve_and_log, ActiveConnections, BlockingStop};
+use super::blocking::{serve_and_log, spawn_engine};
 use super::{EngineConfig, Listener, Server};
 use crate::service::Service;
 
@@ -24,41 +23,25 @@ pub fn spawn(
     service: Arc<dyn Service>,
     config: EngineConfig,
 ) -> io::Result<Server> {
-    let local_addr = listener.local_addr()?;
-    let listener = Arc::new(listener);
-    let active = Arc::new(ActiveConnections::default());
-    let stop = BlockingStop::new(Arc::clone(&listener), Arc::clone(&active));
-    let stopper = Arc::clone(&stop);
-    let grace = config.grace;
-    let config = Arc::new(config);
-    Server::spawn(
-        "threaded",
-        local_addr,
-        move || stopper.stop(),
-        move || {
-            accept_loop(&listener, &stop, config.max_connections, |stream, peer| {
-                // Registered before the thread starts, so a stop that races
-                // with this accept still reaches the connection.
-                let registration = active.register(&stream);
-                let service = Arc::clone(&service);
-                let config = Arc::clone(&config);
-                let spawned = std::thread::Builder::new()
-                    .name("sockbench-conn".into())
-                    .stack_size(CONNECTION_STACK_BYTES)
-                    .spawn(move || {
-                        let _registration = registration;
-                        serve_and_log(stream, &peer, service.as_ref(), &config);
-                    });
-                if let Err(err) = spawned {
-                    // Out of threads (or memory): refuse this client, keep serving.
-                    // The failed spawn dropped its closure, and with it the
-                    // stream (closing the connection) and its registration.
-                    log::warn!("cannot start a thread for a connection, closing it: {err}");
-                }
-            })?;
-            // Threads are detached; wait for them through the registry.
-            active.wait_or_cut_off(Instant::now() + grace);
-            Ok(())
-        },
-    )
+    let connection_config = Arc::new(config.clone());
+    let spawn_thread = move |stream, peer, registration| {
+        let service = Arc::clone(&service);
+        let config = Arc::clone(&connection_config);
+        let spawned = std::thread::Builder::new()
+            .name("sockbench-conn".into())
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || {
+                // Dropped when the thread ends: the stop no longer waits for it.
+                let _registration = registration;
+                serve_and_log(stream, &peer, service.as_ref(), &config);
+            });
+        if let Err(err) = spawned {
+            // Out of threads (or memory): refuse this client, keep serving.
+            // The failed spawn dropped its closure, and with it the stream
+            // (closing the connection) and its registration.
+            log::warn!("cannot start a thread for a connection, closing it: {err}");
+        }
+    };
+    // Threads are detached; the stop waits for them through the registry.
+    spawn_engine("threaded", listener, &config, spawn_thread, || {})
 }
