@@ -187,7 +187,11 @@ fn truncated_frame_is_closed(engine: EngineKind) {
         .expect("send half a frame");
     conn.shutdown_write();
     let reply = conn.read_to_end_with_timeout().expect("closed, not hung");
-    assert!(reply.is_empty(), "a truncated frame got {} bytes", reply.len());
+    assert!(
+        reply.is_empty(),
+        "a truncated frame got {} bytes",
+        reply.len()
+    );
     assert_still_serves(&server, ServiceKind::Frame);
 }
 
@@ -198,7 +202,9 @@ fn reset_mid_response_ends_only_that_connection(engine: EngineKind) {
     let server = tcp(engine).serve(ServiceKind::Echo);
     for _ in 0..3 {
         let mut conn = server.connect();
-        let util::Conn::Tcp(stream) = &conn else { unreachable!("tcp case") };
+        let util::Conn::Tcp(stream) = &conn else {
+            unreachable!("tcp case")
+        };
         // SO_LINGER 0: close() sends RST instead of FIN.
         socket2::SockRef::from(stream)
             .set_linger(Some(Duration::ZERO))
@@ -247,7 +253,11 @@ impl Session for PanicOnRequestSession {
         Ok(Progress::continue_after(input.len(), 1))
     }
 
-    fn handle_eof(&mut self, _unconsumed: &[u8], _output: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    fn handle_eof(
+        &mut self,
+        _unconsumed: &[u8],
+        _output: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
         Ok(())
     }
 }
@@ -311,9 +321,7 @@ impl ChildServer {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs
             // between fork and exec here.
             unsafe {
-                command.pre_exec(move || {
-                    rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit)
-                });
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
             }
         }
         let mut child = command.spawn().expect("start sockbench serve");
@@ -337,8 +345,8 @@ impl ChildServer {
         let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
             .split_whitespace()
             .collect();
-        let ticks: u64 = fields[11].parse::<u64>().expect("utime")
-            + fields[12].parse::<u64>().expect("stime");
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
         Duration::from_millis(ticks * 1000 / hz)
@@ -476,8 +484,16 @@ fn never_reading_clients_keep_rss_bounded(engine: EngineKind) {
         // Small server-side buffers too: otherwise the kernel would absorb
         // the bytes whatever the server's own policy.
         &[
-            "--service", "echo", "--workers", "1100", "--backlog", "2048",
-            "--rcvbuf", "8192", "--sndbuf", "8192",
+            "--service",
+            "echo",
+            "--workers",
+            "1100",
+            "--backlog",
+            "2048",
+            "--rcvbuf",
+            "8192",
+            "--sndbuf",
+            "8192",
         ],
         None,
     );
@@ -543,7 +559,9 @@ fn idle_connection_is_dropped(engine: EngineKind) {
     // Then silence: the server must close within the timeout (plus the
     // reactor's sweep interval), well before the test's own IO timeout.
     let closed_at = Instant::now();
-    let rest = conn.read_to_end_with_timeout().expect("idle connection closed");
+    let rest = conn
+        .read_to_end_with_timeout()
+        .expect("idle connection closed");
     assert!(rest.is_empty());
     assert!(closed_at.elapsed() < IO_TIMEOUT);
 }

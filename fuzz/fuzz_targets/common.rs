@@ -8,7 +8,9 @@ use sockbench::service::{self, Peer, ServiceKind, ServiceLimits};
 /// The first byte picks the read size (1..=256), the rest is the stream.
 /// Returns the whole output, after end of input.
 pub fn drive(kind: ServiceKind, data: &[u8], max_output_per_input_byte: usize, slack: usize) {
-    let Some((&split, stream)) = data.split_first() else { return };
+    let Some((&split, stream)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(split) + 1;
     let limits = ServiceLimits {
         // Small limits so the fuzzer reaches the limit paths quickly.

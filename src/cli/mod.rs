@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod compare;
-pub mod load;
 pub mod demo;
+pub mod load;
 pub mod send;
 pub mod serve;
 

@@ -29,8 +29,9 @@
 //!   it still has data it goes to the back of a ready queue, so one busy
 //!   client cannot starve the others.
 //! - **One read buffer**, owned by the loop: an idle connection holds none.
-//! - **Never spin.** `poll` blocks until something happens; it only returns
-//!   at once while the ready queue has work.
+//! - **Never spin.** `poll` blocks until something happens or the next
+//!   timeout check is due (every few seconds); it returns at once only
+//!   while the ready queue has work.
 //! - **Every wait is bounded.** Idle connections and half-sent requests
 //!   (slowloris) are closed by a periodic sweep; past `max_connections`,
 //!   new clients are closed at once.
