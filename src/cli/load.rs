@@ -21,15 +21,24 @@ use crate::service::ServiceKind;
   sockbench load --connections 1000 --connect-rate 200 --warmup 5s --duration 10s
   sockbench load --connections 50 --duration 3s --find-rate --slo p99=10ms
   sockbench load --duration 10s --hdr-log a.hlog   # then: sockbench merge-hdr a.hlog b.hlog
+  sockbench load --udp --addr 127.0.0.1:7000 --service echo --connections 4 --request-timeout 100ms --duration 5s
 
 Without --rate the load is a closed loop: each connection keeps --pipeline
 requests outstanding. With --rate the requests go on a fixed schedule and
 latency counts from when each was meant to go (corrected for coordinated
 omission); the summary shows the uncorrected figures beside them.
 Every answer is checked; wrong answers, timeouts and failed connects are
-errors. The exit status is 0 only for a run without errors that ran to its end.")]
+errors. The exit status is 0 only for a run without errors that ran to its end.
+
+With --udp each connection is a connected UDP socket with one request (one
+datagram) outstanding. A request not answered within --request-timeout is
+lost: counted (the summary gives the loss rate), never resent, and the
+client sends its next one; a late answer is recognised and ignored. Lost
+requests are errors, so a lossy run exits non-zero. echo and upper requests
+start with their number in 16 hex digits; length requests cycle through 64
+sizes from --size up, since the answer names only the size.")]
 pub struct LoadArgs {
-    /// TCP address of the server (IPv4 or IPv6).
+    /// Address of the server, TCP (or UDP with --udp), IPv4 or IPv6.
     #[arg(long, default_value = "127.0.0.1:7000", value_parser = super::parse_socket_addr)]
     pub addr: SocketAddr,
 
@@ -37,7 +46,13 @@ pub struct LoadArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "addr")]
     pub unix: Option<PathBuf>,
 
-    /// Protocol to speak (echo, upper, frame or http).
+    /// Load a UDP server at --addr: one datagram per request, unanswered
+    /// requests counted as lost after --request-timeout.
+    #[arg(long, conflicts_with = "unix")]
+    pub udp: bool,
+
+    /// Protocol to speak (echo, upper, frame or http; with --udp echo,
+    /// upper or length).
     #[arg(long, value_enum, default_value = "echo")]
     pub service: ServiceKind,
 
@@ -58,11 +73,12 @@ pub struct LoadArgs {
     pub requests: Option<u64>,
 
     /// Request size in bytes (payload for echo and frame, line with its
-    /// newline for upper; http ignores it).
+    /// newline for upper; http ignores it). With --udp the datagram size, at
+    /// most 65507.
     #[arg(long, default_value_t = 64)]
     pub size: usize,
 
-    /// Requests each connection keeps outstanding.
+    /// Requests each connection keeps outstanding (1 with --udp).
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
 
@@ -78,7 +94,8 @@ pub struct LoadArgs {
     #[arg(long, default_value = "3s", value_parser = super::parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Longest wait for an answer before the request counts as a timeout.
+    /// Longest wait for an answer before the request counts as a timeout
+    /// (with --udp: as lost).
     #[arg(long, default_value = "5s", value_parser = super::parse_duration)]
     pub request_timeout: Duration,
 
@@ -122,6 +139,7 @@ impl LoadArgs {
         LoadConfig {
             target: match &self.unix {
                 Some(path) => Target::Unix(path.clone()),
+                None if self.udp => Target::Udp(self.addr),
                 None => Target::Tcp(self.addr),
             },
             service: self.service,

@@ -4,6 +4,11 @@
 //! [`LoadConfig::default`] is a one-connection, ten-second, 64-byte echo run
 //! against `127.0.0.1:7000`; change the fields you need with struct update
 //! syntax (`LoadConfig { connections: 100, ..LoadConfig::default() }`).
+//!
+//! Over UDP ([`Target::Udp`]) a "connection" is a connected UDP socket per
+//! client, each with one request outstanding, and a request not answered
+//! within [`LoadConfig::request_timeout`] counts as lost and is not resent;
+//! see [`super::protocol`] for how a late answer is told from the current one.
 
 use std::fmt;
 use std::io;
@@ -20,6 +25,15 @@ pub enum Target {
     Tcp(SocketAddr),
     /// A Unix domain stream socket at this path.
     Unix(PathBuf),
+    /// A UDP server, IPv4 or IPv6: one datagram per request.
+    Udp(SocketAddr),
+}
+
+impl Target {
+    /// Whether requests go as datagrams.
+    pub fn is_udp(&self) -> bool {
+        matches!(self, Target::Udp(_))
+    }
 }
 
 impl fmt::Display for Target {
@@ -27,6 +41,7 @@ impl fmt::Display for Target {
         match self {
             Target::Tcp(addr) => write!(f, "{addr}"),
             Target::Unix(path) => write!(f, "unix:{}", path.display()),
+            Target::Udp(addr) => write!(f, "udp:{addr}"),
         }
     }
 }
@@ -46,7 +61,8 @@ pub enum RunLimit {
 pub struct LoadConfig {
     /// The server.
     pub target: Target,
-    /// The protocol to speak: `echo`, `upper`, `frame` or `http`.
+    /// The protocol to speak: one of [`LOAD_SERVICES`], or over UDP one of
+    /// [`UDP_LOAD_SERVICES`].
     pub service: ServiceKind,
     /// Connections held open at once (reopened when they fail).
     pub connections: usize,
@@ -57,11 +73,13 @@ pub struct LoadConfig {
     pub limit: RunLimit,
     /// Request size: the payload for `echo` and `frame` (the frame adds its
     /// 4-byte header), the line including its newline for `upper`; `http`
-    /// always sends the same small GET.
+    /// always sends the same small GET. Over UDP, the datagram's size, at
+    /// most [`MAX_UDP_PAYLOAD_BYTES`]; `length` requests cycle through
+    /// [`LENGTH_SIZE_CYCLE`] sizes starting at this one.
     pub size_bytes: usize,
     /// Requests each connection keeps outstanding (1 = request, answer,
     /// request...). In rate mode, the most a late connection may have
-    /// outstanding while it catches up.
+    /// outstanding while it catches up. Always 1 over UDP.
     pub pipeline: usize,
     /// Open loop: this many requests per second in total, on a fixed
     /// schedule, latency measured from the intended send time. `None` is a
@@ -110,6 +128,18 @@ pub const LOAD_SERVICES: [ServiceKind; 4] = [
     ServiceKind::Http,
 ];
 
+/// The services a UDP load run can drive: those the UDP servers answer.
+pub const UDP_LOAD_SERVICES: [ServiceKind; 3] =
+    [ServiceKind::Echo, ServiceKind::Upper, ServiceKind::Length];
+
+/// Largest UDP request: the largest IPv4 UDP payload (65,535 bytes less the
+/// 20-byte IP and 8-byte UDP headers).
+pub const MAX_UDP_PAYLOAD_BYTES: usize = 65_507;
+
+/// `length` over UDP: request `n` of a client is `--size + n % 64` bytes,
+/// so the answer (which names only a size) tells which request it belongs to.
+pub const LENGTH_SIZE_CYCLE: usize = 64;
+
 impl LoadConfig {
     /// The load threads actually started: [`LoadConfig::threads`], or the
     /// automatic choice, never more than one per connection.
@@ -122,16 +152,33 @@ impl LoadConfig {
         wanted.clamp(1, self.connections.max(1))
     }
 
+    /// The services this run's target can be loaded with.
+    pub fn services(&self) -> &'static [ServiceKind] {
+        if self.target.is_udp() {
+            &UDP_LOAD_SERVICES
+        } else {
+            &LOAD_SERVICES
+        }
+    }
+
     /// Check the settings; the error says which one is wrong and what to do.
     pub fn validate(&self) -> io::Result<()> {
         let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-        if !LOAD_SERVICES.contains(&self.service) {
-            let names: Vec<&str> = LOAD_SERVICES.iter().map(|s| s.name()).collect();
+        if !self.services().contains(&self.service) {
+            let names: Vec<&str> = self.services().iter().map(|s| s.name()).collect();
+            let why = if self.target.is_udp() {
+                "the UDP servers do not serve it"
+            } else {
+                "it does not answer each request over a stream"
+            };
             return invalid(format!(
-                "the {} service does not answer each request, so it cannot be a load target: use one of {}",
+                "the {} service cannot be a load target ({why}): use one of {}",
                 self.service.name(),
                 names.join(", ")
             ));
+        }
+        if self.target.is_udp() {
+            self.validate_udp()?;
         }
         if self.connections == 0 {
             return invalid("--connections must be at least 1".into());
@@ -183,6 +230,46 @@ impl LoadConfig {
         }
         Ok(())
     }
+
+    /// The UDP-only limits: one request outstanding, a request fits in one
+    /// datagram and has room for its request number.
+    fn validate_udp(&self) -> io::Result<()> {
+        let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        if self.pipeline > 1 {
+            return invalid(format!(
+                "--pipeline {} cannot be used with --udp: each UDP client has one request outstanding, so that a lost or late answer is never taken for another; use more --connections for more load",
+                self.pipeline
+            ));
+        }
+        let largest = match self.service {
+            ServiceKind::Length => MAX_UDP_PAYLOAD_BYTES - (LENGTH_SIZE_CYCLE - 1),
+            _ => MAX_UDP_PAYLOAD_BYTES,
+        };
+        if self.size_bytes > largest {
+            let why = if self.service == ServiceKind::Length {
+                format!(
+                    ", as length requests cycle through {LENGTH_SIZE_CYCLE} sizes up to --size + {}",
+                    LENGTH_SIZE_CYCLE - 1
+                )
+            } else {
+                String::new()
+            };
+            return invalid(format!(
+                "--size {} does not fit in one UDP datagram: at most {largest} bytes with --udp{why}",
+                self.size_bytes
+            ));
+        }
+        let smallest = super::protocol::min_udp_request_bytes(self.service);
+        if self.size_bytes < smallest {
+            return invalid(format!(
+                "--size {} is too small for {} over UDP: each request starts with its {}-digit number, so give at least {smallest}",
+                self.size_bytes,
+                self.service.name(),
+                super::protocol::ID_DIGITS
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -215,5 +302,64 @@ mod tests {
             ..LoadConfig::default()
         };
         assert_eq!(config.effective_threads(), 1);
+    }
+
+    fn udp(service: ServiceKind) -> LoadConfig {
+        LoadConfig {
+            target: Target::Udp("127.0.0.1:7000".parse().unwrap()),
+            service,
+            ..LoadConfig::default()
+        }
+    }
+
+    /// Over UDP: length is allowed, frame is not, and the defaults are valid.
+    #[test]
+    fn udp_services_are_those_the_udp_servers_answer() {
+        udp(ServiceKind::Length).validate().unwrap();
+        udp(ServiceKind::Echo).validate().unwrap();
+        let message = udp(ServiceKind::Frame).validate().unwrap_err().to_string();
+        assert!(message.contains("echo, upper, length"), "{message}");
+        let tcp_length = LoadConfig {
+            service: ServiceKind::Length,
+            ..LoadConfig::default()
+        };
+        assert!(tcp_length.validate().is_err());
+    }
+
+    /// Over UDP: a pipeline, an oversized or a too small request is refused
+    /// with the reason.
+    #[test]
+    fn udp_refuses_pipeline_and_sizes_that_do_not_fit() {
+        let pipelined = LoadConfig {
+            pipeline: 4,
+            ..udp(ServiceKind::Echo)
+        };
+        let message = pipelined.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("--pipeline 4 cannot be used with --udp"),
+            "{message}"
+        );
+        let largest = LoadConfig {
+            size_bytes: MAX_UDP_PAYLOAD_BYTES,
+            ..udp(ServiceKind::Echo)
+        };
+        largest.validate().unwrap();
+        let too_large = LoadConfig {
+            size_bytes: MAX_UDP_PAYLOAD_BYTES + 1,
+            ..udp(ServiceKind::Echo)
+        };
+        let message = too_large.validate().unwrap_err().to_string();
+        assert!(message.contains("at most 65507 bytes"), "{message}");
+        let length_too_large = LoadConfig {
+            size_bytes: MAX_UDP_PAYLOAD_BYTES,
+            ..udp(ServiceKind::Length)
+        };
+        assert!(length_too_large.validate().is_err());
+        let too_small = LoadConfig {
+            size_bytes: 16,
+            ..udp(ServiceKind::Upper)
+        };
+        let message = too_small.validate().unwrap_err().to_string();
+        assert!(message.contains("at least 17"), "{message}");
     }
 }

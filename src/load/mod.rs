@@ -18,8 +18,15 @@
 //! merges them: the per-second timeline, the HdrHistogram log ([`hdrlog`])
 //! and the totals of the [`LoadReport`] all come from those.
 //!
+//! The target is a TCP or Unix stream server, or a UDP server
+//! ([`Target::Udp`]): then each client is a connected UDP socket with one
+//! request (one datagram) outstanding, and a request not answered within
+//! the request timeout is counted as lost ([`ErrorKind::Lost`]) and not
+//! resent; the report gives the loss rate.
+//!
 //! A run always ends by itself: at its limit; early, when no connection can
-//! be (re)opened for [`GIVE_UP_AFTER`] (the server died); and at the latest
+//! be (re)opened for [`GIVE_UP_AFTER`] (the server died; over UDP, when
+//! datagrams are refused and none is answered for that long); and at the latest
 //! at a hard deadline a few seconds after the planned end, with whatever
 //! results arrived.
 //!
@@ -55,7 +62,10 @@ pub mod report;
 pub mod stats;
 mod worker;
 
-pub use config::{LoadConfig, RunLimit, Target, LOAD_SERVICES};
+pub use config::{
+    LoadConfig, RunLimit, Target, LENGTH_SIZE_CYCLE, LOAD_SERVICES, MAX_UDP_PAYLOAD_BYTES,
+    UDP_LOAD_SERVICES,
+};
 pub use find_rate::{find_rate, FindRateReport, Slo};
 pub use progress::ProgressMode;
 pub use report::{LoadReport, Outcome, Percentiles, ReportRow, TimelineRow};
@@ -237,6 +247,7 @@ impl Collected {
         }
         LoadReport {
             target: config.target.to_string(),
+            is_udp: config.target.is_udp(),
             service: config.service,
             connections: config.connections,
             threads,
@@ -248,6 +259,7 @@ impl Collected {
                 .saturating_duration_since(measure_start)
                 .as_secs_f64(),
             requests: total.requests,
+            sent: total.sent,
             bytes: total.bytes,
             latency_us: total.latency_us,
             uncorrected_latency_us: total.uncorrected_us,

@@ -6,7 +6,27 @@
 //! credited with a fast reply. Answers are checked from the front of the
 //! connection's read buffer, which may hold half an answer (partial reads
 //! are normal: [`Check::Incomplete`] is not an error) or several.
+//!
+//! # Over UDP
+//! A datagram is one whole request or answer, so nothing is ever
+//! incomplete, and each client has one request outstanding. But a request
+//! given up as lost may still be answered later, and that late answer must
+//! not pass for the answer to the request now outstanding
+//! (`Protocol::check_datagram`):
+//! - `echo` and `upper` requests start with their number in
+//!   `ID_DIGITS` (16) hex digits (the server sends them back, `upper` in
+//!   capitals), so an answer names its request: the current one is checked
+//!   byte by byte, an earlier one is `Datagram::Late` and ignored.
+//! - `length` answers only `The msg was N bytes long`, so the request size
+//!   is the only name a request has: request `n` of a client is
+//!   `size + n % LENGTH_SIZE_CYCLE` bytes. An answer naming the size of an
+//!   earlier request is late. The limit: an answer exactly a multiple of
+//!   [`LENGTH_SIZE_CYCLE`] (64) requests of its client late has the current
+//!   size and is taken for the current answer.
 
+use std::ops::Range;
+
+use super::config::LENGTH_SIZE_CYCLE;
 use crate::service::{frame, http, ServiceKind};
 
 /// The verdict on the bytes at the front of a connection's read buffer.
@@ -20,14 +40,40 @@ pub(crate) enum Check {
     Invalid(String),
 }
 
+/// The verdict on one datagram received by a UDP client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Datagram {
+    /// The correct answer to the outstanding request, this many bytes.
+    Answer(usize),
+    /// The answer to an earlier request, already counted as lost: ignored.
+    Late,
+    /// The server answered wrong; the reason is for logs and tests.
+    Invalid(String),
+}
+
 /// An HTTP response header section longer than this is refused.
 const MAX_HTTP_HEAD_BYTES: usize = 16 * 1024;
+
+/// Over UDP, `echo` and `upper` requests start with their number in this
+/// many lowercase hex digits.
+pub(crate) const ID_DIGITS: usize = 16;
+
+/// The smallest UDP request of `service` (room for the request number).
+pub(crate) fn min_udp_request_bytes(service: ServiceKind) -> usize {
+    match service {
+        ServiceKind::Echo => ID_DIGITS,
+        ServiceKind::Upper => ID_DIGITS + 1, // and the newline
+        _ => 1,
+    }
+}
 
 /// Requests and answers for one service and request size.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Protocol {
     service: ServiceKind,
     size_bytes: usize,
+    /// Over UDP: numbered requests, `length` sizes cycling (module docs).
+    is_udp: bool,
 }
 
 impl Protocol {
@@ -36,6 +82,15 @@ impl Protocol {
         Protocol {
             service,
             size_bytes,
+            is_udp: false,
+        }
+    }
+
+    /// The same over UDP: one datagram per request, numbered (module docs).
+    pub(crate) fn over_udp(service: ServiceKind, size_bytes: usize) -> Self {
+        Protocol {
+            is_udp: true,
+            ..Protocol::new(service, size_bytes)
         }
     }
 
@@ -44,8 +99,9 @@ impl Protocol {
         match self.service {
             ServiceKind::Upper => {
                 let start = out.len();
-                fill_pattern(id, self.size_bytes - 1, out);
-                for byte in &mut out[start..] {
+                let letters = start + self.write_number(id, out);
+                fill_pattern(id, self.size_bytes - 1 - (letters - start), out);
+                for byte in &mut out[letters..] {
                     *byte = b'a' + *byte % 26;
                 }
                 out.push(b'\n');
@@ -56,8 +112,101 @@ impl Protocol {
                 frame::encode_frame(&payload, out);
             }
             ServiceKind::Http => out.extend_from_slice(http::GET_REQUEST),
+            ServiceKind::Length => fill_pattern(id, self.length_request_bytes(id), out),
             // Echo, and the services `LoadConfig::validate` refuses.
-            _ => fill_pattern(id, self.size_bytes, out),
+            _ => {
+                let number = self.write_number(id, out);
+                fill_pattern(id, self.size_bytes - number, out);
+            }
+        }
+    }
+
+    /// Over UDP, start a request with its number; returns the bytes written.
+    fn write_number(&self, id: u64, out: &mut Vec<u8>) -> usize {
+        if !self.is_udp {
+            return 0;
+        }
+        out.extend_from_slice(format!("{id:0width$x}", width = ID_DIGITS).as_bytes());
+        ID_DIGITS
+    }
+
+    /// `length` over UDP: the size of request `id`. Request ids of one
+    /// client are consecutive, so consecutive requests differ in size.
+    fn length_request_bytes(&self, id: u64) -> usize {
+        self.size_bytes + (id % LENGTH_SIZE_CYCLE as u64) as usize
+    }
+
+    /// Over UDP: judge one received datagram. `current` is the outstanding
+    /// request, if any; `sent` holds the ids of every request this client
+    /// has sent (`current` included), so a late answer is recognised.
+    pub(crate) fn check_datagram(
+        &self,
+        current: Option<u64>,
+        sent: Range<u64>,
+        datagram: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> Datagram {
+        if self.service == ServiceKind::Length {
+            return self.check_length_datagram(current, sent, datagram);
+        }
+        let number = datagram
+            .get(..ID_DIGITS)
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| u64::from_str_radix(digits, 16).ok());
+        match number {
+            Some(id) if Some(id) == current => match self.check_response(id, datagram, scratch) {
+                Check::Valid(len) if len == datagram.len() => Datagram::Answer(len),
+                Check::Valid(_) => Datagram::Invalid(format!(
+                    "{} answer has {} bytes more than the request",
+                    self.service.name(),
+                    datagram.len() - scratch.len()
+                )),
+                Check::Incomplete => Datagram::Invalid(format!(
+                    "{} answer has {} bytes, the request {}",
+                    self.service.name(),
+                    datagram.len(),
+                    scratch.len()
+                )),
+                Check::Invalid(why) => Datagram::Invalid(why),
+            },
+            Some(id) if sent.contains(&id) => Datagram::Late,
+            _ => Datagram::Invalid(format!(
+                "{} answer does not start with the number of a request sent",
+                self.service.name()
+            )),
+        }
+    }
+
+    /// `length`: the answer must name the current request's size exactly;
+    /// one naming the size of another recent request is late.
+    fn check_length_datagram(
+        &self,
+        current: Option<u64>,
+        sent: Range<u64>,
+        datagram: &[u8],
+    ) -> Datagram {
+        let answer_for =
+            |id: u64| format!("The msg was {} bytes long", self.length_request_bytes(id));
+        if let Some(id) = current {
+            if datagram == answer_for(id).as_bytes() {
+                return Datagram::Answer(datagram.len());
+            }
+        }
+        // Sizes repeat every cycle: the last cycle of requests has them all.
+        let recent = sent
+            .end
+            .saturating_sub(LENGTH_SIZE_CYCLE as u64)
+            .max(sent.start)..sent.end;
+        let is_late = recent
+            .filter(|&id| Some(id) != current)
+            .any(|id| datagram == answer_for(id).as_bytes());
+        if is_late {
+            Datagram::Late
+        } else {
+            Datagram::Invalid(format!(
+                "length answer {:?} names the size of no request sent",
+                String::from_utf8_lossy(datagram)
+            ))
         }
     }
 
@@ -214,6 +363,86 @@ mod tests {
             protocol.check_response(3, &sent, &mut scratch),
             Check::Invalid(_)
         ));
+    }
+
+    /// Over UDP, echo and upper requests start with their number in hex,
+    /// and keep their size.
+    #[test]
+    fn udp_requests_start_with_their_number() {
+        let id = (3u64 << 40) | 5;
+        for (service, size) in [(ServiceKind::Echo, 16), (ServiceKind::Upper, 40)] {
+            let mut sent = Vec::new();
+            Protocol::over_udp(service, size).write_request(id, &mut sent);
+            assert_eq!(sent.len(), size);
+            assert_eq!(&sent[..ID_DIGITS], b"0000030000000005");
+        }
+    }
+
+    /// Over UDP, the answer to the current request is accepted, one to an
+    /// earlier request is late, anything else (a wrong byte, a number never
+    /// sent, a truncated datagram) is invalid.
+    #[test]
+    fn udp_echo_and_upper_tell_current_late_and_wrong_answers() {
+        let mut scratch = Vec::new();
+        for service in [ServiceKind::Echo, ServiceKind::Upper] {
+            let protocol = Protocol::over_udp(service, 64);
+            // What a correct server sends back for request `id`.
+            let answer = |id| {
+                let mut bytes = Vec::new();
+                protocol.write_request(id, &mut bytes);
+                if service == ServiceKind::Upper {
+                    bytes.make_ascii_uppercase();
+                }
+                bytes
+            };
+            let check = |bytes: &[u8], scratch: &mut Vec<u8>| {
+                protocol.check_datagram(Some(12), 10..13, bytes, scratch)
+            };
+            assert_eq!(check(&answer(12), &mut scratch), Datagram::Answer(64));
+            assert_eq!(check(&answer(10), &mut scratch), Datagram::Late);
+            assert!(matches!(
+                check(&answer(99), &mut scratch),
+                Datagram::Invalid(_)
+            ));
+            let mut flipped = answer(12);
+            flipped[40] ^= 1;
+            assert!(matches!(
+                check(&flipped, &mut scratch),
+                Datagram::Invalid(_)
+            ));
+            assert!(matches!(
+                check(&answer(12)[..30], &mut scratch),
+                Datagram::Invalid(_)
+            ));
+        }
+    }
+
+    /// `length` over UDP: consecutive requests differ in size, the answer
+    /// must name the current size, an earlier request's size is late.
+    #[test]
+    fn udp_length_tells_requests_apart_by_size() {
+        let protocol = Protocol::over_udp(ServiceKind::Length, 100);
+        assert_eq!(request_len(&protocol, 0), 100);
+        assert_eq!(request_len(&protocol, 1), 101);
+        assert_eq!(request_len(&protocol, LENGTH_SIZE_CYCLE as u64), 100);
+        let check =
+            |text: &str| protocol.check_datagram(Some(7), 0..8, text.as_bytes(), &mut Vec::new());
+        assert_eq!(check("The msg was 107 bytes long"), Datagram::Answer(26));
+        assert_eq!(check("The msg was 103 bytes long"), Datagram::Late);
+        assert!(matches!(
+            check("The msg was 108 bytes long"),
+            Datagram::Invalid(_)
+        ));
+        assert!(matches!(
+            check("The msg was 107 bytes long!"),
+            Datagram::Invalid(_)
+        ));
+    }
+
+    fn request_len(protocol: &Protocol, id: u64) -> usize {
+        let mut out = Vec::new();
+        protocol.write_request(id, &mut out);
+        out.len()
     }
 
     /// A frame is a 4-byte big-endian length, then the payload.

@@ -9,11 +9,13 @@
 //! | `rate_per_s` | requested rate (open loop); empty for a closed loop |
 //! | `duration_s` | measured time (after warmup; shorter if the run ended early) |
 //! | `requests` | correct answers in that time |
+//! | `sent` | requests sent (warmup included) |
 //! | `req_per_s`, `mb_per_s` | `requests` and answer bytes (10^6) per second |
 //! | `p50_us` .. `max_us` | latency percentiles, µs; in rate mode from the intended send time |
 //! | `uncorrected_p50_us`, `uncorrected_p99_us` | rate mode: from the actual send; else empty |
 //! | `connect_p50_us`, `connect_p99_us` | connect time (start of connect to established) |
-//! | `errors` | all errors; then `errors_KIND` per [`ErrorKind`](super::ErrorKind) |
+//! | `errors` | all errors; then `errors_KIND` per [`ErrorKind`](super::ErrorKind) (`errors_lost`: UDP requests not answered in time) |
+//! | `loss_rate` | UDP: `errors_lost / sent`, 0 to 1; 0 over TCP and Unix sockets |
 //! | `connections_established`, `connections_failed` | connects, reconnects included |
 //! | `outcome` | `finished`, `server-lost` or `cut-off` (see [`Outcome`]) |
 
@@ -35,7 +37,8 @@ use crate::service::ServiceKind;
 pub enum Outcome {
     /// It ran to its limit.
     Finished,
-    /// The server stopped answering connects: ended early.
+    /// The server stopped answering connects (UDP: datagrams were refused
+    /// and none answered): ended early.
     ServerLost,
     /// Some load threads did not report by the hard deadline; the figures
     /// are what had arrived.
@@ -47,7 +50,7 @@ impl fmt::Display for Outcome {
         f.write_str(match self {
             Outcome::Finished => "finished",
             Outcome::ServerLost => {
-                "server lost: no connection could be opened for a second, ended early"
+                "server lost: no connection could be opened (UDP: datagrams refused) for a second, ended early"
             }
             Outcome::CutOff => "cut off: load threads did not stop in time, partial results",
         })
@@ -85,8 +88,11 @@ impl Percentiles {
 /// Everything one load run measured.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
-    /// The server, as displayed (`127.0.0.1:7000`, `unix:/path`).
+    /// The server, as displayed (`127.0.0.1:7000`, `unix:/path`,
+    /// `udp:127.0.0.1:7000`).
     pub target: String,
+    /// The load went over UDP: lost requests are part of the figures.
+    pub is_udp: bool,
     /// The protocol spoken.
     pub service: ServiceKind,
     /// Connections held open.
@@ -105,6 +111,8 @@ pub struct LoadReport {
     pub duration_s: f64,
     /// Correct answers measured.
     pub requests: u64,
+    /// Requests sent (warmup included).
+    pub sent: u64,
     /// Bytes of those answers.
     pub bytes: u64,
     /// Latency, µs: from the intended send time in rate mode.
@@ -138,6 +146,7 @@ pub struct ReportRow {
     pub rate_per_s: Option<f64>,
     pub duration_s: f64,
     pub requests: u64,
+    pub sent: u64,
     pub req_per_s: f64,
     pub mb_per_s: f64,
     pub p50_us: u64,
@@ -154,9 +163,11 @@ pub struct ReportRow {
     pub errors_reset: u64,
     pub errors_connect_timeout: u64,
     pub errors_timeout: u64,
+    pub errors_lost: u64,
     pub errors_invalid: u64,
     pub errors_closed: u64,
     pub errors_other: u64,
+    pub loss_rate: f64,
     pub connections_established: u64,
     pub connections_failed: u64,
     pub outcome: Outcome,
@@ -208,7 +219,17 @@ impl LoadReport {
         Percentiles::of(&self.connect_us)
     }
 
-    /// Ran to its limit, answered something, and nothing went wrong.
+    /// UDP: the fraction of the requests sent that were lost (0 to 1).
+    pub fn loss_rate(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.errors.lost as f64 / self.sent as f64
+        }
+    }
+
+    /// Ran to its limit, answered something, and nothing went wrong (over
+    /// UDP: nothing was lost either).
     pub fn is_clean(&self) -> bool {
         self.outcome == Outcome::Finished && self.errors.total() == 0 && self.requests > 0
     }
@@ -229,6 +250,7 @@ impl LoadReport {
             rate_per_s: self.rate_per_s,
             duration_s: round_to(self.duration_s, 3),
             requests: self.requests,
+            sent: self.sent,
             req_per_s: round_to(self.req_per_s(), 3),
             mb_per_s: round_to(self.mb_per_s(), 6),
             p50_us: latency.p50_us,
@@ -245,9 +267,11 @@ impl LoadReport {
             errors_reset: errors.reset,
             errors_connect_timeout: errors.connect_timeout,
             errors_timeout: errors.timeout,
+            errors_lost: errors.lost,
             errors_invalid: errors.invalid,
             errors_closed: errors.closed,
             errors_other: errors.other,
+            loss_rate: round_to(self.loss_rate(), 6),
             connections_established: self.connections_established,
             connections_failed: self.connections_failed,
             outcome: self.outcome,
@@ -388,6 +412,15 @@ impl fmt::Display for LoadReport {
             self.connections_established,
             self.connections_failed
         )?;
+        if self.is_udp {
+            writeln!(
+                f,
+                "  loss      {} of {} sent ({:.2}%): no answer within the request timeout, not resent",
+                self.errors.lost,
+                self.sent,
+                100.0 * self.loss_rate()
+            )?;
+        }
         writeln!(f, "  errors    {}", self.errors)?;
         write!(f, "  outcome   {}", self.outcome)
     }
@@ -405,6 +438,7 @@ mod tests {
         }
         LoadReport {
             target: "127.0.0.1:1".into(),
+            is_udp: false,
             service: ServiceKind::Echo,
             connections: 1,
             threads: 1,
@@ -414,6 +448,7 @@ mod tests {
             started_at: SystemTime::now(),
             duration_s: 2.0,
             requests: 100,
+            sent: 100,
             bytes: 6400,
             latency_us: latency,
             uncorrected_latency_us: None,
@@ -463,5 +498,21 @@ mod tests {
         let mut lost = report();
         lost.outcome = Outcome::ServerLost;
         assert!(!lost.is_clean());
+    }
+
+    /// Over UDP the summary and the row give the loss rate, lost / sent.
+    #[test]
+    fn udp_report_shows_loss_rate() {
+        let mut udp = report();
+        udp.is_udp = true;
+        udp.sent = 125;
+        for _ in 0..25 {
+            udp.errors.add(ErrorKind::Lost);
+        }
+        assert_eq!(udp.row().loss_rate, 0.2);
+        assert_eq!(udp.row().errors_lost, 25);
+        let text = udp.to_string();
+        assert!(text.contains("loss      25 of 125 sent (20.00%)"), "{text}");
+        assert!(!report().to_string().contains("loss"));
     }
 }

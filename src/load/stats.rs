@@ -23,8 +23,12 @@ pub enum ErrorKind {
     Reset,
     /// The connection was not established within the connect timeout.
     ConnectTimeout,
-    /// An answer did not come within the request timeout.
+    /// An answer did not come within the request timeout (TCP, Unix): the
+    /// connection is closed and reopened.
     Timeout,
+    /// UDP: an answer did not come within the request timeout. The request
+    /// is given up, not resent, and the client sends its next one.
+    Lost,
     /// The server answered, but wrongly (wrong bytes, status, length...).
     Invalid,
     /// The server closed the connection with answers still owed (a short
@@ -36,11 +40,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Refused,
         ErrorKind::Reset,
         ErrorKind::ConnectTimeout,
         ErrorKind::Timeout,
+        ErrorKind::Lost,
         ErrorKind::Invalid,
         ErrorKind::Closed,
         ErrorKind::Other,
@@ -53,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Reset => "reset",
             ErrorKind::ConnectTimeout => "connect_timeout",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::Lost => "lost",
             ErrorKind::Invalid => "invalid",
             ErrorKind::Closed => "closed",
             ErrorKind::Other => "other",
@@ -83,6 +89,8 @@ pub struct ErrorCounts {
     pub connect_timeout: u64,
     /// Requests not answered in time.
     pub timeout: u64,
+    /// UDP requests not answered in time (given up, not resent).
+    pub lost: u64,
     /// Wrong answers.
     pub invalid: u64,
     /// Connections closed with answers owed.
@@ -98,6 +106,7 @@ impl ErrorCounts {
             ErrorKind::Reset => &mut self.reset,
             ErrorKind::ConnectTimeout => &mut self.connect_timeout,
             ErrorKind::Timeout => &mut self.timeout,
+            ErrorKind::Lost => &mut self.lost,
             ErrorKind::Invalid => &mut self.invalid,
             ErrorKind::Closed => &mut self.closed,
             ErrorKind::Other => &mut self.other,
@@ -149,6 +158,8 @@ impl fmt::Display for ErrorCounts {
 pub struct Interval {
     /// Seconds since the measurement started (after the warmup).
     pub second: u64,
+    /// Requests sent in this second (those of the warmup in second 0).
+    pub sent: u64,
     /// Correct answers completed in this second.
     pub requests: u64,
     /// Bytes of those answers.
@@ -167,6 +178,7 @@ impl Interval {
     pub(crate) fn new(second: u64, rate_mode: bool) -> Self {
         Interval {
             second,
+            sent: 0,
             requests: 0,
             bytes: 0,
             errors: ErrorCounts::default(),
@@ -177,12 +189,24 @@ impl Interval {
 
     /// Add another interval's counts and latencies to this one.
     pub(crate) fn merge(&mut self, other: &Interval) {
+        self.sent += other.sent;
         self.requests += other.requests;
         self.bytes += other.bytes;
         self.errors.merge(&other.errors);
         add_histogram(&mut self.latency_us, &other.latency_us);
         if let (Some(mine), Some(theirs)) = (&mut self.uncorrected_us, &other.uncorrected_us) {
             add_histogram(mine, theirs);
+        }
+    }
+
+    /// Count one correct answer of `bytes` bytes and its latencies (the
+    /// uncorrected one is kept in rate mode only).
+    pub(crate) fn record_answer(&mut self, bytes: usize, latency_us: u64, uncorrected_us: u64) {
+        self.requests += 1;
+        self.bytes += bytes as u64;
+        record_us(&mut self.latency_us, latency_us);
+        if let Some(uncorrected) = self.uncorrected_us.as_mut() {
+            record_us(uncorrected, uncorrected_us);
         }
     }
 }
@@ -230,7 +254,10 @@ mod tests {
         b.requests = 3;
         b.latency_us.record(5_000_000).unwrap();
         b.uncorrected_us.as_mut().unwrap().record(7).unwrap();
+        a.sent = 1;
+        b.sent = 2;
         a.merge(&b);
+        assert_eq!(a.sent, 3);
         assert_eq!(a.requests, 5);
         assert_eq!(a.latency_us.len(), 2);
         assert!(a.latency_us.max() >= 4_990_000);

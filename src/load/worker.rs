@@ -11,10 +11,27 @@
 //! and schedule survive reconnects; the socket and buffers ([`Conn`]) do not.
 //! Answers are checked at the front of the read buffer in request order
 //! ([`Protocol::check_response`]); a wrong answer closes the connection.
+//!
+//! Over UDP the same loop drives a second kind of "connection": a UDP
+//! socket `connect`ed to the server, so the kernel passes it only the
+//! server's datagrams and an ICMP "port unreachable" comes back as
+//! `ECONNREFUSED`. Each request is one datagram, one is outstanding per
+//! socket, and each datagram read is judged alone
+//! ([`Protocol::check_datagram`]). What differs from TCP:
+//! - a request unanswered within the request timeout is *lost*: counted,
+//!   never resent, and the socket goes on with its next request (a stream
+//!   would have to be closed: its answers could no longer be matched);
+//! - a late answer to a lost request is recognised and ignored;
+//! - a socket is "open" as soon as it exists, which proves nothing about the
+//!   server: only an answer does. Refusals count like failed connects, and
+//!   a thread that has had refusals and no answer for [`GIVE_UP_AFTER`]
+//!   ends the run, as when a TCP server is gone.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,7 +44,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::config::{LoadConfig, Target};
-use super::protocol::{Check, Protocol};
+use super::protocol::{Check, Datagram, Protocol};
 use super::stats::{new_histogram, record_us, ErrorKind, Interval};
 use crate::engine::{interrupted, would_block};
 
@@ -36,7 +53,7 @@ const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A thread whose connections are all down, and which has not managed to
 /// open one for this long (with attempts failing), decides the server is
-/// gone and ends the run.
+/// gone and ends the run. Over UDP: refusals and no answer for this long.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
 
 /// How often connect and request timeouts are checked.
@@ -45,8 +62,12 @@ const TIMEOUT_SCAN_EVERY: Duration = Duration::from_millis(10);
 /// Longest single `poll` wait, so the stop flag is seen promptly.
 const MAX_POLL_WAIT: Duration = Duration::from_millis(50);
 
-/// Bytes read per `read` call.
+/// Bytes read per `read` call (also more than the largest datagram).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Bits of a request id that count the requests of one connection; the
+/// bits above hold the connection's global number.
+const REQUEST_COUNT_BITS: u32 = 40;
 
 /// The run's time line, shared by every thread.
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +124,14 @@ struct InFlight {
     sent: Instant,
 }
 
+impl InFlight {
+    /// The latency of an answer arriving `now`: from the intended send time
+    /// (corrected, in rate mode) and from the actual send, in µs.
+    fn latencies_us(&self, now: Instant) -> (u64, u64) {
+        (micros(now - self.intended), micros(now - self.sent))
+    }
+}
+
 /// Rate mode: a `timerfd` in the poll set, so scheduled sends wake the loop
 /// on time. `poll`'s own timeout counts in whole milliseconds (epoll), which
 /// would add up to a millisecond of lateness to every corrected latency.
@@ -155,15 +184,18 @@ impl SendTimer {
     }
 }
 
-/// A client socket, TCP or Unix.
+/// A client socket: TCP, Unix, or a connected UDP socket (whose `read` and
+/// `write` receive and send one whole datagram).
 #[derive(Debug)]
 enum Stream {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
+    Udp(mio::net::UdpSocket),
 }
 
 impl Stream {
-    /// Start a non-blocking connect.
+    /// Start a non-blocking connect. For UDP, `connect` sends nothing: it
+    /// only fixes the peer, and is done at once.
     fn connect(target: &Target) -> io::Result<Stream> {
         match target {
             Target::Tcp(addr) => {
@@ -171,6 +203,15 @@ impl Stream {
                 Ok(Stream::Tcp(stream))
             }
             Target::Unix(path) => Ok(Stream::Unix(mio::net::UnixStream::connect(path)?)),
+            Target::Udp(addr) => {
+                let any: SocketAddr = match addr {
+                    SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+                    SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+                };
+                let socket = mio::net::UdpSocket::bind(any)?;
+                socket.connect(*addr)?;
+                Ok(Stream::Udp(socket))
+            }
         }
     }
 
@@ -181,6 +222,7 @@ impl Stream {
         let (error, peer) = match self {
             Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(drop)),
             Stream::Unix(s) => (s.take_error()?, s.peer_addr().map(drop)),
+            Stream::Udp(s) => (s.take_error()?, s.peer_addr().map(drop)),
         };
         if let Some(err) = error {
             return Err(err);
@@ -204,6 +246,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Udp(s) => s.recv(buf),
         }
     }
 }
@@ -213,6 +256,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Udp(s) => s.send(buf),
         }
     }
 
@@ -231,6 +275,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(registry, token, interests),
             Stream::Unix(s) => s.register(registry, token, interests),
+            Stream::Udp(s) => s.register(registry, token, interests),
         }
     }
 
@@ -243,6 +288,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(registry, token, interests),
             Stream::Unix(s) => s.reregister(registry, token, interests),
+            Stream::Udp(s) => s.reregister(registry, token, interests),
         }
     }
 
@@ -250,6 +296,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(registry),
             Stream::Unix(s) => s.deregister(registry),
+            Stream::Udp(s) => s.deregister(registry),
         }
     }
 }
@@ -287,6 +334,19 @@ struct Slot {
     in_send_heap: bool,
 }
 
+impl Slot {
+    /// The ids of every request this slot has sent.
+    fn sent_ids(&self) -> Range<u64> {
+        request_id(self.number, 0)..request_id(self.number, self.requests_sent)
+    }
+}
+
+/// The id of request number `count` of connection `number`: unique across
+/// threads, and consecutive within a connection.
+fn request_id(number: usize, count: u64) -> u64 {
+    ((number as u64) << REQUEST_COUNT_BITS) | count
+}
+
 /// What an event says about a socket.
 #[derive(Debug, Clone, Copy)]
 struct Readiness {
@@ -312,6 +372,8 @@ struct Worker {
     send_timer: Option<SendTimer>,
     protocol: Protocol,
     target: Target,
+    /// The target is UDP: see the module docs for what differs.
+    is_udp: bool,
     pipeline: usize,
     /// Rate mode: time between two requests of one connection.
     send_interval: Option<Duration>,
@@ -342,8 +404,11 @@ struct Worker {
     completed_measured: u64,
     in_flight_total: u64,
     open_count: usize,
-    last_established: Instant,
-    failures_since_established: u64,
+    /// When the server last showed it is there: a connection established,
+    /// or over UDP an answer.
+    server_seen_at: Instant,
+    /// Failed connects (and UDP refusals) since then.
+    failures_since_seen: u64,
 }
 
 /// Run one load thread to its end, then report. Errors setting up the loop
@@ -385,8 +450,13 @@ pub(crate) fn run_thread(
     let mut worker = Worker {
         poll,
         send_timer,
-        protocol: Protocol::new(config.service, config.size_bytes),
+        protocol: if config.target.is_udp() {
+            Protocol::over_udp(config.service, config.size_bytes)
+        } else {
+            Protocol::new(config.service, config.size_bytes)
+        },
         target: config.target.clone(),
+        is_udp: config.target.is_udp(),
         pipeline: config.pipeline,
         send_interval: config
             .rate_per_s
@@ -412,8 +482,8 @@ pub(crate) fn run_thread(
         completed_measured: 0,
         in_flight_total: 0,
         open_count: 0,
-        last_established: clock.run_start,
-        failures_since_established: 0,
+        server_seen_at: clock.run_start,
+        failures_since_seen: 0,
     };
     worker.run()
 }
@@ -495,10 +565,18 @@ impl Worker {
     }
 
     /// All connections down, none opened for a while, attempts failing.
+    /// Over UDP an open socket proves nothing: refusals, and no answer for
+    /// a while.
     fn is_server_lost(&self, now: Instant) -> bool {
-        self.open_count == 0
-            && self.failures_since_established > 0
-            && now.duration_since(self.last_established) >= GIVE_UP_AFTER
+        (self.open_count == 0 || self.is_udp)
+            && self.failures_since_seen > 0
+            && now.duration_since(self.server_seen_at) >= GIVE_UP_AFTER
+    }
+
+    /// The server showed it is there.
+    fn server_seen(&mut self, now: Instant) {
+        self.server_seen_at = now;
+        self.failures_since_seen = 0;
     }
 
     /// Hand finished seconds to the collector.
@@ -571,7 +649,7 @@ impl Worker {
     fn connect_failed(&mut self, index: usize, kind: ErrorKind, now: Instant) {
         self.current.errors.add(kind);
         self.failed += 1;
-        self.failures_since_established += 1;
+        self.failures_since_seen += 1;
         let at = now + RECONNECT_BACKOFF;
         self.slots[index].connect_at = at;
         self.connect_heap.push(Reverse((at, index)));
@@ -589,8 +667,11 @@ impl Worker {
         record_us(&mut self.connect_us, micros(now - started));
         self.established += 1;
         self.open_count += 1;
-        self.last_established = now;
-        self.failures_since_established = 0;
+        if !self.is_udp {
+            // (A UDP socket is set up locally: only an answer counts.)
+            self.server_seen(now);
+        }
+        let slot = &mut self.slots[index];
         if let Some(interval) = self.send_interval {
             // The schedule starts at the first connect and is staggered
             // over the connections, so they do not all send at once.
@@ -639,7 +720,7 @@ impl Worker {
                 (Some(_), _) => break, // not yet time
                 (None, _) => now,
             };
-            let id = ((slot.number as u64) << 40) | slot.requests_sent;
+            let id = request_id(slot.number, slot.requests_sent);
             slot.requests_sent += 1;
             self.protocol.write_request(id, &mut conn.out);
             conn.in_flight.push_back(InFlight {
@@ -651,6 +732,7 @@ impl Worker {
             budget -= 1;
         }
         self.in_flight_total += queued;
+        self.current.sent += queued;
         if let (Some(next), false) = (slot.next_intended, slot.in_send_heap) {
             if next > now {
                 slot.in_send_heap = true;
@@ -719,10 +801,12 @@ impl Worker {
                 }
             }
         }
-        let read = if ready.readable {
-            self.read_answers(index, ready.read_closed, now)
-        } else {
+        let read = if !ready.readable {
             Ok(()) // only writable: no read syscall that would find nothing
+        } else if self.is_udp {
+            self.read_datagrams(index, now)
+        } else {
+            self.read_answers(index, ready.read_closed, now)
         };
         let result = read.and_then(|()| self.flush(index));
         match result {
@@ -775,13 +859,8 @@ impl Worker {
             self.in_flight_total -= 1;
             if request.intended >= measure_start {
                 self.completed_measured += 1;
-                let interval = &mut self.current;
-                interval.requests += 1;
-                interval.bytes += len as u64;
-                record_us(&mut interval.latency_us, micros(now - request.intended));
-                if let Some(uncorrected) = interval.uncorrected_us.as_mut() {
-                    record_us(uncorrected, micros(now - request.sent));
-                }
+                let (latency_us, uncorrected_us) = request.latencies_us(now);
+                self.current.record_answer(len, latency_us, uncorrected_us);
             }
         }
         conn.input.drain(..consumed);
@@ -797,6 +876,66 @@ impl Worker {
             });
         }
         Ok(())
+    }
+
+    /// UDP: read every datagram that arrived (edge-triggered readiness:
+    /// until `WouldBlock`, a short one proves nothing) and judge each alone.
+    /// An answer to a request already given up as lost is ignored.
+    fn read_datagrams(&mut self, index: usize, now: Instant) -> Result<(), Close> {
+        let measure_start = self.clock.measure_start;
+        let slot = &mut self.slots[index];
+        let sent = slot.sent_ids();
+        let Some(conn) = slot.conn.as_mut() else {
+            return Ok(());
+        };
+        let mut is_server_seen = false;
+        let result = loop {
+            let len = match conn.stream.read(&mut self.read_buf) {
+                Ok(len) => len,
+                Err(err) if would_block(&err) => break Ok(()),
+                Err(err) if interrupted(&err) => continue,
+                // ECONNREFUSED here: an earlier datagram found nobody.
+                Err(err) => break Err(Close::Error(ErrorKind::of_io(&err))),
+            };
+            is_server_seen = true;
+            let current = conn.in_flight.front().copied();
+            let verdict = self.protocol.check_datagram(
+                current.map(|request| request.id),
+                sent.clone(),
+                &self.read_buf[..len],
+                &mut self.scratch,
+            );
+            let request = match (verdict, current) {
+                (Datagram::Answer(_), Some(request)) => request,
+                (Datagram::Late, _) => continue, // counted as lost already
+                _ => break Err(Close::Error(ErrorKind::Invalid)),
+            };
+            conn.in_flight.pop_front();
+            self.in_flight_total -= 1;
+            if request.intended >= measure_start {
+                self.completed_measured += 1;
+                let (latency_us, uncorrected_us) = request.latencies_us(now);
+                self.current.record_answer(len, latency_us, uncorrected_us);
+            }
+        };
+        if is_server_seen {
+            // Any datagram, even a late or wrong one, proves the server is there.
+            self.server_seen(now);
+        }
+        result
+    }
+
+    /// UDP: the outstanding request of slot `index` waited too long. It is
+    /// lost: counted, not resent; the slot goes on with its next request.
+    fn lose(&mut self, index: usize, now: Instant) {
+        let Some(conn) = self.slots[index].conn.as_mut() else {
+            return;
+        };
+        if conn.in_flight.pop_front().is_some() {
+            self.in_flight_total -= 1;
+            self.current.errors.add(ErrorKind::Lost);
+        }
+        self.send_more(index, now);
     }
 
     /// Connect and request timeouts.
@@ -815,19 +954,32 @@ impl Worker {
                 .front()
                 .is_some_and(|oldest| now.duration_since(oldest.sent) >= self.request_timeout)
             {
-                self.close(index, now, Close::Error(ErrorKind::Timeout));
+                if self.is_udp {
+                    self.lose(index, now);
+                } else {
+                    self.close(index, now, Close::Error(ErrorKind::Timeout));
+                }
             }
         }
     }
 
     /// Close an established connection and reconnect it at once; what was
-    /// in flight is abandoned (and counted once, as the error).
+    /// in flight is abandoned (and counted once, as the error). A refusal
+    /// (a UDP socket hears of it after connecting) is a failed connect:
+    /// retried after a pause, and a sign the server may be gone.
     fn close(&mut self, index: usize, now: Instant, close: Close) {
-        if let Close::Error(kind) = close {
-            self.current.errors.add(kind);
-        }
         if self.drop_conn(index) {
             self.open_count -= 1;
+        }
+        let kind = match close {
+            Close::Error(ErrorKind::Refused) => {
+                return self.connect_failed(index, ErrorKind::Refused, now)
+            }
+            Close::Error(kind) => Some(kind),
+            Close::Clean => None,
+        };
+        if let Some(kind) = kind {
+            self.current.errors.add(kind);
         }
         self.slots[index].connect_at = now;
         self.connect_heap.push(Reverse((now, index)));
