@@ -342,6 +342,26 @@ mod tests {
         assert!(err.to_string().contains("is in use"), "{err}");
     }
 
+    /// Each bind failure the lecture meets gets a line saying what to do.
+    /// (Root may bind port 80, so the permission case is built directly.)
+    #[test]
+    fn bind_errors_say_what_to_do_next() {
+        let explain = |kind, port, reuseaddr| {
+            let options = ListenOptions {
+                reuseaddr,
+                ..ListenOptions::default()
+            };
+            explain_bind_error("127.0.0.1:80", port, options, io::Error::from(kind)).to_string()
+        };
+        let denied = explain(io::ErrorKind::PermissionDenied, 80, true);
+        assert!(denied.contains("ports below 1024 need root"), "{denied}");
+        let in_use = explain(io::ErrorKind::AddrInUse, 80, false);
+        assert!(in_use.contains("TIME_WAIT"), "{in_use}");
+        assert!(in_use.contains("--no-reuseaddr"), "{in_use}");
+        let absent = explain(io::ErrorKind::AddrNotAvailable, 80, true);
+        assert!(absent.contains("not on this machine"), "{absent}");
+    }
+
     /// A socket file nobody listens on is replaced; a live one is refused.
     #[test]
     fn unix_stale_socket_is_replaced_and_live_one_refused() {
