@@ -167,3 +167,40 @@ fn missing_reference_server_says_how_to_build_it() {
     assert!(!dir.join("compare.csv").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Compare drives every transport: the same engine over IPv4, IPv6 and a
+/// Unix socket gives one served row each, and the CSV names the transport.
+#[test]
+fn compare_runs_over_ipv4_ipv6_and_unix_sockets() {
+    let dir = scratch("compare-transports");
+    let run = sockbench(&[
+        "compare",
+        "--engines",
+        "reactor",
+        "--transports",
+        "tcp4,tcp6,unix",
+        "--connections",
+        "2",
+        "--duration",
+        "300ms",
+        "--name",
+        "transports",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "compare failed: {stderr}");
+    let csv = std::fs::read_to_string(dir.join("transports.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
+    let transports: Vec<&str> = rows.iter().map(|row| row[column("transport")]).collect();
+    assert_eq!(transports, ["tcp4", "tcp6", "unix"]);
+    for row in &rows {
+        let requests: u64 = row[column("requests")].parse().unwrap();
+        assert!(requests > 0, "no request answered in {row:?}");
+        assert_eq!(row[column("errors")], "0", "{row:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

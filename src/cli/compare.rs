@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::compare::matrix::{Contender, MatrixSpec};
+use crate::compare::matrix::{Contender, MatrixSpec, Transport};
 use crate::compare::{self, plot, CompareConfig};
 use crate::engine::Work;
 use crate::load::LOAD_SERVICES;
@@ -21,14 +21,18 @@ use crate::service::ServiceKind;
   sockbench compare --engines reactor,epoll-raw --connections 100,1000 --duration 5s
   sockbench compare --smoke --name smoke                # a few seconds, for CI
 
-Each server runs as its own process on 127.0.0.1:0; the load runs in this
-process. The reference rows (tokio, epoll-raw) need `cargo build --release
+Each server runs as its own process on 127.0.0.1:0 (--transports tcp6 uses
+[::1]:0, unix a Unix socket); the load runs in this process. The reference rows (tokio, epoll-raw) need `cargo build --release
 --examples`, which ./scripts/compare.sh does. Results: OUT/NAME.csv,
 OUT/NAME.machine.txt, OUT/NAME-*.svg and a table on stdout.")]
 pub struct CompareArgs {
     /// Servers to compare: iterative, threaded, pool, reactor, tokio, epoll-raw [default: all].
     #[arg(long, value_delimiter = ',')]
     pub engines: Option<Vec<Contender>>,
+
+    /// Transports: tcp4, tcp6 (over [::1]), unix (a Unix socket) [default: tcp4].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub transports: Option<Vec<Transport>>,
 
     /// Connection counts [default: 1,10,100,1000; --full adds 10000].
     #[arg(long, value_delimiter = ',')]
@@ -111,6 +115,9 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
     };
     if let Some(engines) = args.engines {
         spec.contenders = engines;
+    }
+    if let Some(transports) = args.transports {
+        spec.transports = transports;
     }
     if let Some(connections) = args.connections {
         if connections.contains(&0) {

@@ -12,7 +12,6 @@
 //! cell, warmup included: connection set-up is when memory grows.
 
 use std::io;
-use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use super::matrix::Cell;
 use super::record::CellRecord;
 use super::server::ServerProcess;
 use super::system;
+use crate::engine::ListenAddr;
 use crate::load::{self, ErrorKind, LoadConfig, Outcome, ProgressMode, RunLimit, Target};
 
 /// What the load generator measured in one cell.
@@ -93,6 +93,7 @@ pub fn measure(
     let percentile = |i: usize| figures.percentiles_us.map(|p| p[i]);
     let record = CellRecord {
         engine: cell.contender.name().to_string(),
+        transport: cell.transport.name().to_string(),
         service: cell.service.name().to_string(),
         work: cell.work.to_string(),
         connections: cell.connections as u64,
@@ -150,13 +151,16 @@ fn warmup_of(cell: &Cell) -> Duration {
 /// of the cell's shape against `addr`, after a short unmeasured warmup in
 /// which connections open (errors in it still count).
 fn run_load(
-    addr: SocketAddr,
+    addr: &ListenAddr,
     cell: &Cell,
     load_threads: usize,
     warmup: Duration,
 ) -> io::Result<LoadFigures> {
     let config = LoadConfig {
-        target: Target::Tcp(addr),
+        target: match addr {
+            ListenAddr::Tcp(addr) => Target::Tcp(*addr),
+            ListenAddr::Unix(path) => Target::Unix(path.clone()),
+        },
         service: cell.service,
         connections: cell.connections,
         threads: load_threads.clamp(1, cell.connections.max(1)),

@@ -1,11 +1,11 @@
 //! The comparison matrix: which servers, and which cells each one runs.
 //!
 //! A *contender* is one server row: a sockbench engine or a reference
-//! server. A *cell* is one load run against one contender: a service, a
-//! per-request work setting, a message size, a pipeline depth and a number
-//! of connections. Cells are ordered so that one server process serves a
-//! whole *group* (same contender, service and work) with the connection
-//! counts ascending.
+//! server. A *cell* is one load run against one contender: a transport, a
+//! service, a per-request work setting, a message size, a pipeline depth
+//! and a number of connections. Cells are ordered so that one server
+//! process serves a whole *group* (same contender, transport, service and
+//! work) with the connection counts ascending.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,6 +13,34 @@ use std::time::Duration;
 
 use crate::engine::{EngineKind, Work};
 use crate::service::ServiceKind;
+
+/// How the load generator reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Transport {
+    /// TCP over IPv4 loopback (`127.0.0.1`).
+    Tcp4,
+    /// TCP over IPv6 loopback (`[::1]`).
+    Tcp6,
+    /// A Unix domain stream socket in the temp directory.
+    Unix,
+}
+
+impl Transport {
+    /// The spelling used on the command line and in the CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp4 => "tcp4",
+            Transport::Tcp6 => "tcp6",
+            Transport::Unix => "unix",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// One row of the comparison: an engine, or a reference server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +87,12 @@ impl Contender {
         }
     }
 
+    /// Whether this server can listen on `transport`: the reference
+    /// servers speak TCP only.
+    pub fn serves_over(self, transport: Transport) -> bool {
+        matches!(self, Contender::Engine(_)) || transport != Transport::Unix
+    }
+
     /// `true` when this server multiplexes connections on a few threads, so
     /// 10,000 connections cost it descriptors and memory, not 10,000 threads
     /// or a 10,000-deep queue.
@@ -95,6 +129,8 @@ impl FromStr for Contender {
 pub struct Cell {
     /// Which server.
     pub contender: Contender,
+    /// How clients reach it.
+    pub transport: Transport,
     /// The protocol spoken.
     pub service: ServiceKind,
     /// Simulated cost per request on the server.
@@ -113,6 +149,7 @@ impl Cell {
     /// `true` when `other` can be served by the same server process.
     pub fn same_server(&self, other: &Cell) -> bool {
         self.contender == other.contender
+            && self.transport == other.transport
             && self.service == other.service
             && self.work == other.work
     }
@@ -129,7 +166,11 @@ impl fmt::Display for Cell {
             self.size_bytes,
             self.pipeline,
             self.connections
-        )
+        )?;
+        if self.transport != Transport::Tcp4 {
+            write!(f, " over {}", self.transport)?;
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +179,8 @@ impl fmt::Display for Cell {
 pub struct MatrixSpec {
     /// Servers to compare.
     pub contenders: Vec<Contender>,
+    /// Transports to run each server over (each needs a server restart).
+    pub transports: Vec<Transport>,
     /// Services to run.
     pub services: Vec<ServiceKind>,
     /// Per-request work settings (each needs a server restart).
@@ -164,6 +207,7 @@ impl MatrixSpec {
     pub fn default_run() -> Self {
         MatrixSpec {
             contenders: Contender::all(),
+            transports: vec![Transport::Tcp4],
             services: vec![ServiceKind::Echo],
             works: vec![Work::None],
             connections: DEFAULT_CONNECTIONS.to_vec(),
@@ -209,7 +253,7 @@ impl MatrixSpec {
         let mut connections = self.connections.clone();
         connections.sort_unstable();
         connections.dedup();
-        for &contender in &self.contenders {
+        for (contender, transport) in self.servers(&mut matrix.left_out) {
             for &service in &self.services {
                 for &work in &self.works {
                     if !contender.supports(service, work) {
@@ -224,6 +268,7 @@ impl MatrixSpec {
                             for &connections in &connections {
                                 let cell = Cell {
                                     contender,
+                                    transport,
                                     service,
                                     work,
                                     connections,
@@ -249,6 +294,24 @@ impl MatrixSpec {
             }
         }
         matrix
+    }
+
+    /// Every (server, transport) pair to run; pairs a server cannot serve
+    /// are named in `left_out`.
+    fn servers(&self, left_out: &mut Vec<String>) -> Vec<(Contender, Transport)> {
+        let mut servers = Vec::new();
+        for &contender in &self.contenders {
+            for &transport in &self.transports {
+                if contender.serves_over(transport) {
+                    servers.push((contender, transport));
+                } else {
+                    left_out.push(format!(
+                        "{contender} over {transport}: that server listens on TCP only"
+                    ));
+                }
+            }
+        }
+        servers
     }
 }
 
@@ -286,6 +349,30 @@ mod tests {
         assert_eq!(matrix.cells[3].connections, 1000);
         assert!(matrix.cells[0].same_server(&matrix.cells[3]));
         assert!(!matrix.cells[3].same_server(&matrix.cells[4]));
+    }
+
+    /// Each transport is a separate server group; the reference servers
+    /// are left out over Unix sockets, with the reason.
+    #[test]
+    fn transports_multiply_servers_and_name_what_they_leave_out() {
+        let spec = MatrixSpec {
+            transports: vec![Transport::Tcp4, Transport::Tcp6, Transport::Unix],
+            ..MatrixSpec::default_run()
+        };
+        let matrix = spec.cells();
+        // 4 engines x 3 transports + 2 references x 2 transports, 4 counts each.
+        assert_eq!(matrix.cells.len(), (4 * 3 + 2 * 2) * 4);
+        assert!(matrix
+            .left_out
+            .iter()
+            .any(|line| line.starts_with("tokio over unix")));
+        let unix: Vec<&Cell> = matrix
+            .cells
+            .iter()
+            .filter(|cell| cell.transport == Transport::Unix)
+            .collect();
+        assert!(!unix[0].same_server(&matrix.cells[0]));
+        assert!(unix[0].to_string().ends_with("over unix"));
     }
 
     /// Unsupported combinations are listed as left out, never dropped silently.

@@ -1,7 +1,7 @@
 //! `sockbench compare`: every engine and two yardsticks, measured in one run.
 //!
 //! For each server in the matrix, compare starts it as a separate process
-//! on `127.0.0.1:0` ([`server`]), runs each of its cells with the load
+//! on `127.0.0.1:0` (or `[::1]:0`, or a fresh Unix socket) ([`server`]), runs each of its cells with the load
 //! generator in this process ([`cell`]), records what the server cost from
 //! `/proc`, stops it with SIGTERM and goes on. A server is restarted
 //! whenever the service or the simulated work changes. Results:
@@ -21,6 +21,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod cell;
@@ -32,7 +33,7 @@ pub mod server;
 pub mod system;
 pub mod table;
 
-use matrix::{Cell, Contender, MatrixSpec};
+use matrix::{Cell, Contender, MatrixSpec, Transport};
 use record::CellRecord;
 use server::{ServerProcess, Stopped};
 
@@ -247,7 +248,11 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<ServerProcess
         args.extend(["serve".into(), "--engine".into(), kind.name().into()]);
         args.extend(["--work".into(), cell.work.to_string()]);
     }
-    args.extend(["--addr".into(), "127.0.0.1:0".into()]);
+    match cell.transport {
+        Transport::Tcp4 => args.extend(["--addr".into(), "127.0.0.1:0".into()]),
+        Transport::Tcp6 => args.extend(["--addr".into(), "[::1]:0".into()]),
+        Transport::Unix => args.extend(["--unix".into(), fresh_unix_socket_path()]),
+    }
     if cell.contender != Contender::EpollRaw {
         args.extend(["--service".into(), cell.service.name().into()]);
     }
@@ -264,6 +269,17 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<ServerProcess
         command
     };
     ServerProcess::start(command, server::READY_TIMEOUT)
+}
+
+/// A socket path in the temp directory that no other server of this run
+/// uses (a server removes its file when it stops).
+fn fresh_unix_socket_path() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir()
+        .join(format!("sockbench-compare-{}-{n}.sock", std::process::id()))
+        .display()
+        .to_string()
 }
 
 /// Stop a server; say so if it had to be killed.

@@ -81,6 +81,7 @@ pub fn plot_records(
 /// Rows sharing everything but engine and connections.
 #[derive(Debug)]
 struct Slice<'a> {
+    transport: &'a str,
     service: &'a str,
     work: &'a str,
     size: u64,
@@ -91,8 +92,12 @@ struct Slice<'a> {
 impl Slice<'_> {
     /// The chart subtitle.
     fn title(&self) -> String {
+        let over = match self.transport {
+            "tcp4" => String::new(),
+            other => format!(", over {other}"),
+        };
         format!(
-            "{} {}B, pipeline {}, work {}",
+            "{} {}B, pipeline {}, work {}{over}",
             self.service, self.size, self.pipeline, self.work
         )
     }
@@ -104,7 +109,14 @@ impl Slice<'_> {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        format!("{}-{work}-{}B-p{}", self.service, self.size, self.pipeline)
+        let over = match self.transport {
+            "tcp4" => String::new(),
+            other => format!("-{other}"),
+        };
+        format!(
+            "{}-{work}-{}B-p{}{over}",
+            self.service, self.size, self.pipeline
+        )
     }
 
     /// Engines in table order (engines, then references), each with its
@@ -138,7 +150,8 @@ fn slices(records: &[CellRecord]) -> Vec<Slice<'_>> {
     let mut slices: Vec<Slice<'_>> = Vec::new();
     for row in records {
         let found = slices.iter_mut().find(|slice| {
-            slice.service == row.service
+            slice.transport == row.transport
+                && slice.service == row.service
                 && slice.work == row.work
                 && slice.size == row.size
                 && slice.pipeline == row.pipeline
@@ -146,6 +159,7 @@ fn slices(records: &[CellRecord]) -> Vec<Slice<'_>> {
         match found {
             Some(slice) => slice.rows.push(row),
             None => slices.push(Slice {
+                transport: &row.transport,
                 service: &row.service,
                 work: &row.work,
                 size: row.size,

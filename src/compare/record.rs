@@ -20,6 +20,7 @@
 //! | `client_cpu_s` | load generator CPU time (user + system) in the measured window |
 //! | `outcome` | how the load run ended: `finished`, `server-lost` (no connection could be opened: ended early), `cut-off` (load threads stopped at the hard deadline) or `load-failed` (it could not run: see the progress output) |
 //! | `pinned` | server and generator pinned to separate cores (`--pin`) |
+//! | `transport` | `tcp4`, `tcp6` or `unix` (absent in files from before it existed: read as `tcp4`) |
 
 use std::io;
 use std::path::Path;
@@ -73,6 +74,14 @@ pub struct CellRecord {
     pub outcome: String,
     /// Whether `--pin` was on.
     pub pinned: bool,
+    /// `tcp4`, `tcp6` or `unix`.
+    #[serde(default = "tcp4")]
+    pub transport: String,
+}
+
+/// The transport of rows written before the column existed.
+fn tcp4() -> String {
+    "tcp4".to_string()
 }
 
 impl CellRecord {
@@ -150,7 +159,26 @@ pub(crate) mod tests {
             client_cpu_s: 2.0,
             outcome: "finished".to_string(),
             pinned: false,
+            transport: "tcp4".to_string(),
         }
+    }
+
+    /// A CSV from before the `transport` column reads as TCP over IPv4.
+    #[test]
+    fn rows_without_transport_read_as_tcp4() {
+        let dir = std::env::temp_dir().join(format!("sockbench-old-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.csv");
+        write_csv(&path, &[sample("reactor", 10, 1.0, Some(5))]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old: String = text
+            .lines()
+            .map(|line| line.rsplit_once(',').unwrap().0.to_string() + "\n")
+            .collect();
+        std::fs::write(&path, old).unwrap();
+        let records = read_csv(&path).unwrap();
+        assert_eq!(records[0].transport, "tcp4");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Records survive a write and a read, empty latencies included.

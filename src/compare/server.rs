@@ -1,7 +1,7 @@
 //! One server under test, run as a separate process.
 //!
-//! The server is started on `127.0.0.1:0`; its first stdout line,
-//! `listening on ADDR ...`, says which port the kernel picked. While it
+//! The server is started on port 0 (or a fresh Unix socket path); its
+//! first stdout line, `listening on ADDR ...`, says where it listens. While it
 //! runs, `/proc/PID` tells what it costs: CPU time (`utime + stime` in
 //! `/proc/PID/stat`) and peak resident memory (`VmHWM` in
 //! `/proc/PID/status`, whose high-water mark is reset before each cell by
@@ -11,11 +11,12 @@
 use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
-use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::engine::ListenAddr;
 
 /// How long a server may take to print its `listening on` line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,7 +31,7 @@ const STDERR_TAIL_LINES: usize = 20;
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
-    addr: SocketAddr,
+    addr: ListenAddr,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -70,7 +71,7 @@ impl ServerProcess {
         let first_line = first_line_within(stdout, ready_timeout);
         let mut server = ServerProcess {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr: ListenAddr::Tcp(([127, 0, 0, 1], 0).into()),
             stderr_tail,
         };
         let failure = match first_line {
@@ -92,9 +93,9 @@ impl ServerProcess {
         )))
     }
 
-    /// The address the server is listening on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    /// Where the server is listening.
+    pub fn addr(&self) -> &ListenAddr {
+        &self.addr
     }
 
     /// The server's process id.
@@ -212,12 +213,15 @@ fn keep_tail(stderr: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String
 }
 
 /// The address in `listening on ADDR` or `listening on ADDR (details)`.
-pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
-    line.strip_prefix("listening on ")?
+pub fn parse_listening_line(line: &str) -> Option<ListenAddr> {
+    let addr = line
+        .strip_prefix("listening on ")?
         .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+        .next()?;
+    match addr.strip_prefix("unix:") {
+        Some(path) => Some(ListenAddr::Unix(path.into())),
+        None => addr.parse().ok().map(ListenAddr::Tcp),
+    }
 }
 
 /// `utime + stime` in clock ticks from the text of `/proc/PID/stat`.
@@ -258,16 +262,20 @@ mod tests {
     /// Both forms of the first line give the bound address.
     #[test]
     fn listening_line_parses_with_and_without_details() {
-        let addr: SocketAddr = "127.0.0.1:40123".parse().unwrap();
+        let addr = ListenAddr::Tcp("127.0.0.1:40123".parse().unwrap());
         assert_eq!(
             parse_listening_line("listening on 127.0.0.1:40123"),
-            Some(addr)
+            Some(addr.clone())
         );
         assert_eq!(
             parse_listening_line(
                 "listening on 127.0.0.1:40123 (engine reactor, service echo, work none)"
             ),
             Some(addr)
+        );
+        assert_eq!(
+            parse_listening_line("listening on unix:/tmp/s.sock (engine pool)"),
+            Some(ListenAddr::Unix("/tmp/s.sock".into()))
         );
         assert_eq!(parse_listening_line("error: address in use"), None);
     }
@@ -295,7 +303,10 @@ mod tests {
         let mut command = Command::new("sh");
         command.args(["-c", "echo 'listening on 127.0.0.1:9'; exec sleep 30"]);
         let server = ServerProcess::start(command, READY_TIMEOUT).unwrap();
-        assert_eq!(server.addr(), "127.0.0.1:9".parse().unwrap());
+        assert_eq!(
+            server.addr(),
+            &ListenAddr::Tcp("127.0.0.1:9".parse().unwrap())
+        );
         let stats = server.stats().unwrap();
         assert!(stats.peak_rss_kb > 0);
         assert!(stats.cpu_s >= 0.0);
