@@ -34,8 +34,9 @@ def cell(row):
     rate = f"{float(row['req_per_s']):,.0f} req/s"
     p99 = row["p99_us"]
     text = f"{rate}, p99 {int(p99):,} µs" if p99 else f"{rate}, no answers"
-    if int(row["errors"]) > 0:
-        text += f", **{int(row['errors']):,} errors**"
+    errors = int(row["errors"])
+    if errors > 0:
+        text += f", **{errors:,} error{'s' if errors != 1 else ''}**"
     return text
 
 
@@ -43,7 +44,7 @@ def pivot(rows, title):
     """Rows: engines; columns: connection counts."""
     conns = sorted({int(r["connections"]) for r in rows})
     engines = [e for e in ENGINE_ORDER if any(r["engine"] == e for r in rows)]
-    out = [f"**{title}**", "", "| engine | " + " | ".join(f"{c} conns" for c in conns) + " |"]
+    out = [f"**{title}**", "", "| engine | " + " | ".join(f"{c} conn{'s' if c != 1 else ''}" for c in conns) + " |"]
     out.append("|---" * (len(conns) + 1) + "|")
     for engine in engines:
         cells = []

@@ -298,6 +298,34 @@ fn stop_lets_reply_in_flight_finish_then_exit(case: Case) {
     server.shutdown().expect("the engine exits without error");
 }
 
+/// Bytes and end of stream that reach an already-open connection together
+/// (sent while the server is busy with another client's slow request) are
+/// both seen: the echo comes back, then the connection closes. An event
+/// loop that took a short read for "nothing more to read" would miss the
+/// end of stream behind the bytes and leave this client hanging.
+fn end_of_stream_right_behind_data_is_seen(case: Case) {
+    let (service, arrivals) = NotifyingEcho::new();
+    let config = EngineConfig {
+        work: Work::Sleep(Duration::from_millis(300)),
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(service, config);
+    let mut quick = server.connect();
+    quick.write_all(b"hi").unwrap();
+    quick.assert_reads(b"hi"); // `quick` is open and fully read by the server.
+    let mut slow = server.connect();
+    slow.write_all(b"slow").unwrap();
+    // Two arrivals: "hi", then "slow", whose handling now sleeps 300 ms.
+    for _ in 0..2 {
+        arrivals.recv_timeout(IO_TIMEOUT).expect("request arrived");
+    }
+    quick.write_all(b"data").unwrap();
+    quick.shutdown_write();
+    let reply = quick.read_to_end_with_timeout().expect("echo, then EOF");
+    assert_eq!(reply, b"data");
+    slow.assert_reads(b"slow");
+}
+
 // ---------------------------------------------------------------- concurrency
 
 /// Clients in the 200-client test.
@@ -445,10 +473,17 @@ macro_rules! conformance {
 
 conformance! {
     iterative: Iterative => [iterative_serves_next_client_only_after_first_leaves];
-    threaded: Threaded => [serves_200_held_open_clients_at_once];
+    threaded: Threaded => [
+        serves_200_held_open_clients_at_once,
+        end_of_stream_right_behind_data_is_seen,
+    ];
     pool: Pool => [
         serves_200_held_open_clients_at_once,
         pool_makes_next_client_wait_for_a_free_worker,
+        end_of_stream_right_behind_data_is_seen,
     ];
-    reactor: Reactor => [serves_200_held_open_clients_at_once];
+    reactor: Reactor => [
+        serves_200_held_open_clients_at_once,
+        end_of_stream_right_behind_data_is_seen,
+    ];
 }

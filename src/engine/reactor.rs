@@ -18,7 +18,9 @@
 //! The rules that make it correct, each marked where the code follows it:
 //! - **Drain readiness.** mio reports edges: after an event, keep reading
 //!   (or accepting, or writing) until `WouldBlock`, or you may never hear
-//!   about that socket again.
+//!   about that socket again. One Linux-specific shortcut, explained where
+//!   it is taken: a short read already proves the queue empty, unless the
+//!   peer has closed (its end of stream may be waiting behind the bytes).
 //! - **Keep partial writes.** `write` may take only part of the buffer; the
 //!   rest stays queued and is flushed when the socket is `WRITABLE` again.
 //!   (mio's own example turns a short write into an error; we do not.)
@@ -96,6 +98,8 @@ struct Connection {
     interest: Interest,
     /// The last read returned `WouldBlock`: wait for a `READABLE` event.
     is_read_drained: bool,
+    /// The peer closed its side (or a stop shut ours): read to the end.
+    is_read_closed: bool,
     /// The last write returned `WouldBlock`: wait for a `WRITABLE` event.
     is_write_blocked: bool,
     /// Waiting in the ready queue for another turn.
@@ -292,6 +296,7 @@ impl Reactor {
             interest: Interest::READABLE,
             // A new socket may already hold data: try reading at once.
             is_read_drained: false,
+            is_read_closed: false,
             is_write_blocked: false,
             is_queued: false,
             last_active: Instant::now(),
@@ -321,6 +326,9 @@ impl Reactor {
         // or write returns the error or end of stream.
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             conn.is_read_drained = false;
+        }
+        if event.is_read_closed() || event.is_error() {
+            conn.is_read_closed = true;
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             conn.is_write_blocked = false;
@@ -478,6 +486,7 @@ impl Reactor {
             if let Some(conn) = self.connections.get_mut(token.0) {
                 let _ = conn.stream.shutdown(Shutdown::Read);
                 conn.is_read_drained = false;
+                conn.is_read_closed = true;
             }
             self.drive(token);
         }
@@ -519,7 +528,18 @@ fn read_some(
         let outcome = match conn.stream.read(buffer) {
             // End of stream: the peer half-closed (or a stop shut reading).
             Ok(0) => conn.session.handle_eof().map(|()| 0),
-            Ok(n) => conn.session.handle_received(&buffer[..n]),
+            Ok(n) => {
+                // A short read emptied the socket's queue. Linux's epoll
+                // reports every later arrival as a new edge, so waiting for
+                // the next event now is as safe as reading once more to see
+                // `WouldBlock`, and saves a system call per request. Not
+                // once the peer has closed: its end of stream may sit right
+                // behind these bytes, and no new edge would announce it.
+                // (Portable code always reads until `WouldBlock`, as mio
+                // advises.)
+                conn.is_read_drained = n < buffer.len() && !conn.is_read_closed;
+                conn.session.handle_received(&buffer[..n])
+            }
             Err(err) if would_block(&err) => {
                 conn.is_read_drained = true;
                 return Ok(());
