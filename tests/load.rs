@@ -230,18 +230,25 @@ fn server_stopping_mid_run_ends_the_run_with_partial_results() {
         limit: RunLimit::Duration(Duration::from_secs(30)),
         ..short_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
     };
+    let report = run_while_server_stops(server, &config);
+    assert!(report.errors.total() > 0, "{report}");
+}
+
+/// Run `config` (30 s long) and stop `server` half a second in: the run
+/// ends within seconds as `ServerLost`, keeping the answers from before.
+fn run_while_server_stops(server: Server, config: &LoadConfig) -> load::LoadReport {
     let killer = std::thread::spawn(move || {
         // The scenario: let the load run a little, then take the server away.
         std::thread::sleep(Duration::from_millis(500));
         server.shutdown().unwrap();
     });
     let started = Instant::now();
-    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    let report = load::run(config, ProgressMode::Quiet).unwrap();
     killer.join().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10), "{report}");
     assert_eq!(report.outcome, Outcome::ServerLost, "{report}");
     assert!(report.requests > 0, "{report}");
-    assert!(report.errors.total() > 0, "{report}");
+    report
 }
 
 /// Two runs' HdrHistogram logs merge into one histogram holding every
@@ -602,17 +609,7 @@ fn udp_server_stopping_mid_run_ends_the_run_with_partial_results() {
         limit: RunLimit::Duration(Duration::from_secs(30)),
         ..short_udp_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
     };
-    let killer = std::thread::spawn(move || {
-        // The scenario: let the load run a little, then take the server away.
-        std::thread::sleep(Duration::from_millis(500));
-        server.shutdown().unwrap();
-    });
-    let started = Instant::now();
-    let report = load::run(&config, ProgressMode::Quiet).unwrap();
-    killer.join().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "{report}");
-    assert_eq!(report.outcome, Outcome::ServerLost, "{report}");
-    assert!(report.requests > 0, "{report}");
+    let report = run_while_server_stops(server, &config);
     assert!(report.errors.refused > 0, "{report}");
 }
 
