@@ -260,3 +260,22 @@ fn udp_serves_ipv6() {
     );
     server.shutdown().unwrap();
 }
+
+/// TCP-only flags are refused with `--udp` instead of silently ignored.
+#[test]
+fn serve_udp_refuses_tcp_only_flags() {
+    for flag in [
+        ["--work", "sleep:1ms"],
+        ["--workers", "3"],
+        ["--backlog", "8"],
+    ] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_sockbench"))
+            .args(["serve", "--udp", "--addr", "127.0.0.1:0"])
+            .args(flag)
+            .output()
+            .expect("run sockbench");
+        assert!(!run.status.success(), "{flag:?} was accepted with --udp");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("cannot be used with"), "{stderr}");
+    }
+}

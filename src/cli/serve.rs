@@ -12,6 +12,24 @@ use signal_hook::iterator::Signals;
 use crate::engine::{self, EngineConfig, EngineKind, ListenOptions, Work};
 use crate::service::{self, ServiceKind, ServiceLimits};
 
+/// Flags that only mean something for a stream (TCP or Unix) server:
+/// passing one with `--udp` is an error rather than silently ignored.
+const TCP_ONLY_FLAGS: [&str; 13] = [
+    "unix",
+    "backlog",
+    "workers",
+    "work",
+    "no_reuseaddr",
+    "reuseport",
+    "rcvbuf",
+    "sndbuf",
+    "max_frame_bytes",
+    "idle_timeout",
+    "request_timeout",
+    "max_connections",
+    "grace",
+];
+
 /// Options of `sockbench serve`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -98,7 +116,7 @@ pub struct ServeArgs {
 
     /// Serve UDP datagrams on --addr instead of TCP (services echo, upper,
     /// length; engines iterative, reactor).
-    #[arg(long, conflicts_with = "unix")]
+    #[arg(long, conflicts_with_all = TCP_ONLY_FLAGS)]
     pub udp: bool,
 
     /// With --udp: drop this fraction (0.0 to 1.0) of received datagrams.
