@@ -5,19 +5,21 @@
 //!
 //! In-process servers come from `tests/util`; where the property belongs to
 //! the process (descriptor limits, SIGPIPE, memory), the real `sockbench
-//! serve` binary runs as a child and is measured through `/proc`.
+//! serve` binary runs as a child and is measured through `/proc` by
+//! `compare`'s own [`ServerProcess`].
 
 mod util;
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sockbench::engine::{EngineConfig, EngineKind};
+use sockbench::compare::server::ServerProcess;
+use sockbench::engine::{EngineConfig, EngineKind, ListenAddr};
 use sockbench::service::{
     self, frame, http, Peer, Progress, ProtocolError, Service, ServiceKind, ServiceLimits, Session,
 };
@@ -300,9 +302,10 @@ fn panic_in_one_connection_is_contained(engine: EngineKind) {
 // Child processes: descriptor exhaustion, SIGPIPE, memory bounds.
 // ---------------------------------------------------------------------
 
-/// `sockbench serve` running as a child process, killed when dropped.
+/// `sockbench serve` as a child process, measured through `/proc` by the
+/// same code `compare` uses, and killed when dropped.
 struct ChildServer {
-    child: Child,
+    process: ServerProcess,
     addr: SocketAddr,
 }
 
@@ -313,10 +316,7 @@ impl ChildServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sockbench"));
         command
             .args(["serve", "--engine", engine.name(), "--addr", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .args(args);
         if let Some(limit) = fd_limit {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs
             // between fork and exec here.
@@ -324,48 +324,26 @@ impl ChildServer {
                 command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
             }
         }
-        let mut child = command.spawn().expect("start sockbench serve");
-        let mut first_line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut first_line)
-            .expect("read the listening line");
-        let addr = first_line
-            .strip_prefix("listening on ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"));
-        ChildServer { child, addr }
+        let process = ServerProcess::start(command, IO_TIMEOUT).expect("start sockbench serve");
+        let ListenAddr::Tcp(addr) = *process.addr() else {
+            unreachable!("started on a TCP address")
+        };
+        ChildServer { process, addr }
     }
 
     /// CPU time (user + system) the child has used so far.
     fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("read /proc/PID/stat");
-        // Fields after the command name (which is in parentheses).
-        let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
-            .split_whitespace()
-            .collect();
-        let ticks: u64 =
-            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-        Duration::from_millis(ticks * 1000 / hz)
+        Duration::from_secs_f64(self.process.stats().expect("read /proc/PID").cpu_s)
     }
 
     /// Peak resident memory (VmHWM) of the child, in KiB.
     fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc/PID/status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/PID/status")
+        self.process.stats().expect("read /proc/PID").peak_rss_kb
     }
 
     /// Whether the child is still running.
     fn is_running(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
+        self.process.exited().expect("try_wait").is_none()
     }
 
     fn connect(&self) -> TcpStream {
@@ -373,13 +351,6 @@ impl ChildServer {
         stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
         stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
         stream
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

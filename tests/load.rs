@@ -4,13 +4,14 @@
 //! over UDP (clean, lossy, late answers, nobody listening).
 //! Every run is loopback-only and a few seconds at most.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sockbench::compare::server::ServerProcess;
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::udp_common::{bind_udp, DropPolicy, UdpConfig};
 use sockbench::engine::{self, EngineConfig, EngineKind, ListenOptions, Server};
@@ -285,27 +286,17 @@ fn hdr_logs_of_two_runs_merge_into_one_histogram() {
     assert_eq!(uncorrected.len(), latency.len());
 }
 
-/// Start `sockbench serve ARGS --addr 127.0.0.1:0` as a child process;
-/// returns it and the address from its `listening on` line.
-fn spawn_server(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sockbench"))
+/// Start `sockbench serve ARGS --addr 127.0.0.1:0` as a child process
+/// (killed when dropped); returns it and the address it bound.
+fn spawn_server(args: &[&str]) -> (ServerProcess, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sockbench"));
+    command
         .arg("serve")
         .args(args)
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find(|word| word.parse::<SocketAddr>().is_ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    (child, addr)
+        .args(["--addr", "127.0.0.1:0"]);
+    let server = ServerProcess::start(command, Duration::from_secs(10)).unwrap();
+    let addr = server.addr().to_string();
+    (server, addr)
 }
 
 /// Wait for `child` at most `limit`; kill it and fail if it is still running.
@@ -327,7 +318,7 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
 /// seconds, prints the partial results, and exits non-zero.
 #[test]
 fn cli_exits_non_zero_when_the_server_is_killed() {
-    let (mut server, addr) = spawn_server(&["--engine", "threaded"]);
+    let (server, addr) = spawn_server(&["--engine", "threaded"]);
     let mut load = Command::new(env!("CARGO_BIN_EXE_sockbench"))
         .args([
             "load",
@@ -344,8 +335,9 @@ fn cli_exits_non_zero_when_the_server_is_killed() {
         .unwrap();
     // The scenario: the load runs for a moment, then the server dies.
     std::thread::sleep(Duration::from_millis(700));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let pid = libc::pid_t::try_from(server.pid()).unwrap();
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     let status = wait_bounded(&mut load, Duration::from_secs(10));
     let mut stdout = String::new();
     load.stdout
@@ -617,7 +609,7 @@ fn udp_server_stopping_mid_run_ends_the_run_with_partial_results() {
 /// and prints the loss line; `--pipeline 2` with `--udp` is refused.
 #[test]
 fn cli_udp_load_against_serve_udp_exits_zero() {
-    let (mut server, addr) = spawn_server(&["--udp", "--service", "echo"]);
+    let (server, addr) = spawn_server(&["--udp", "--service", "echo"]);
     let output = Command::new(env!("CARGO_BIN_EXE_sockbench"))
         .args(["load", "--udp", "--addr", &addr, "--service", "echo"])
         .args(["--connections", "4", "--duration", "1s"])
@@ -628,8 +620,7 @@ fn cli_udp_load_against_serve_udp_exits_zero() {
         .args(["load", "--udp", "--addr", &addr, "--pipeline", "2"])
         .output()
         .unwrap();
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains(&format!("echo on udp:{addr}")), "{stdout}");
