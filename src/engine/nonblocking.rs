@@ -7,9 +7,6 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
-use mio::event::Source;
-use mio::{Interest, Registry, Token};
-
 use super::listener::{Listener, UnixPathGuard};
 use crate::service::Peer;
 
@@ -95,22 +92,35 @@ impl Write for NbStream {
     }
 }
 
-/// Forward mio's registration calls to the socket inside.
+/// Implement mio's `Source` for an enum of sockets by forwarding each call
+/// to the socket inside the variant (each variant's first field). Shared
+/// with the load generator's client sockets.
 macro_rules! forward_source {
     ($ty:ident { $($variant:ident),+ }) => {
-        impl Source for $ty {
-            fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
-                match self { $($ty::$variant(s, ..) => s.register(r, t, i),)+ }
+        impl ::mio::event::Source for $ty {
+            fn register(
+                &mut self,
+                registry: &::mio::Registry,
+                token: ::mio::Token,
+                interests: ::mio::Interest,
+            ) -> ::std::io::Result<()> {
+                match self { $($ty::$variant(s, ..) => s.register(registry, token, interests),)+ }
             }
-            fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
-                match self { $($ty::$variant(s, ..) => s.reregister(r, t, i),)+ }
+            fn reregister(
+                &mut self,
+                registry: &::mio::Registry,
+                token: ::mio::Token,
+                interests: ::mio::Interest,
+            ) -> ::std::io::Result<()> {
+                match self { $($ty::$variant(s, ..) => s.reregister(registry, token, interests),)+ }
             }
-            fn deregister(&mut self, r: &Registry) -> io::Result<()> {
-                match self { $($ty::$variant(s, ..) => s.deregister(r),)+ }
+            fn deregister(&mut self, registry: &::mio::Registry) -> ::std::io::Result<()> {
+                match self { $($ty::$variant(s, ..) => s.deregister(registry),)+ }
             }
         }
     };
 }
+pub(crate) use forward_source;
 
 forward_source!(NbListener { Tcp, Unix });
 forward_source!(NbStream { Tcp, Unix });
