@@ -24,6 +24,7 @@
 //!   [`LENGTH_SIZE_CYCLE`] (64) requests of its client late has the current
 //!   size and is taken for the current answer.
 
+use std::io::Write;
 use std::ops::Range;
 
 use super::config::LENGTH_SIZE_CYCLE;
@@ -107,9 +108,9 @@ impl Protocol {
                 out.push(b'\n');
             }
             ServiceKind::Frame => {
-                let mut payload = Vec::with_capacity(self.size_bytes);
-                fill_pattern(id, self.size_bytes, &mut payload);
-                frame::encode_frame(&payload, out);
+                // Header, then the payload written in place: no buffer per request.
+                frame::encode_frame_header(self.size_bytes, out);
+                fill_pattern(id, self.size_bytes, out);
             }
             ServiceKind::Http => out.extend_from_slice(http::GET_REQUEST),
             ServiceKind::Length => fill_pattern(id, self.length_request_bytes(id), out),
@@ -126,7 +127,8 @@ impl Protocol {
         if !self.is_udp {
             return 0;
         }
-        out.extend_from_slice(format!("{id:0width$x}", width = ID_DIGITS).as_bytes());
+        // Written straight into the request: no string per request.
+        write!(out, "{id:0width$x}", width = ID_DIGITS).expect("writing to a Vec cannot fail");
         ID_DIGITS
     }
 

@@ -27,9 +27,18 @@ pub const HEADER_BYTES: usize = 4;
 /// # Panics
 /// If the payload is 4 GiB or more: its length does not fit the header.
 pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
-    let len = u32::try_from(payload.len()).expect("a frame payload must be under 4 GiB");
-    out.extend_from_slice(&len.to_be_bytes());
+    encode_frame_header(payload.len(), out);
     out.extend_from_slice(payload);
+}
+
+/// Append the length prefix of a `payload_bytes`-byte frame to `out`, for
+/// writers that produce the payload in place right after it.
+///
+/// # Panics
+/// If `payload_bytes` is 4 GiB or more: it does not fit the header.
+pub fn encode_frame_header(payload_bytes: usize, out: &mut Vec<u8>) {
+    let len = u32::try_from(payload_bytes).expect("a frame payload must be under 4 GiB");
+    out.extend_from_slice(&len.to_be_bytes());
 }
 
 /// The frame echo service.
