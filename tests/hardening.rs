@@ -528,13 +528,12 @@ fn idle_connection_is_dropped(engine: EngineKind) {
     conn.write_all(b"hi").expect("send");
     conn.assert_reads(b"hi");
     // Then silence: the server must close within the timeout (plus the
-    // reactor's sweep interval), well before the test's own IO timeout.
-    let closed_at = Instant::now();
+    // reactor's sweep interval); the read fails the test if it has not by
+    // the test's own IO timeout, 30 times longer.
     let rest = conn
         .read_to_end_with_timeout()
         .expect("idle connection closed");
     assert!(rest.is_empty());
-    assert!(closed_at.elapsed() < IO_TIMEOUT);
 }
 
 /// With `max_connections` reached, a new client is accepted and closed at
