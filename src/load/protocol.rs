@@ -226,7 +226,10 @@ impl Protocol {
             scratch.make_ascii_uppercase();
         }
         let seen = input.len().min(scratch.len());
-        if let Some(at) = (0..seen).find(|&i| input[i] != scratch[i]) {
+        // One slice comparison (a vectorised memcmp) decides; the position
+        // of the first difference is only looked for to report it.
+        if input[..seen] != scratch[..seen] {
+            let at = (0..seen).find(|&i| input[i] != scratch[i]).unwrap_or(0);
             return Check::Invalid(format!(
                 "{} answer differs from what was sent at byte {at} of {}",
                 self.service.name(),
@@ -241,20 +244,58 @@ impl Protocol {
     }
 }
 
-/// Append `len` pseudo-random bytes that depend only on `id` (xorshift64
-/// seeded from the id), so two requests almost never look alike.
-fn fill_pattern(id: u64, len: usize, out: &mut Vec<u8>) {
-    let mut state = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    state |= 1; // xorshift must not start at 0
-    out.reserve(len);
-    let mut left = len;
-    while left > 0 {
+/// Request payloads are made from this block of fixed pseudo-random bytes
+/// (xorshift64, computed at compile time), repeated as often as needed.
+const PATTERN_BLOCK_BYTES: usize = 4096;
+static PATTERN_BLOCK: [u8; PATTERN_BLOCK_BYTES] = pattern_block();
+
+const fn pattern_block() -> [u8; PATTERN_BLOCK_BYTES] {
+    let mut block = [0u8; PATTERN_BLOCK_BYTES];
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut at = 0;
+    while at < PATTERN_BLOCK_BYTES {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let take = left.min(8);
-        out.extend_from_slice(&state.to_le_bytes()[..take]);
-        left -= take;
+        let bytes = state.to_le_bytes();
+        let mut i = 0;
+        while i < 8 {
+            block[at + i] = bytes[i];
+            i += 1;
+        }
+        at += 8;
+    }
+    block
+}
+
+/// Append `len` pseudo-random bytes that depend only on `id`: the pattern
+/// block, each 8-byte word XORed with a key made from `id` and from which
+/// repetition of the block it is. Keys of different ids differ (the mixing
+/// is a bijection), so two requests differ in every word, and a payload
+/// longer than the block does not repeat itself. Word-wide XOR keeps this
+/// cheap: the generator builds every payload twice (to send it, and to
+/// check its answer), so at 4 KiB a byte-serial generator cost more than
+/// the server's whole work per request.
+fn fill_pattern(id: u64, len: usize, out: &mut Vec<u8>) {
+    let id_key = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let start = out.len();
+    out.resize(start + len, 0);
+    for (repeat, segment) in out[start..].chunks_mut(PATTERN_BLOCK_BYTES).enumerate() {
+        let key = id_key ^ (repeat as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        // Whole words, then the tail: fixed-size chunks compile to one
+        // load, XOR and store per word instead of a copy call per word.
+        let whole_bytes = segment.len() / 8 * 8;
+        let mut words = segment.chunks_exact_mut(8);
+        for (word, block) in (&mut words).zip(PATTERN_BLOCK.chunks_exact(8)) {
+            let block = u64::from_le_bytes(block.try_into().expect("8-byte chunk"));
+            word.copy_from_slice(&(block ^ key).to_le_bytes());
+        }
+        let tail = words.into_remainder();
+        let block_tail = &PATTERN_BLOCK[whole_bytes..];
+        let key = key.to_le_bytes();
+        for (i, byte) in tail.iter_mut().enumerate() {
+            *byte = block_tail[i] ^ key[i];
+        }
     }
 }
 
@@ -328,6 +369,23 @@ mod tests {
             protocol.check_response(7, &sent[..40], &mut scratch),
             Check::Incomplete
         );
+    }
+
+    /// Two requests differ in every 8-byte word, and a payload longer than
+    /// the pattern block does not repeat it: an answer with a block moved
+    /// or duplicated, or mixed from two requests, cannot pass.
+    #[test]
+    fn payloads_differ_in_every_word_and_do_not_repeat_the_block() {
+        let size = 3 * PATTERN_BLOCK_BYTES + 5;
+        let first = request(ServiceKind::Echo, size, 1);
+        let second = request(ServiceKind::Echo, size, 2);
+        assert_eq!(first.len(), size);
+        for (a, b) in first.chunks(8).zip(second.chunks(8)) {
+            assert_ne!(a, b);
+        }
+        for (a, b) in first.chunks(8).zip(first[PATTERN_BLOCK_BYTES..].chunks(8)) {
+            assert_ne!(a, b);
+        }
     }
 
     /// One flipped byte, or another request's answer, is invalid.
