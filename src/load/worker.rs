@@ -58,16 +58,13 @@ const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
 
 /// Connect and request timeouts are checked every 1/32 of the shorter of
-/// the two, but no more often than every 10 ms and no less often than every
-/// 100 ms: each check visits every connection of the thread, so checking
-/// every few milliseconds would cost a pass over the whole connection table
-/// every few hundred requests.
+/// the two, but no more often than every 10 ms (each check visits every
+/// connection of the thread: checking every few milliseconds would cost a
+/// pass over the whole table every few hundred requests) and no less often
+/// than every 50 ms, which is also how soon the stop flag is seen.
 const TIMEOUT_SCAN_FRACTION: u32 = 32;
 const TIMEOUT_SCAN_BOUNDS: (Duration, Duration) =
-    (Duration::from_millis(10), Duration::from_millis(100));
-
-/// Longest single `poll` wait, so the stop flag is seen promptly.
-const MAX_POLL_WAIT: Duration = Duration::from_millis(50);
+    (Duration::from_millis(10), Duration::from_millis(50));
 
 /// Bytes read per `read` call (also more than the largest datagram).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -139,18 +136,25 @@ impl InFlight {
     }
 }
 
-/// Rate mode: a `timerfd` in the poll set, so scheduled sends wake the loop
-/// on time. `poll`'s own timeout counts in whole milliseconds (epoll), which
-/// would add up to a millisecond of lateness to every corrected latency.
+/// A `timerfd` in the poll set that wakes the loop at its next deadline
+/// (the end of a second, a timeout scan, a connect of the ramp, a scheduled
+/// send), so `poll` itself waits with no timeout. Two reasons:
+/// - a timed `epoll_wait` sets a kernel timer every time it sleeps (in a
+///   virtual machine, programming the timer is a trip to the hypervisor),
+///   while this timer is set again only when the deadline changes;
+/// - epoll's timeout counts in whole milliseconds, which would add up to a
+///   millisecond of lateness to every corrected latency in rate mode.
 #[derive(Debug)]
-struct SendTimer {
+struct WakeTimer {
     fd: OwnedFd,
+    /// The deadline the timer is set for.
+    armed_for: Option<Instant>,
 }
 
 /// The timer's token: beyond any slot index.
 const TIMER: Token = Token(usize::MAX);
 
-impl SendTimer {
+impl WakeTimer {
     fn new(registry: &Registry) -> io::Result<Self> {
         // SAFETY: plain syscall; the returned descriptor is owned below.
         let raw = unsafe {
@@ -165,12 +169,20 @@ impl SendTimer {
         // SAFETY: `raw` is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         registry.register(&mut SourceFd(&fd.as_raw_fd()), TIMER, Interest::READABLE)?;
-        Ok(SendTimer { fd })
+        Ok(WakeTimer {
+            fd,
+            armed_for: None,
+        })
     }
 
-    /// Fire once, `after` from now (re-arming resets a pending expiry).
-    fn arm(&self, after: Duration) -> io::Result<()> {
-        let after = after.max(Duration::from_nanos(1)); // zero would disarm
+    /// Fire once at `deadline`, unless already set for it (setting it again
+    /// resets a pending expiry, so its event need not be read).
+    fn wake_at(&mut self, deadline: Instant, now: Instant) -> io::Result<()> {
+        if self.armed_for == Some(deadline) {
+            return Ok(());
+        }
+        // At least 1 ns: zero would disarm.
+        let after = deadline.duration_since(now).max(Duration::from_nanos(1));
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,
@@ -187,6 +199,7 @@ impl SendTimer {
         {
             return Err(io::Error::last_os_error());
         }
+        self.armed_for = Some(deadline);
         Ok(())
     }
 }
@@ -341,8 +354,7 @@ enum Close {
 /// One load thread. Built and run on its own thread by [`run_thread`].
 struct Worker {
     poll: Poll,
-    /// Rate mode only.
-    send_timer: Option<SendTimer>,
+    timer: WakeTimer,
     protocol: Protocol,
     target: Target,
     /// The target is UDP: see the module docs for what differs.
@@ -420,13 +432,10 @@ pub(crate) fn run_thread(
         .collect();
     let rate_per_s = config.rate_per_s.unwrap_or(0.0);
     let poll = Poll::new()?;
-    let send_timer = match config.rate_per_s {
-        Some(_) => Some(SendTimer::new(poll.registry())?),
-        None => None,
-    };
+    let timer = WakeTimer::new(poll.registry())?;
     let mut worker = Worker {
         poll,
-        send_timer,
+        timer,
         protocol: if config.target.is_udp() {
             Protocol::over_udp(config.service, config.size_bytes)
         } else {
@@ -490,13 +499,14 @@ impl Worker {
                 self.stop.store(true, Ordering::Relaxed);
                 break;
             }
-            let mut wait = self.poll_wait(now);
-            if let (Some(timer), false) = (&self.send_timer, wait.is_zero()) {
-                timer.arm(wait)?;
-                // The timer wakes us on time; the timeout is only a backstop.
-                wait += Duration::from_millis(1);
-            }
-            if let Err(err) = self.poll.poll(&mut events, Some(wait)) {
+            let deadline = self.next_deadline();
+            let timeout = if deadline <= now {
+                Some(Duration::ZERO) // something is due already: just look
+            } else {
+                self.timer.wake_at(deadline, now)?;
+                None
+            };
+            if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if interrupted(&err) {
                     continue; // a signal: just poll again
                 }
@@ -506,7 +516,7 @@ impl Worker {
             for event in events.iter() {
                 let index = event.token().0;
                 // Readiness for a socket closed earlier in this batch, for
-                // none at all (spurious), or of the send timer (whose only
+                // none at all (spurious), or of the wake timer (whose only
                 // job is to wake us; arming it again resets it) is ignored.
                 if self
                     .slots
@@ -572,8 +582,8 @@ impl Worker {
         self.next_tick = self.clock.measure_start + Duration::from_secs(second + 1);
     }
 
-    /// How long `poll` may wait: until the next thing this thread must do.
-    fn poll_wait(&self, now: Instant) -> Duration {
+    /// When the next thing this thread must do is due.
+    fn next_deadline(&self) -> Instant {
         let mut until = self.next_tick.min(self.next_scan).min(self.clock.stop_at);
         if let Some(Reverse((at, _))) = self.connect_heap.peek() {
             until = until.min(*at);
@@ -581,7 +591,7 @@ impl Worker {
         if let Some(Reverse((at, _))) = self.send_heap.peek() {
             until = until.min(*at);
         }
-        until.saturating_duration_since(now).min(MAX_POLL_WAIT)
+        until
     }
 
     /// May another request go out? Not once the thread's share of a
