@@ -822,7 +822,6 @@ impl Worker {
     /// Read what arrived and match it to the requests in flight.
     /// `read_closed`: the peer has closed, so read on until the EOF.
     fn read_answers(&mut self, index: usize, read_closed: bool, now: Instant) -> Result<(), Close> {
-        let measure_start = self.clock.measure_start;
         let Some(conn) = self.slots[index].conn.as_mut() else {
             return Ok(());
         };
@@ -848,7 +847,12 @@ impl Worker {
             }
         }
         let mut consumed = 0;
-        while let Some(request) = conn.in_flight.front().copied() {
+        loop {
+            // Borrowed again each time round: `count_answer` needs `self`.
+            let conn = self.slots[index].conn.as_mut().expect("still open");
+            let Some(request) = conn.in_flight.front().copied() else {
+                break;
+            };
             let len = match self.protocol.check_response(
                 request.id,
                 &conn.input[consumed..],
@@ -860,13 +864,9 @@ impl Worker {
             };
             consumed += len;
             conn.in_flight.pop_front();
-            self.in_flight_total -= 1;
-            if request.intended >= measure_start {
-                self.completed_measured += 1;
-                let (latency_us, uncorrected_us) = request.latencies_us(now);
-                self.current.record_answer(len, latency_us, uncorrected_us);
-            }
+            self.count_answer(request, len, now);
         }
+        let conn = self.slots[index].conn.as_mut().expect("still open");
         conn.input.drain(..consumed);
         if conn.in_flight.is_empty() && !conn.input.is_empty() {
             // Bytes that answer no request.
@@ -886,14 +886,15 @@ impl Worker {
     /// until `WouldBlock`, a short one proves nothing) and judge each alone.
     /// An answer to a request already given up as lost is ignored.
     fn read_datagrams(&mut self, index: usize, now: Instant) -> Result<(), Close> {
-        let measure_start = self.clock.measure_start;
-        let slot = &mut self.slots[index];
+        let slot = &self.slots[index];
         let sent = slot.sent_ids();
-        let Some(conn) = slot.conn.as_mut() else {
+        if slot.conn.is_none() {
             return Ok(());
-        };
+        }
         let mut is_server_seen = false;
         let result = loop {
+            // Borrowed again each time round: `count_answer` needs `self`.
+            let conn = self.slots[index].conn.as_mut().expect("still open");
             let len = match conn.stream.read(&mut self.read_buf) {
                 Ok(len) => len,
                 Err(err) if would_block(&err) => break Ok(()),
@@ -915,18 +916,25 @@ impl Worker {
                 _ => break Err(Close::Error(ErrorKind::Invalid)),
             };
             conn.in_flight.pop_front();
-            self.in_flight_total -= 1;
-            if request.intended >= measure_start {
-                self.completed_measured += 1;
-                let (latency_us, uncorrected_us) = request.latencies_us(now);
-                self.current.record_answer(len, latency_us, uncorrected_us);
-            }
+            self.count_answer(request, len, now);
         };
         if is_server_seen {
             // Any datagram, even a late or wrong one, proves the server is there.
             self.server_seen(now);
         }
         result
+    }
+
+    /// Count an answer of `len` bytes to `request`, just taken off its
+    /// connection's requests in flight; it is measured unless the request
+    /// was meant to go during the warmup.
+    fn count_answer(&mut self, request: InFlight, len: usize, now: Instant) {
+        self.in_flight_total -= 1;
+        if request.intended >= self.clock.measure_start {
+            self.completed_measured += 1;
+            let (latency_us, uncorrected_us) = request.latencies_us(now);
+            self.current.record_answer(len, latency_us, uncorrected_us);
+        }
     }
 
     /// UDP: the outstanding request of slot `index` waited too long. It is
