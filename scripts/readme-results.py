@@ -40,8 +40,19 @@ def cell(row):
     return text
 
 
-def pivot(rows, title):
-    """Rows: engines; columns: connection counts."""
+def cpu_cell(row):
+    """Server and load generator CPU over the measured window, as shares of one core."""
+    if row is None:
+        return "not run"
+    duration = float(row["duration_s"])
+    if duration <= 0:
+        return "no measured window"
+    share = lambda key: 100 * float(row[key]) / duration
+    return f"server {share('server_cpu_s'):.1f}%, load {share('client_cpu_s'):.1f}%"
+
+
+def pivot(rows, title, show=cell):
+    """Rows: engines; columns: connection counts; each cell as `show` says."""
     conns = sorted({int(r["connections"]) for r in rows})
     engines = [e for e in ENGINE_ORDER if any(r["engine"] == e for r in rows)]
     out = [f"**{title}**", "", "| engine | " + " | ".join(f"{c} conn{'s' if c != 1 else ''}" for c in conns) + " |"]
@@ -50,7 +61,7 @@ def pivot(rows, title):
         cells = []
         for c in conns:
             match = [r for r in rows if r["engine"] == engine and int(r["connections"]) == c]
-            cells.append(cell(match[0] if match else None))
+            cells.append(show(match[0] if match else None))
         out.append(f"| {engine} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
@@ -78,6 +89,21 @@ def section(csv_path):
         chosen = pick(rows, service="echo", **want)
         if chosen:
             parts.append(pivot(chosen, title))
+    # Which side was the limit: with each pinned to its own core, a load
+    # generator near 100% of its core may be what the req/s above measure.
+    chosen = pick(rows, service="echo", size="64", pipeline="1", work="none")
+    if chosen:
+        parts.append(pivot(
+            chosen,
+            "Server and load generator CPU, 64-byte echo, one request at a time (share of one core each)",
+            show=cpu_cell,
+        ))
+        parts.append(
+            "CPU time over each cell's measured window. A load share near 100% means that cell's "
+            "req/s may be the generator's limit rather than the server's: against the fastest "
+            "servers the two sides are at parity, because on loopback each side's send runs the "
+            "other's receive path.\n"
+        )
     plots = sorted(p.name for p in stem.parent.glob(stem.name + "-*.svg") if p.name.count("-") <= 2)
     for name in plots:
         parts.append(f"![{name}]({rel(stem.parent / name)})")

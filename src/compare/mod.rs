@@ -119,6 +119,7 @@ pub fn run(
 
     let table = table::render(&records);
     write!(out, "{table}")?;
+    write!(out, "{}", saturation_note(&records))?;
     let table_path = config.out_dir.join(format!("{}.table.txt", config.name));
     std::fs::write(&table_path, &table)?;
     let stem = config.out_dir.join(&config.name);
@@ -314,16 +315,36 @@ fn eta(elapsed: Duration, done: usize, cells: &[Cell]) -> String {
     format!("  (ETA {})", humantime::format_duration(rounded))
 }
 
+/// Under the table: what a `*` in the load CPU column means, when a
+/// cell has one (empty otherwise).
+fn saturation_note(records: &[CellRecord]) -> String {
+    let saturated = records
+        .iter()
+        .filter(|record| table::generator_saturated(record))
+        .count();
+    if saturated == 0 {
+        return String::new();
+    }
+    format!(
+        "\n* in {saturated} of {} cells the pinned load generator used {}% or more of its core: \
+         their req/s may be the generator's limit rather than the server's, \
+         so read them as a lower bound for the server.\n",
+        records.len(),
+        table::GENERATOR_SATURATED_PERCENT,
+    )
+}
+
 /// One line of headline figures for the progress output.
 fn headline(record: &CellRecord) -> String {
     let latency = |us: Option<u64>| us.map_or_else(|| "-".to_string(), |us| format!("{us}µs"));
     let mut line = format!(
-        "{:.0} req/s, p50 {}, p99 {}, server {:.2} s CPU, {} KiB peak",
+        "{:.0} req/s, p50 {}, p99 {}, server {:.2} s CPU, {} KiB peak, load {:.2} s CPU",
         record.req_per_s,
         latency(record.p50_us),
         latency(record.p99_us),
         record.server_cpu_s,
-        record.server_rss_kb
+        record.server_rss_kb,
+        record.client_cpu_s
     );
     if record.errors > 0 {
         line.push_str(&format!(
@@ -332,4 +353,23 @@ fn headline(record: &CellRecord) -> String {
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::record::tests::sample;
+
+    /// The note counts the cells whose pinned generator filled its core,
+    /// and is absent when there are none.
+    #[test]
+    fn saturation_note_names_the_cells_that_may_have_measured_the_generator() {
+        let calm = sample("reactor", 100, 50000.0, Some(800));
+        assert_eq!(saturation_note(std::slice::from_ref(&calm)), "");
+        let mut full = sample("epoll-raw", 1000, 90000.0, Some(900));
+        full.pinned = true;
+        full.client_cpu_s = full.duration_s;
+        let note = saturation_note(&[calm, full]);
+        assert!(note.contains("in 1 of 2 cells"), "{note}");
+    }
 }

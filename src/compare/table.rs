@@ -1,9 +1,19 @@
 //! The comparison as an aligned text table, for the terminal and the README.
+//!
+//! Besides throughput and latency, each line says how busy the server and
+//! the load generator were: CPU time over the measured window, as a share
+//! of one core. Those two columns are how a reader checks that a cell
+//! measured the server and not the generator.
 
 use super::record::CellRecord;
 
+/// With `--pin` the generator has one core: a cell in which it used this
+/// share of it or more may have been limited by the generator, and is
+/// marked.
+pub const GENERATOR_SATURATED_PERCENT: f64 = 95.0;
+
 /// Column headings; the widths adapt to the content.
-const HEADINGS: [&str; 14] = [
+const HEADINGS: [&str; 15] = [
     "engine",
     "service",
     "work",
@@ -17,12 +27,13 @@ const HEADINGS: [&str; 14] = [
     "p99.9 µs",
     "max µs",
     "errors",
-    "srv cpu s",
+    "srv cpu%",
+    "load cpu%",
 ];
 
 /// Render `records` as a table, one line per cell, numbers right-aligned.
 pub fn render(records: &[CellRecord]) -> String {
-    let rows: Vec<[String; 14]> = records.iter().map(cells_of).collect();
+    let rows: Vec<[String; 15]> = records.iter().map(cells_of).collect();
     let mut widths = HEADINGS.map(|heading| heading.chars().count());
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -41,7 +52,7 @@ pub fn render(records: &[CellRecord]) -> String {
 }
 
 /// The text of each column for one record.
-fn cells_of(record: &CellRecord) -> [String; 14] {
+fn cells_of(record: &CellRecord) -> [String; 15] {
     let latency = |us: Option<u64>| us.map_or_else(|| "-".to_string(), |us| us.to_string());
     let errors = if record.errors_by_kind.is_empty() {
         record.errors.to_string()
@@ -62,12 +73,33 @@ fn cells_of(record: &CellRecord) -> [String; 14] {
         latency(record.p999_us),
         latency(record.max_us),
         errors,
-        format!("{:.2}", record.server_cpu_s),
+        percent_of_core(record.server_cpu_s, record.duration_s),
+        percent_of_core(record.client_cpu_s, record.duration_s)
+            + if generator_saturated(record) { "*" } else { "" },
     ]
 }
 
+/// `cpu_s` over `duration_s` as a percentage of one core; `-` without a
+/// measured window.
+fn percent_of_core(cpu_s: f64, duration_s: f64) -> String {
+    if duration_s > 0.0 {
+        format!("{:.1}", 100.0 * cpu_s / duration_s)
+    } else {
+        "-".to_string()
+    }
+}
+
+/// The generator, pinned to its one core, kept that core (nearly) full:
+/// the cell's throughput may be the generator's limit, not the server's.
+/// Unpinned, generator and server share the cores and this cannot be told.
+pub fn generator_saturated(record: &CellRecord) -> bool {
+    record.pinned
+        && record.duration_s > 0.0
+        && 100.0 * record.client_cpu_s / record.duration_s >= GENERATOR_SATURATED_PERCENT
+}
+
 /// Text columns (the first three) left-aligned, numbers right-aligned.
-fn push_line(out: &mut String, cells: &[String; 14], widths: &[usize; 14]) {
+fn push_line(out: &mut String, cells: &[String; 15], widths: &[usize; 15]) {
     let mut line = String::new();
     for (column, (cell, &width)) in cells.iter().zip(widths).enumerate() {
         if column > 0 {
@@ -106,5 +138,25 @@ mod tests {
         // Right-aligned req/s: the column ends at the same place on each line.
         let end = |line: &str, text: &str| line.find(text).unwrap() + text.len();
         assert_eq!(end(lines[0], "req/s"), end(lines[2], "51234"));
+    }
+
+    /// CPU columns are shares of one core over the measured window; only a
+    /// pinned generator that filled its core is marked.
+    #[test]
+    fn cpu_columns_show_shares_of_a_core_and_mark_a_saturated_generator() {
+        let calm = sample("reactor", 100, 50000.0, Some(800)); // 2.5 s and 2.0 s of 3 s
+        let mut saturated = sample("epoll-raw", 1000, 90000.0, Some(900));
+        saturated.client_cpu_s = 2.9;
+        saturated.pinned = true;
+        let mut unpinned = saturated.clone();
+        unpinned.pinned = false;
+        let table = render(&[calm.clone(), saturated.clone(), unpinned.clone()]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[2].ends_with("83.3       66.7"), "{}", lines[2]);
+        assert!(lines[3].ends_with("96.7*"), "{}", lines[3]);
+        assert!(lines[4].ends_with("96.7"), "{}", lines[4]);
+        assert!(!generator_saturated(&calm));
+        assert!(generator_saturated(&saturated));
+        assert!(!generator_saturated(&unpinned));
     }
 }
