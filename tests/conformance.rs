@@ -410,6 +410,7 @@ fn second_bind_on_same_address_fails_with_in_use() {
         let second = match first.local_addr().unwrap() {
             ListenAddr::Tcp(addr) => bind_tcp(addr, ListenOptions::default()),
             ListenAddr::Unix(path) => bind_unix(&path, ListenOptions::default()),
+            ListenAddr::Udp(addr) => panic!("a listener is a stream socket, not UDP {addr}"),
         };
         let err = second.expect_err("second bind on the same address");
         assert!(err.to_string().contains("in use"), "{transport:?}: {err}");

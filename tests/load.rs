@@ -472,7 +472,7 @@ fn udp_runs_clean_on_both_engines_with_every_udp_service() {
             let server = start_udp(engine, service, DropPolicy::NONE);
             let config = LoadConfig {
                 limit: RunLimit::Duration(Duration::from_millis(300)),
-                ..short_udp_run(server.tcp_addr().unwrap(), service)
+                ..short_udp_run(server.udp_addr().unwrap(), service)
             };
             let report = load::run(&config, ProgressMode::Quiet).unwrap();
             let what = format!("{engine} {}: {report}", service.name());
@@ -496,7 +496,7 @@ fn udp_loss_is_counted_and_the_run_ends_on_time() {
         let config = LoadConfig {
             request_timeout: Duration::from_millis(50),
             limit: RunLimit::Duration(Duration::from_secs(1)),
-            ..short_udp_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
+            ..short_udp_run(server.udp_addr().unwrap(), ServiceKind::Echo)
         };
         let started = Instant::now();
         let report = load::run(&config, ProgressMode::Quiet).unwrap();
@@ -511,6 +511,36 @@ fn udp_loss_is_counted_and_the_run_ends_on_time() {
         assert_eq!(report.errors.invalid, 0, "{report}");
         assert_eq!(report.row().errors_lost, report.errors.lost);
         assert_each_request_counted_once(&report);
+    }
+}
+
+/// `--find-rate` over UDP: against a server that loses nothing, the search
+/// names a rate; against one that drops a third of the datagrams, every
+/// step has losses, so it names none rather than a rate no client gets.
+#[test]
+fn find_rate_over_udp_names_a_rate_only_when_the_server_keeps_up() {
+    let slo = "p50=1s".parse().unwrap();
+    for (drop, expect_rate) in [
+        (DropPolicy::NONE, true),
+        (DropPolicy::new(0.3, 11).unwrap(), false),
+    ] {
+        let server = start_udp(EngineKind::Reactor, ServiceKind::Echo, drop);
+        let config = LoadConfig {
+            request_timeout: Duration::from_millis(50),
+            limit: RunLimit::Duration(Duration::from_millis(200)),
+            ..short_udp_run(server.udp_addr().unwrap(), ServiceKind::Echo)
+        };
+        let report = load::find_rate(&config, slo, ProgressMode::Quiet).unwrap();
+        assert!(report.steps.len() <= load::find_rate::MAX_STEPS, "{report}");
+        assert_eq!(
+            report.best_rate_per_s.is_some_and(|rate| rate > 0.0),
+            expect_rate,
+            "drop {}: {report}",
+            drop.probability()
+        );
+        if !expect_rate {
+            assert!(report.steps.iter().all(|step| !step.passed), "{report}");
+        }
     }
 }
 
@@ -599,7 +629,7 @@ fn udp_server_stopping_mid_run_ends_the_run_with_partial_results() {
     let server = start_udp(EngineKind::Reactor, ServiceKind::Echo, DropPolicy::NONE);
     let config = LoadConfig {
         limit: RunLimit::Duration(Duration::from_secs(30)),
-        ..short_udp_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
+        ..short_udp_run(server.udp_addr().unwrap(), ServiceKind::Echo)
     };
     let report = run_while_server_stops(server, &config);
     assert!(report.errors.refused > 0, "{report}");

@@ -22,7 +22,7 @@ fn start(engine: EngineKind, kind: ServiceKind, drop: DropPolicy) -> (Server, So
     let service = service::build(kind, ServiceLimits::default());
     let config = UdpConfig { drop, trace: false };
     let server = start_udp(engine, socket, Arc::clone(&service), config).unwrap();
-    let addr = server.tcp_addr().expect("a UDP server has an IP address");
+    let addr = server.udp_addr().expect("a UDP server has a UDP address");
     (server, addr)
 }
 
@@ -253,7 +253,7 @@ fn udp_serves_ipv6() {
     };
     let service = service::build(ServiceKind::Length, ServiceLimits::default());
     let server = start_udp(EngineKind::Reactor, socket, service, UdpConfig::default()).unwrap();
-    let client = udp_client::connect(server.tcp_addr().unwrap()).unwrap();
+    let client = udp_client::connect(server.udp_addr().unwrap()).unwrap();
     assert_eq!(
         ask(&client, b"abc", ANSWER_TIMEOUT).as_deref(),
         Some(&b"The msg was 3 bytes long"[..])

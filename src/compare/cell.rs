@@ -160,6 +160,7 @@ fn run_load(
         target: match addr {
             ListenAddr::Tcp(addr) => Target::Tcp(*addr),
             ListenAddr::Unix(path) => Target::Unix(path.clone()),
+            ListenAddr::Udp(addr) => Target::Udp(*addr),
         },
         service: cell.service,
         connections: cell.connections,

@@ -62,8 +62,8 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     let lossy = DropPolicy::new(params.drop_probability, params.seed).map_err(io::Error::other)?;
     let server = start(lossy)?;
     let addr = server
-        .tcp_addr()
-        .ok_or_else(|| io::Error::other("UDP server has an address"))?;
+        .udp_addr()
+        .ok_or_else(|| io::Error::other("a UDP server has a UDP address"))?;
     let waits: Vec<String> = params.backoff.waits().into_iter().map(ms).collect();
     writeln!(
         out,
@@ -113,8 +113,8 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
 
     let silent = start(DropPolicy::new(1.0, 0).map_err(io::Error::other)?)?;
     let silent_addr = silent
-        .tcp_addr()
-        .ok_or_else(|| io::Error::other("UDP server has an address"))?;
+        .udp_addr()
+        .ok_or_else(|| io::Error::other("a UDP server has a UDP address"))?;
     writeln!(out, "A server that drops everything ({silent_addr}):")?;
     let silent_server = ask_expecting_failure(silent_addr, &params.backoff, out)?;
     silent.shutdown()?;

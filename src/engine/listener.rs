@@ -56,12 +56,16 @@ pub enum ListenAddr {
     Tcp(SocketAddr),
     /// A Unix domain stream socket at this path.
     Unix(PathBuf),
+    /// A UDP socket, IPv4 or IPv6: datagrams, no listening, no connections.
+    Udp(SocketAddr),
 }
 
 impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            // A UDP address reads like a TCP one; where it matters the
+            // transport is said beside it ("listening on ADDR (udp, ...)").
+            ListenAddr::Tcp(addr) | ListenAddr::Udp(addr) => write!(f, "{addr}"),
             ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }

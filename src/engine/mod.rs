@@ -213,7 +213,15 @@ impl Server {
     pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
         match &self.local_addr {
             ListenAddr::Tcp(addr) => Some(*addr),
-            ListenAddr::Unix(_) => None,
+            ListenAddr::Unix(_) | ListenAddr::Udp(_) => None,
+        }
+    }
+
+    /// The UDP address, for callers that started a UDP server.
+    pub fn udp_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.local_addr {
+            ListenAddr::Udp(addr) => Some(*addr),
+            ListenAddr::Tcp(_) | ListenAddr::Unix(_) => None,
         }
     }
 

@@ -44,8 +44,7 @@ pub fn spawn(
     };
     Server::spawn(
         "udp-iterative",
-        // A UDP address is an IP:port like a TCP one.
-        ListenAddr::Tcp(local_addr),
+        ListenAddr::Udp(local_addr),
         stopper,
         move || serve(&socket, service.as_ref(), config, &is_stopping),
     )

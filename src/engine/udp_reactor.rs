@@ -59,8 +59,7 @@ pub fn spawn(
     };
     Server::spawn(
         "udp-reactor",
-        // A UDP address is an IP:port like a TCP one.
-        ListenAddr::Tcp(local_addr),
+        ListenAddr::Udp(local_addr),
         stopper,
         move || udp_loop.run(),
     )

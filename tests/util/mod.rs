@@ -180,6 +180,7 @@ impl Conn {
                 UnixStream::connect(path)
                     .unwrap_or_else(|err| panic!("cannot connect to {}: {err}", path.display())),
             ),
+            ListenAddr::Udp(addr) => panic!("stream tests cannot connect to UDP {addr}"),
         };
         conn.set_read_timeout(IO_TIMEOUT);
         match &conn {
