@@ -571,6 +571,126 @@ fn connection_cap_closes_extra_clients(engine: EngineKind) {
     assert!(served_again, "no client served after one left");
 }
 
+/// A pids cgroup of its own for one child process, so the child can be
+/// made to run out of threads (root ignores RLIMIT_NPROC; a cgroup's
+/// `pids.max` binds everyone). Removed when dropped, after the child.
+struct PidsCgroup {
+    dir: std::path::PathBuf,
+}
+
+impl PidsCgroup {
+    /// A fresh cgroup under the pids hierarchy (cgroup v1) or the unified
+    /// one where it has the pids controller (v2); `None` where neither is
+    /// writable here (not root, or no such controller).
+    fn create() -> Option<PidsCgroup> {
+        let name = format!("sockbench-test-{}", std::process::id());
+        ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
+            .iter()
+            .find_map(|root| {
+                let dir = std::path::Path::new(root).join(&name);
+                std::fs::create_dir(&dir).ok()?;
+                let cgroup = PidsCgroup { dir };
+                cgroup.dir.join("pids.max").exists().then_some(cgroup)
+            })
+    }
+
+    fn write(&self, file: &str, value: &str) {
+        std::fs::write(self.dir.join(file), value)
+            .unwrap_or_else(|err| panic!("write {value} to {file} of {:?}: {err}", self.dir));
+    }
+
+    /// Move process `pid`, all its threads, into this cgroup.
+    fn add(&self, pid: u32) {
+        self.write("cgroup.procs", &pid.to_string());
+    }
+
+    /// Tasks (threads) in the cgroup now.
+    fn current(&self) -> u64 {
+        let text = std::fs::read_to_string(self.dir.join("pids.current")).expect("pids.current");
+        text.trim().parse().expect("a number in pids.current")
+    }
+
+    /// At most `max` tasks: creating one more fails with EAGAIN.
+    fn limit(&self, max: u64) {
+        self.write("pids.max", &max.to_string());
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        // The child was killed and reaped just before; the kernel may take
+        // a moment to let go of the cgroup. Bounded: give up after a second.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("could not remove the test cgroup {:?}", self.dir);
+    }
+}
+
+/// The thread-per-connection engine out of threads: a client it cannot
+/// start a thread for is closed at once (not left hanging), the process
+/// and the clients it already serves carry on, the reason is logged, and
+/// once threads are free again new clients are served.
+#[test]
+fn threaded_closes_a_client_it_has_no_thread_for_and_recovers() {
+    let Some(cgroup) = PidsCgroup::create() else {
+        eprintln!("skipped: no writable pids cgroup here (needs root and the pids controller)");
+        return;
+    };
+    // Declared after the cgroup: dropped (killed) before it is removed.
+    let mut server = ChildServer::start(EngineKind::Threaded, &["--service", "echo"], None);
+    cgroup.add(server.process.pid());
+    let idle = cgroup.current();
+    cgroup.limit(idle + 2); // room for two connection threads
+    let mut served = Vec::new();
+    for _ in 0..2 {
+        let mut client = server.connect();
+        client.write_all(b"ping").expect("send");
+        assert!(
+            is_served(&mut client, IO_TIMEOUT),
+            "one of the first two clients was not served"
+        );
+        served.push(client);
+    }
+    let mut refused = server.connect();
+    let _ = refused.write_all(b"ping"); // may already fail: the server closed it
+    let mut byte = [0u8; 1];
+    match refused.read(&mut byte) {
+        Ok(0) => {}
+        Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
+        other => panic!("the client with no thread was not closed: {other:?}"),
+    }
+    assert!(server.is_running(), "the server died when out of threads");
+    for client in &mut served {
+        client.write_all(b"ping").expect("send");
+        assert!(
+            is_served(client, IO_TIMEOUT),
+            "a served client lost its service"
+        );
+    }
+    drop(served);
+    // Their threads end on EOF; wait (bounded) until the cgroup shows it.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while cgroup.current() > idle {
+        assert!(Instant::now() < deadline, "connection threads did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut next = server.connect();
+    next.write_all(b"ping").expect("send");
+    assert!(
+        is_served(&mut next, IO_TIMEOUT),
+        "no client served once threads were free"
+    );
+    let log = server.process.stderr_excerpt();
+    assert!(
+        log.contains("cannot start a thread"),
+        "the refusal was not logged: {log}"
+    );
+}
+
 /// One `#[test]` per engine for each body, so failures name the engine.
 macro_rules! per_engine {
     ($engine:ident: $($body:ident),* $(,)?) => {
