@@ -132,6 +132,58 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `--repeat 3` runs the matrix in three rounds and keeps one row per cell:
+/// the median run, with the run count and the req/s range around it.
+#[test]
+fn repeat_keeps_one_median_row_per_cell_with_its_range() {
+    let dir = scratch("compare-repeat");
+    let run = sockbench(&[
+        "compare",
+        "--engines",
+        "reactor",
+        "--connections",
+        "1,4",
+        "--duration",
+        "200ms",
+        "--repeat",
+        "3",
+        "--name",
+        "repeat",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "compare failed: {stderr}");
+    assert!(
+        stderr.contains("[6/6] round 3 of 3: reactor"),
+        "progress lines missing: {stderr}"
+    );
+    let mut reader = csv::Reader::from_path(dir.join("repeat.csv")).unwrap();
+    let rows: Vec<std::collections::HashMap<String, String>> =
+        reader.deserialize().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "one row per cell, not per run: {rows:?}");
+    for row in &rows {
+        let number = |name: &str| -> f64 { row[name].parse().unwrap() };
+        assert_eq!(row["runs"], "3", "{row:?}");
+        assert!(number("req_per_s") > 0.0, "{row:?}");
+        assert!(
+            number("req_per_s_min") <= number("req_per_s")
+                && number("req_per_s") <= number("req_per_s_max"),
+            "the median is not within the range: {row:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--repeat 0` is refused: a cell must run at least once.
+#[test]
+fn repeat_zero_is_refused() {
+    let run = sockbench(&["compare", "--repeat", "0", "--smoke"]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--repeat"), "{stderr}");
+}
+
 /// An unknown engine is refused with the list of valid names.
 #[test]
 fn unknown_engine_is_refused_with_the_valid_names() {

@@ -17,14 +17,16 @@ use crate::service::ServiceKind;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   ./scripts/compare.sh                                  # default matrix, about 2 minutes
-  ./scripts/compare.sh --full --pin --name full         # everything, server and load on separate cores
+  ./scripts/compare.sh --full --pin --name full         # everything; server and load on own cores
   sockbench compare --engines reactor,epoll-raw --connections 100,1000 --duration 5s
   sockbench compare --smoke --name smoke                # a few seconds, for CI
+  sockbench compare --engines reactor,epoll-raw --pin --repeat 5  # median of 5 rounds
 
 Each server runs as its own process on 127.0.0.1:0 (--transports tcp6 uses
-[::1]:0, unix a Unix socket); the load runs in this process. The reference rows (tokio, epoll-raw) need `cargo build --release
---examples`, which ./scripts/compare.sh does. Results: OUT/NAME.csv,
-OUT/NAME.machine.txt, OUT/NAME-*.svg and a table on stdout.")]
+[::1]:0, unix a Unix socket); the load runs in this process. The reference
+rows (tokio, epoll-raw) need `cargo build --release --examples`, which
+./scripts/compare.sh does. Results: OUT/NAME.csv, OUT/NAME.machine.txt,
+OUT/NAME-*.svg and a table on stdout.")]
 pub struct CompareArgs {
     /// Servers to compare: iterative, threaded, pool, reactor, tokio, epoll-raw [default: all].
     #[arg(long, value_delimiter = ',')]
@@ -89,6 +91,13 @@ pub struct CompareArgs {
     /// Connections of the latency-percentile chart [default: 100].
     #[arg(long)]
     pub latency_connections: Option<u64>,
+
+    /// Run the whole matrix N times, round after round, and keep for each
+    /// cell the run with the median req/s; the CSV and the table add the
+    /// lowest and highest req/s. On a shared machine two servers closer
+    /// than that spread are not told apart by one run.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub repeat: u16,
 }
 
 /// Options of `sockbench plot`.
@@ -169,6 +178,7 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         examples_dir,
         command_line: shell_words(std::env::args()),
         latency_connections: args.latency_connections,
+        rounds: usize::from(args.repeat),
     };
     compare::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
     Ok(ExitCode::SUCCESS)

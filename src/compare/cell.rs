@@ -120,6 +120,9 @@ pub fn measure(
         client_cpu_s: round(client_cpu_s, 3),
         outcome: figures.outcome,
         pinned,
+        runs: 1,
+        req_per_s_min: Some(round(figures.req_per_s, 3)),
+        req_per_s_max: Some(round(figures.req_per_s, 3)),
     };
     Ok((record, failure))
 }

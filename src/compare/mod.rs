@@ -61,6 +61,9 @@ pub struct CompareConfig {
     pub command_line: String,
     /// Concurrency of the latency-percentile chart.
     pub latency_connections: Option<u64>,
+    /// Rounds over the whole matrix (`--repeat`); each cell keeps its
+    /// median run. At least 1.
+    pub rounds: usize,
 }
 
 /// What a comparison wrote.
@@ -138,7 +141,11 @@ pub fn run(
     })
 }
 
-/// Run every cell, restarting the server when the next cell needs another.
+/// Run every cell, restarting the server when the next cell needs another;
+/// with several rounds, the whole matrix again each round. Rounds rather
+/// than back-to-back repeats of a cell: a slow spell of a shared machine
+/// then lands on different cells in different rounds, instead of on every
+/// run of the few cells measured during it.
 fn run_cells(
     config: &CompareConfig,
     cells: &[Cell],
@@ -146,9 +153,18 @@ fn run_cells(
     progress: &mut dyn Write,
 ) -> io::Result<Vec<CellRecord>> {
     let started = Instant::now();
-    let mut records = Vec::with_capacity(cells.len());
+    let rounds = config.rounds.max(1);
+    let steps: Vec<(usize, usize)> = (0..rounds)
+        .flat_map(|round| (0..cells.len()).map(move |index| (round, index)))
+        .collect();
+    let planned: Vec<Duration> = steps
+        .iter()
+        .map(|&(_, index)| cells[index].duration)
+        .collect();
+    let mut runs: Vec<Vec<CellRecord>> = vec![Vec::new(); cells.len()];
     let mut running: Option<(ServerProcess, &Cell)> = None;
-    for (index, cell) in cells.iter().enumerate() {
+    for (step, &(round, index)) in steps.iter().enumerate() {
+        let cell = &cells[index];
         let reuse = match &mut running {
             Some((server, served)) if served.same_server(cell) => match server.exited()? {
                 None => true,
@@ -172,25 +188,40 @@ fn run_cells(
         }
         let (server, _) = running.as_ref().expect("a server was just started");
 
+        let round_note = if rounds > 1 {
+            format!("round {} of {rounds}: ", round + 1)
+        } else {
+            String::new()
+        };
         writeln!(
             progress,
-            "[{}/{}] {cell}{}",
-            index + 1,
-            cells.len(),
-            eta(started.elapsed(), index, cells)
+            "[{}/{}] {round_note}{cell}{}",
+            step + 1,
+            steps.len(),
+            eta(started.elapsed(), step, &planned)
         )?;
         let (record, failure) = cell::measure(cell, server, config.load_threads, config.pin)?;
         if let Some(reason) = failure {
             writeln!(progress, "  load failed: {reason}")?;
         }
         writeln!(progress, "  {}", headline(&record))?;
-        records.push(record);
-        record::write_csv(csv, &records)?;
+        runs[index].push(record);
+        // Rewritten after every run: an interrupted comparison keeps the
+        // medians of what it measured.
+        record::write_csv(csv, &medians(&runs))?;
     }
     if let Some((server, served)) = running.take() {
         stop(server, served, progress)?;
     }
-    Ok(records)
+    Ok(medians(&runs))
+}
+
+/// One row per cell measured so far: its median run.
+fn medians(runs: &[Vec<CellRecord>]) -> Vec<CellRecord> {
+    runs.iter()
+        .filter(|cell_runs| !cell_runs.is_empty())
+        .map(|cell_runs| record::median_run(cell_runs))
+        .collect()
 }
 
 /// Raise the descriptor limit (for this process and the servers it
@@ -302,12 +333,13 @@ fn stop(server: ServerProcess, served: &Cell, progress: &mut dyn Write) -> io::R
     }
 }
 
-/// `  (ETA 1m 12s)` from the average time of the cells done so far, or from
-/// the planned durations before the first one is done.
-fn eta(elapsed: Duration, done: usize, cells: &[Cell]) -> String {
-    let remaining = &cells[done..];
+/// `  (ETA 1m 12s)` from the average time of the runs done so far, or from
+/// the planned durations of the runs (`planned`, one per run) before the
+/// first one is done.
+fn eta(elapsed: Duration, done: usize, planned: &[Duration]) -> String {
+    let remaining = &planned[done..];
     let estimate = if done == 0 {
-        remaining.iter().map(|cell| cell.duration).sum::<Duration>()
+        remaining.iter().sum::<Duration>()
     } else {
         elapsed / done as u32 * remaining.len() as u32
     };

@@ -21,6 +21,8 @@
 //! | `outcome` | how the load run ended: `finished`, `server-lost` (no connection could be opened: ended early), `cut-off` (load threads stopped at the hard deadline) or `load-failed` (it could not run: see the progress output) |
 //! | `pinned` | server and generator pinned to separate cores (`--pin`) |
 //! | `transport` | `tcp4`, `tcp6` or `unix` (absent in files from before it existed: read as `tcp4`) |
+//! | `runs` | how many times the cell ran (`--repeat`); every other column is from the run with the median `req_per_s` (the lower of the two middle runs for an even count). Absent in older files: read as 1 |
+//! | `req_per_s_min`, `req_per_s_max` | the lowest and highest `req_per_s` over the runs: how far this machine's noise moved the cell (empty in older files) |
 
 use std::io;
 use std::path::Path;
@@ -77,11 +79,40 @@ pub struct CellRecord {
     /// `tcp4`, `tcp6` or `unix`.
     #[serde(default = "tcp4")]
     pub transport: String,
+    /// Runs of this cell; the figures are the median run's.
+    #[serde(default = "one")]
+    pub runs: u64,
+    /// Lowest req/s over the runs.
+    #[serde(default)]
+    pub req_per_s_min: Option<f64>,
+    /// Highest req/s over the runs.
+    #[serde(default)]
+    pub req_per_s_max: Option<f64>,
 }
 
 /// The transport of rows written before the column existed.
 fn tcp4() -> String {
     "tcp4".to_string()
+}
+
+/// The run count of rows written before the column existed.
+fn one() -> u64 {
+    1
+}
+
+/// One row for a cell run several times (`--repeat`): the run with the
+/// median req/s, whole (its latencies and CPU times belong together), with
+/// the run count and the req/s range beside it. For an even count the lower
+/// of the two middle runs is taken: a server is never credited with more
+/// than half its runs achieved. `runs` must not be empty.
+pub fn median_run(runs: &[CellRecord]) -> CellRecord {
+    let mut by_rate: Vec<&CellRecord> = runs.iter().collect();
+    by_rate.sort_by(|a, b| a.req_per_s.total_cmp(&b.req_per_s));
+    let mut median = by_rate[(by_rate.len() - 1) / 2].clone();
+    median.runs = runs.len() as u64;
+    median.req_per_s_min = by_rate.first().map(|r| r.req_per_s);
+    median.req_per_s_max = by_rate.last().map(|r| r.req_per_s);
+    median
 }
 
 impl CellRecord {
@@ -160,12 +191,16 @@ pub(crate) mod tests {
             outcome: "finished".to_string(),
             pinned: false,
             transport: "tcp4".to_string(),
+            runs: 1,
+            req_per_s_min: Some(req_per_s),
+            req_per_s_max: Some(req_per_s),
         }
     }
 
-    /// A CSV from before the `transport` column reads as TCP over IPv4.
+    /// A CSV from before the `transport` column (and the run columns after
+    /// it) reads as TCP over IPv4, run once, with no range.
     #[test]
-    fn rows_without_transport_read_as_tcp4() {
+    fn rows_without_transport_read_as_tcp4_run_once() {
         let dir = std::env::temp_dir().join(format!("sockbench-old-csv-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("old.csv");
@@ -173,11 +208,14 @@ pub(crate) mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let old: String = text
             .lines()
-            .map(|line| line.rsplit_once(',').unwrap().0.to_string() + "\n")
+            .map(|line| line.rsplitn(5, ',').last().unwrap().to_string() + "\n")
             .collect();
+        assert!(old.starts_with("engine,") && old.lines().next().unwrap().ends_with(",pinned"));
         std::fs::write(&path, old).unwrap();
         let records = read_csv(&path).unwrap();
         assert_eq!(records[0].transport, "tcp4");
+        assert_eq!(records[0].runs, 1);
+        assert_eq!(records[0].req_per_s_min, None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -198,5 +236,27 @@ pub(crate) mod tests {
         );
         assert_eq!(read_csv(&path).unwrap(), records);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Of several runs, the row is the median run's, whole, with the count
+    /// and the range; of an even count, the lower middle run.
+    #[test]
+    fn median_run_keeps_the_median_row_and_the_range() {
+        let runs: Vec<CellRecord> = [(120.0, 7), (90.0, 3), (100.0, 5)]
+            .iter()
+            .map(|&(rate, p99)| sample("reactor", 100, rate, Some(p99)))
+            .collect();
+        let median = median_run(&runs);
+        assert_eq!(median.req_per_s, 100.0);
+        assert_eq!(median.p99_us, Some(5), "figures from one run, not mixed");
+        assert_eq!(median.runs, 3);
+        assert_eq!(
+            (median.req_per_s_min, median.req_per_s_max),
+            (Some(90.0), Some(120.0))
+        );
+        let median_of_two = median_run(&runs[..2]);
+        assert_eq!(median_of_two.req_per_s, 90.0);
+        assert_eq!(median_of_two.runs, 2);
+        assert_eq!(median_run(&runs[..1]), runs[0]);
     }
 }

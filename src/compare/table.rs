@@ -66,7 +66,7 @@ fn cells_of(record: &CellRecord) -> [String; 15] {
         record.connections.to_string(),
         record.pipeline.to_string(),
         record.size.to_string(),
-        format!("{:.0}", record.req_per_s),
+        req_per_s_text(record),
         format!("{:.2}", record.mb_per_s),
         latency(record.p50_us),
         latency(record.p99_us),
@@ -77,6 +77,17 @@ fn cells_of(record: &CellRecord) -> [String; 15] {
         percent_of_core(record.client_cpu_s, record.duration_s)
             + if generator_saturated(record) { "*" } else { "" },
     ]
+}
+
+/// Requests per second; for a cell run several times, the median run's
+/// with the lowest and highest run after it.
+fn req_per_s_text(record: &CellRecord) -> String {
+    match (record.runs, record.req_per_s_min, record.req_per_s_max) {
+        (runs, Some(min), Some(max)) if runs > 1 => {
+            format!("{:.0} ({min:.0}-{max:.0})", record.req_per_s)
+        }
+        _ => format!("{:.0}", record.req_per_s),
+    }
 }
 
 /// `cpu_s` over `duration_s` as a percentage of one core; `-` without a
@@ -158,5 +169,18 @@ mod tests {
         assert!(!generator_saturated(&calm));
         assert!(generator_saturated(&saturated));
         assert!(!generator_saturated(&unpinned));
+    }
+
+    /// A cell run several times shows its median req/s and the range; a
+    /// cell run once shows the figure alone.
+    #[test]
+    fn repeated_cells_show_their_req_per_s_range() {
+        let mut repeated = sample("reactor", 100, 150_000.4, Some(900));
+        repeated.runs = 3;
+        repeated.req_per_s_min = Some(120_000.0);
+        repeated.req_per_s_max = Some(180_000.0);
+        assert_eq!(req_per_s_text(&repeated), "150000 (120000-180000)");
+        let once = sample("reactor", 100, 150_000.4, Some(900));
+        assert_eq!(req_per_s_text(&once), "150000");
     }
 }
