@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Write the README's results section from a `compare` CSV, so that every
+"""Write the README's results section from `compare` CSVs, so that every
 number in the README comes out of a measurement, not a keyboard.
 
-    python3 scripts/readme-results.py [results/full.csv]
+    python3 scripts/readme-results.py [results/full.csv [results/bars.csv]]
 
 Replaces everything between `<!-- results:begin -->` and
-`<!-- results:end -->` in README.md with pivot tables of the CSV, the
-machine file it names, and links to the SVG plots beside it.
+`<!-- results:end -->` in README.md with pivot tables of the full run, the
+machine file it names, links to the SVG plots beside it, and, when the
+second CSV exists, a table of its repeated runs (`--repeat`): each cell's
+median run with the lowest and highest req/s of all its runs.
 """
 
 import csv
@@ -110,16 +112,56 @@ def section(csv_path):
     return "\n".join(parts) + "\n"
 
 
+def percent_of_core(row, key):
+    duration = float(row["duration_s"])
+    return f"{100 * float(row[key]) / duration:.1f}%" if duration > 0 else "-"
+
+
+def repeated_section(csv_path):
+    """One line per cell of a `--repeat` run: the median run, and the spread."""
+    rows = load(csv_path)
+    rel = csv_path.relative_to(ROOT).as_posix()
+    machine_path = csv_path.with_name(csv_path.stem + ".machine.txt")
+    machine = machine_path.read_text().strip()
+    runs = sorted({int(r.get("runs") or 1) for r in rows})
+    out = [
+        f"**Repeated runs** (`{rel}`, {' or '.join(map(str, runs))} runs per cell, "
+        "round after round): each line is the cell's median run by req/s; the range is the "
+        "lowest and highest req/s of all its runs. Two servers whose ranges overlap are not "
+        "told apart on this machine by one run.",
+        "",
+        "```text\n" + machine + "\n```",
+        "",
+        "| engine | conns | req/s, median run | req/s, lowest to highest | p99 µs | server CPU | load CPU |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        low, high = r.get("req_per_s_min"), r.get("req_per_s_max")
+        spread = f"{float(low):,.0f} to {float(high):,.0f}" if low and high else "-"
+        p99 = f"{int(r['p99_us']):,}" if r["p99_us"] else "-"
+        out.append(
+            f"| {r['engine']} | {r['connections']} | {float(r['req_per_s']):,.0f} | {spread} | {p99} "
+            f"| {percent_of_core(r, 'server_cpu_s')} | {percent_of_core(r, 'client_cpu_s')} |"
+        )
+    return "\n".join(out) + "\n"
+
+
 def main():
     csv_path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "results/full.csv").resolve()
+    bars_path = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "results/bars.csv").resolve()
     readme = ROOT / "README.md"
     text = readme.read_text()
     if BEGIN not in text or END not in text:
         sys.exit(f"README.md lacks the {BEGIN} / {END} markers")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(head + BEGIN + "\n" + section(csv_path) + END + tail)
-    print(f"README.md results section rewritten from {csv_path.relative_to(ROOT)}")
+    generated = section(csv_path)
+    sources = [csv_path.relative_to(ROOT).as_posix()]
+    if bars_path.exists():
+        generated += "\n" + repeated_section(bars_path)
+        sources.append(bars_path.relative_to(ROOT).as_posix())
+    readme.write_text(head + BEGIN + "\n" + generated + END + tail)
+    print(f"README.md results section rewritten from {' and '.join(sources)}")
 
 
 if __name__ == "__main__":
