@@ -395,7 +395,7 @@ mod tests {
     /// The note counts the cells whose pinned generator filled its core,
     /// and is absent when there are none.
     #[test]
-    fn saturation_note_names_the_cells_that_may_have_measured_the_generator() {
+    fn saturation_note_counts_the_cells_whose_generator_filled_its_core() {
         let calm = sample("reactor", 100, 50000.0, Some(800));
         assert_eq!(saturation_note(std::slice::from_ref(&calm)), "");
         let mut full = sample("epoll-raw", 1000, 90000.0, Some(900));

@@ -103,8 +103,8 @@ fn one() -> u64 {
 /// One row for a cell run several times (`--repeat`): the run with the
 /// median req/s, whole (its latencies and CPU times belong together), with
 /// the run count and the req/s range beside it. For an even count the lower
-/// of the two middle runs is taken: a server is never credited with more
-/// than half its runs achieved. `runs` must not be empty.
+/// of the two middle runs is taken, so at least half the runs reached the
+/// req/s shown. `runs` must not be empty.
 pub fn median_run(runs: &[CellRecord]) -> CellRecord {
     let mut by_rate: Vec<&CellRecord> = runs.iter().collect();
     by_rate.sort_by(|a, b| a.req_per_s.total_cmp(&b.req_per_s));
