@@ -29,11 +29,29 @@ def pick(rows, **want):
     return [r for r in rows if all(r[k] == v for k, v in want.items())]
 
 
+# As `compare` marks them (GENERATOR_SATURATED_PERCENT in src/compare/table.rs):
+# a pinned generator that used this share of its core may be what a cell measured.
+GENERATOR_SATURATED_PERCENT = 95.0
+GENERATOR_MARK = "†"
+
+
+def generator_saturated(row):
+    duration = float(row["duration_s"])
+    return (
+        row.get("pinned") == "true"
+        and duration > 0
+        and 100 * float(row["client_cpu_s"]) / duration >= GENERATOR_SATURATED_PERCENT
+    )
+
+
 def cell(row):
-    """req/s and p99 of one cell; errors shown when there were any."""
+    """req/s and p99 of one cell; errors shown when there were any, and a
+    mark when the req/s may be the load generator's limit."""
     if row is None:
         return "not run"
     rate = f"{float(row['req_per_s']):,.0f} req/s"
+    if generator_saturated(row):
+        rate += GENERATOR_MARK
     p99 = row["p99_us"]
     text = f"{rate}, p99 {int(p99):,} µs" if p99 else f"{rate}, no answers"
     errors = int(row["errors"])
@@ -78,6 +96,10 @@ def section(csv_path):
         f"({len(rows)} rows), `{rel(stem.with_name(stem.name + '.machine.txt'))}` says how:",
         "",
         "```text\n" + machine + "\n```",
+        "",
+        f"{GENERATOR_MARK} The pinned load generator used {GENERATOR_SATURATED_PERCENT:.0f}% or more "
+        "of its core in that cell: its req/s may be the generator's limit, so read it as a lower "
+        "bound for the server.",
         "",
     ]
     tables = [
