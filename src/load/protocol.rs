@@ -406,6 +406,49 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// An echo or frame answer is valid whole, incomplete cut short,
+        /// and invalid at exactly the byte a server got wrong: a random
+        /// one, one of the last eight (past the last whole word of the
+        /// pattern, when the size leaves a tail), and the first.
+        #[test]
+        fn answers_are_judged_exactly_wherever_a_byte_is_wrong(
+            frame in proptest::bool::ANY,
+            size in 1usize..3 * PATTERN_BLOCK_BYTES + 20,
+            id in proptest::num::u64::ANY,
+            flip_at in proptest::num::usize::ANY,
+            flip in 1u8..=255,
+        ) {
+            let service = if frame { ServiceKind::Frame } else { ServiceKind::Echo };
+            let protocol = Protocol::new(service, size);
+            let sent = request(service, size, id);
+            let mut scratch = Vec::new();
+            proptest::prop_assert_eq!(
+                protocol.check_response(id, &sent, &mut scratch),
+                Check::Valid(sent.len())
+            );
+            let cut = flip_at % sent.len();
+            proptest::prop_assert_eq!(
+                protocol.check_response(id, &sent[..cut], &mut scratch),
+                Check::Incomplete
+            );
+            let last = sent.len() - 1;
+            for at in [cut, last - (flip_at % 8).min(last), 0] {
+                let mut wrong = sent.clone();
+                wrong[at] ^= flip;
+                let expected = format!(
+                    "{} answer differs from what was sent at byte {at} of {}",
+                    service.name(),
+                    sent.len()
+                );
+                proptest::prop_assert_eq!(
+                    protocol.check_response(id, &wrong, &mut scratch),
+                    Check::Invalid(expected)
+                );
+            }
+        }
+    }
+
     /// upper sends lowercase letters and a newline, and wants them in capitals.
     #[test]
     fn upper_wants_the_line_in_capitals() {
