@@ -35,13 +35,21 @@ GENERATOR_SATURATED_PERCENT = 95.0
 GENERATOR_MARK = "†"
 
 
-def generator_saturated(row):
+def core_share(row, key):
+    """CPU seconds in column `key` over the measured window, as a percentage
+    of one core; None without a measured window."""
     duration = float(row["duration_s"])
-    return (
-        row.get("pinned") == "true"
-        and duration > 0
-        and 100 * float(row["client_cpu_s"]) / duration >= GENERATOR_SATURATED_PERCENT
-    )
+    return 100 * float(row[key]) / duration if duration > 0 else None
+
+
+def core_share_text(row, key):
+    share = core_share(row, key)
+    return "-" if share is None else f"{share:.1f}%"
+
+
+def generator_saturated(row):
+    share = core_share(row, "client_cpu_s")
+    return row.get("pinned") == "true" and share is not None and share >= GENERATOR_SATURATED_PERCENT
 
 
 def cell(row):
@@ -64,11 +72,7 @@ def cpu_cell(row):
     """Server and load generator CPU over the measured window, as shares of one core."""
     if row is None:
         return "not run"
-    duration = float(row["duration_s"])
-    if duration <= 0:
-        return "no measured window"
-    share = lambda key: 100 * float(row[key]) / duration
-    return f"server {share('server_cpu_s'):.1f}%, load {share('client_cpu_s'):.1f}%"
+    return f"server {core_share_text(row, 'server_cpu_s')}, load {core_share_text(row, 'client_cpu_s')}"
 
 
 def pivot(rows, title, show=cell):
@@ -134,11 +138,6 @@ def section(csv_path):
     return "\n".join(parts) + "\n"
 
 
-def percent_of_core(row, key):
-    duration = float(row["duration_s"])
-    return f"{100 * float(row[key]) / duration:.1f}%" if duration > 0 else "-"
-
-
 def repeated_section(csv_path):
     """One line per cell of a `--repeat` run: the median run, and the spread."""
     rows = load(csv_path)
@@ -163,7 +162,7 @@ def repeated_section(csv_path):
         p99 = f"{int(r['p99_us']):,}" if r["p99_us"] else "-"
         out.append(
             f"| {r['engine']} | {r['connections']} | {float(r['req_per_s']):,.0f} | {spread} | {p99} "
-            f"| {percent_of_core(r, 'server_cpu_s')} | {percent_of_core(r, 'client_cpu_s')} |"
+            f"| {core_share_text(r, 'server_cpu_s')} | {core_share_text(r, 'client_cpu_s')} |"
         )
     return "\n".join(out) + "\n"
 

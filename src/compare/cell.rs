@@ -91,6 +91,7 @@ pub fn measure(
         _ => (0.0, 0),
     };
     let percentile = |i: usize| figures.percentiles_us.map(|p| p[i]);
+    let req_per_s = round(figures.req_per_s, 3);
     let record = CellRecord {
         engine: cell.contender.name().to_string(),
         transport: cell.transport.name().to_string(),
@@ -101,7 +102,7 @@ pub fn measure(
         size: cell.size_bytes as u64,
         duration_s: round(figures.duration_s, 3),
         requests: figures.requests,
-        req_per_s: round(figures.req_per_s, 3),
+        req_per_s,
         mb_per_s: round(figures.mb_per_s, 3),
         p50_us: percentile(0),
         p90_us: percentile(1),
@@ -121,8 +122,8 @@ pub fn measure(
         outcome: figures.outcome,
         pinned,
         runs: 1,
-        req_per_s_min: Some(round(figures.req_per_s, 3)),
-        req_per_s_max: Some(round(figures.req_per_s, 3)),
+        req_per_s_min: Some(req_per_s),
+        req_per_s_max: Some(req_per_s),
     };
     Ok((record, failure))
 }

@@ -73,8 +73,8 @@ fn cells_of(record: &CellRecord) -> [String; 15] {
         latency(record.p999_us),
         latency(record.max_us),
         errors,
-        percent_of_core(record.server_cpu_s, record.duration_s),
-        percent_of_core(record.client_cpu_s, record.duration_s)
+        percent_of_core_text(record.server_cpu_s, record.duration_s),
+        percent_of_core_text(record.client_cpu_s, record.duration_s)
             + if generator_saturated(record) { "*" } else { "" },
     ]
 }
@@ -90,14 +90,15 @@ fn req_per_s_text(record: &CellRecord) -> String {
     }
 }
 
-/// `cpu_s` over `duration_s` as a percentage of one core; `-` without a
-/// measured window.
-fn percent_of_core(cpu_s: f64, duration_s: f64) -> String {
-    if duration_s > 0.0 {
-        format!("{:.1}", 100.0 * cpu_s / duration_s)
-    } else {
-        "-".to_string()
-    }
+/// `cpu_s` over `duration_s` as a percentage of one core; `None` without
+/// a measured window.
+fn percent_of_core(cpu_s: f64, duration_s: f64) -> Option<f64> {
+    (duration_s > 0.0).then(|| 100.0 * cpu_s / duration_s)
+}
+
+/// [`percent_of_core`] as a table cell, `-` without a measured window.
+fn percent_of_core_text(cpu_s: f64, duration_s: f64) -> String {
+    percent_of_core(cpu_s, duration_s).map_or_else(|| "-".to_string(), |p| format!("{p:.1}"))
 }
 
 /// The generator, pinned to its one core, kept that core (nearly) full:
@@ -105,8 +106,8 @@ fn percent_of_core(cpu_s: f64, duration_s: f64) -> String {
 /// Unpinned, generator and server share the cores and this cannot be told.
 pub fn generator_saturated(record: &CellRecord) -> bool {
     record.pinned
-        && record.duration_s > 0.0
-        && 100.0 * record.client_cpu_s / record.duration_s >= GENERATOR_SATURATED_PERCENT
+        && percent_of_core(record.client_cpu_s, record.duration_s)
+            .is_some_and(|percent| percent >= GENERATOR_SATURATED_PERCENT)
 }
 
 /// Text columns (the first three) left-aligned, numbers right-aligned.
