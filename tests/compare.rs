@@ -86,15 +86,29 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
         assert!(header.contains(&column), "{column} missing from {header:?}");
     }
     let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
-    let cells: Vec<(&str, &str)> = rows.iter().map(|row| (row[0], row[3])).collect();
+    let mut cells: Vec<(&str, &str)> = rows.iter().map(|row| (row[0], row[3])).collect();
+    cells.sort();
     assert_eq!(
         cells,
         [
-            ("threaded", "1"),
-            ("threaded", "4"),
             ("reactor", "1"),
-            ("reactor", "4")
+            ("reactor", "4"),
+            ("threaded", "1"),
+            ("threaded", "4")
         ]
+    );
+    // The table lists the cells server by server, in --engines order.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let table_engines: Vec<&str> = stdout
+        .lines()
+        .skip(2)
+        .take(4)
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        table_engines,
+        ["threaded", "threaded", "reactor", "reactor"],
+        "{stdout}"
     );
     let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
     for row in &rows {
@@ -113,7 +127,6 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
 
     let expected = ["smoke-latency.svg", "smoke-p99.svg", "smoke-throughput.svg"];
     assert_eq!(svgs(&dir), expected);
-    let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.lines().next().unwrap().starts_with("engine"),
         "{stdout}"
@@ -132,56 +145,218 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `--repeat 3` runs the matrix in three rounds and keeps one row per cell:
-/// the median run, with the run count and the req/s range around it.
+/// Rows of a CSV as maps from column to text.
+fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader.deserialize().map(Result::unwrap).collect()
+}
+
+/// `--rounds 6 --baseline threaded`: the CSV keeps every round's row (one
+/// per engine, cell and round), the verdicts file has one row per other
+/// engine and cell, and the table shows ratio, interval and verdict. The
+/// cost columns are there and plausible: at 100 connections the reactor
+/// (one thread, many ready sockets per wake-up) makes fewer voluntary
+/// context switches per request than one thread per connection, each of
+/// which blocks after every answer; and every server makes at least one
+/// system call per request answered.
 #[test]
-fn repeat_keeps_one_median_row_per_cell_with_its_range() {
-    let dir = scratch("compare-repeat");
+fn rounds_keep_every_row_and_give_verdicts_and_costs() {
+    let dir = scratch("compare-rounds");
+    let run = sockbench(&[
+        "compare",
+        "--engines",
+        "threaded,reactor",
+        "--connections",
+        "100",
+        "--duration",
+        "300ms",
+        "--rounds",
+        "6",
+        "--baseline",
+        "threaded",
+        "--name",
+        "rounds",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "compare failed: {stderr}");
+    assert!(stderr.contains("[12/12] round 6 of 6: "), "{stderr}");
+    // Paired and alternating: round 1 runs threaded first, round 2 reactor first.
+    let first_of_round = |round: usize| {
+        let marker = format!("round {round} of 6: ");
+        let line = stderr.lines().find(|l| l.contains(&marker)).unwrap();
+        line.split(&marker)
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        (first_of_round(1), first_of_round(2)),
+        ("threaded".into(), "reactor".into())
+    );
+
+    let rows = csv_rows(&dir.join("rounds.csv"));
+    assert_eq!(rows.len(), 12, "one row per engine and round: {rows:?}");
+    for engine in ["threaded", "reactor"] {
+        let mut rounds: Vec<u32> = rows
+            .iter()
+            .filter(|r| r["engine"] == engine)
+            .map(|r| r["round"].parse().unwrap())
+            .collect();
+        rounds.sort();
+        assert_eq!(rounds, [1, 2, 3, 4, 5, 6], "{engine}");
+    }
+    let verdicts = csv_rows(&dir.join("rounds.verdicts.csv"));
+    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
+    assert_eq!(verdicts[0]["engine"], "reactor");
+    assert_eq!(verdicts[0]["rounds_used"], "6");
+    let number = |row: &std::collections::HashMap<String, String>, name: &str| -> f64 {
+        row[name]
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} in {row:?}"))
+    };
+    assert!(number(&verdicts[0], "ratio_low") <= number(&verdicts[0], "median_ratio"));
+    assert!(number(&verdicts[0], "median_ratio") <= number(&verdicts[0], "ratio_high"));
+    assert!(stdout.contains("Against threaded"), "{stdout}");
+    assert!(
+        ["faster", "slower", "no difference"]
+            .iter()
+            .any(|v| stdout.contains(v)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Cost per request"), "{stdout}");
+
+    let per_request = |engine: &str, column: &str| -> Option<f64> {
+        let mut count = 0.0;
+        let mut requests = 0.0;
+        for row in rows.iter().filter(|r| r["engine"] == engine) {
+            count += row[column].parse::<f64>().ok()?;
+            requests += number(row, "requests");
+        }
+        Some(count / requests)
+    };
+    let threaded_cs = per_request("threaded", "server_vcsw").unwrap();
+    let reactor_cs = per_request("reactor", "server_vcsw").unwrap();
+    assert!(
+        reactor_cs < threaded_cs,
+        "voluntary switches per request: reactor {reactor_cs:.3}, threaded {threaded_cs:.3}"
+    );
+    match (
+        per_request("threaded", "server_syscalls"),
+        per_request("reactor", "server_syscalls"),
+    ) {
+        (Some(threaded), Some(reactor)) => {
+            assert!(threaded >= 1.0 && reactor >= 1.0, "{threaded} {reactor}");
+            assert!(threaded < 100.0 && reactor < 100.0, "{threaded} {reactor}");
+        }
+        _ => {
+            assert!(stderr.contains("system calls are not counted"), "{stderr}");
+            eprintln!("skipped the system-call check: counts were n/a");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// With `--server-cpu 0.25`, the server is held to a quarter of a core
+/// (its CPU time over the window stays near or under that), the CSV and
+/// the machine file record the quota, and the quota groups are gone
+/// afterwards. Skipped, with the reason printed, where no CPU cgroup is
+/// writable (the refusal is then checked instead).
+#[test]
+fn server_cpu_quota_holds_the_server_and_is_recorded_and_removed() {
+    let dir = scratch("compare-quota");
     let run = sockbench(&[
         "compare",
         "--engines",
         "reactor",
         "--connections",
-        "1,4",
+        "10",
         "--duration",
-        "200ms",
-        "--repeat",
-        "3",
+        "1s",
+        "--server-cpu",
+        "0.25",
         "--name",
-        "repeat",
+        "quota",
         "--out-dir",
         dir.to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "compare failed: {stderr}");
-    assert!(
-        stderr.contains("[6/6] round 3 of 3: reactor"),
-        "progress lines missing: {stderr}"
-    );
-    let mut reader = csv::Reader::from_path(dir.join("repeat.csv")).unwrap();
-    let rows: Vec<std::collections::HashMap<String, String>> =
-        reader.deserialize().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 2, "one row per cell, not per run: {rows:?}");
-    for row in &rows {
-        let number = |name: &str| -> f64 { row[name].parse().unwrap() };
-        assert_eq!(row["runs"], "3", "{row:?}");
-        assert!(number("req_per_s") > 0.0, "{row:?}");
-        assert!(
-            number("req_per_s_min") <= number("req_per_s")
-                && number("req_per_s") <= number("req_per_s_max"),
-            "the median is not within the range: {row:?}"
-        );
+    if stderr.contains("needs a writable CPU cgroup") {
+        assert!(!run.status.success());
+        assert!(!dir.join("quota.csv").exists(), "nothing ran");
+        eprintln!("skipped: {}", stderr.trim());
+        return;
     }
+    assert!(run.status.success(), "compare failed: {stderr}");
+    let rows = csv_rows(&dir.join("quota.csv"));
+    assert_eq!(rows[0]["server_cpu_quota"], "0.25");
+    let busy: f64 = rows[0]["server_cpu_s"].parse::<f64>().unwrap()
+        / rows[0]["duration_s"].parse::<f64>().unwrap();
+    assert!(
+        busy <= 0.30,
+        "the server used {busy:.3} of a core under a 0.25 quota"
+    );
+    let machine = std::fs::read_to_string(dir.join("quota.machine.txt")).unwrap();
+    assert!(
+        machine.contains("server cpu quota: 0.25 of a core")
+            && (machine.contains("cpu.cfs_quota_us = 2500")
+                || machine.contains("cpu.max = \"2500")),
+        "{machine}"
+    );
+    let leftovers: Vec<String> = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("sockbench-"))
+        .filter(|name| {
+            // Only groups of processes that are gone: a parallel test's live ones are not ours.
+            let pid = name.split('-').nth(1).unwrap_or("");
+            !Path::new(&format!("/proc/{pid}")).exists()
+        })
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "quota groups left behind: {leftovers:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `--repeat 0` is refused: a cell must run at least once.
+/// Bad method flags are refused with one line naming the flag, before
+/// anything runs (no results directory is made).
 #[test]
-fn repeat_zero_is_refused() {
-    let run = sockbench(&["compare", "--repeat", "0", "--smoke"]);
-    assert!(!run.status.success());
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("--repeat"), "{stderr}");
+fn bad_rounds_baseline_and_server_cpu_are_refused_before_running() {
+    let dir = scratch("compare-refused");
+    let out = dir.join("never");
+    for (args, flag) in [
+        (vec!["--rounds", "0"], "--rounds"),
+        (
+            vec!["--engines", "reactor,pool", "--baseline", "epoll-raw"],
+            "--baseline",
+        ),
+        (vec!["--server-cpu", "0"], "--server-cpu"),
+        (vec!["--server-cpu=-0.5"], "--server-cpu"),
+        (vec!["--server-cpu", "64"], "--server-cpu"),
+        (
+            vec!["--server-cpu", "0.5", "--quota-period", "5s"],
+            "--quota-period",
+        ),
+    ] {
+        let mut all = vec!["compare", "--smoke", "--out-dir", out.to_str().unwrap()];
+        all.extend(&args);
+        let run = sockbench(&all);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(stderr.trim().lines().count() <= 4, "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} ran something");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// An unknown engine is refused with the list of valid names.
