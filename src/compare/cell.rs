@@ -67,21 +67,30 @@ pub struct RunSettings {
     pub pinned: bool,
     /// The server's CPU quota, as a share of one core.
     pub server_cpu_quota: Option<f64>,
-    /// Which round this is (from 1).
+    /// Which round this is: 0 for the counting round, then from 1.
     pub round: u64,
+    /// Count system calls (it slows them: only in the counting round).
+    pub count_syscalls: bool,
 }
 
 /// The counters of one side, read at the start of the measured window.
 struct WindowStart {
-    syscalls: Result<SyscallCounter, Unavailable>,
+    syscalls: Result<Option<SyscallCounter>, Unavailable>,
     syscalls_at_start: Option<u64>,
     switches: Option<ContextSwitches>,
 }
 
 impl WindowStart {
-    fn of(pid: u32) -> WindowStart {
-        let mut syscalls = SyscallCounter::attach(pid);
-        let syscalls_at_start = syscalls.as_mut().ok().and_then(|c| c.count().ok());
+    fn of(pid: u32, count_syscalls: bool) -> WindowStart {
+        let mut syscalls = if count_syscalls {
+            SyscallCounter::attach(pid).map(Some)
+        } else {
+            Ok(None)
+        };
+        let syscalls_at_start = match &mut syscalls {
+            Ok(Some(counter)) => counter.count().ok(),
+            _ => None,
+        };
         WindowStart {
             syscalls,
             syscalls_at_start,
@@ -91,8 +100,8 @@ impl WindowStart {
 
     /// `(system calls, voluntary, involuntary)` since the start, where known.
     fn finish(mut self, pid: u32) -> (Option<u64>, Option<ContextSwitches>) {
-        let syscalls = match (self.syscalls.as_mut(), self.syscalls_at_start) {
-            (Ok(counter), Some(start)) => counter.count().ok().map(|end| end - start),
+        let syscalls = match (&mut self.syscalls, self.syscalls_at_start) {
+            (Ok(Some(counter)), Some(start)) => counter.count().ok().map(|end| end - start),
             _ => None,
         };
         let switches = match (self.switches, ContextSwitches::of_process(pid)) {
@@ -117,8 +126,8 @@ pub fn measure(cell: &Cell, server: &ServerProcess, settings: RunSettings) -> io
             (
                 server.stats(),
                 system::process_cpu_s(),
-                WindowStart::of(server.pid()),
-                WindowStart::of(own_pid),
+                WindowStart::of(server.pid(), settings.count_syscalls),
+                WindowStart::of(own_pid, settings.count_syscalls),
             )
         });
         let load = run_load(server.addr(), cell, settings.load_threads, warmup);

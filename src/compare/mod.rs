@@ -49,6 +49,7 @@ pub mod system;
 pub mod table;
 pub mod verdict;
 
+use crate::counters::SyscallCounter;
 use cell::RunSettings;
 use matrix::{Cell, Contender, MatrixSpec, Transport};
 use quota::CpuQuota;
@@ -185,7 +186,9 @@ pub fn run(
 
     let mut table = table::render(&cells);
     table.push_str(&saturation_note(&cells));
-    table.push_str("\nCost per request (median round), server and load generator:\n\n");
+    table.push_str(
+        "\nCost per request, server and load generator (CPU and context switches: the median round; system calls: the counting round):\n\n",
+    );
     table.push_str(&table::render_costs(&cells));
     let comparisons = match config.baseline {
         Some(baseline) => verdict::compare_to_baseline(&records, baseline.name()),
@@ -233,15 +236,21 @@ struct Running {
 /// One run of the plan: a cell in a round.
 #[derive(Debug, Clone, Copy)]
 struct Step<'a> {
-    round: usize,
+    /// The round recorded in the CSV: 0 for the counting round, then 1 to N.
+    round: u64,
     cell: &'a Cell,
 }
+
+/// The longest run of a cell in the counting round: system calls per
+/// request settle within a second.
+const COUNTING_RUN: Duration = Duration::from_secs(1);
 
 /// The order of every run, group by group: in each group (the cells one
 /// set of server processes serves), round after round, each cell's shape
 /// run by every contender back to back, the contenders' order reversed
-/// from one shape to the next and from one round to the next.
-fn plan(cells: &[Cell], rounds: usize) -> Vec<Vec<Step<'_>>> {
+/// from one shape to the next and from one round to the next. With
+/// `counting`, a counting round (round 0) comes first.
+fn plan(cells: &[Cell], rounds: usize, counting: bool) -> Vec<Vec<Step<'_>>> {
     let mut groups: Vec<Vec<&Cell>> = Vec::new();
     for cell in cells {
         match groups
@@ -252,6 +261,7 @@ fn plan(cells: &[Cell], rounds: usize) -> Vec<Vec<Step<'_>>> {
             None => groups.push(vec![cell]),
         }
     }
+    let first_round = if counting { 0 } else { 1 };
     groups
         .into_iter()
         .map(|group| {
@@ -266,12 +276,12 @@ fn plan(cells: &[Cell], rounds: usize) -> Vec<Vec<Step<'_>>> {
                 }
             }
             let mut steps = Vec::new();
-            for round in 0..rounds {
+            for (turn, round) in (first_round..=rounds as u64).enumerate() {
                 for (index, shape) in shapes.iter().enumerate() {
                     // Reversed from one cell to the next and, for the same
                     // cell, from one round to the next: no contender is
                     // always first (or always right after another).
-                    let forward = (round + index) % 2 == 0;
+                    let forward = (turn + index) % 2 == 0;
                     let order: Vec<&Contender> = if forward {
                         contenders.iter().collect()
                     } else {
@@ -301,29 +311,48 @@ fn run_rounds(
     progress: &mut dyn Write,
 ) -> io::Result<Vec<CellRecord>> {
     let started = Instant::now();
-    let groups = plan(cells, config.rounds.max(1));
+    // Counting system calls slows every one of them (docs/METHOD.md), so
+    // they are counted in a short round of their own, not in the rounds
+    // whose throughput is compared.
+    let counting = match SyscallCounter::attach(std::process::id()) {
+        Ok(_) => true,
+        Err(reason) => {
+            writeln!(
+                progress,
+                "note: system calls are not counted (n/a): {reason}"
+            )?;
+            false
+        }
+    };
+    let groups = plan(cells, config.rounds.max(1), counting);
+    let run_of = |step: &Step<'_>| {
+        let mut cell = step.cell.clone();
+        if step.round == 0 {
+            cell.duration = cell.duration.min(COUNTING_RUN);
+        }
+        cell
+    };
     let planned: Vec<Duration> = groups
         .iter()
         .flatten()
-        .map(|step| step.cell.duration)
+        .map(|s| run_of(s).duration)
         .collect();
     let mut records = Vec::new();
     let mut step_number = 0;
-    let mut told_syscalls = false;
     for steps in &groups {
         let mut servers: Vec<(Contender, Option<Running>)> = Vec::new();
         for step in steps {
-            let cell = step.cell;
+            let cell = run_of(step);
+            let round_label = match step.round {
+                0 => "counting round (system calls): ".to_string(),
+                round if config.rounds > 1 => format!("round {round} of {}: ", config.rounds),
+                _ => String::new(),
+            };
             writeln!(
                 progress,
-                "[{}/{}] {}{cell}{}",
+                "[{}/{}] {round_label}{cell}{}",
                 step_number + 1,
                 planned.len(),
-                if config.rounds > 1 {
-                    format!("round {} of {}: ", step.round + 1, config.rounds)
-                } else {
-                    String::new()
-                },
                 eta(started.elapsed(), step_number, &planned)
             )?;
             step_number += 1;
@@ -331,23 +360,23 @@ fn run_rounds(
                 load_threads: config.load_threads,
                 pinned: config.pin,
                 server_cpu_quota: config.server_cpu,
-                round: step.round as u64 + 1,
+                round: step.round,
+                count_syscalls: step.round == 0,
             };
-            let Some(server) = running_server(config, cell, &mut servers, progress)? else {
-                records.push(cell::failed_record(cell, settings, "server-failed"));
+            let Some(server) = running_server(config, &cell, &mut servers, progress)? else {
+                records.push(cell::failed_record(&cell, settings, "server-failed"));
                 record::write_csv(csv, &records)?;
                 continue;
             };
-            let measured = cell::measure(cell, &server.process, settings)?;
+            let measured = cell::measure(&cell, &server.process, settings)?;
             if let Some(reason) = &measured.failure {
                 writeln!(progress, "  load failed: {reason}")?;
             }
-            if let (Some(reason), false) = (&measured.syscalls_unavailable, told_syscalls) {
+            if let Some(reason) = &measured.syscalls_unavailable {
                 writeln!(
                     progress,
-                    "  note: system calls are not counted (n/a): {reason}"
+                    "  note: system calls of this server not counted: {reason}"
                 )?;
-                told_syscalls = true;
             }
             writeln!(progress, "  {}", headline(&measured.record))?;
             records.push(measured.record);
@@ -608,14 +637,14 @@ mod tests {
             ..MatrixSpec::default_run()
         };
         let cells = spec.cells().cells;
-        let groups = plan(&cells, 2);
+        let groups = plan(&cells, 2, false);
         assert_eq!(groups.len(), 2, "one group per kind of work");
         let order: Vec<String> = groups[0]
             .iter()
             .map(|step| {
                 format!(
                     "{}:{}:{}",
-                    step.round,
+                    step.round - 1,
                     step.cell.connections,
                     &step.cell.contender.name()[..1]
                 )

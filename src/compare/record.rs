@@ -21,10 +21,10 @@
 //! | `outcome` | how the load run ended: `finished`, `server-lost` (no connection could be opened: ended early), `cut-off` (load threads stopped at the hard deadline) or `load-failed` (it could not run: see the progress output) |
 //! | `pinned` | server and generator pinned to separate cores (`--pin`) |
 //! | `transport` | `tcp4`, `tcp6` or `unix` (absent in files from before it existed: read as `tcp4`) |
-//! | `round` | which round of `--rounds N` this row is (1 to N); every round's row is kept, so the statistics can be redone from this file. Absent in older files: read as 1 |
+//! | `round` | which round of `--rounds N` this row is (1 to N); every round's row is kept, so the statistics can be redone from this file. Round 0 is the counting round, a run of at most 1 s per cell in which system calls are counted; it is left out of throughput figures and ratios, because counting slows every system call. Absent in older files: read as 1 |
 //! | `server_cpu_quota` | the server's CPU quota as a share of one core (`--server-cpu`), empty without one |
 //! | `load_threads` | load generator threads |
-//! | `server_syscalls`, `client_syscalls` | system calls made in the measured window by the server process (all its threads) and by the load generator (this process); empty where they cannot be counted (`counters`) |
+//! | `server_syscalls`, `client_syscalls` | system calls made in the measured window by the server process (all its threads) and by the load generator (this process); counted in round 0 only, empty in other rounds and where they cannot be counted (`counters`) |
 //! | `server_vcsw`, `server_ivcsw`, `client_vcsw`, `client_ivcsw` | voluntary and involuntary context switches in the measured window, server and generator, summed over threads (`counters`) |
 
 use std::io;
@@ -135,13 +135,18 @@ pub struct CellSummary {
     pub req_per_s_min: f64,
     /// Highest req/s over the rounds.
     pub req_per_s_max: f64,
+    /// The cell's run in the counting round (round 0), where system calls
+    /// were counted, if there was one.
+    pub counting: Option<CellRecord>,
 }
 
 /// One summary per cell, in order of first appearance: rows of the same
 /// cell (same [`CellRecord::cell_key`]) from different rounds are one cell.
+/// The counting round's rows are kept apart: their throughput was slowed
+/// by the counting.
 pub fn summarise(records: &[CellRecord]) -> Vec<CellSummary> {
     let mut cells: Vec<(CellKey, Vec<&CellRecord>)> = Vec::new();
-    for record in records {
+    for record in records.iter().filter(|r| r.round > 0) {
         let key = record.cell_key();
         match cells.iter_mut().find(|(k, _)| *k == key) {
             Some((_, runs)) => runs.push(record),
@@ -150,9 +155,13 @@ pub fn summarise(records: &[CellRecord]) -> Vec<CellSummary> {
     }
     cells
         .into_iter()
-        .map(|(_, mut runs)| {
+        .map(|(key, mut runs)| {
             runs.sort_by(|a, b| a.req_per_s.total_cmp(&b.req_per_s));
             CellSummary {
+                counting: records
+                    .iter()
+                    .find(|r| r.round == 0 && r.cell_key() == key)
+                    .cloned(),
                 median: runs[(runs.len() - 1) / 2].clone(),
                 runs: runs.len(),
                 req_per_s_min: runs[0].req_per_s,
@@ -319,7 +328,8 @@ pub(crate) mod tests {
 
     /// Rows of one cell from several rounds are one summary: the median
     /// run's row, whole, with the count and the range; of an even count,
-    /// the lower middle run. Another cell stays apart.
+    /// the lower middle run. Another cell stays apart, and so does the
+    /// counting round's row.
     #[test]
     fn summary_keeps_the_median_row_and_the_range_per_cell() {
         let mut rows: Vec<CellRecord> = [(120.0, 7), (90.0, 3), (100.0, 5)]
@@ -332,6 +342,9 @@ pub(crate) mod tests {
             })
             .collect();
         rows.push(sample("reactor", 1000, 80.0, Some(9)));
+        let mut counting = sample("reactor", 100, 10.0, Some(99));
+        counting.round = 0;
+        rows.push(counting.clone());
         let summaries = summarise(&rows);
         assert_eq!(summaries.len(), 2);
         let median = &summaries[0];
@@ -344,6 +357,12 @@ pub(crate) mod tests {
         assert_eq!(median.runs, 3);
         assert_eq!((median.req_per_s_min, median.req_per_s_max), (90.0, 120.0));
         assert_eq!(summaries[1].runs, 1);
+        assert_eq!(
+            median.counting,
+            Some(counting),
+            "the counting round kept apart"
+        );
+        assert_eq!(summaries[1].counting, None);
         let of_two = summarise(&rows[..2]);
         assert_eq!(of_two[0].median.req_per_s, 90.0);
         assert_eq!(of_two[0].runs, 2);

@@ -100,23 +100,29 @@ const COST_HEADINGS: [&str; 14] = [
     "load invol cs",
 ];
 
-/// What one request cost each side, per cell (the median round's run):
-/// CPU time in µs, system calls, voluntary and involuntary context
-/// switches, each divided by the requests answered. `n/a` where a count
-/// could not be taken.
+/// What one request cost each side, per cell: CPU time in µs and
+/// voluntary and involuntary context switches from the median round, and
+/// system calls from the counting round, each divided by the requests
+/// answered in that run. `n/a` where a count could not be taken.
 pub fn render_costs(cells: &[CellSummary]) -> String {
     let rows: Vec<Vec<String>> = cells
         .iter()
         .map(|cell| {
             let r = &cell.median;
-            let per = |count: Option<f64>, decimals: usize| match count {
-                Some(count) if r.requests > 0 => {
-                    format!("{:.*}", decimals, count / r.requests as f64)
+            let per_request_of = |run: &CellRecord, count: Option<f64>, decimals: usize| match count
+            {
+                Some(count) if run.requests > 0 => {
+                    format!("{:.*}", decimals, count / run.requests as f64)
                 }
                 Some(_) => "-".to_string(),
                 None => "n/a".to_string(),
             };
+            let per = |count: Option<f64>, decimals: usize| per_request_of(r, count, decimals);
             let n = |count: Option<u64>| count.map(|c| c as f64);
+            let syscalls = |side: fn(&CellRecord) -> Option<u64>| match &cell.counting {
+                Some(run) => per_request_of(run, n(side(run)), 2),
+                None => "n/a".to_string(),
+            };
             vec![
                 r.engine.clone(),
                 r.service.clone(),
@@ -125,11 +131,11 @@ pub fn render_costs(cells: &[CellSummary]) -> String {
                 r.pipeline.to_string(),
                 r.size.to_string(),
                 per(Some(r.server_cpu_s * 1e6), 2),
-                per(n(r.server_syscalls), 2),
+                syscalls(|run| run.server_syscalls),
                 per(n(r.server_vcsw), 3),
                 per(n(r.server_ivcsw), 3),
                 per(Some(r.client_cpu_s * 1e6), 2),
-                per(n(r.client_syscalls), 2),
+                syscalls(|run| run.client_syscalls),
                 per(n(r.client_vcsw), 3),
                 per(n(r.client_ivcsw), 3),
             ]
@@ -310,19 +316,26 @@ mod tests {
         assert_eq!(req_per_s_text(&summarise(&rows[..1])[0]), "150000");
     }
 
-    /// Costs are per request answered; a count that could not be taken
-    /// is `n/a`, not zero.
+    /// Costs are per request answered in the run they were counted in
+    /// (system calls: the counting round); a count that could not be
+    /// taken is `n/a`, not zero.
     #[test]
     fn costs_are_per_request_and_missing_counts_say_n_a() {
         let mut row = sample("reactor", 100, 1000.0, Some(800)); // 3000 requests
         row.server_cpu_s = 0.015; // 5 µs each
-        row.server_syscalls = Some(6000);
         row.server_vcsw = Some(300);
-        row.client_syscalls = None;
-        let table = render_costs(&summarise(&[row]));
+        let mut counting = row.clone();
+        counting.round = 0;
+        counting.requests = 1000;
+        counting.server_syscalls = Some(2000);
+        counting.client_syscalls = None;
+        let table = render_costs(&summarise(&[row.clone(), counting]));
         let line = table.lines().nth(2).unwrap();
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(&cells[6..10], ["5.00", "2.00", "0.100", "0.003"], "{line}");
         assert_eq!(cells[11], "n/a", "{line}");
+        let uncounted = render_costs(&summarise(&[row]));
+        let line = uncounted.lines().nth(2).unwrap();
+        assert_eq!(line.split_whitespace().nth(7), Some("n/a"), "{line}");
     }
 }

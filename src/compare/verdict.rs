@@ -167,9 +167,11 @@ fn is_usable(record: &CellRecord) -> bool {
 }
 
 /// Every engine other than `baseline`, cell by cell, against `baseline`,
-/// from the per-round rows of a comparison. Cells are in order of first
-/// appearance.
+/// from the per-round rows of a comparison (the counting round, round 0,
+/// is left out). Cells are in order of first appearance.
 pub fn compare_to_baseline(records: &[CellRecord], baseline: &str) -> Vec<Comparison> {
+    let measured: Vec<CellRecord> = records.iter().filter(|r| r.round > 0).cloned().collect();
+    let records = &measured[..];
     let mut cells: Vec<CellKey> = Vec::new();
     for record in records.iter().filter(|r| r.engine != baseline) {
         let key = record.cell_key();
@@ -344,6 +346,9 @@ mod tests {
         }
         rows[3].outcome = "server-died".to_string(); // reactor, round 2
         rows[6].requests = 0; // epoll-raw, round 4
+        let mut counting = sample("reactor", 100, 1.0, Some(900));
+        counting.round = 0;
+        rows.push(counting);
         let comparisons = compare_to_baseline(&rows, "epoll-raw");
         assert_eq!(
             comparisons.len(),
