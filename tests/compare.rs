@@ -154,8 +154,7 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
 fn assert_last_progress_line_is_complete(stderr: &str) {
     let last = stderr
         .lines()
-        .filter(|line| line.starts_with('['))
-        .last()
+        .rfind(|line| line.starts_with('['))
         .unwrap_or_else(|| panic!("no progress lines: {stderr}"));
     let (done, planned) = last[1..last.find(']').unwrap()].split_once('/').unwrap();
     assert_eq!(done, planned, "{last}");
