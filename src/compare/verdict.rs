@@ -34,16 +34,20 @@ use super::record::{CellKey, CellRecord};
 pub const CONFIDENCE: f64 = 0.95;
 
 /// What the interval says about an engine against the baseline.
+/// Spelled in the CSV as in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The whole interval is above 1.0.
+    #[serde(rename = "faster")]
     Faster,
     /// The whole interval is below 1.0.
+    #[serde(rename = "slower")]
     Slower,
     /// The interval contains 1.0.
+    #[serde(rename = "no difference")]
     NoDifference,
     /// Too few usable rounds for a 95% interval.
+    #[serde(rename = "too few rounds")]
     TooFewRounds,
 }
 
