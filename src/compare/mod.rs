@@ -151,7 +151,7 @@ pub fn run(
     info.method.push((
         "rounds".to_string(),
         format!(
-            "{}; in each, every server runs each cell back to back, the order reversed from one cell to the next (ABC, CBA, ...)",
+            "{}; in each, every server runs each cell back to back, the order rotated from one cell to the next (ABC, BCA, CAB, ...; two servers alternate)",
             config.rounds
         ),
     ));
@@ -247,9 +247,9 @@ const COUNTING_RUN: Duration = Duration::from_secs(1);
 
 /// The order of every run, group by group: in each group (the cells one
 /// set of server processes serves), round after round, each cell's shape
-/// run by every contender back to back, the contenders' order reversed
-/// from one shape to the next and from one round to the next. With
-/// `counting`, a counting round (round 0) comes first.
+/// run by every contender back to back, the contenders' order rotated
+/// from one shape (and round) to the next. With `counting`, a counting
+/// round (round 0) comes first.
 fn plan(cells: &[Cell], rounds: usize, counting: bool) -> Vec<Vec<Step<'_>>> {
     let mut groups: Vec<Vec<&Cell>> = Vec::new();
     for cell in cells {
@@ -276,18 +276,19 @@ fn plan(cells: &[Cell], rounds: usize, counting: bool) -> Vec<Vec<Step<'_>>> {
                 }
             }
             let mut steps = Vec::new();
-            for (turn, round) in (first_round..=rounds as u64).enumerate() {
-                for (index, shape) in shapes.iter().enumerate() {
-                    // Reversed from one cell to the next and, for the same
-                    // cell, from one round to the next: no contender is
-                    // always first (or always right after another).
-                    let forward = (turn + index) % 2 == 0;
-                    let order: Vec<&Contender> = if forward {
-                        contenders.iter().collect()
-                    } else {
-                        contenders.iter().rev().collect()
-                    };
-                    for contender in order {
+            let mut turn = 0;
+            for round in first_round..=rounds as u64 {
+                for shape in &shapes {
+                    // Rotated by one from one cell to the next (ABC, BCA,
+                    // CAB, ...): every contender takes every place in
+                    // turn, and none ever runs right after itself, which
+                    // would give one side of a pair conditions the other
+                    // lacks. Two contenders simply alternate (AB, AB, ...):
+                    // for them any change of order runs one twice in a row.
+                    let n = contenders.len();
+                    let shift = if n > 2 { turn % n } else { 0 };
+                    turn += 1;
+                    for contender in contenders.iter().cycle().skip(shift).take(n) {
                         if let Some(cell) = group
                             .iter()
                             .find(|c| c.contender == *contender && c.same_shape(shape))
@@ -622,8 +623,9 @@ mod tests {
     use crate::compare::record::tests::sample;
 
     /// Each round runs every contender once per cell, back to back, the
-    /// order reversed from one cell to the next and from round to round;
-    /// groups (here: two kinds of work) are run one after the other.
+    /// order rotated from one cell to the next so that no contender runs
+    /// twice in a row (two contenders simply alternate); groups (here: two
+    /// kinds of work) are run one after the other.
     #[test]
     fn plan_interleaves_contenders_and_alternates_their_order() {
         let spec = MatrixSpec {
@@ -652,8 +654,23 @@ mod tests {
             .collect();
         assert_eq!(
             order.join(" "),
-            "0:1:p 0:1:r 0:1:t 0:10:t 0:10:r 0:10:p 1:1:t 1:1:r 1:1:p 1:10:p 1:10:r 1:10:t"
+            "0:1:p 0:1:r 0:1:t 0:10:r 0:10:t 0:10:p 1:1:t 1:1:p 1:1:r 1:10:p 1:10:r 1:10:t"
         );
+        let runs: Vec<Contender> = groups[0].iter().map(|step| step.cell.contender).collect();
+        assert!(
+            runs.windows(2).all(|pair| pair[0] != pair[1]),
+            "no contender runs twice in a row"
+        );
+        let two = MatrixSpec {
+            contenders: spec.contenders[..2].to_vec(),
+            ..spec.clone()
+        };
+        let two_cells = two.cells().cells;
+        let alternating: Vec<&str> = plan(&two_cells, 2, false)[0]
+            .iter()
+            .map(|step| step.cell.contender.name())
+            .collect();
+        assert_eq!(alternating, ["pool", "reactor"].repeat(4));
         assert!(groups[1]
             .iter()
             .all(|step| step.cell.work != crate::engine::Work::None));
