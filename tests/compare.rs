@@ -3,8 +3,11 @@
 //! files it must leave behind. The reference rows are left out: their
 //! example binaries are not built by `cargo test --test compare`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod util;
+
+use std::path::Path;
+
+use util::cli::{assert_last_progress_line_is_complete, csv_rows, scratch, sockbench};
 
 /// The columns the issue requires, in this order, at the start of the header.
 const REQUIRED_COLUMNS: [&str; 18] = [
@@ -27,22 +30,6 @@ const REQUIRED_COLUMNS: [&str; 18] = [
     "errors_by_kind",
     "server_cpu_s",
 ];
-
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sockbench-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Run the sockbench binary with `args`.
-fn sockbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sockbench"))
-        .args(args)
-        .output()
-        .expect("run the sockbench binary")
-}
 
 /// Names of the SVG files in `dir`, sorted.
 fn svgs(dir: &Path) -> Vec<String> {
@@ -150,151 +137,6 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The last progress line reads `[n/n]`: every planned run was made.
-fn assert_last_progress_line_is_complete(stderr: &str) {
-    let last = stderr
-        .lines()
-        .rfind(|line| line.starts_with('['))
-        .unwrap_or_else(|| panic!("no progress lines: {stderr}"));
-    let (done, planned) = last[1..last.find(']').unwrap()].split_once('/').unwrap();
-    assert_eq!(done, planned, "{last}");
-}
-
-/// Whether this run counted system calls (a counting round), or said
-/// why not.
-fn counted_syscalls(stderr: &str) -> bool {
-    let counted = stderr.contains("counting round (system calls)");
-    if !counted {
-        assert!(
-            stderr.contains("system calls are not counted (n/a)"),
-            "{stderr}"
-        );
-        eprintln!("no counting round here: system calls could not be counted");
-    }
-    counted
-}
-
-/// Rows of a CSV as maps from column to text.
-fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    reader.deserialize().map(Result::unwrap).collect()
-}
-
-/// `--rounds 6 --baseline threaded`: the CSV keeps every round's row (one
-/// per engine, cell and round, plus the counting round 0), the verdicts
-/// file has one row per other engine and cell, and the table shows ratio,
-/// interval and verdict. The cost columns are there and plausible: at 100
-/// connections the reactor (one thread, many ready sockets per wake-up)
-/// makes fewer voluntary context switches per request than one thread per
-/// connection, each of which blocks after every answer; and every server
-/// makes at least one system call per request answered, counted in the
-/// counting round only.
-#[test]
-fn rounds_keep_every_row_and_give_verdicts_and_costs() {
-    let dir = scratch("compare-rounds");
-    let run = sockbench(&[
-        "compare",
-        "--engines",
-        "threaded,reactor",
-        "--connections",
-        "100",
-        "--duration",
-        "300ms",
-        "--rounds",
-        "6",
-        "--baseline",
-        "threaded",
-        "--name",
-        "rounds",
-        "--out-dir",
-        dir.to_str().unwrap(),
-    ]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "compare failed: {stderr}");
-    assert_last_progress_line_is_complete(&stderr);
-    assert!(stderr.contains("] round 6 of 6: "), "{stderr}");
-    let counted = counted_syscalls(&stderr);
-    // Paired and alternating: the two engines take turns, never one twice in a row.
-    let engines_in_run_order: Vec<&str> = stderr
-        .lines()
-        .filter(|line| line.starts_with('['))
-        .map(|line| line.split("] ").nth(1).unwrap())
-        .map(|rest| rest.rsplit(": ").next().unwrap().split(' ').next().unwrap())
-        .collect();
-    assert!(engines_in_run_order.len() >= 12, "{stderr}");
-    assert!(
-        engines_in_run_order
-            .windows(2)
-            .all(|pair| pair[0] != pair[1]),
-        "{engines_in_run_order:?}"
-    );
-
-    let all_rows = csv_rows(&dir.join("rounds.csv"));
-    let first_round = if counted { 0 } else { 1 };
-    for engine in ["threaded", "reactor"] {
-        let mut rounds: Vec<u32> = all_rows
-            .iter()
-            .filter(|r| r["engine"] == engine)
-            .map(|r| r["round"].parse().unwrap())
-            .collect();
-        rounds.sort();
-        assert_eq!(rounds, (first_round..=6).collect::<Vec<u32>>(), "{engine}");
-    }
-    for row in &all_rows {
-        let has_syscalls = !row["server_syscalls"].is_empty();
-        assert_eq!(
-            has_syscalls,
-            row["round"] == "0",
-            "counted in round 0 only: {row:?}"
-        );
-    }
-    let (counting, rows): (Vec<_>, Vec<_>) = all_rows.iter().partition(|r| r["round"] == "0");
-    let verdicts = csv_rows(&dir.join("rounds.verdicts.csv"));
-    assert_eq!(verdicts.len(), 1, "{verdicts:?}");
-    assert_eq!(verdicts[0]["engine"], "reactor");
-    assert_eq!(verdicts[0]["rounds_used"], "6");
-    let number = |row: &std::collections::HashMap<String, String>, name: &str| -> f64 {
-        row[name]
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} in {row:?}"))
-    };
-    assert!(number(&verdicts[0], "ratio_low") <= number(&verdicts[0], "median_ratio"));
-    assert!(number(&verdicts[0], "median_ratio") <= number(&verdicts[0], "ratio_high"));
-    assert!(stdout.contains("Against threaded"), "{stdout}");
-    assert!(
-        ["faster", "slower", "no difference"]
-            .iter()
-            .any(|v| stdout.contains(v)),
-        "{stdout}"
-    );
-    assert!(stdout.contains("Cost per request"), "{stdout}");
-
-    let per_request = |engine: &str, column: &str| -> f64 {
-        let mut count = 0.0;
-        let mut requests = 0.0;
-        for row in rows.iter().filter(|r| r["engine"] == engine) {
-            count += number(row, column);
-            requests += number(row, "requests");
-        }
-        count / requests
-    };
-    let threaded_cs = per_request("threaded", "server_vcsw");
-    let reactor_cs = per_request("reactor", "server_vcsw");
-    assert!(
-        reactor_cs < threaded_cs,
-        "voluntary switches per request: reactor {reactor_cs:.3}, threaded {threaded_cs:.3}"
-    );
-    for row in &counting {
-        let per_request = number(row, "server_syscalls") / number(row, "requests");
-        assert!(
-            (1.0..100.0).contains(&per_request),
-            "{per_request} per request: {row:?}"
-        );
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 /// With `--server-cpu 0.25`, the server is held to a quarter of a core
 /// (its CPU time over the window stays near or under that), the CSV and
 /// the machine file record the quota, and the quota groups are gone
@@ -357,6 +199,64 @@ fn server_cpu_quota_holds_the_server_and_is_recorded_and_removed() {
         leftovers.is_empty(),
         "quota groups left behind: {leftovers:?}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A server that cannot start is recorded round by round as
+/// `server-failed`, its ratios are left out and counted, and no verdict is
+/// given: never a silent zero. The broken server is a stand-in `epoll_raw`
+/// that exits at once.
+#[test]
+fn a_server_that_fails_every_round_is_left_out_and_counted() {
+    let dir = scratch("compare-failing");
+    let examples = dir.join("examples");
+    std::fs::create_dir_all(&examples).unwrap();
+    let fake = examples.join("epoll_raw");
+    std::fs::write(&fake, "#!/bin/sh\necho 'cannot serve today' >&2\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = sockbench(&[
+        "compare",
+        "--engines",
+        "reactor,epoll-raw",
+        "--connections",
+        "2",
+        "--duration",
+        "200ms",
+        "--rounds",
+        "6",
+        "--baseline",
+        "reactor",
+        "--examples-dir",
+        examples.to_str().unwrap(),
+        "--name",
+        "failing",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "compare failed: {stderr}");
+    assert!(
+        stderr.contains("server epoll-raw failed to start"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot serve today"),
+        "its stderr is shown: {stderr}"
+    );
+    let rows = csv_rows(&dir.join("failing.csv"));
+    let failed: Vec<_> = rows.iter().filter(|r| r["engine"] == "epoll-raw").collect();
+    assert!(failed.len() >= 6, "{rows:?}");
+    assert!(failed
+        .iter()
+        .all(|r| r["outcome"] == "server-failed" && r["requests"] == "0"));
+    let verdicts = csv_rows(&dir.join("failing.verdicts.csv"));
+    assert_eq!(verdicts[0]["engine"], "epoll-raw");
+    assert_eq!(verdicts[0]["rounds_used"], "0");
+    assert_eq!(verdicts[0]["rounds_left_out"], "6");
+    assert_eq!(verdicts[0]["verdict"], "too few rounds");
+    assert!(stdout.contains("0 (6 left out)"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
