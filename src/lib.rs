@@ -12,6 +12,8 @@
 //!   `pool`, `reactor`), plus what they share: listener setup
 //!   ([`engine::listener`]), buffer bookkeeping ([`engine::buffered`]) and
 //!   simulated work ([`engine::work`]).
+//! - [`io_util`]: socket helpers the engines and the load generator share
+//!   (`would_block`, `interrupted`, mio source forwarding), owned by neither.
 //! - [`demo`]: lecture demonstrations (`sockbench demo NAME`), one file
 //!   each, each returning what it measured.
 //! - [`udp_client`]: the notes' UDP client (connected socket, timeout,
@@ -35,6 +37,7 @@ pub mod compare;
 pub mod counters;
 pub mod demo;
 pub mod engine;
+pub mod io_util;
 pub mod load;
 pub mod service;
 pub mod udp_client;

@@ -34,7 +34,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::engine::{interrupted, would_block};
+use crate::io_util::{interrupted, would_block};
 
 /// Largest answer accepted (the largest UDP datagram).
 const MAX_REPLY_BYTES: usize = 65_535;

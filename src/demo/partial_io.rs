@@ -14,7 +14,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
 use super::{connect, loopback_any_port, wait_until_readable, CLIENT_TIMEOUT};
-use crate::engine::would_block;
+use crate::io_util::would_block;
 
 /// Settings.
 #[derive(Debug, Clone, Copy)]

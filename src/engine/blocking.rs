@@ -26,9 +26,8 @@ use slab::Slab;
 
 use super::buffered::BufferedSession;
 use super::listener::{Listener, Stream};
-use super::{
-    interrupted, is_connection_error, is_out_of_descriptors, would_block, EngineConfig, Server,
-};
+use super::{EngineConfig, Server};
+use crate::io_util::{interrupted, is_connection_error, is_out_of_descriptors, would_block};
 use crate::service::{Peer, Service};
 
 /// Per-connection read buffer for the blocking engines: each connection's

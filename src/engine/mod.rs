@@ -255,31 +255,3 @@ impl Drop for Server {
         }
     }
 }
-
-/// `true` for errors that mean "try again later" in a non-blocking call.
-pub fn would_block(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::WouldBlock
-}
-
-/// `true` for errors that mean "a signal interrupted the call: retry".
-pub fn interrupted(err: &io::Error) -> bool {
-    err.kind() == io::ErrorKind::Interrupted
-}
-
-/// `true` for accept errors that concern only the one connection being
-/// accepted (it was reset before we took it): accept the next one.
-pub fn is_connection_error(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-    )
-}
-
-/// `true` for accept errors caused by running out of file descriptors
-/// (EMFILE for this process, ENFILE for the system). Accepting again at
-/// once would fail again: the engine must back off, not spin.
-pub fn is_out_of_descriptors(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
-}

@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
 use super::listener::{Listener, UnixPathGuard};
+use crate::io_util::forward_source;
 use crate::service::Peer;
 
 /// A listening socket in non-blocking mode.
@@ -91,36 +92,6 @@ impl Write for NbStream {
         Ok(())
     }
 }
-
-/// Implement mio's `Source` for an enum of sockets by forwarding each call
-/// to the socket inside the variant (each variant's first field). Shared
-/// with the load generator's client sockets.
-macro_rules! forward_source {
-    ($ty:ident { $($variant:ident),+ }) => {
-        impl ::mio::event::Source for $ty {
-            fn register(
-                &mut self,
-                registry: &::mio::Registry,
-                token: ::mio::Token,
-                interests: ::mio::Interest,
-            ) -> ::std::io::Result<()> {
-                match self { $($ty::$variant(s, ..) => s.register(registry, token, interests),)+ }
-            }
-            fn reregister(
-                &mut self,
-                registry: &::mio::Registry,
-                token: ::mio::Token,
-                interests: ::mio::Interest,
-            ) -> ::std::io::Result<()> {
-                match self { $($ty::$variant(s, ..) => s.reregister(registry, token, interests),)+ }
-            }
-            fn deregister(&mut self, registry: &::mio::Registry) -> ::std::io::Result<()> {
-                match self { $($ty::$variant(s, ..) => s.deregister(registry),)+ }
-            }
-        }
-    };
-}
-pub(crate) use forward_source;
 
 forward_source!(NbListener { Tcp, Unix });
 forward_source!(NbStream { Tcp, Unix });

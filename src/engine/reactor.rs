@@ -54,7 +54,8 @@ use slab::Slab;
 use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
 use super::buffered::BufferedSession;
 use super::nonblocking::{NbListener, NbStream};
-use super::{interrupted, is_connection_error, would_block, EngineConfig, Listener, Server};
+use super::{EngineConfig, Listener, Server};
+use crate::io_util::{interrupted, is_connection_error, would_block};
 use crate::service::{Peer, Service};
 
 /// The listening socket's token. Connection tokens are slab keys, which

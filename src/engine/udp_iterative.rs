@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::udp_common::{send_wake_datagram, UdpConfig, MAX_DATAGRAM_BYTES};
-use super::{interrupted, is_connection_error, ListenAddr, Server};
+use super::{ListenAddr, Server};
+use crate::io_util::{interrupted, is_connection_error};
 use crate::service::{answer_datagram, Peer, Service};
 
 /// Start the blocking UDP loop on its own thread. The socket may be in

@@ -20,7 +20,8 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::udp_common::{UdpConfig, MAX_DATAGRAM_BYTES};
-use super::{interrupted, is_connection_error, would_block, ListenAddr, Server};
+use super::{ListenAddr, Server};
+use crate::io_util::{interrupted, is_connection_error, would_block};
 use crate::service::{answer_datagram, Peer, Service};
 
 /// The server socket's token.

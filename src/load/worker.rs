@@ -47,7 +47,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use super::config::{LoadConfig, Target};
 use super::protocol::{Check, Datagram, Protocol};
 use super::stats::{new_histogram, record_us, ErrorKind, Interval};
-use crate::engine::{interrupted, would_block};
+use crate::io_util::{forward_source, interrupted, would_block};
 
 /// Wait this long before retrying a connection that could not be opened.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
@@ -285,7 +285,7 @@ impl Write for Stream {
     }
 }
 
-crate::engine::nonblocking::forward_source!(Stream { Tcp, Unix, Udp });
+forward_source!(Stream { Tcp, Unix, Udp });
 
 /// One open (or opening) connection.
 #[derive(Debug)]
