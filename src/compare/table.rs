@@ -12,14 +12,11 @@ use super::record::{CellRecord, CellSummary};
 /// marked.
 pub const GENERATOR_SATURATED_PERCENT: f64 = 95.0;
 
-/// Column headings of the main table; the widths adapt to the content.
-const HEADINGS: [&str; 16] = [
-    "engine",
-    "service",
-    "work",
-    "conns",
-    "pipe",
-    "size",
+/// Headings of the columns that say which cell a line is ([`cell_columns`]).
+const CELL_HEADINGS: [&str; 6] = ["engine", "service", "work", "conns", "pipe", "size"];
+
+/// Headings of the main table after the cell's; the widths adapt to the content.
+const HEADINGS: [&str; 10] = [
     "req/s",
     "MB/s",
     "p50 µs",
@@ -36,7 +33,7 @@ const HEADINGS: [&str; 16] = [
 /// figures, with the req/s range when the cell ran in several rounds.
 pub fn render(cells: &[CellSummary]) -> String {
     let rows: Vec<Vec<String>> = cells.iter().map(cells_of).collect();
-    align(&HEADINGS, &rows, 3)
+    align(&[&CELL_HEADINGS[..], &HEADINGS].concat(), &rows, 3)
 }
 
 /// The text of each column for one cell.
@@ -48,13 +45,8 @@ fn cells_of(cell: &CellSummary) -> Vec<String> {
     } else {
         format!("{} ({})", record.errors, record.errors_by_kind)
     };
-    vec![
-        record.engine.clone(),
-        record.service.clone(),
-        record.work.clone(),
-        record.connections.to_string(),
-        record.pipeline.to_string(),
-        record.size.to_string(),
+    let mut columns = cell_columns(record);
+    columns.extend([
         req_per_s_text(cell),
         format!("{:.2}", record.mb_per_s),
         latency(record.p50_us),
@@ -66,6 +58,20 @@ fn cells_of(cell: &CellSummary) -> Vec<String> {
         percent_of_core_text(record.client_cpu_s, record.duration_s)
             + if generator_saturated(record) { "*" } else { "" },
         bottleneck(record).to_string(),
+    ]);
+    columns
+}
+
+/// The columns that say which cell a line is: engine, service, work,
+/// connections, pipeline depth, request size.
+fn cell_columns(record: &CellRecord) -> Vec<String> {
+    vec![
+        record.engine.clone(),
+        record.service.clone(),
+        record.work.clone(),
+        record.connections.to_string(),
+        record.pipeline.to_string(),
+        record.size.to_string(),
     ]
 }
 
@@ -82,14 +88,8 @@ fn req_per_s_text(cell: &CellSummary) -> String {
     }
 }
 
-/// Headings of the cost-per-request table.
-const COST_HEADINGS: [&str; 14] = [
-    "engine",
-    "service",
-    "work",
-    "conns",
-    "pipe",
-    "size",
+/// Headings of the cost-per-request table after the cell's.
+const COST_HEADINGS: [&str; 8] = [
     "srv cpu µs",
     "srv syscalls",
     "srv vol cs",
@@ -123,13 +123,8 @@ pub fn render_costs(cells: &[CellSummary]) -> String {
                 Some(run) => per_request_of(run, n(side(run)), 2),
                 None => "n/a".to_string(),
             };
-            vec![
-                r.engine.clone(),
-                r.service.clone(),
-                r.work.clone(),
-                r.connections.to_string(),
-                r.pipeline.to_string(),
-                r.size.to_string(),
+            let mut columns = cell_columns(r);
+            columns.extend([
                 per(Some(r.server_cpu_s * 1e6), 2),
                 syscalls(|run| run.server_syscalls),
                 per(n(r.server_vcsw), 3),
@@ -138,10 +133,11 @@ pub fn render_costs(cells: &[CellSummary]) -> String {
                 syscalls(|run| run.client_syscalls),
                 per(n(r.client_vcsw), 3),
                 per(n(r.client_ivcsw), 3),
-            ]
+            ]);
+            columns
         })
         .collect();
-    align(&COST_HEADINGS, &rows, 3)
+    align(&[&CELL_HEADINGS[..], &COST_HEADINGS].concat(), &rows, 3)
 }
 
 /// `cpu_s` over `duration_s` as a percentage of one core; `None` without
