@@ -20,8 +20,8 @@ use crate::service::ServiceKind;
   ./scripts/compare.sh --full --pin --name full         # everything; server and load on own cores
   sockbench compare --engines reactor,epoll-raw --connections 100,1000 --duration 5s
   sockbench compare --smoke --name smoke                # a few seconds, for CI
-  sockbench compare --engines reactor,epoll-raw,tokio --connections 100,1000 \
-      --server-cpu 0.5 --rounds 10 --baseline epoll-raw     # verdicts with intervals
+  sockbench compare --engines reactor,epoll-raw,tokio --connections 100,1000 --pin --server-cpu 0.5 --rounds 10 --baseline epoll-raw
+                                                        # verdicts: ratios with 95% intervals
 
 Each server runs as its own process on 127.0.0.1:0 (--transports tcp6 uses
 [::1]:0, unix a Unix socket); the load runs in this process. The reference
@@ -100,9 +100,11 @@ pub struct CompareArgs {
     pub latency_connections: Option<u64>,
 
     /// Run the matrix in N rounds: in each, every server runs each cell
-    /// once, back to back with the others, in an order that reverses from
-    /// one cell to the next (ABC, CBA, ...). The CSV keeps every round's
+    /// once, back to back with the others, in an order rotated from one
+    /// cell to the next (ABC, BCA, CAB, ...). The CSV keeps every round's
     /// row; the table shows each cell's median round and the req/s range.
+    /// System calls are counted in a short extra round (round 0) of their
+    /// own, because counting slows them.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
     pub rounds: u16,
 
