@@ -21,6 +21,7 @@ use std::time::Duration;
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::{EngineConfig, ListenAddr, ListenOptions, Work};
 use sockbench::service::{self, ServiceKind, ServiceLimits};
+use util::CostedLines;
 use util::{assert_same_bytes, random_bytes, read_http_response, Case, Conn, NotifyingEcho};
 use util::{Transport, IO_TIMEOUT};
 
@@ -399,6 +400,70 @@ fn next_client_waits_until_a_busy_one_leaves(case: Case, config: EngineConfig, b
     waiting.assert_reads(b"waiting");
 }
 
+// ---------------------------------------------------------------- offload
+
+/// Work per unit of cost in the offload tests (`CostedLines`: `N\n` costs
+/// N units).
+const WORK_UNIT: Duration = Duration::from_millis(100);
+
+/// On one pipelined connection, a request costing 3 units then one costing
+/// 1 (sent once the first has been read) come back in request order, and
+/// the second is not even read while the first's work is out. A loop that
+/// kept reading would hand the second to another worker, which would
+/// finish it first.
+fn offload_answers_pipelined_requests_in_order(case: Case) {
+    let (service, arrivals) = CostedLines::new();
+    let config = EngineConfig {
+        work: Work::Sleep(WORK_UNIT),
+        workers: 4,
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(service, config);
+    let mut client = server.connect();
+    client.write_all(b"3\n").unwrap();
+    let (first, first_read_at) = arrivals
+        .recv_timeout(IO_TIMEOUT)
+        .expect("first request read");
+    assert_eq!(first, b"3\n");
+    // The first request's work is now out; the second follows on the wire.
+    client.write_all(b"1\n").unwrap();
+    let (second, second_read_at) = arrivals
+        .recv_timeout(IO_TIMEOUT)
+        .expect("second request read");
+    assert_eq!(second, b"1\n");
+    // A lower bound, safe on any machine: the first's work sleeps at least
+    // this long, and the second may only be read after it.
+    assert!(
+        second_read_at - first_read_at >= WORK_UNIT * 3,
+        "the second request was read {:?} after the first, while its work was out",
+        second_read_at - first_read_at
+    );
+    client.assert_reads(b"3\n1\n");
+}
+
+/// While one client's slow request (20 units) is at the pool, another
+/// client's quick one (1 unit) is answered: the loop is not stalled. The
+/// reactor, paying work on its own thread, answers the slow one first.
+fn offload_answers_others_while_one_request_works(case: Case) {
+    let (service, arrivals) = CostedLines::new();
+    let config = EngineConfig {
+        work: Work::Sleep(WORK_UNIT),
+        workers: 4,
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(service, config);
+    let mut slow = server.connect();
+    slow.write_all(b"20\n").unwrap();
+    arrivals
+        .recv_timeout(IO_TIMEOUT)
+        .expect("slow request read");
+    let mut quick = server.connect();
+    quick.write_all(b"1\n").unwrap();
+    quick.assert_reads(b"1\n");
+    slow.assert_silent_for(Duration::from_millis(1));
+    slow.assert_reads(b"20\n");
+}
+
 // ---------------------------------------------------------------- listener
 
 /// A second listener on an address in use fails with a message saying so,
@@ -486,5 +551,11 @@ conformance! {
     reactor: Reactor => [
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
+    ];
+    offload: Offload => [
+        serves_200_held_open_clients_at_once,
+        end_of_stream_right_behind_data_is_seen,
+        offload_answers_pipelined_requests_in_order,
+        offload_answers_others_while_one_request_works,
     ];
 }

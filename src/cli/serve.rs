@@ -36,6 +36,7 @@ const TCP_ONLY_FLAGS: [&str; 13] = [
   sockbench serve --engine iterative --service upper      # then: nc 127.0.0.1 7000
   sockbench serve --engine reactor --service http --addr 127.0.0.1:0
   sockbench serve --engine threaded --service echo --work sleep:1ms
+  sockbench serve --engine offload --service echo --work sleep:1ms --workers 64
 
 The first line printed is `listening on ADDR`: with port 0 the kernel picks a
 free port and that line tells you which.")]
@@ -60,7 +61,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = engine::listener::DEFAULT_BACKLOG)]
     pub backlog: i32,
 
-    /// Worker threads for --engine pool [default: cores x 4].
+    /// Worker threads for --engine pool, and the work pool of --engine
+    /// offload [default: cores x 4].
     #[arg(long)]
     pub workers: Option<usize>,
 

@@ -77,8 +77,12 @@ impl Contender {
 
     /// Whether this server speaks `service` and can simulate `work`.
     /// The reference servers implement few services and no simulated work.
+    /// `offload` without work is the reactor itself, so it is not run then.
     pub fn supports(self, service: ServiceKind, work: Work) -> bool {
         match self {
+            Contender::Engine(EngineKind::Offload) => {
+                service != ServiceKind::Length && work != Work::None
+            }
             Contender::Engine(_) => service != ServiceKind::Length,
             Contender::Tokio => {
                 matches!(service, ServiceKind::Echo | ServiceKind::Frame) && work == Work::None
@@ -99,7 +103,9 @@ impl Contender {
     pub fn holds_many_connections(self) -> bool {
         matches!(
             self,
-            Contender::Engine(EngineKind::Reactor) | Contender::Tokio | Contender::EpollRaw
+            Contender::Engine(EngineKind::Reactor | EngineKind::Offload)
+                | Contender::Tokio
+                | Contender::EpollRaw
         )
     }
 }
@@ -257,8 +263,15 @@ impl MatrixSpec {
             for &service in &self.services {
                 for &work in &self.works {
                     if !contender.supports(service, work) {
+                        let why = if work == Work::None
+                            && contender == Contender::Engine(EngineKind::Offload)
+                        {
+                            "without work there is nothing to offload: it is the reactor"
+                        } else {
+                            "not implemented by that server"
+                        };
                         matrix.left_out.push(format!(
-                            "{contender} with service {} and work {work}: not implemented by that server",
+                            "{contender} with service {} and work {work}: {why}",
                             service.name()
                         ));
                         continue;
@@ -343,7 +356,9 @@ mod tests {
     fn default_matrix_has_one_cell_per_server_and_connection_count() {
         let matrix = MatrixSpec::default_run().cells();
         assert_eq!(matrix.cells.len(), 6 * 4);
-        assert!(matrix.left_out.is_empty(), "{:?}", matrix.left_out);
+        // Only offload, which without work is the reactor.
+        assert_eq!(matrix.left_out.len(), 1, "{:?}", matrix.left_out);
+        assert!(matrix.left_out[0].starts_with("offload with service echo and work none"));
         // Grouped by server, connections ascending within a group.
         assert_eq!(matrix.cells[0].connections, 1);
         assert_eq!(matrix.cells[3].connections, 1000);

@@ -423,6 +423,69 @@ impl Session for NotifyingEchoSession {
     }
 }
 
+/// Lines `N\n` echoed back, each counted as N requests, so that with
+/// `--work` a line costs N times the work: requests that take different
+/// times. Each line's arrival at the server is reported on a channel, with
+/// the instant the server read it.
+#[derive(Debug)]
+pub struct CostedLines {
+    arrivals: Sender<(Vec<u8>, Instant)>,
+}
+
+impl CostedLines {
+    /// The service, and the receiving end of its arrivals (each line read).
+    pub fn new() -> (Arc<Self>, Receiver<(Vec<u8>, Instant)>) {
+        let (arrivals, received) = crossbeam_channel::unbounded();
+        (Arc::new(CostedLines { arrivals }), received)
+    }
+}
+
+#[derive(Debug)]
+struct CostedLinesSession {
+    arrivals: Sender<(Vec<u8>, Instant)>,
+}
+
+impl Service for CostedLines {
+    fn name(&self) -> &'static str {
+        "costed-lines"
+    }
+
+    fn new_session(&self, _peer: &Peer) -> Box<dyn Session> {
+        Box::new(CostedLinesSession {
+            arrivals: self.arrivals.clone(),
+        })
+    }
+}
+
+impl Session for CostedLinesSession {
+    fn handle_input(
+        &mut self,
+        input: &[u8],
+        output: &mut Vec<u8>,
+    ) -> Result<Progress, ProtocolError> {
+        let (mut consumed, mut cost) = (0, 0);
+        while let Some(end) = input[consumed..].iter().position(|&b| b == b'\n') {
+            let line = &input[consumed..consumed + end + 1];
+            consumed += end + 1;
+            cost += std::str::from_utf8(&line[..end])
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| ProtocolError::new("expected a number per line"))?;
+            output.extend_from_slice(line);
+            let _ = self.arrivals.send((line.to_vec(), Instant::now()));
+        }
+        Ok(Progress::continue_after(consumed, cost))
+    }
+
+    fn handle_eof(
+        &mut self,
+        _unconsumed: &[u8],
+        _output: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        Ok(())
+    }
+}
+
 /// One parsed HTTP/1.1 response.
 #[derive(Debug)]
 pub struct HttpResponse {
