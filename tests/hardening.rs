@@ -35,6 +35,7 @@ fn tcp(engine: EngineKind) -> Case {
     Case {
         engine,
         transport: Transport::Tcp4,
+        loops: 1,
     }
 }
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
-use sockbench::engine::listener::{bind_tcp, bind_unix, BindError};
+use sockbench::engine::listener::{bind_tcp, bind_tcp_group, bind_unix, BindError};
 use sockbench::engine::{
     self, EngineConfig, EngineKind, ListenAddr, ListenOptions, Listener, Server,
 };
@@ -52,6 +52,21 @@ impl Transport {
     /// Every transport the suite runs over.
     pub const ALL: [Transport; 3] = [Transport::Tcp4, Transport::Tcp6, Transport::Unix];
 
+    /// `count` listeners sharing one fresh TCP address (`SO_REUSEPORT`),
+    /// for the multi-loop engines. Unix sockets have no port to share.
+    pub fn bind_group(self, count: usize) -> Result<Vec<Listener>, BindError> {
+        let options = ListenOptions::default();
+        match self {
+            Transport::Tcp4 => {
+                bind_tcp_group(SocketAddr::from(([127, 0, 0, 1], 0)), options, count)
+            }
+            Transport::Tcp6 => {
+                bind_tcp_group("[::1]:0".parse().expect("valid address"), options, count)
+            }
+            Transport::Unix => panic!("SO_REUSEPORT groups are TCP only"),
+        }
+    }
+
     /// A listener on a fresh, free address of this transport.
     pub fn bind(self) -> Result<Listener, BindError> {
         let options = ListenOptions::default();
@@ -70,13 +85,17 @@ fn unique_socket_path() -> PathBuf {
     std::env::temp_dir().join(format!("sockbench-test-{}-{n}.sock", std::process::id()))
 }
 
-/// One cell of the suite: which engine, over which transport.
+/// One cell of the suite: which engine, over which transport, with how
+/// many event loops.
 #[derive(Debug, Clone, Copy)]
 pub struct Case {
     /// The engine under test.
     pub engine: EngineKind,
     /// How clients reach it.
     pub transport: Transport,
+    /// Event loops (`--loops`), each with its own `SO_REUSEPORT` listener;
+    /// 1 is the engine as it comes.
+    pub loops: usize,
 }
 
 impl Case {
@@ -88,13 +107,14 @@ impl Case {
 
     /// Serve any service (test-only ones included) with `config`.
     pub fn serve_with(self, service: Arc<dyn Service>, config: EngineConfig) -> TestServer {
-        let listener = self
-            .transport
-            .bind()
-            .unwrap_or_else(|err| panic!("{self:?}: cannot bind: {err}"));
-        let addr = listener.local_addr().expect("listener has an address");
+        let listeners = match self.loops {
+            1 => self.transport.bind().map(|listener| vec![listener]),
+            loops => self.transport.bind_group(loops),
+        }
+        .unwrap_or_else(|err| panic!("{self:?}: cannot bind: {err}"));
+        let addr = listeners[0].local_addr().expect("listener has an address");
         let stop_bound = config.grace + IO_TIMEOUT;
-        let server = engine::start(self.engine, listener, service, config)
+        let server = engine::start_loops(self.engine, listeners, service, config)
             .unwrap_or_else(|err| panic!("{self:?}: cannot start the engine: {err}"));
         TestServer {
             server: Some(server),
