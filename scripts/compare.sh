@@ -10,4 +10,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bins --examples
+./scripts/mount-tracefs.sh
 exec target/release/sockbench compare "$@"

@@ -2,13 +2,21 @@
 """Write the README's results section from `compare` CSVs, so that every
 number in the README comes out of a measurement, not a keyboard.
 
-    python3 scripts/readme-results.py [results/full.csv [results/bars.csv]]
+    python3 scripts/readme-results.py
 
 Replaces everything between `<!-- results:begin -->` and
-`<!-- results:end -->` in README.md with pivot tables of the full run, the
-machine file it names, links to the SVG plots beside it, and, when the
-second CSV exists, a table of its repeated runs (`--repeat`): each cell's
-median run with the lowest and highest req/s of all its runs.
+`<!-- results:end -->` in README.md with:
+
+1. the verdicts of `results/verdicts.*` (server-bound cells, paired rounds,
+   each engine's median ratio to the baseline with its 95% interval), and
+   whether the same command run again (`results/verdicts-2.*`) gave the
+   same verdicts;
+2. the cost per request of each engine in that run (CPU, system calls,
+   context switches, server and load generator);
+3. single-run tables of `results/full.*` where one run teaches something
+   (the iterative engine's timeouts, simulated work), labelled as such.
+
+Every table names the file and the machine file it came from.
 """
 
 import csv
@@ -90,99 +98,163 @@ def pivot(rows, title, show=cell):
     return "\n".join(out) + "\n"
 
 
-def section(csv_path):
-    rows = load(csv_path)
-    stem = csv_path.with_suffix("")
-    machine = stem.with_name(stem.name + ".machine.txt").read_text().strip()
-    rel = lambda p: p.relative_to(ROOT).as_posix()
+def rel(path):
+    return path.relative_to(ROOT).as_posix()
+
+
+def machine_block(csv_path):
+    machine = csv_path.with_name(csv_path.stem + ".machine.txt")
+    return f"`{rel(machine)}`:\n\n```text\n" + machine.read_text().strip() + "\n```\n"
+
+
+def single_run_section(csv_path):
+    """The single-run tables that teach something: the iterative engine's
+    timeouts, and simulated work. Read only the rows of round 1 (files from
+    before rounds have no round column: every row is round 1)."""
+    rows = [r for r in load(csv_path) if r.get("round", "1") == "1"]
     parts = [
-        f"Measured on this project's 2-core test machine; `{rel(csv_path)}` has every cell "
-        f"({len(rows)} rows), `{rel(stem.with_name(stem.name + '.machine.txt'))}` says how:",
-        "",
-        "```text\n" + machine + "\n```",
-        "",
-        f"{GENERATOR_MARK} The pinned load generator used {GENERATOR_SATURATED_PERCENT:.0f}% or more "
-        "of its core in that cell: its req/s may be the generator's limit, so read it as a lower "
-        "bound for the server.",
-        "",
+        f"**Single runs** (`{rel(csv_path)}`, {len(rows)} cells, one run each). One run of a cell "
+        "moves by 20% or more on this machine, so these tables are not verdicts between fast "
+        "servers (the verdicts above are); they show what is many times larger than that noise: "
+        "an iterative server timing out all but one client, blocking work stalling an event loop. "
+        f"{GENERATOR_MARK} marks a cell whose pinned load generator used "
+        f"{GENERATOR_SATURATED_PERCENT:.0f}% or more of its core. Measured as "
+        + machine_block(csv_path),
     ]
     tables = [
-        ("64-byte echo, one request at a time per connection", dict(size="64", pipeline="1", work="none")),
-        ("64-byte echo, 16 requests pipelined per connection", dict(size="64", pipeline="16", work="none")),
-        ("4 KiB echo, one request at a time", dict(size="4096", pipeline="1", work="none")),
-        ("64-byte echo, each request sleeps 1 ms in the server (`--work sleep:1ms`)", dict(size="64", pipeline="1", work="sleep:1ms")),
-        ("64-byte echo, each request spins the CPU 100 µs (`--work cpu:100us`)", dict(size="64", pipeline="1", work="cpu:100us")),
+        ("64-byte echo, one request at a time per connection (single run)", dict(size="64", pipeline="1", work="none")),
+        ("64-byte echo, each request sleeps 1 ms in the server (`--work sleep:1ms`, single run)", dict(size="64", pipeline="1", work="sleep:1ms")),
+        ("64-byte echo, each request spins the CPU 100 µs (`--work cpu:100us`, single run)", dict(size="64", pipeline="1", work="cpu:100us")),
     ]
     for title, want in tables:
         chosen = pick(rows, service="echo", **want)
         if chosen:
             parts.append(pivot(chosen, title))
-    # Which side was the limit: with each pinned to its own core, a load
-    # generator near 100% of its core may be what the req/s above measure.
-    chosen = pick(rows, service="echo", size="64", pipeline="1", work="none")
-    if chosen:
-        parts.append(pivot(
-            chosen,
-            "Server and load generator CPU, 64-byte echo, one request at a time (share of one core each)",
-            show=cpu_cell,
-        ))
-        parts.append(
-            "CPU time over each cell's measured window. A load share near 100% means that cell's "
-            "req/s may be the generator's limit rather than the server's: against the fastest "
-            "servers the two sides are at parity, because on loopback each side's send runs the "
-            "other's receive path.\n"
-        )
+    stem = csv_path.with_suffix("")
     plots = sorted(p.name for p in stem.parent.glob(stem.name + "-*.svg") if p.name.count("-") <= 2)
     for name in plots:
         parts.append(f"![{name}]({rel(stem.parent / name)})")
     return "\n".join(parts) + "\n"
 
 
-def repeated_section(csv_path):
-    """One line per cell of a `--repeat` run: the median run, and the spread."""
+def per_request(row, column):
+    """`column` divided by the row's requests; None when either is missing."""
+    if row is None or not row.get(column) or int(row["requests"]) == 0:
+        return None
+    return float(row[column]) / int(row["requests"])
+
+
+def fmt(value, spec):
+    return "n/a" if value is None else format(value, spec)
+
+
+def median_round(rows):
+    """The row with the median req/s (the lower middle one for an even count),
+    as `compare` picks it."""
+    ordered = sorted(rows, key=lambda r: float(r["req_per_s"]))
+    return ordered[(len(ordered) - 1) // 2] if ordered else None
+
+
+def bound(row):
+    """The side that used up its share, as `compare`'s bound column says
+    (src/compare/table.rs, bottleneck)."""
+    server = core_share(row, "server_cpu_s")
+    quota = float(row["server_cpu_quota"]) if row.get("server_cpu_quota") else None
+    server_full = quota is not None and server is not None and server >= GENERATOR_SATURATED_PERCENT * quota
+    load_full = generator_saturated(row)
+    return {(True, True): "both", (True, False): "server", (False, True): "load"}.get(
+        (server_full, load_full), "neither")
+
+
+def verdicts_section(stem, again_stem):
+    csv_path = ROOT / f"results/{stem}.csv"
     rows = load(csv_path)
-    rel = csv_path.relative_to(ROOT).as_posix()
-    machine_path = csv_path.with_name(csv_path.stem + ".machine.txt")
-    machine = machine_path.read_text().strip()
-    runs = sorted({int(r.get("runs") or 1) for r in rows})
+    verdicts = load(ROOT / f"results/{stem}.verdicts.csv")
+    baseline = verdicts[0]["baseline"]
+    measured = [r for r in rows if r["round"] != "0"]
+    rounds = max(int(r["round"]) for r in measured)
     out = [
-        f"**Repeated runs** (`{rel}`, {' or '.join(map(str, runs))} runs per cell, "
-        "round after round): each line is the cell's median run by req/s; the range is the "
-        "lowest and highest req/s of all its runs. Two servers whose ranges overlap are not "
-        "told apart on this machine by one run.",
-        "",
-        "```text\n" + machine + "\n```",
-        "",
-        "| engine | conns | req/s, median run | req/s, lowest to highest | p99 µs | server CPU | load CPU |",
-        "|---|---|---|---|---|---|---|",
+        f"**Verdicts** (`{rel(csv_path)}` and `results/{stem}.verdicts.csv`): every server held "
+        f"to the same CPU quota so that it, not the load generator, is the bottleneck; "
+        f"{rounds} paired rounds, in each of which every server runs each cell back to back "
+        f"(order reversed from one cell and one round to the next); per cell, the median of "
+        f"the rounds' req/s ratios to `{baseline}`, a distribution-free 95% interval for that "
+        "median, and the verdict: *faster* or *slower* when the whole interval is on one side "
+        "of 1.0, *no difference* when it contains 1.0. `docs/METHOD.md` says why and what the "
+        "interval does not say. Measured as " + machine_block(csv_path),
+        f"| engine | conns | req/s ÷ {baseline}, median | 95% interval | verdict | req/s, median round | p99 µs | bound |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        low, high = r.get("req_per_s_min"), r.get("req_per_s_max")
-        spread = f"{float(low):,.0f} to {float(high):,.0f}" if low and high else "-"
-        p99 = f"{int(r['p99_us']):,}" if r["p99_us"] else "-"
+    for v in sorted(verdicts, key=lambda v: (ENGINE_ORDER.index(v["engine"]) if v["engine"] in ENGINE_ORDER else 99, int(v["connections"]))):
+        cell_rows = [r for r in measured if r["engine"] == v["engine"] and r["connections"] == v["connections"]]
+        m = median_round(cell_rows)
+        interval = "-"
+        if v["ratio_low"] and v["ratio_high"]:
+            low, high = float(v["ratio_low"]), float(v["ratio_high"])
+            interval = f"{low:.3f} to {high:.3f} ({(low - 1) * 100:+.1f}% to {(high - 1) * 100:+.1f}%)"
+        left_out = f" ({v['rounds_left_out']} rounds left out)" if v["rounds_left_out"] != "0" else ""
+        ratio = fmt(float(v["median_ratio"]) if v["median_ratio"] else None, ".3f")
+        p99 = f"{int(m['p99_us']):,}" if m and m["p99_us"] else "-"
         out.append(
-            f"| {r['engine']} | {r['connections']} | {float(r['req_per_s']):,.0f} | {spread} | {p99} "
-            f"| {core_share_text(r, 'server_cpu_s')} | {core_share_text(r, 'client_cpu_s')} |"
+            f"| {v['engine']} | {v['connections']} | {ratio} | {interval} | {v['verdict']}{left_out} "
+            f"| {float(m['req_per_s']):,.0f} | {p99} | {bound(m)} |"
         )
+    base_rows = [r for r in measured if r["engine"] == baseline]
+    for conns in sorted({r["connections"] for r in base_rows}, key=int):
+        m = median_round([r for r in base_rows if r["connections"] == conns])
+        out.append(f"| {baseline} (baseline) | {conns} | 1 | | | {float(m['req_per_s']):,.0f} | {int(m['p99_us']):,} | {bound(m)} |")
+    again = ROOT / f"results/{again_stem}.verdicts.csv"
+    if again.exists():
+        second = {(v["engine"], v["connections"]): v for v in load(again)}
+        differ = [
+            f"{v['engine']} at {v['connections']} connections ({v['verdict']}, then {second[(v['engine'], v['connections'])]['verdict']})"
+            for v in verdicts
+            if (v["engine"], v["connections"]) in second
+            and second[(v["engine"], v["connections"])]["verdict"] != v["verdict"]
+        ]
+        same = len(verdicts) - len(differ)
+        out += ["", f"The same command run again (`results/{again_stem}.*`, its own machine file) gave the "
+                f"same verdict in {same} of {len(verdicts)} cells"
+                + (": " + "; ".join(differ) + "." if differ else ".")]
+    out += [
+        "",
+        "**Cost per request** (same run): CPU time and context switches from each cell's median "
+        "round, system calls from the counting round (a run of at most 1 s per cell with the "
+        "`raw_syscalls:sys_enter` tracepoint counted, left out of the throughput figures because "
+        "counting slows every system call). Server: all its threads; load: the generator.",
+        "",
+        "| engine | conns | server CPU µs | server syscalls | server switches, voluntary | involuntary | load CPU µs | load syscalls | load switches, voluntary |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    engines = [e for e in ENGINE_ORDER if any(r["engine"] == e for r in rows)]
+    engines += sorted({r["engine"] for r in rows} - set(engines))
+    for engine in engines:
+        for conns in sorted({r["connections"] for r in rows if r["engine"] == engine}, key=int):
+            m = median_round([r for r in measured if r["engine"] == engine and r["connections"] == conns])
+            counting = next((r for r in rows if r["round"] == "0" and r["engine"] == engine and r["connections"] == conns), None)
+            cpu = lambda key: float(m[key]) * 1e6 / int(m["requests"]) if int(m["requests"]) else None
+            out.append(
+                f"| {engine} | {conns} | {fmt(cpu('server_cpu_s'), '.2f')} | {fmt(per_request(counting, 'server_syscalls'), '.2f')} "
+                f"| {fmt(per_request(m, 'server_vcsw'), '.3f')} | {fmt(per_request(m, 'server_ivcsw'), '.3f')} "
+                f"| {fmt(cpu('client_cpu_s'), '.2f')} | {fmt(per_request(counting, 'client_syscalls'), '.2f')} "
+                f"| {fmt(per_request(m, 'client_vcsw'), '.3f')} |"
+            )
     return "\n".join(out) + "\n"
 
 
 def main():
-    csv_path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "results/full.csv").resolve()
-    bars_path = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "results/bars.csv").resolve()
     readme = ROOT / "README.md"
     text = readme.read_text()
     if BEGIN not in text or END not in text:
         sys.exit(f"README.md lacks the {BEGIN} / {END} markers")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    generated = section(csv_path)
-    sources = [csv_path.relative_to(ROOT).as_posix()]
-    if bars_path.exists():
-        generated += "\n" + repeated_section(bars_path)
-        sources.append(bars_path.relative_to(ROOT).as_posix())
-    readme.write_text(head + BEGIN + "\n" + generated + END + tail)
-    print(f"README.md results section rewritten from {' and '.join(sources)}")
+    parts = []
+    if (ROOT / "results/verdicts.verdicts.csv").exists():
+        parts.append(verdicts_section("verdicts", "verdicts-2"))
+    parts.append(single_run_section(ROOT / "results/full.csv"))
+    readme.write_text(head + BEGIN + "\n" + "\n".join(parts) + END + tail)
+    print("README.md results section rewritten from results/verdicts*.csv and results/full.csv")
 
 
 if __name__ == "__main__":

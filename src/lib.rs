@@ -24,6 +24,9 @@
 //! - [`compare`]: `sockbench compare`: every engine plus the `tokio` and
 //!   `epoll-raw` reference servers (`examples/`) under one load matrix, to
 //!   CSV, a machine file, a terminal table and SVG plots.
+//! - [`counters`]: what a process cost the kernel over a window (system
+//!   calls through a perf tracepoint, context switches from `/proc`), for
+//!   the cost-per-request figures of `compare` and the demos.
 //! - [`cli`]: the `sockbench` command's subcommands; `src/main.rs` only
 //!   parses and dispatches.
 
@@ -31,6 +34,7 @@
 
 pub mod cli;
 pub mod compare;
+pub mod counters;
 pub mod demo;
 pub mod engine;
 pub mod io_util;

@@ -3,8 +3,11 @@
 //! files it must leave behind. The reference rows are left out: their
 //! example binaries are not built by `cargo test --test compare`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod util;
+
+use std::path::Path;
+
+use util::cli::{assert_last_progress_line_is_complete, csv_rows, scratch, sockbench};
 
 /// The columns the issue requires, in this order, at the start of the header.
 const REQUIRED_COLUMNS: [&str; 18] = [
@@ -27,22 +30,6 @@ const REQUIRED_COLUMNS: [&str; 18] = [
     "errors_by_kind",
     "server_cpu_s",
 ];
-
-/// A fresh scratch directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sockbench-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Run the sockbench binary with `args`.
-fn sockbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sockbench"))
-        .args(args)
-        .output()
-        .expect("run the sockbench binary")
-}
 
 /// Names of the SVG files in `dir`, sorted.
 fn svgs(dir: &Path) -> Vec<String> {
@@ -76,7 +63,7 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "compare failed: {stderr}");
-    assert!(stderr.contains("[4/4]"), "progress lines missing: {stderr}");
+    assert_last_progress_line_is_complete(&stderr);
 
     let csv = std::fs::read_to_string(dir.join("smoke.csv")).unwrap();
     let mut lines = csv.lines();
@@ -85,16 +72,35 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
     for column in ["server_rss_kb", "client_cpu_s", "outcome"] {
         assert!(header.contains(&column), "{column} missing from {header:?}");
     }
-    let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
-    let cells: Vec<(&str, &str)> = rows.iter().map(|row| (row[0], row[3])).collect();
+    let round = header.iter().position(|c| *c == "round").unwrap();
+    // The measured round; a counting round (0) may come before it.
+    let rows: Vec<Vec<&str>> = lines
+        .map(|line| line.split(',').collect::<Vec<&str>>())
+        .filter(|row| row[round] == "1")
+        .collect();
+    let mut cells: Vec<(&str, &str)> = rows.iter().map(|row| (row[0], row[3])).collect();
+    cells.sort();
     assert_eq!(
         cells,
         [
-            ("threaded", "1"),
-            ("threaded", "4"),
             ("reactor", "1"),
-            ("reactor", "4")
+            ("reactor", "4"),
+            ("threaded", "1"),
+            ("threaded", "4")
         ]
+    );
+    // The table lists the cells server by server, in --engines order.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let table_engines: Vec<&str> = stdout
+        .lines()
+        .skip(2)
+        .take(4)
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        table_engines,
+        ["threaded", "threaded", "reactor", "reactor"],
+        "{stdout}"
     );
     let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
     for row in &rows {
@@ -113,7 +119,6 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
 
     let expected = ["smoke-latency.svg", "smoke-p99.svg", "smoke-throughput.svg"];
     assert_eq!(svgs(&dir), expected);
-    let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.lines().next().unwrap().starts_with("engine"),
         "{stdout}"
@@ -132,56 +137,159 @@ fn smoke_compare_writes_one_row_per_cell_and_plots() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `--repeat 3` runs the matrix in three rounds and keeps one row per cell:
-/// the median run, with the run count and the req/s range around it.
+/// With `--server-cpu 0.25`, the server is held to a quarter of a core
+/// (its CPU time over the window stays near or under that), the CSV and
+/// the machine file record the quota, and the quota groups are gone
+/// afterwards. Skipped, with the reason printed, where no CPU cgroup is
+/// writable (the refusal is then checked instead).
 #[test]
-fn repeat_keeps_one_median_row_per_cell_with_its_range() {
-    let dir = scratch("compare-repeat");
+fn server_cpu_quota_holds_the_server_and_is_recorded_and_removed() {
+    let dir = scratch("compare-quota");
     let run = sockbench(&[
         "compare",
         "--engines",
         "reactor",
         "--connections",
-        "1,4",
+        "10",
         "--duration",
-        "200ms",
-        "--repeat",
-        "3",
+        "1s",
+        "--server-cpu",
+        "0.25",
         "--name",
-        "repeat",
+        "quota",
         "--out-dir",
         dir.to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "compare failed: {stderr}");
-    assert!(
-        stderr.contains("[6/6] round 3 of 3: reactor"),
-        "progress lines missing: {stderr}"
-    );
-    let mut reader = csv::Reader::from_path(dir.join("repeat.csv")).unwrap();
-    let rows: Vec<std::collections::HashMap<String, String>> =
-        reader.deserialize().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 2, "one row per cell, not per run: {rows:?}");
-    for row in &rows {
-        let number = |name: &str| -> f64 { row[name].parse().unwrap() };
-        assert_eq!(row["runs"], "3", "{row:?}");
-        assert!(number("req_per_s") > 0.0, "{row:?}");
-        assert!(
-            number("req_per_s_min") <= number("req_per_s")
-                && number("req_per_s") <= number("req_per_s_max"),
-            "the median is not within the range: {row:?}"
-        );
+    if stderr.contains("needs a writable CPU cgroup") {
+        assert!(!run.status.success());
+        assert!(!dir.join("quota.csv").exists(), "nothing ran");
+        eprintln!("skipped: {}", stderr.trim());
+        return;
     }
+    assert!(run.status.success(), "compare failed: {stderr}");
+    let rows = csv_rows(&dir.join("quota.csv"));
+    assert_eq!(rows[0]["server_cpu_quota"], "0.25");
+    let busy: f64 = rows[0]["server_cpu_s"].parse::<f64>().unwrap()
+        / rows[0]["duration_s"].parse::<f64>().unwrap();
+    assert!(
+        busy <= 0.30,
+        "the server used {busy:.3} of a core under a 0.25 quota"
+    );
+    let machine = std::fs::read_to_string(dir.join("quota.machine.txt")).unwrap();
+    assert!(
+        machine.contains("server cpu quota: 0.25 of a core")
+            && (machine.contains("cpu.cfs_quota_us = 2500")
+                || machine.contains("cpu.max = \"2500")),
+        "{machine}"
+    );
+    let leftovers: Vec<String> = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("sockbench-"))
+        .filter(|name| {
+            // Only groups of processes that are gone: a parallel test's live ones are not ours.
+            let pid = name.split('-').nth(1).unwrap_or("");
+            !Path::new(&format!("/proc/{pid}")).exists()
+        })
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "quota groups left behind: {leftovers:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `--repeat 0` is refused: a cell must run at least once.
+/// A server that cannot start is recorded round by round as
+/// `server-failed`, its ratios are left out and counted, and no verdict is
+/// given: never a silent zero. The broken server is a stand-in `epoll_raw`
+/// that exits at once.
 #[test]
-fn repeat_zero_is_refused() {
-    let run = sockbench(&["compare", "--repeat", "0", "--smoke"]);
-    assert!(!run.status.success());
+fn a_server_that_fails_every_round_is_left_out_and_counted() {
+    let dir = scratch("compare-failing");
+    let examples = dir.join("examples");
+    std::fs::create_dir_all(&examples).unwrap();
+    let fake = examples.join("epoll_raw");
+    std::fs::write(&fake, "#!/bin/sh\necho 'cannot serve today' >&2\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = sockbench(&[
+        "compare",
+        "--engines",
+        "reactor,epoll-raw",
+        "--connections",
+        "2",
+        "--duration",
+        "200ms",
+        "--rounds",
+        "6",
+        "--baseline",
+        "reactor",
+        "--examples-dir",
+        examples.to_str().unwrap(),
+        "--name",
+        "failing",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("--repeat"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "compare failed: {stderr}");
+    assert!(
+        stderr.contains("server epoll-raw failed to start"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot serve today"),
+        "its stderr is shown: {stderr}"
+    );
+    let rows = csv_rows(&dir.join("failing.csv"));
+    let failed: Vec<_> = rows.iter().filter(|r| r["engine"] == "epoll-raw").collect();
+    assert!(failed.len() >= 6, "{rows:?}");
+    assert!(failed
+        .iter()
+        .all(|r| r["outcome"] == "server-failed" && r["requests"] == "0"));
+    let verdicts = csv_rows(&dir.join("failing.verdicts.csv"));
+    assert_eq!(verdicts[0]["engine"], "epoll-raw");
+    assert_eq!(verdicts[0]["rounds_used"], "0");
+    assert_eq!(verdicts[0]["rounds_left_out"], "6");
+    assert_eq!(verdicts[0]["verdict"], "too few rounds");
+    assert!(stdout.contains("0 (6 left out)"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Bad method flags are refused with one line naming the flag, before
+/// anything runs (no results directory is made).
+#[test]
+fn bad_rounds_baseline_and_server_cpu_are_refused_before_running() {
+    let dir = scratch("compare-refused");
+    let out = dir.join("never");
+    for (args, flag) in [
+        (vec!["--rounds", "0"], "--rounds"),
+        (
+            vec!["--engines", "reactor,pool", "--baseline", "epoll-raw"],
+            "--baseline",
+        ),
+        (vec!["--server-cpu", "0"], "--server-cpu"),
+        (vec!["--server-cpu=-0.5"], "--server-cpu"),
+        (vec!["--server-cpu", "64"], "--server-cpu"),
+        (
+            vec!["--server-cpu", "0.5", "--quota-period", "5s"],
+            "--quota-period",
+        ),
+    ] {
+        let mut all = vec!["compare", "--smoke", "--out-dir", out.to_str().unwrap()];
+        all.extend(&args);
+        let run = sockbench(&all);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(stderr.trim().lines().count() <= 4, "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} ran something");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// An unknown engine is refused with the list of valid names.
@@ -246,7 +354,10 @@ fn compare_runs_over_ipv4_ipv6_and_unix_sockets() {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
-    let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = lines
+        .map(|line| line.split(',').collect::<Vec<&str>>())
+        .filter(|row| row[column("round")] != "0")
+        .collect();
     let transports: Vec<&str> = rows.iter().map(|row| row[column("transport")]).collect();
     assert_eq!(transports, ["tcp4", "tcp6", "unix"]);
     for row in &rows {

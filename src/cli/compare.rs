@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
-use crate::compare::{self, plot, CompareConfig};
+use crate::compare::{self, plot, quota, CompareConfig};
 use crate::engine::Work;
 use crate::load::LOAD_SERVICES;
 use crate::service::ServiceKind;
@@ -20,13 +20,20 @@ use crate::service::ServiceKind;
   ./scripts/compare.sh --full --pin --name full         # everything; server and load on own cores
   sockbench compare --engines reactor,epoll-raw --connections 100,1000 --duration 5s
   sockbench compare --smoke --name smoke                # a few seconds, for CI
-  sockbench compare --engines reactor,epoll-raw --pin --repeat 5  # median of 5 rounds
+  sockbench compare --engines reactor,epoll-raw,tokio --connections 100,1000 --pin --server-cpu 0.5 --rounds 10 --baseline epoll-raw
+                                                        # verdicts: ratios with 95% intervals
 
 Each server runs as its own process on 127.0.0.1:0 (--transports tcp6 uses
 [::1]:0, unix a Unix socket); the load runs in this process. The reference
 rows (tokio, epoll-raw) need `cargo build --release --examples`, which
 ./scripts/compare.sh does. Results: OUT/NAME.csv, OUT/NAME.machine.txt,
-OUT/NAME-*.svg and a table on stdout.")]
+OUT/NAME-*.svg and a table on stdout; with --baseline also OUT/NAME.verdicts.csv.
+
+On a small machine the load generator costs as much per request as the
+server, and one run of a cell moves by 20% from run to run. For verdicts a
+reader can trust, make the server the bottleneck (--server-cpu, a CPU
+quota per server process) and compare paired rounds (--rounds with
+--baseline): docs/METHOD.md explains both.")]
 pub struct CompareArgs {
     /// Servers to compare: iterative, threaded, pool, reactor, tokio, epoll-raw [default: all].
     #[arg(long, value_delimiter = ',')]
@@ -92,12 +99,32 @@ pub struct CompareArgs {
     #[arg(long)]
     pub latency_connections: Option<u64>,
 
-    /// Run the whole matrix N times, round after round, and keep for each
-    /// cell the run with the median req/s; the CSV and the table add the
-    /// lowest and highest req/s. On a shared machine two servers closer
-    /// than that spread are not told apart by one run.
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=50))]
-    pub repeat: u16,
+    /// Run the matrix in N rounds: in each, every server runs each cell
+    /// once, back to back with the others, in an order rotated from one
+    /// cell to the next (ABC, BCA, CAB, ...). The CSV keeps every round's
+    /// row; the table shows each cell's median round and the req/s range.
+    /// System calls are counted in a short extra round (round 0) of their
+    /// own, because counting slows them.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub rounds: u16,
+
+    /// Compare every other server with this one, round by round: the
+    /// median req/s ratio, its 95% interval and a verdict (faster, slower,
+    /// no difference) per cell. Needs 6 rounds or more for a 95% interval
+    /// (9 or more so one wild round cannot move it).
+    #[arg(long, value_name = "ENGINE")]
+    pub baseline: Option<Contender>,
+
+    /// Run each server in a CPU-quota cgroup that lets it use FRACTION of
+    /// one core (e.g. 0.5), so that the server, not the load generator, is
+    /// the bottleneck. Needs a writable cgroup (root).
+    #[arg(long, value_name = "FRACTION")]
+    pub server_cpu: Option<f64>,
+
+    /// The quota's enforcement period: the longest stall a throttled
+    /// server adds to a request (1ms to 1s).
+    #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = super::parse_duration)]
+    pub quota_period: Duration,
 }
 
 /// Options of `sockbench plot`.
@@ -160,6 +187,26 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         spec.cell_duration = duration;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(fraction) = args.server_cpu {
+        if !(fraction > 0.0 && fraction <= cores as f64) {
+            return Err(io::Error::other(format!(
+                "--server-cpu {fraction}: give a share of one core above 0 and at most {cores} (this machine's cores), e.g. 0.5"
+            )));
+        }
+    }
+    if !(quota::MIN_PERIOD..=quota::MAX_PERIOD).contains(&args.quota_period) {
+        return Err(io::Error::other(format!(
+            "--quota-period {}: the kernel accepts 1ms to 1s",
+            humantime::format_duration(args.quota_period)
+        )));
+    }
+    if let Some(baseline) = args.baseline {
+        if !spec.contenders.contains(&baseline) {
+            return Err(io::Error::other(format!(
+                "--baseline {baseline} is not among --engines: add it, or pick one of them"
+            )));
+        }
+    }
     let sockbench_exe = std::env::current_exe()?;
     let examples_dir = match args.examples_dir {
         Some(dir) => dir,
@@ -178,7 +225,10 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         examples_dir,
         command_line: shell_words(std::env::args()),
         latency_connections: args.latency_connections,
-        rounds: usize::from(args.repeat),
+        rounds: usize::from(args.rounds),
+        baseline: args.baseline,
+        server_cpu: args.server_cpu,
+        quota_period: args.quota_period,
     };
     compare::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,11 @@
 //! window as `duration_s`, `requests` and the latencies (plus the moments
 //! the load takes to stop). `server_rss_kb` is the peak over the whole
 //! cell, warmup included: connection set-up is when memory grows.
+//!
+//! The cost counters ([`crate::counters`]) cover the same window: system
+//! calls are counted from the warmup's end (counters attached to every
+//! thread of the server and of this process), context switches are the
+//! differences of the `/proc` sums.
 
 use std::io;
 use std::thread;
@@ -19,6 +24,7 @@ use super::matrix::Cell;
 use super::record::CellRecord;
 use super::server::ServerProcess;
 use super::system;
+use crate::counters::{ContextSwitches, SyscallCounter, Unavailable};
 use crate::engine::ListenAddr;
 use crate::load::{self, ErrorKind, LoadConfig, Outcome, ProgressMode, RunLimit, Target};
 
@@ -41,31 +47,100 @@ pub struct LoadFigures {
     pub outcome: String,
 }
 
+/// One cell's row, and what to tell the user about it.
+#[derive(Debug)]
+pub struct Measured {
+    /// The CSV row.
+    pub record: CellRecord,
+    /// Why the load could not run, if it could not.
+    pub failure: Option<String>,
+    /// Why system calls were not counted, if they were not.
+    pub syscalls_unavailable: Option<Unavailable>,
+}
+
+/// How a cell is run, beyond its shape.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSettings {
+    /// Load generator threads (capped by the cell's connections).
+    pub load_threads: usize,
+    /// Server and generator pinned to their own cores.
+    pub pinned: bool,
+    /// The server's CPU quota, as a share of one core.
+    pub server_cpu_quota: Option<f64>,
+    /// Which round this is: 0 for the counting round, then from 1.
+    pub round: u64,
+    /// Count system calls (it slows them: only in the counting round).
+    pub count_syscalls: bool,
+}
+
+/// The counters of one side, read at the start of the measured window.
+struct WindowStart {
+    syscalls: Result<Option<SyscallCounter>, Unavailable>,
+    syscalls_at_start: Option<u64>,
+    switches: Option<ContextSwitches>,
+}
+
+impl WindowStart {
+    fn of(pid: u32, count_syscalls: bool) -> WindowStart {
+        let mut syscalls = if count_syscalls {
+            SyscallCounter::attach(pid).map(Some)
+        } else {
+            Ok(None)
+        };
+        let syscalls_at_start = match &mut syscalls {
+            Ok(Some(counter)) => counter.count().ok(),
+            _ => None,
+        };
+        WindowStart {
+            syscalls,
+            syscalls_at_start,
+            switches: ContextSwitches::of_process(pid).ok(),
+        }
+    }
+
+    /// `(system calls, voluntary, involuntary)` since the start, where known.
+    fn finish(mut self, pid: u32) -> (Option<u64>, Option<ContextSwitches>) {
+        let syscalls = match (&mut self.syscalls, self.syscalls_at_start) {
+            (Ok(Some(counter)), Some(start)) => counter.count().ok().map(|end| end - start),
+            _ => None,
+        };
+        let switches = match (self.switches, ContextSwitches::of_process(pid)) {
+            (Some(start), Ok(end)) => Some(end.since(start)),
+            _ => None,
+        };
+        (syscalls, switches)
+    }
+}
+
 /// Run `cell` against `server` and return its CSV row. A load run that
 /// fails outright is recorded as a row with one `load-failed` error, and
 /// the reason is returned beside it to be shown.
-pub fn measure(
-    cell: &Cell,
-    server: &ServerProcess,
-    load_threads: usize,
-    pinned: bool,
-) -> io::Result<(CellRecord, Option<String>)> {
+pub fn measure(cell: &Cell, server: &ServerProcess, settings: RunSettings) -> io::Result<Measured> {
     let peak_is_per_cell = server.reset_peak_rss();
     let warmup = warmup_of(cell);
+    let own_pid = std::process::id();
     let (at_warmup_end, load) = thread::scope(|scope| {
         let sampler = scope.spawn(|| {
             // A timed sample, not synchronisation: the load's warmup ends now.
             thread::sleep(warmup);
-            (server.stats(), system::process_cpu_s())
+            (
+                server.stats(),
+                system::process_cpu_s(),
+                WindowStart::of(server.pid(), settings.count_syscalls),
+                WindowStart::of(own_pid, settings.count_syscalls),
+            )
         });
-        let load = run_load(server.addr(), cell, load_threads, warmup);
+        let load = run_load(server.addr(), cell, settings.load_threads, warmup);
         (
             sampler.join().expect("the sampling thread does not panic"),
             load,
         )
     });
-    let (server_before, client_before) = at_warmup_end;
-    let (figures, failure) = match load {
+    let (server_before, client_before, server_window, client_window) = at_warmup_end;
+    let syscalls_unavailable = server_window.syscalls.as_ref().err().cloned();
+    let (server_syscalls, server_switches) = server_window.finish(server.pid());
+    let (client_syscalls, client_switches) = client_window.finish(own_pid);
+    let (mut figures, failure) = match load {
         Ok(figures) => (figures, None),
         Err(err) => (
             LoadFigures {
@@ -87,12 +162,55 @@ pub fn measure(
             },
         ),
         // The server died during the cell: its cost is unknown and written
-        // as 0; the errors and outcome columns say what happened.
-        _ => (0.0, 0),
+        // as 0, and the outcome says so.
+        _ => {
+            figures.outcome = "server-died".to_string();
+            (0.0, 0)
+        }
     };
+    let costs = Costs {
+        server_cpu_s,
+        server_rss_kb,
+        client_cpu_s,
+        server_syscalls,
+        server_switches,
+        client_syscalls,
+        client_switches,
+    };
+    Ok(Measured {
+        record: record_of(cell, settings, figures, costs),
+        failure,
+        syscalls_unavailable,
+    })
+}
+
+/// A row for a run that could not happen (its server would not start):
+/// the cell's shape, no figures, and `outcome` as the reason.
+pub fn failed_record(cell: &Cell, settings: RunSettings, outcome: &'static str) -> CellRecord {
+    let figures = LoadFigures {
+        errors_by_kind: vec![(outcome, 1)],
+        outcome: outcome.to_string(),
+        ..LoadFigures::default()
+    };
+    record_of(cell, settings, figures, Costs::default())
+}
+
+/// What the cell cost each side over the measured window.
+#[derive(Debug, Default)]
+struct Costs {
+    server_cpu_s: f64,
+    server_rss_kb: u64,
+    client_cpu_s: f64,
+    server_syscalls: Option<u64>,
+    server_switches: Option<ContextSwitches>,
+    client_syscalls: Option<u64>,
+    client_switches: Option<ContextSwitches>,
+}
+
+/// The CSV row of `cell` from what the load and the counters measured.
+fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Costs) -> CellRecord {
     let percentile = |i: usize| figures.percentiles_us.map(|p| p[i]);
-    let req_per_s = round(figures.req_per_s, 3);
-    let record = CellRecord {
+    CellRecord {
         engine: cell.contender.name().to_string(),
         transport: cell.transport.name().to_string(),
         service: cell.service.name().to_string(),
@@ -102,7 +220,7 @@ pub fn measure(
         size: cell.size_bytes as u64,
         duration_s: round(figures.duration_s, 3),
         requests: figures.requests,
-        req_per_s,
+        req_per_s: round(figures.req_per_s, 3),
         mb_per_s: round(figures.mb_per_s, 3),
         p50_us: percentile(0),
         p90_us: percentile(1),
@@ -116,16 +234,26 @@ pub fn measure(
             .map(|(kind, n)| format!("{kind}={n}"))
             .collect::<Vec<_>>()
             .join(";"),
-        server_cpu_s: round(server_cpu_s, 3),
-        server_rss_kb,
-        client_cpu_s: round(client_cpu_s, 3),
+        server_cpu_s: round(costs.server_cpu_s, 3),
+        server_rss_kb: costs.server_rss_kb,
+        client_cpu_s: round(costs.client_cpu_s, 3),
         outcome: figures.outcome,
-        pinned,
-        runs: 1,
-        req_per_s_min: Some(req_per_s),
-        req_per_s_max: Some(req_per_s),
-    };
-    Ok((record, failure))
+        pinned: settings.pinned,
+        round: settings.round,
+        server_cpu_quota: settings.server_cpu_quota,
+        load_threads: load_threads_of(cell, settings.load_threads) as u64,
+        server_syscalls: costs.server_syscalls,
+        server_vcsw: costs.server_switches.map(|s| s.voluntary),
+        server_ivcsw: costs.server_switches.map(|s| s.involuntary),
+        client_syscalls: costs.client_syscalls,
+        client_vcsw: costs.client_switches.map(|s| s.voluntary),
+        client_ivcsw: costs.client_switches.map(|s| s.involuntary),
+    }
+}
+
+/// Generator threads for `cell`: at most one per connection.
+fn load_threads_of(cell: &Cell, load_threads: usize) -> usize {
+    load_threads.clamp(1, cell.connections.max(1))
 }
 
 /// `value` rounded to `decimals` places, so the CSV reads cleanly.
@@ -168,7 +296,7 @@ fn run_load(
         },
         service: cell.service,
         connections: cell.connections,
-        threads: load_threads.clamp(1, cell.connections.max(1)),
+        threads: load_threads_of(cell, load_threads),
         limit: RunLimit::Duration(cell.duration),
         size_bytes: cell.size_bytes,
         pipeline: cell.pipeline,

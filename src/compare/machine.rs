@@ -22,6 +22,9 @@ pub struct MachineInfo {
     pub command: String,
     /// Pinning of server and generator, as run.
     pub pinning: String,
+    /// How the run measured, as `key: value` lines after `pinning`: the
+    /// server's CPU quota, the rounds and their order.
+    pub method: Vec<(String, String)>,
 }
 
 impl MachineInfo {
@@ -40,13 +43,19 @@ impl MachineInfo {
             git_revision: git_revision().unwrap_or_else(unknown),
             command,
             pinning,
+            method: Vec::new(),
         }
     }
 
     /// The file's text.
     pub fn render(&self) -> String {
+        let method: String = self
+            .method
+            .iter()
+            .map(|(key, value)| format!("{key}: {value}\n"))
+            .collect();
         format!(
-            "nproc: {}\ncpu: {}\nkernel: {}\nsockbench: {} (git revision)\npinning: {}\ncommand: {}\n",
+            "nproc: {}\ncpu: {}\nkernel: {}\nsockbench: {} (git revision)\npinning: {}\n{method}command: {}\n",
             self.nproc, self.cpu_model, self.kernel, self.git_revision, self.pinning, self.command
         )
     }
@@ -101,7 +110,10 @@ mod tests {
     /// The rendered file carries every key, the command verbatim.
     #[test]
     fn machine_file_names_every_fact() {
-        let info = MachineInfo::gather("sockbench compare --smoke".to_string(), "none".to_string());
+        let mut info =
+            MachineInfo::gather("sockbench compare --smoke".to_string(), "none".to_string());
+        info.method
+            .push(("server cpu quota".to_string(), "none".to_string()));
         let text = info.render();
         for key in [
             "nproc: ",
@@ -109,6 +121,7 @@ mod tests {
             "kernel: ",
             "sockbench: ",
             "pinning: none",
+            "server cpu quota: none",
             "command: sockbench compare --smoke",
         ] {
             assert!(text.contains(key), "{key} missing from {text}");

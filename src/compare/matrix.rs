@@ -3,9 +3,10 @@
 //! A *contender* is one server row: a sockbench engine or a reference
 //! server. A *cell* is one load run against one contender: a transport, a
 //! service, a per-request work setting, a message size, a pipeline depth
-//! and a number of connections. Cells are ordered so that one server
-//! process serves a whole *group* (same contender, transport, service and
-//! work) with the connection counts ascending.
+//! and a number of connections. Cells are listed contender by contender,
+//! connection counts ascending; compare then runs them *group* by group
+//! (same transport, service and work: one set of server processes), each
+//! cell's *shape* by every contender in turn.
 
 use std::fmt;
 use std::str::FromStr;
@@ -152,10 +153,19 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// `true` when `other` can be served by the same server process.
-    pub fn same_server(&self, other: &Cell) -> bool {
-        self.contender == other.contender
-            && self.transport == other.transport
+    /// `true` when `other` is the same load against any server: transport,
+    /// service, work, connections, pipeline, size and duration.
+    pub fn same_shape(&self, other: &Cell) -> bool {
+        Cell {
+            contender: other.contender,
+            ..self.clone()
+        } == *other
+    }
+
+    /// `true` when `other` belongs to the same group: the servers started
+    /// for one cell (same transport, service and work) serve the other.
+    pub fn same_group(&self, other: &Cell) -> bool {
+        self.transport == other.transport
             && self.service == other.service
             && self.work == other.work
     }
@@ -362,8 +372,11 @@ mod tests {
         // Grouped by server, connections ascending within a group.
         assert_eq!(matrix.cells[0].connections, 1);
         assert_eq!(matrix.cells[3].connections, 1000);
-        assert!(matrix.cells[0].same_server(&matrix.cells[3]));
-        assert!(!matrix.cells[3].same_server(&matrix.cells[4]));
+        assert_eq!(matrix.cells[0].contender, matrix.cells[3].contender);
+        assert_ne!(matrix.cells[3].contender, matrix.cells[4].contender);
+        assert!(matrix.cells[3].same_group(&matrix.cells[4]));
+        assert!(matrix.cells[0].same_shape(&matrix.cells[4]));
+        assert!(!matrix.cells[0].same_shape(&matrix.cells[3]));
     }
 
     /// Each transport is a separate server group; the reference servers
@@ -386,7 +399,7 @@ mod tests {
             .iter()
             .filter(|cell| cell.transport == Transport::Unix)
             .collect();
-        assert!(!unix[0].same_server(&matrix.cells[0]));
+        assert!(!unix[0].same_group(&matrix.cells[0]));
         assert!(unix[0].to_string().ends_with("over unix"));
     }
 

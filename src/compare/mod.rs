@@ -1,13 +1,27 @@
 //! `sockbench compare`: every engine and two yardsticks, measured in one run.
 //!
-//! For each server in the matrix, compare starts it as a separate process
-//! on `127.0.0.1:0` (or `[::1]:0`, or a fresh Unix socket) ([`server`]), runs each of its cells with the load
-//! generator in this process ([`cell`]), records what the server cost from
-//! `/proc`, stops it with SIGTERM and goes on. A server is restarted
-//! whenever the service or the simulated work changes. Results:
+//! Every server is a separate process on `127.0.0.1:0` (or `[::1]:0`, or a
+//! fresh Unix socket) ([`server`]); the load generator runs in this
+//! process ([`cell`]); what each side cost is read from `/proc` and the
+//! kernel's counters around each run. The servers of one *group* (same
+//! transport, service and simulated work) run side by side, one process
+//! per contender, and are stopped with SIGTERM when the group is done.
 //!
-//! - `OUT/NAME.csv`: one row per cell ([`record`] documents the columns),
-//!   rewritten after every cell so an interrupted run keeps its rows;
+//! Within a group the run is *paired and interleaved*: round after round
+//! (`--rounds N`), each cell is run by every contender back to back, in an
+//! order that reverses from one cell to the next (ABC, CBA, ABC, …), so a
+//! slow spell of the machine falls on every contender alike. With
+//! `--baseline ENGINE`, [`verdict`] turns the rounds into ratios,
+//! intervals and verdicts. With `--server-cpu FRACTION`, each server runs
+//! in a CPU-quota cgroup ([`quota`]), so that the server, not the load
+//! generator, is the bottleneck. `docs/METHOD.md` explains the method.
+//! Results:
+//!
+//! - `OUT/NAME.csv`: one row per cell and round ([`record`] documents the
+//!   columns), rewritten after every run so an interrupted run keeps its
+//!   rows;
+//! - `OUT/NAME.verdicts.csv`: with `--baseline`, one row per engine and
+//!   cell ([`verdict`]);
 //! - `OUT/NAME.machine.txt`: where and how it was measured ([`machine`]);
 //! - `OUT/NAME.table.txt`: the table printed at the end ([`table`]);
 //! - a table on stdout ([`table`]) and SVG charts ([`plot`]).
@@ -28,13 +42,18 @@ pub mod cell;
 pub mod machine;
 pub mod matrix;
 pub mod plot;
+pub mod quota;
 pub mod record;
 pub mod server;
 pub mod system;
 pub mod table;
+pub mod verdict;
 
+use crate::counters::SyscallCounter;
+use cell::RunSettings;
 use matrix::{Cell, Contender, MatrixSpec, Transport};
-use record::CellRecord;
+use quota::CpuQuota;
+use record::{CellRecord, CellSummary};
 use server::{ServerProcess, Stopped};
 
 /// The core the server runs on with `--pin`; the load generator gets core 0.
@@ -61,9 +80,15 @@ pub struct CompareConfig {
     pub command_line: String,
     /// Concurrency of the latency-percentile chart.
     pub latency_connections: Option<u64>,
-    /// Rounds over the whole matrix (`--repeat`); each cell keeps its
-    /// median run. At least 1.
+    /// Rounds (`--rounds`): every contender runs every cell once per
+    /// round. At least 1.
     pub rounds: usize,
+    /// The contender every other is compared with, round by round.
+    pub baseline: Option<Contender>,
+    /// Each server's CPU quota as a share of one core (`--server-cpu`).
+    pub server_cpu: Option<f64>,
+    /// The quota's enforcement period.
+    pub quota_period: Duration,
 }
 
 /// What a comparison wrote.
@@ -75,8 +100,10 @@ pub struct CompareOutcome {
     pub machine: PathBuf,
     /// The charts.
     pub plots: Vec<PathBuf>,
-    /// The rows, in run order.
+    /// The rows, one per cell and round, in run order.
     pub records: Vec<CellRecord>,
+    /// With a baseline: each other engine against it, per cell.
+    pub comparisons: Vec<verdict::Comparison>,
 }
 
 /// Run the comparison; progress on `progress`, the table on `out`.
@@ -99,13 +126,39 @@ pub fn run(
             program_of(config, contender)?;
         }
     }
+    if let Some(baseline) = config.baseline {
+        if !matrix.cells.iter().any(|cell| cell.contender == baseline) {
+            return Err(io::Error::other(format!(
+                "--baseline {baseline} is not among the servers run: add it to --engines"
+            )));
+        }
+    }
     // Gathered before pinning, which would hide the other cores.
     let pinning = if config.pin {
         format!("server on core {SERVER_CORE} (taskset), load generator on core 0")
     } else {
         "none".to_string()
     };
-    let info = machine::MachineInfo::gather(config.command_line.clone(), pinning);
+    let mut info = machine::MachineInfo::gather(config.command_line.clone(), pinning);
+    // A quota made and dropped now: a machine without a writable CPU
+    // cgroup fails here, before anything runs, and the file says what was set.
+    let quota_text = match config.server_cpu {
+        Some(fraction) => CpuQuota::create(fraction, config.quota_period)?.describe(),
+        None => "none".to_string(),
+    };
+    info.method
+        .push(("server cpu quota".to_string(), quota_text));
+    info.method.push((
+        "rounds".to_string(),
+        format!(
+            "{}; in each, every server runs each cell back to back, the order rotated from one cell to the next (ABC, BCA, CAB, ...; two servers alternate)",
+            config.rounds
+        ),
+    ));
+    if let Some(baseline) = config.baseline {
+        info.method
+            .push(("baseline".to_string(), baseline.to_string()));
+    }
     prepare_client(config, &matrix.cells)?;
 
     std::fs::create_dir_all(&config.out_dir).map_err(|err| {
@@ -118,19 +171,49 @@ pub fn run(
     let machine = config.out_dir.join(format!("{}.machine.txt", config.name));
     std::fs::write(&machine, info.render())?;
 
-    let records = run_cells(config, &matrix.cells, &csv, progress)?;
+    let records = run_rounds(config, &matrix.cells, &csv, progress)?;
+    // Tables list the cells server by server, as the matrix does; the
+    // CSV keeps the order they ran in.
+    let mut cells = record::summarise(&records);
+    let position = |engine: &str| {
+        config
+            .spec
+            .contenders
+            .iter()
+            .position(|c| c.name() == engine)
+    };
+    cells.sort_by_key(|cell| position(&cell.median.engine));
 
-    let table = table::render(&records);
+    let mut table = table::render(&cells);
+    table.push_str(&saturation_note(&cells));
+    table.push_str(
+        "\nCost per request, server and load generator (CPU and context switches: the median round; system calls: the counting round):\n\n",
+    );
+    table.push_str(&table::render_costs(&cells));
+    let comparisons = match config.baseline {
+        Some(baseline) => verdict::compare_to_baseline(&records, baseline.name()),
+        None => Vec::new(),
+    };
+    let mut written = vec![csv.clone(), machine.clone()];
+    if let Some(baseline) = config.baseline {
+        table.push_str(&format!(
+            "\nAgainst {baseline}, round by round: median req/s ratio, {}% interval of the median, verdict:\n\n",
+            verdict::CONFIDENCE * 100.0
+        ));
+        table.push_str(&verdict::render(&comparisons));
+        let path = config.out_dir.join(format!("{}.verdicts.csv", config.name));
+        verdict::write_csv(&path, &comparisons)?;
+        written.push(path);
+    }
     write!(out, "{table}")?;
-    write!(out, "{}", saturation_note(&records))?;
     let table_path = config.out_dir.join(format!("{}.table.txt", config.name));
     std::fs::write(&table_path, &table)?;
+    written.push(table_path);
     let stem = config.out_dir.join(&config.name);
-    let plots = plot::plot_records(&records, &stem, config.latency_connections)?;
-    writeln!(out, "\nwrote {}", csv.display())?;
-    writeln!(out, "wrote {}", machine.display())?;
-    writeln!(out, "wrote {}", table_path.display())?;
-    for path in &plots {
+    let medians: Vec<CellRecord> = cells.iter().map(|cell| cell.median.clone()).collect();
+    let plots = plot::plot_records(&medians, &stem, config.latency_connections)?;
+    writeln!(out)?;
+    for path in written.iter().chain(&plots) {
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(CompareOutcome {
@@ -138,90 +221,217 @@ pub fn run(
         machine,
         plots,
         records,
+        comparisons,
     })
 }
 
-/// Run every cell, restarting the server when the next cell needs another;
-/// with several rounds, the whole matrix again each round. Rounds rather
-/// than back-to-back repeats of a cell: a slow spell of a shared machine
-/// then lands on different cells in different rounds, instead of on every
-/// run of the few cells measured during it.
-fn run_cells(
+/// A server under test and its CPU quota, if it has one. Fields drop in
+/// order: the process is stopped before its cgroup is removed.
+#[derive(Debug)]
+struct Running {
+    process: ServerProcess,
+    _quota: Option<CpuQuota>,
+}
+
+/// One run of the plan: a cell in a round.
+#[derive(Debug, Clone, Copy)]
+struct Step<'a> {
+    /// The round recorded in the CSV: 0 for the counting round, then 1 to N.
+    round: u64,
+    cell: &'a Cell,
+}
+
+/// The longest run of a cell in the counting round: system calls per
+/// request settle within a second.
+const COUNTING_RUN: Duration = Duration::from_secs(1);
+
+/// The order of every run, group by group: in each group (the cells one
+/// set of server processes serves), round after round, each cell's shape
+/// run by every contender back to back, the contenders' order rotated
+/// from one shape (and round) to the next. With `counting`, a counting
+/// round (round 0) comes first.
+fn plan(cells: &[Cell], rounds: usize, counting: bool) -> Vec<Vec<Step<'_>>> {
+    let mut groups: Vec<Vec<&Cell>> = Vec::new();
+    for cell in cells {
+        match groups
+            .iter_mut()
+            .find(|group| group.iter().any(|other| other.same_group(cell)))
+        {
+            Some(group) => group.push(cell),
+            None => groups.push(vec![cell]),
+        }
+    }
+    let first_round = if counting { 0 } else { 1 };
+    groups
+        .into_iter()
+        .map(|group| {
+            let mut contenders: Vec<Contender> = Vec::new();
+            let mut shapes: Vec<&Cell> = Vec::new();
+            for cell in &group {
+                if !contenders.contains(&cell.contender) {
+                    contenders.push(cell.contender);
+                }
+                if !shapes.iter().any(|shape| shape.same_shape(cell)) {
+                    shapes.push(cell);
+                }
+            }
+            let mut steps = Vec::new();
+            let mut turn = 0;
+            for round in first_round..=rounds as u64 {
+                for shape in &shapes {
+                    // Rotated by one from one cell to the next (ABC, BCA,
+                    // CAB, ...): every contender takes every place in
+                    // turn, and none ever runs right after itself, which
+                    // would give one side of a pair conditions the other
+                    // lacks. Two contenders simply alternate (AB, AB, ...):
+                    // for them any change of order runs one twice in a row.
+                    let n = contenders.len();
+                    let shift = if n > 2 { turn % n } else { 0 };
+                    turn += 1;
+                    for contender in contenders.iter().cycle().skip(shift).take(n) {
+                        if let Some(cell) = group
+                            .iter()
+                            .find(|c| c.contender == *contender && c.same_shape(shape))
+                        {
+                            steps.push(Step { round, cell });
+                        }
+                    }
+                }
+            }
+            steps
+        })
+        .collect()
+}
+
+/// Run every step of the [`plan`], a group's servers started together
+/// and stopped when the group is done; every run's row is kept.
+fn run_rounds(
     config: &CompareConfig,
     cells: &[Cell],
     csv: &Path,
     progress: &mut dyn Write,
 ) -> io::Result<Vec<CellRecord>> {
     let started = Instant::now();
-    let rounds = config.rounds.max(1);
-    let steps: Vec<(usize, usize)> = (0..rounds)
-        .flat_map(|round| (0..cells.len()).map(move |index| (round, index)))
-        .collect();
-    let planned: Vec<Duration> = steps
+    // Counting system calls slows every one of them (docs/METHOD.md), so
+    // they are counted in a short round of their own, not in the rounds
+    // whose throughput is compared.
+    let counting = match SyscallCounter::attach(std::process::id()) {
+        Ok(_) => true,
+        Err(reason) => {
+            writeln!(
+                progress,
+                "note: system calls are not counted (n/a): {reason}"
+            )?;
+            false
+        }
+    };
+    let groups = plan(cells, config.rounds.max(1), counting);
+    let run_of = |step: &Step<'_>| {
+        let mut cell = step.cell.clone();
+        if step.round == 0 {
+            cell.duration = cell.duration.min(COUNTING_RUN);
+        }
+        cell
+    };
+    let planned: Vec<Duration> = groups
         .iter()
-        .map(|&(_, index)| cells[index].duration)
+        .flatten()
+        .map(|s| run_of(s).duration)
         .collect();
-    let mut runs: Vec<Vec<CellRecord>> = vec![Vec::new(); cells.len()];
-    let mut running: Option<(ServerProcess, &Cell)> = None;
-    for (step, &(round, index)) in steps.iter().enumerate() {
-        let cell = &cells[index];
-        let reuse = match &mut running {
-            Some((server, served)) if served.same_server(cell) => match server.exited()? {
-                None => true,
-                Some(status) => {
-                    writeln!(
-                        progress,
-                        "  server {} had exited ({status}); starting it again{}",
-                        cell.contender,
-                        server.stderr_excerpt()
-                    )?;
-                    false
-                }
-            },
-            _ => false,
-        };
-        if !reuse {
-            if let Some((server, served)) = running.take() {
-                stop(server, served, progress)?;
+    let mut records = Vec::new();
+    let mut step_number = 0;
+    for steps in &groups {
+        let mut servers: Vec<(Contender, Option<Running>)> = Vec::new();
+        for step in steps {
+            let cell = run_of(step);
+            let round_label = match step.round {
+                0 => "counting round (system calls): ".to_string(),
+                round if config.rounds > 1 => format!("round {round} of {}: ", config.rounds),
+                _ => String::new(),
+            };
+            writeln!(
+                progress,
+                "[{}/{}] {round_label}{cell}{}",
+                step_number + 1,
+                planned.len(),
+                eta(started.elapsed(), step_number, &planned)
+            )?;
+            step_number += 1;
+            let settings = RunSettings {
+                load_threads: config.load_threads,
+                pinned: config.pin,
+                server_cpu_quota: config.server_cpu,
+                round: step.round,
+                count_syscalls: step.round == 0,
+            };
+            let Some(server) = running_server(config, &cell, &mut servers, progress)? else {
+                records.push(cell::failed_record(&cell, settings, "server-failed"));
+                record::write_csv(csv, &records)?;
+                continue;
+            };
+            let measured = cell::measure(&cell, &server.process, settings)?;
+            if let Some(reason) = &measured.failure {
+                writeln!(progress, "  load failed: {reason}")?;
             }
-            running = Some((start_server(config, cell)?, cell));
+            if let Some(reason) = &measured.syscalls_unavailable {
+                writeln!(
+                    progress,
+                    "  note: system calls of this server not counted: {reason}"
+                )?;
+            }
+            writeln!(progress, "  {}", headline(&measured.record))?;
+            records.push(measured.record);
+            // Rewritten after every run: an interrupted comparison keeps
+            // what it measured.
+            record::write_csv(csv, &records)?;
         }
-        let (server, _) = running.as_ref().expect("a server was just started");
-
-        let round_note = if rounds > 1 {
-            format!("round {} of {rounds}: ", round + 1)
-        } else {
-            String::new()
-        };
-        writeln!(
-            progress,
-            "[{}/{}] {round_note}{cell}{}",
-            step + 1,
-            steps.len(),
-            eta(started.elapsed(), step, &planned)
-        )?;
-        let (record, failure) = cell::measure(cell, server, config.load_threads, config.pin)?;
-        if let Some(reason) = failure {
-            writeln!(progress, "  load failed: {reason}")?;
+        for (contender, server) in servers {
+            if let Some(server) = server {
+                stop(server, contender, progress)?;
+            }
         }
-        writeln!(progress, "  {}", headline(&record))?;
-        runs[index].push(record);
-        // Rewritten after every run: an interrupted comparison keeps the
-        // medians of what it measured.
-        record::write_csv(csv, &medians(&runs))?;
     }
-    if let Some((server, served)) = running.take() {
-        stop(server, served, progress)?;
-    }
-    Ok(medians(&runs))
+    Ok(records)
 }
 
-/// One row per cell measured so far: its median run.
-fn medians(runs: &[Vec<CellRecord>]) -> Vec<CellRecord> {
-    runs.iter()
-        .filter(|cell_runs| !cell_runs.is_empty())
-        .map(|cell_runs| record::median_run(cell_runs))
-        .collect()
+/// The running server of `cell`'s contender, started (again) if it is not
+/// running; `None`, said on `progress`, if it cannot be started.
+fn running_server<'s>(
+    config: &CompareConfig,
+    cell: &Cell,
+    servers: &'s mut Vec<(Contender, Option<Running>)>,
+    progress: &mut dyn Write,
+) -> io::Result<Option<&'s Running>> {
+    let index = match servers.iter().position(|(c, _)| *c == cell.contender) {
+        Some(index) => index,
+        None => {
+            servers.push((cell.contender, None));
+            servers.len() - 1
+        }
+    };
+    let slot = &mut servers[index].1;
+    if let Some(server) = slot {
+        if let Some(status) = server.process.exited()? {
+            writeln!(
+                progress,
+                "  server {} had exited ({status}); starting it again{}",
+                cell.contender,
+                server.process.stderr_excerpt()
+            )?;
+            *slot = None;
+        }
+    }
+    if slot.is_none() {
+        match start_server(config, cell) {
+            Ok(server) => *slot = Some(server),
+            Err(err) => writeln!(
+                progress,
+                "  server {} failed to start: {err}",
+                cell.contender
+            )?,
+        }
+    }
+    Ok(slot.as_ref())
 }
 
 /// Raise the descriptor limit (for this process and the servers it
@@ -272,8 +482,9 @@ fn program_of(config: &CompareConfig, contender: Contender) -> io::Result<PathBu
     }
 }
 
-/// Start the server for `cell` on port 0 and wait for its address.
-fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<ServerProcess> {
+/// Start the server for `cell` on port 0, in its CPU quota group with
+/// `--server-cpu`, and wait for its address.
+fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
     let program = program_of(config, cell.contender)?;
     let mut args: Vec<String> = Vec::new();
     if let Contender::Engine(kind) = cell.contender {
@@ -300,7 +511,18 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<ServerProcess
         command.args(&args);
         command
     };
-    ServerProcess::start(command, server::READY_TIMEOUT)
+    let quota = match config.server_cpu {
+        Some(fraction) => Some(CpuQuota::create(fraction, config.quota_period)?),
+        None => None,
+    };
+    let process = ServerProcess::start(command, server::READY_TIMEOUT)?;
+    if let Some(quota) = &quota {
+        quota.add(process.pid())?;
+    }
+    Ok(Running {
+        process,
+        _quota: quota,
+    })
 }
 
 /// A socket path in the temp directory that no other server of this run
@@ -314,20 +536,19 @@ fn fresh_unix_socket_path() -> String {
         .to_string()
 }
 
-/// Stop a server; say so if it had to be killed.
-fn stop(server: ServerProcess, served: &Cell, progress: &mut dyn Write) -> io::Result<()> {
-    let excerpt = server.stderr_excerpt();
-    match server.stop(server::STOP_TIMEOUT)? {
+/// Stop a server and remove its quota group; say so if it had to be killed.
+fn stop(server: Running, contender: Contender, progress: &mut dyn Write) -> io::Result<()> {
+    let Running { process, _quota } = server;
+    let excerpt = process.stderr_excerpt();
+    match process.stop(server::STOP_TIMEOUT)? {
         Stopped::Exited(status) if status.success() => Ok(()),
         Stopped::Exited(status) => writeln!(
             progress,
-            "  note: {} server exited with {status} when stopped{excerpt}",
-            served.contender
+            "  note: {contender} server exited with {status} when stopped{excerpt}"
         ),
         Stopped::Killed => writeln!(
             progress,
-            "  note: {} server ignored SIGTERM for {:?} and was killed",
-            served.contender,
+            "  note: {contender} server ignored SIGTERM for {:?} and was killed",
             server::STOP_TIMEOUT
         ),
     }
@@ -349,10 +570,10 @@ fn eta(elapsed: Duration, done: usize, planned: &[Duration]) -> String {
 
 /// Under the table: what a `*` in the load CPU column means, when a
 /// cell has one (empty otherwise).
-fn saturation_note(records: &[CellRecord]) -> String {
-    let saturated = records
+fn saturation_note(cells: &[CellSummary]) -> String {
+    let saturated = cells
         .iter()
-        .filter(|record| table::generator_saturated(record))
+        .filter(|cell| table::generator_saturated(&cell.median))
         .count();
     if saturated == 0 {
         return String::new();
@@ -361,7 +582,7 @@ fn saturation_note(records: &[CellRecord]) -> String {
         "\n* in {saturated} of {} cells the pinned load generator used {}% or more of its core: \
          their req/s may be the generator's limit rather than the server's, \
          so read them as a lower bound for the server.\n",
-        records.len(),
+        cells.len(),
         table::GENERATOR_SATURATED_PERCENT,
     )
 }
@@ -378,6 +599,15 @@ fn headline(record: &CellRecord) -> String {
         record.server_rss_kb,
         record.client_cpu_s
     );
+    if let (Some(syscalls), true) = (record.server_syscalls, record.requests > 0) {
+        line.push_str(&format!(
+            ", server {:.2} syscalls/req",
+            syscalls as f64 / record.requests as f64
+        ));
+    }
+    if let b @ ("server" | "load" | "both") = table::bottleneck(record) {
+        line.push_str(&format!(", bound: {b}"));
+    }
     if record.errors > 0 {
         line.push_str(&format!(
             ", {} errors ({})",
@@ -392,16 +622,73 @@ mod tests {
     use super::*;
     use crate::compare::record::tests::sample;
 
+    /// Each round runs every contender once per cell, back to back, the
+    /// order rotated from one cell to the next so that no contender runs
+    /// twice in a row (two contenders simply alternate); groups (here: two
+    /// kinds of work) are run one after the other.
+    #[test]
+    fn plan_interleaves_contenders_and_alternates_their_order() {
+        let spec = MatrixSpec {
+            contenders: vec![
+                Contender::Engine(crate::engine::EngineKind::Pool),
+                Contender::Engine(crate::engine::EngineKind::Reactor),
+                Contender::Engine(crate::engine::EngineKind::Threaded),
+            ],
+            connections: vec![1, 10],
+            works: vec![crate::engine::Work::None, "sleep:1ms".parse().unwrap()],
+            ..MatrixSpec::default_run()
+        };
+        let cells = spec.cells().cells;
+        let groups = plan(&cells, 2, false);
+        assert_eq!(groups.len(), 2, "one group per kind of work");
+        let order: Vec<String> = groups[0]
+            .iter()
+            .map(|step| {
+                format!(
+                    "{}:{}:{}",
+                    step.round - 1,
+                    step.cell.connections,
+                    &step.cell.contender.name()[..1]
+                )
+            })
+            .collect();
+        assert_eq!(
+            order.join(" "),
+            "0:1:p 0:1:r 0:1:t 0:10:r 0:10:t 0:10:p 1:1:t 1:1:p 1:1:r 1:10:p 1:10:r 1:10:t"
+        );
+        let runs: Vec<Contender> = groups[0].iter().map(|step| step.cell.contender).collect();
+        assert!(
+            runs.windows(2).all(|pair| pair[0] != pair[1]),
+            "no contender runs twice in a row"
+        );
+        let two = MatrixSpec {
+            contenders: spec.contenders[..2].to_vec(),
+            ..spec.clone()
+        };
+        let two_cells = two.cells().cells;
+        let alternating: Vec<&str> = plan(&two_cells, 2, false)[0]
+            .iter()
+            .map(|step| step.cell.contender.name())
+            .collect();
+        assert_eq!(alternating, ["pool", "reactor"].repeat(4));
+        assert!(groups[1]
+            .iter()
+            .all(|step| step.cell.work != crate::engine::Work::None));
+    }
+
     /// The note counts the cells whose pinned generator filled its core,
     /// and is absent when there are none.
     #[test]
     fn saturation_note_counts_the_cells_whose_generator_filled_its_core() {
         let calm = sample("reactor", 100, 50000.0, Some(800));
-        assert_eq!(saturation_note(std::slice::from_ref(&calm)), "");
+        assert_eq!(
+            saturation_note(&record::summarise(std::slice::from_ref(&calm))),
+            ""
+        );
         let mut full = sample("epoll-raw", 1000, 90000.0, Some(900));
         full.pinned = true;
         full.client_cpu_s = full.duration_s;
-        let note = saturation_note(&[calm, full]);
+        let note = saturation_note(&record::summarise(&[calm, full]));
         assert!(note.contains("in 1 of 2 cells"), "{note}");
     }
 }

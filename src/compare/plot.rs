@@ -31,7 +31,8 @@ const CHART_SIZE: (u32, u32) = (900, 560);
 /// The concurrency the latency-distribution chart prefers.
 pub const DEFAULT_LATENCY_CONNECTIONS: u64 = 100;
 
-/// Read `csv` and draw every chart beside it; returns the files written.
+/// Read `csv` and draw every chart beside it (a cell run in several rounds
+/// is drawn from its median round); returns the files written.
 /// `latency_connections` picks the concurrency of the percentile chart.
 pub fn plot_csv(csv: &Path, latency_connections: Option<u64>) -> io::Result<Vec<PathBuf>> {
     let records = record::read_csv(csv)?;
@@ -42,10 +43,15 @@ pub fn plot_csv(csv: &Path, latency_connections: Option<u64>) -> io::Result<Vec<
         )));
     }
     let stem = csv.with_extension("");
-    plot_records(&records, &stem, latency_connections)
+    let medians: Vec<CellRecord> = record::summarise(&records)
+        .into_iter()
+        .map(|cell| cell.median)
+        .collect();
+    plot_records(&medians, &stem, latency_connections)
 }
 
-/// Draw every chart for `records` to files named `<stem>[-SLICE]-KIND.svg`.
+/// Draw every chart for `records` (one row per cell) to files named
+/// `<stem>[-SLICE]-KIND.svg`.
 pub fn plot_records(
     records: &[CellRecord],
     stem: &Path,

@@ -21,8 +21,11 @@
 //! | `outcome` | how the load run ended: `finished`, `server-lost` (no connection could be opened: ended early), `cut-off` (load threads stopped at the hard deadline) or `load-failed` (it could not run: see the progress output) |
 //! | `pinned` | server and generator pinned to separate cores (`--pin`) |
 //! | `transport` | `tcp4`, `tcp6` or `unix` (absent in files from before it existed: read as `tcp4`) |
-//! | `runs` | how many times the cell ran (`--repeat`); every other column is from the run with the median `req_per_s` (the lower of the two middle runs for an even count). Absent in older files: read as 1 |
-//! | `req_per_s_min`, `req_per_s_max` | the lowest and highest `req_per_s` over the runs: how far this machine's noise moved the cell (empty in older files) |
+//! | `round` | which round of `--rounds N` this row is (1 to N); every round's row is kept, so the statistics can be redone from this file. Round 0 is the counting round, a run of at most 1 s per cell in which system calls are counted; it is left out of throughput figures and ratios, because counting slows every system call. Absent in older files: read as 1 |
+//! | `server_cpu_quota` | the server's CPU quota as a share of one core (`--server-cpu`), empty without one |
+//! | `load_threads` | load generator threads |
+//! | `server_syscalls`, `client_syscalls` | system calls made in the measured window by the server process (all its threads) and by the load generator (this process); counted in round 0 only, empty in other rounds and where they cannot be counted (`counters`) |
+//! | `server_vcsw`, `server_ivcsw`, `client_vcsw`, `client_ivcsw` | voluntary and involuntary context switches in the measured window, server and generator, summed over threads (`counters`) |
 
 use std::io;
 use std::path::Path;
@@ -79,15 +82,33 @@ pub struct CellRecord {
     /// `tcp4`, `tcp6` or `unix`.
     #[serde(default = "tcp4")]
     pub transport: String,
-    /// Runs of this cell; the figures are the median run's.
+    /// Round of `--rounds` (from 1).
     #[serde(default = "one")]
-    pub runs: u64,
-    /// Lowest req/s over the runs.
+    pub round: u64,
+    /// Server CPU quota as a share of one core, if any.
     #[serde(default)]
-    pub req_per_s_min: Option<f64>,
-    /// Highest req/s over the runs.
+    pub server_cpu_quota: Option<f64>,
+    /// Load generator threads.
     #[serde(default)]
-    pub req_per_s_max: Option<f64>,
+    pub load_threads: u64,
+    /// Server system calls in the window.
+    #[serde(default)]
+    pub server_syscalls: Option<u64>,
+    /// Server voluntary context switches in the window.
+    #[serde(default)]
+    pub server_vcsw: Option<u64>,
+    /// Server involuntary context switches in the window.
+    #[serde(default)]
+    pub server_ivcsw: Option<u64>,
+    /// Load generator system calls in the window.
+    #[serde(default)]
+    pub client_syscalls: Option<u64>,
+    /// Load generator voluntary context switches in the window.
+    #[serde(default)]
+    pub client_vcsw: Option<u64>,
+    /// Load generator involuntary context switches in the window.
+    #[serde(default)]
+    pub client_ivcsw: Option<u64>,
 }
 
 /// The transport of rows written before the column existed.
@@ -100,22 +121,82 @@ fn one() -> u64 {
     1
 }
 
-/// One row for a cell run several times (`--repeat`): the run with the
+/// A cell over all its rounds, for tables and plots: the run with the
 /// median req/s, whole (its latencies and CPU times belong together), with
-/// the run count and the req/s range beside it. For an even count the lower
-/// of the two middle runs is taken, so at least half the runs reached the
-/// req/s shown. `runs` must not be empty.
-pub fn median_run(runs: &[CellRecord]) -> CellRecord {
-    let mut by_rate: Vec<&CellRecord> = runs.iter().collect();
-    by_rate.sort_by(|a, b| a.req_per_s.total_cmp(&b.req_per_s));
-    let mut median = by_rate[(by_rate.len() - 1) / 2].clone();
-    median.runs = runs.len() as u64;
-    median.req_per_s_min = by_rate.first().map(|r| r.req_per_s);
-    median.req_per_s_max = by_rate.last().map(|r| r.req_per_s);
-    median
+/// the count and the req/s range beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellSummary {
+    /// The median run; for an even count the lower of the two middle runs,
+    /// so at least half the runs reached the req/s shown.
+    pub median: CellRecord,
+    /// How many rounds ran the cell.
+    pub runs: usize,
+    /// Lowest req/s over the rounds.
+    pub req_per_s_min: f64,
+    /// Highest req/s over the rounds.
+    pub req_per_s_max: f64,
+    /// The cell's run in the counting round (round 0), where system calls
+    /// were counted, if there was one.
+    pub counting: Option<CellRecord>,
 }
 
+/// One summary per cell, in order of first appearance: rows of the same
+/// cell (same [`CellRecord::cell_key`]) from different rounds are one cell.
+/// The counting round's rows are kept apart: their throughput was slowed
+/// by the counting.
+pub fn summarise(records: &[CellRecord]) -> Vec<CellSummary> {
+    let mut cells: Vec<(CellKey, Vec<&CellRecord>)> = Vec::new();
+    for record in records.iter().filter(|r| r.round > 0) {
+        let key = record.cell_key();
+        match cells.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, runs)) => runs.push(record),
+            None => cells.push((key, vec![record])),
+        }
+    }
+    cells
+        .into_iter()
+        .map(|(key, mut runs)| {
+            runs.sort_by(|a, b| a.req_per_s.total_cmp(&b.req_per_s));
+            CellSummary {
+                counting: records
+                    .iter()
+                    .find(|r| r.round == 0 && r.cell_key() == key)
+                    .cloned(),
+                median: runs[(runs.len() - 1) / 2].clone(),
+                runs: runs.len(),
+                req_per_s_min: runs[0].req_per_s,
+                req_per_s_max: runs[runs.len() - 1].req_per_s,
+            }
+        })
+        .collect()
+}
+
+/// What makes two rows the same cell: everything but the round and the
+/// figures.
+pub type CellKey = (String, String, String, String, u64, u64, u64);
+
 impl CellRecord {
+    /// The cell this row measured: engine, transport, service, work,
+    /// connections, pipeline, size.
+    pub fn cell_key(&self) -> CellKey {
+        (
+            self.engine.clone(),
+            self.transport.clone(),
+            self.service.clone(),
+            self.work.clone(),
+            self.connections,
+            self.pipeline,
+            self.size,
+        )
+    }
+
+    /// The same cell measured against another server: the key without the engine.
+    pub fn shape_key(&self) -> CellKey {
+        let mut key = self.cell_key();
+        key.0 = String::new();
+        key
+    }
+
     /// The latency percentiles with their labels, for tables and plots.
     pub fn percentiles(&self) -> [(&'static str, Option<u64>); 5] {
         [
@@ -191,14 +272,21 @@ pub(crate) mod tests {
             outcome: "finished".to_string(),
             pinned: false,
             transport: "tcp4".to_string(),
-            runs: 1,
-            req_per_s_min: Some(req_per_s),
-            req_per_s_max: Some(req_per_s),
+            round: 1,
+            server_cpu_quota: None,
+            load_threads: 1,
+            server_syscalls: Some((req_per_s * 3.0 * 2.0) as u64),
+            server_vcsw: Some(100),
+            server_ivcsw: Some(10),
+            client_syscalls: Some((req_per_s * 3.0 * 2.0) as u64),
+            client_vcsw: Some(100),
+            client_ivcsw: Some(10),
         }
     }
 
-    /// A CSV from before the `transport` column (and the run columns after
-    /// it) reads as TCP over IPv4, run once, with no range.
+    /// A CSV from before the `transport` column (and the round, quota and
+    /// counter columns after it) reads as TCP over IPv4, round 1, with no
+    /// counts.
     #[test]
     fn rows_without_transport_read_as_tcp4_run_once() {
         let dir = std::env::temp_dir().join(format!("sockbench-old-csv-{}", std::process::id()));
@@ -208,14 +296,14 @@ pub(crate) mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let old: String = text
             .lines()
-            .map(|line| line.rsplitn(5, ',').last().unwrap().to_string() + "\n")
+            .map(|line| line.rsplitn(11, ',').last().unwrap().to_string() + "\n")
             .collect();
         assert!(old.starts_with("engine,") && old.lines().next().unwrap().ends_with(",pinned"));
         std::fs::write(&path, old).unwrap();
         let records = read_csv(&path).unwrap();
         assert_eq!(records[0].transport, "tcp4");
-        assert_eq!(records[0].runs, 1);
-        assert_eq!(records[0].req_per_s_min, None);
+        assert_eq!(records[0].round, 1);
+        assert_eq!(records[0].server_syscalls, None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -238,25 +326,45 @@ pub(crate) mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Of several runs, the row is the median run's, whole, with the count
-    /// and the range; of an even count, the lower middle run.
+    /// Rows of one cell from several rounds are one summary: the median
+    /// run's row, whole, with the count and the range; of an even count,
+    /// the lower middle run. Another cell stays apart, and so does the
+    /// counting round's row.
     #[test]
-    fn median_run_keeps_the_median_row_and_the_range() {
-        let runs: Vec<CellRecord> = [(120.0, 7), (90.0, 3), (100.0, 5)]
+    fn summary_keeps_the_median_row_and_the_range_per_cell() {
+        let mut rows: Vec<CellRecord> = [(120.0, 7), (90.0, 3), (100.0, 5)]
             .iter()
-            .map(|&(rate, p99)| sample("reactor", 100, rate, Some(p99)))
+            .enumerate()
+            .map(|(round, &(rate, p99))| {
+                let mut row = sample("reactor", 100, rate, Some(p99));
+                row.round = round as u64 + 1;
+                row
+            })
             .collect();
-        let median = median_run(&runs);
-        assert_eq!(median.req_per_s, 100.0);
-        assert_eq!(median.p99_us, Some(5), "figures from one run, not mixed");
-        assert_eq!(median.runs, 3);
+        rows.push(sample("reactor", 1000, 80.0, Some(9)));
+        let mut counting = sample("reactor", 100, 10.0, Some(99));
+        counting.round = 0;
+        rows.push(counting.clone());
+        let summaries = summarise(&rows);
+        assert_eq!(summaries.len(), 2);
+        let median = &summaries[0];
+        assert_eq!(median.median.req_per_s, 100.0);
         assert_eq!(
-            (median.req_per_s_min, median.req_per_s_max),
-            (Some(90.0), Some(120.0))
+            median.median.p99_us,
+            Some(5),
+            "figures from one run, not mixed"
         );
-        let median_of_two = median_run(&runs[..2]);
-        assert_eq!(median_of_two.req_per_s, 90.0);
-        assert_eq!(median_of_two.runs, 2);
-        assert_eq!(median_run(&runs[..1]), runs[0]);
+        assert_eq!(median.runs, 3);
+        assert_eq!((median.req_per_s_min, median.req_per_s_max), (90.0, 120.0));
+        assert_eq!(summaries[1].runs, 1);
+        assert_eq!(
+            median.counting,
+            Some(counting),
+            "the counting round kept apart"
+        );
+        assert_eq!(summaries[1].counting, None);
+        let of_two = summarise(&rows[..2]);
+        assert_eq!(of_two[0].median.req_per_s, 90.0);
+        assert_eq!(of_two[0].runs, 2);
     }
 }

@@ -5,21 +5,18 @@
 //! of one core. Those two columns are how a reader checks that a cell
 //! measured the server and not the generator.
 
-use super::record::CellRecord;
+use super::record::{CellRecord, CellSummary};
 
 /// With `--pin` the generator has one core: a cell in which it used this
 /// share of it or more may have been limited by the generator, and is
 /// marked.
 pub const GENERATOR_SATURATED_PERCENT: f64 = 95.0;
 
-/// Column headings; the widths adapt to the content.
-const HEADINGS: [&str; 15] = [
-    "engine",
-    "service",
-    "work",
-    "conns",
-    "pipe",
-    "size",
+/// Headings of the columns that say which cell a line is ([`cell_columns`]).
+const CELL_HEADINGS: [&str; 6] = ["engine", "service", "work", "conns", "pipe", "size"];
+
+/// Headings of the main table after the cell's; the widths adapt to the content.
+const HEADINGS: [&str; 10] = [
     "req/s",
     "MB/s",
     "p50 µs",
@@ -29,44 +26,28 @@ const HEADINGS: [&str; 15] = [
     "errors",
     "srv cpu%",
     "load cpu%",
+    "bound",
 ];
 
-/// Render `records` as a table, one line per cell, numbers right-aligned.
-pub fn render(records: &[CellRecord]) -> String {
-    let rows: Vec<[String; 15]> = records.iter().map(cells_of).collect();
-    let mut widths = HEADINGS.map(|heading| heading.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    push_line(&mut out, &HEADINGS.map(String::from), &widths);
-    let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
-    out.push_str(rule.join("  ").trim_end());
-    out.push('\n');
-    for row in &rows {
-        push_line(&mut out, row, &widths);
-    }
-    out
+/// Render one line per cell, numbers right-aligned: the median round's
+/// figures, with the req/s range when the cell ran in several rounds.
+pub fn render(cells: &[CellSummary]) -> String {
+    let rows: Vec<Vec<String>> = cells.iter().map(cells_of).collect();
+    align(&[&CELL_HEADINGS[..], &HEADINGS].concat(), &rows, 3)
 }
 
-/// The text of each column for one record.
-fn cells_of(record: &CellRecord) -> [String; 15] {
+/// The text of each column for one cell.
+fn cells_of(cell: &CellSummary) -> Vec<String> {
+    let record = &cell.median;
     let latency = |us: Option<u64>| us.map_or_else(|| "-".to_string(), |us| us.to_string());
     let errors = if record.errors_by_kind.is_empty() {
         record.errors.to_string()
     } else {
         format!("{} ({})", record.errors, record.errors_by_kind)
     };
-    [
-        record.engine.clone(),
-        record.service.clone(),
-        record.work.clone(),
-        record.connections.to_string(),
-        record.pipeline.to_string(),
-        record.size.to_string(),
-        req_per_s_text(record),
+    let mut columns = cell_columns(record);
+    columns.extend([
+        req_per_s_text(cell),
         format!("{:.2}", record.mb_per_s),
         latency(record.p50_us),
         latency(record.p99_us),
@@ -76,18 +57,87 @@ fn cells_of(record: &CellRecord) -> [String; 15] {
         percent_of_core_text(record.server_cpu_s, record.duration_s),
         percent_of_core_text(record.client_cpu_s, record.duration_s)
             + if generator_saturated(record) { "*" } else { "" },
+        bottleneck(record).to_string(),
+    ]);
+    columns
+}
+
+/// The columns that say which cell a line is: engine, service, work,
+/// connections, pipeline depth, request size.
+fn cell_columns(record: &CellRecord) -> Vec<String> {
+    vec![
+        record.engine.clone(),
+        record.service.clone(),
+        record.work.clone(),
+        record.connections.to_string(),
+        record.pipeline.to_string(),
+        record.size.to_string(),
     ]
 }
 
-/// Requests per second; for a cell run several times, the median run's
-/// with the lowest and highest run after it.
-fn req_per_s_text(record: &CellRecord) -> String {
-    match (record.runs, record.req_per_s_min, record.req_per_s_max) {
-        (runs, Some(min), Some(max)) if runs > 1 => {
-            format!("{:.0} ({min:.0}-{max:.0})", record.req_per_s)
-        }
-        _ => format!("{:.0}", record.req_per_s),
+/// Requests per second; for a cell run in several rounds, the median
+/// run's with the lowest and highest run after it.
+fn req_per_s_text(cell: &CellSummary) -> String {
+    if cell.runs > 1 {
+        format!(
+            "{:.0} ({:.0}-{:.0})",
+            cell.median.req_per_s, cell.req_per_s_min, cell.req_per_s_max
+        )
+    } else {
+        format!("{:.0}", cell.median.req_per_s)
     }
+}
+
+/// Headings of the cost-per-request table after the cell's.
+const COST_HEADINGS: [&str; 8] = [
+    "srv cpu µs",
+    "srv syscalls",
+    "srv vol cs",
+    "srv invol cs",
+    "load cpu µs",
+    "load syscalls",
+    "load vol cs",
+    "load invol cs",
+];
+
+/// What one request cost each side, per cell: CPU time in µs and
+/// voluntary and involuntary context switches from the median round, and
+/// system calls from the counting round, each divided by the requests
+/// answered in that run. `n/a` where a count could not be taken.
+pub fn render_costs(cells: &[CellSummary]) -> String {
+    let rows: Vec<Vec<String>> = cells
+        .iter()
+        .map(|cell| {
+            let r = &cell.median;
+            let per_request_of = |run: &CellRecord, count: Option<f64>, decimals: usize| match count
+            {
+                Some(count) if run.requests > 0 => {
+                    format!("{:.*}", decimals, count / run.requests as f64)
+                }
+                Some(_) => "-".to_string(),
+                None => "n/a".to_string(),
+            };
+            let per = |count: Option<f64>, decimals: usize| per_request_of(r, count, decimals);
+            let n = |count: Option<u64>| count.map(|c| c as f64);
+            let syscalls = |side: fn(&CellRecord) -> Option<u64>| match &cell.counting {
+                Some(run) => per_request_of(run, n(side(run)), 2),
+                None => "n/a".to_string(),
+            };
+            let mut columns = cell_columns(r);
+            columns.extend([
+                per(Some(r.server_cpu_s * 1e6), 2),
+                syscalls(|run| run.server_syscalls),
+                per(n(r.server_vcsw), 3),
+                per(n(r.server_ivcsw), 3),
+                per(Some(r.client_cpu_s * 1e6), 2),
+                syscalls(|run| run.client_syscalls),
+                per(n(r.client_vcsw), 3),
+                per(n(r.client_ivcsw), 3),
+            ]);
+            columns
+        })
+        .collect();
+    align(&[&CELL_HEADINGS[..], &COST_HEADINGS].concat(), &rows, 3)
 }
 
 /// `cpu_s` over `duration_s` as a percentage of one core; `None` without
@@ -110,30 +160,74 @@ pub fn generator_saturated(record: &CellRecord) -> bool {
             .is_some_and(|percent| percent >= GENERATOR_SATURATED_PERCENT)
 }
 
-/// Text columns (the first three) left-aligned, numbers right-aligned.
-fn push_line(out: &mut String, cells: &[String; 15], widths: &[usize; 15]) {
-    let mut line = String::new();
-    for (column, (cell, &width)) in cells.iter().zip(widths).enumerate() {
-        if column > 0 {
-            line.push_str("  ");
-        }
-        let pad = " ".repeat(width - cell.chars().count());
-        if column < 3 {
-            line.push_str(cell);
-            line.push_str(&pad);
-        } else {
-            line.push_str(&pad);
-            line.push_str(cell);
+/// The server used (nearly) all of its CPU quota: the cell measured the
+/// server. Without a quota this cannot be told from CPU time alone.
+pub fn server_saturated(record: &CellRecord) -> bool {
+    match (
+        record.server_cpu_quota,
+        percent_of_core(record.server_cpu_s, record.duration_s),
+    ) {
+        (Some(quota), Some(percent)) => percent >= GENERATOR_SATURATED_PERCENT * quota,
+        _ => false,
+    }
+}
+
+/// Which side limited the cell: `server` (it used 95% or more of its CPU
+/// quota), `load` (the pinned generator used 95% or more of its core),
+/// `both`, or `neither` (a server waiting on something else: sleeps,
+/// timeouts, one client at a time). `-` when neither side has a limit to
+/// be measured against (no quota, no pinning).
+pub fn bottleneck(record: &CellRecord) -> &'static str {
+    match (server_saturated(record), generator_saturated(record)) {
+        (true, true) => "both",
+        (true, false) => "server",
+        (false, true) => "load",
+        (false, false) if record.server_cpu_quota.is_some() || record.pinned => "neither",
+        (false, false) => "-",
+    }
+}
+
+/// An aligned text table: a heading line, a rule, one line per row; the
+/// first `text_columns` left-aligned, the rest (numbers) right-aligned.
+pub fn align(headings: &[&str], rows: &[Vec<String>], text_columns: usize) -> String {
+    let mut widths: Vec<usize> = headings.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
         }
     }
-    out.push_str(line.trim_end());
-    out.push('\n');
+    let mut out = String::new();
+    let headings: Vec<String> = headings.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&headings).chain(rows) {
+        let mut line = String::new();
+        for (column, (cell, &width)) in row.iter().zip(&widths).enumerate() {
+            if column > 0 {
+                line.push_str("  ");
+            }
+            let pad = " ".repeat(width - cell.chars().count());
+            if column < text_columns {
+                line.push_str(cell);
+                line.push_str(&pad);
+            } else {
+                line.push_str(&pad);
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if std::ptr::eq(row, &headings) {
+            let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+            out.push_str(rule.join("  ").trim_end());
+            out.push('\n');
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::record::tests::sample;
+    use crate::compare::record::{summarise, tests::sample};
 
     /// One heading line, one rule, one line per record, columns aligned.
     #[test]
@@ -141,10 +235,14 @@ mod tests {
         let mut failed = sample("iterative", 1000, 3.0, None);
         failed.errors = 990;
         failed.errors_by_kind = "timeout=990".to_string();
-        let table = render(&[sample("reactor", 100, 51234.4, Some(812)), failed]);
+        let table = render(&summarise(&[
+            sample("reactor", 100, 51234.4, Some(812)),
+            failed,
+        ]));
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4);
         assert!(lines[0].starts_with("engine"));
+        assert!(lines[1].starts_with("------"));
         assert!(lines[2].contains("51234") && lines[2].contains("812"));
         assert!(lines[3].contains("990 (timeout=990)"));
         // Right-aligned req/s: the column ends at the same place on each line.
@@ -161,27 +259,79 @@ mod tests {
         saturated.client_cpu_s = 2.9;
         saturated.pinned = true;
         let mut unpinned = saturated.clone();
+        unpinned.engine = "tokio".to_string();
         unpinned.pinned = false;
-        let table = render(&[calm.clone(), saturated.clone(), unpinned.clone()]);
+        let table = render(&summarise(&[
+            calm.clone(),
+            saturated.clone(),
+            unpinned.clone(),
+        ]));
         let lines: Vec<&str> = table.lines().collect();
-        assert!(lines[2].ends_with("83.3       66.7"), "{}", lines[2]);
-        assert!(lines[3].ends_with("96.7*"), "{}", lines[3]);
-        assert!(lines[4].ends_with("96.7"), "{}", lines[4]);
+        assert!(lines[2].ends_with("83.3       66.7      -"), "{}", lines[2]);
+        assert!(lines[3].ends_with("96.7*   load"), "{}", lines[3]);
+        assert!(lines[4].ends_with("96.7      -"), "{}", lines[4]);
         assert!(!generator_saturated(&calm));
         assert!(generator_saturated(&saturated));
         assert!(!generator_saturated(&unpinned));
     }
 
-    /// A cell run several times shows its median req/s and the range; a
-    /// cell run once shows the figure alone.
+    /// The bound column names the side that used up its share: the
+    /// server against its quota, the pinned generator against its core.
+    #[test]
+    fn bottleneck_names_the_side_that_used_up_its_share() {
+        let mut row = sample("reactor", 100, 50000.0, Some(800)); // 3 s window
+        row.server_cpu_quota = Some(0.5);
+        row.server_cpu_s = 1.47; // 98% of half a core
+        assert_eq!(bottleneck(&row), "server");
+        row.server_cpu_s = 1.2; // 80%: waiting on something else
+        assert_eq!(bottleneck(&row), "neither");
+        row.pinned = true;
+        row.client_cpu_s = 2.95;
+        assert_eq!(bottleneck(&row), "load");
+        row.server_cpu_s = 1.5;
+        assert_eq!(bottleneck(&row), "both");
+        let plain = sample("reactor", 100, 50000.0, Some(800));
+        assert_eq!(bottleneck(&plain), "-");
+    }
+
+    /// A cell run in several rounds shows its median req/s and the range;
+    /// a cell run once shows the figure alone.
     #[test]
     fn repeated_cells_show_their_req_per_s_range() {
-        let mut repeated = sample("reactor", 100, 150_000.4, Some(900));
-        repeated.runs = 3;
-        repeated.req_per_s_min = Some(120_000.0);
-        repeated.req_per_s_max = Some(180_000.0);
-        assert_eq!(req_per_s_text(&repeated), "150000 (120000-180000)");
-        let once = sample("reactor", 100, 150_000.4, Some(900));
-        assert_eq!(req_per_s_text(&once), "150000");
+        let rows: Vec<CellRecord> = [150_000.4, 120_000.0, 180_000.0]
+            .into_iter()
+            .enumerate()
+            .map(|(round, rate)| {
+                let mut row = sample("reactor", 100, rate, Some(900));
+                row.round = round as u64 + 1;
+                row
+            })
+            .collect();
+        let summary = &summarise(&rows)[0];
+        assert_eq!(req_per_s_text(summary), "150000 (120000-180000)");
+        assert_eq!(req_per_s_text(&summarise(&rows[..1])[0]), "150000");
+    }
+
+    /// Costs are per request answered in the run they were counted in
+    /// (system calls: the counting round); a count that could not be
+    /// taken is `n/a`, not zero.
+    #[test]
+    fn costs_are_per_request_and_missing_counts_say_n_a() {
+        let mut row = sample("reactor", 100, 1000.0, Some(800)); // 3000 requests
+        row.server_cpu_s = 0.015; // 5 µs each
+        row.server_vcsw = Some(300);
+        let mut counting = row.clone();
+        counting.round = 0;
+        counting.requests = 1000;
+        counting.server_syscalls = Some(2000);
+        counting.client_syscalls = None;
+        let table = render_costs(&summarise(&[row.clone(), counting]));
+        let line = table.lines().nth(2).unwrap();
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&cells[6..10], ["5.00", "2.00", "0.100", "0.003"], "{line}");
+        assert_eq!(cells[11], "n/a", "{line}");
+        let uncounted = render_costs(&summarise(&[row]));
+        let line = uncounted.lines().nth(2).unwrap();
+        assert_eq!(line.split_whitespace().nth(7), Some("n/a"), "{line}");
     }
 }

@@ -9,9 +9,12 @@
 //! - [`NotifyingEcho`]: a test-only service that reports each arrival on a
 //!   channel: a readiness signal, so tests never sleep to synchronise.
 //! - [`random_bytes`], [`assert_same_bytes`], [`read_http_response`].
+//! - [`cli`]: running the `sockbench` binary and reading its CSVs.
 
 // Each test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
+
+pub mod cli;
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

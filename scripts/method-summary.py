@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Write the measured part of docs/METHOD.md from the CSVs that
+scripts/method.sh leaves in results/, between `<!-- method:begin -->` and
+`<!-- method:end -->`, so every figure there comes out of a run."""
+
+import csv
+import pathlib
+import statistics
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- method:begin -->", "<!-- method:end -->"
+
+
+def load(name):
+    with open(ROOT / f"results/{name}.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def machine(name):
+    return (ROOT / f"results/{name}.machine.txt").read_text().strip()
+
+
+def measured(rows, engine):
+    return [r for r in rows if r["engine"] == engine and r["round"] != "0"]
+
+
+def ratios(rows):
+    """Per round: reactor req/s over epoll-raw req/s."""
+    by_round = {}
+    for r in rows:
+        if r["round"] != "0":
+            by_round.setdefault(r["round"], {})[r["engine"]] = float(r["req_per_s"])
+    return [v["reactor"] / v["epoll-raw"] for _, v in sorted(by_round.items(), key=lambda kv: int(kv[0]))]
+
+
+def spread(values):
+    """Lowest to highest, as a percentage around the median."""
+    m = statistics.median(values)
+    return f"{min(values):,.0f} to {max(values):,.0f} ({(min(values) / m - 1) * 100:+.1f}% to {(max(values) / m - 1) * 100:+.1f}% of the median)"
+
+
+def verdict_line(name):
+    with open(ROOT / f"results/{name}.verdicts.csv", newline="") as f:
+        v = next(csv.DictReader(f))
+    return (f"median ratio {float(v['median_ratio']):.3f}, interval {float(v['ratio_low']):.3f} to "
+            f"{float(v['ratio_high']):.3f} ({v['rounds_used']} rounds), verdict *{v['verdict']}*")
+
+
+def main():
+    out = []
+    out.append("### Noise, with and without a quota\n")
+    out.append("`./scripts/method.sh`: reactor and epoll-raw, 64-byte echo, 100 connections, 3 s cells, "
+               "pinned, 6 paired rounds; first without a quota, then with `--server-cpu 0.5`.\n")
+    out.append("| | epoll-raw req/s over the rounds | reactor ÷ epoll-raw, per round | verdict |")
+    out.append("|---|---|---|---|")
+    for label, name in [("no quota", "method-no-quota"), ("quota 0.5 core", "method-quota")]:
+        rows = load(name)
+        base = [float(r["req_per_s"]) for r in measured(rows, "epoll-raw")]
+        out.append(f"| {label} | {spread(base)} | {', '.join(f'{x:.3f}' for x in ratios(rows))} | {verdict_line(name)} |")
+    out.append("")
+    out.append("### The quota's period\n")
+    out.append("Same cell, `--server-cpu 0.5`, 3 rounds for each `--quota-period`:\n")
+    out.append("| period | epoll-raw req/s, median round | p50 µs | p99 µs | max µs | reactor ÷ epoll-raw, per round |")
+    out.append("|---|---|---|---|---|---|")
+    for period in ["1ms", "5ms", "10ms", "100ms"]:
+        rows = load(f"method-period-{period}")
+        base = sorted(measured(rows, "epoll-raw"), key=lambda r: float(r["req_per_s"]))
+        m = base[(len(base) - 1) // 2]
+        out.append(f"| {period} | {float(m['req_per_s']):,.0f} | {int(m['p50_us']):,} | {int(m['p99_us']):,} | {int(m['max_us']):,} "
+                   f"| {', '.join(f'{x:.3f}' for x in ratios(rows))} |")
+    out.append("")
+    out.append("### What counting system calls costs\n")
+    rows = load("method-quota")
+    lines = []
+    for engine in ["epoll-raw", "reactor"]:
+        counting = [r for r in rows if r["engine"] == engine and r["round"] == "0"]
+        if not counting:
+            continue
+        rate = statistics.median(float(r["req_per_s"]) for r in measured(rows, engine))
+        c = counting[0]
+        lines.append(f"- {engine}: {float(c['req_per_s']):,.0f} req/s in the counting round, against a median of "
+                     f"{rate:,.0f} in the measured rounds ({(float(c['req_per_s']) / rate - 1) * 100:+.1f}%), "
+                     f"with {int(c['server_syscalls']) / int(c['requests']):.2f} server system calls per request.")
+    out += lines or ["(no counting round in results/method-quota.csv: tracefs was not available)"]
+    out.append("")
+    out.append("Machine (`results/method-quota.machine.txt`):\n")
+    out.append("```text\n" + machine("method-quota") + "\n```\n")
+    doc = ROOT / "docs/METHOD.md"
+    text = doc.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(head + BEGIN + "\n" + "\n".join(out) + END + tail)
+    print("docs/METHOD.md measured section rewritten from results/method-*.csv")
+
+
+if __name__ == "__main__":
+    main()

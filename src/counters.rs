@@ -1,0 +1,255 @@
+//! What one process's work cost the kernel: system calls and context
+//! switches, counted over a window, for the cost-per-request figures.
+//!
+//! - **System calls** come from the kernel's `raw_syscalls:sys_enter`
+//!   tracepoint, counted (not sampled) through `perf_event_open` by the
+//!   `perf-event2` crate. A counter watches one thread; [`SyscallCounter`]
+//!   opens one for every thread the process has when it starts, with
+//!   *inherit* set, so threads those threads create later (a
+//!   thread-per-connection server's) are counted too: the kernel adds
+//!   their counts to their creator's when it is read. It needs the
+//!   tracepoint's id from tracefs (`mount -t tracefs nodev
+//!   /sys/kernel/tracing` as root where it is not mounted) and permission
+//!   to watch the process (root, or `kernel.perf_event_paranoid` ≤ 1 for
+//!   one's own processes). Hardware counters are not needed.
+//! - **Context switches** are the sums of `voluntary_ctxt_switches` (the
+//!   thread waited: a blocking call, an empty epoll) and
+//!   `nonvoluntary_ctxt_switches` (the scheduler took the core away) over
+//!   `/proc/PID/task/*/status`. A thread that ends inside the window takes
+//!   its counts with it, so a window in which threads end undercounts.
+//!
+//! Counting the tracepoint sends every system call of the watched threads
+//! through the kernel's slower tracing entry path; `docs/METHOD.md` gives
+//! what that costs here.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use perf_event::events::Tracepoint;
+use perf_event::{Builder, Counter};
+
+/// Where tracefs is found, newest place first.
+const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// The tracepoint every system call passes on entry.
+const SYS_ENTER: &str = "events/raw_syscalls/sys_enter/id";
+
+/// Most threads a process may have for its system calls to be counted: one
+/// counter (one descriptor) each.
+pub const MAX_COUNTED_THREADS: usize = 4096;
+
+/// Why system calls cannot be counted here: shown once, in place of the
+/// figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable(String);
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// Counts the system calls of one process from the moment it is attached.
+#[derive(Debug)]
+pub struct SyscallCounter {
+    per_thread: Vec<Counter>,
+}
+
+impl SyscallCounter {
+    /// Start counting the system calls of process `pid` (every thread it
+    /// has now, and the threads they start).
+    pub fn attach(pid: u32) -> Result<SyscallCounter, Unavailable> {
+        let tracepoint = sys_enter_tracepoint()?;
+        let threads = threads_of(pid).map_err(|err| {
+            Unavailable(format!("cannot list the threads of process {pid}: {err}"))
+        })?;
+        if threads.len() > MAX_COUNTED_THREADS {
+            return Err(Unavailable(format!(
+                "process {pid} has {} threads, more than the {MAX_COUNTED_THREADS} counted one by one",
+                threads.len()
+            )));
+        }
+        let mut per_thread = Vec::with_capacity(threads.len());
+        for tid in threads {
+            let built = Builder::new(tracepoint)
+                .observe_pid(tid as i32)
+                .any_cpu()
+                .exclude_kernel(false)
+                .inherit(true)
+                .build();
+            let mut counter = match built {
+                Ok(counter) => counter,
+                // The thread ended between the listing and now: nothing to count.
+                Err(err) if err.raw_os_error() == Some(libc::ESRCH) => continue,
+                Err(err) => return Err(open_failed(&err)),
+            };
+            counter.enable().map_err(|err| open_failed(&err))?;
+            per_thread.push(counter);
+        }
+        Ok(SyscallCounter { per_thread })
+    }
+
+    /// System calls made since [`attach`](Self::attach).
+    pub fn count(&mut self) -> io::Result<u64> {
+        let mut total = 0;
+        for counter in &mut self.per_thread {
+            total += counter.read()?;
+        }
+        Ok(total)
+    }
+}
+
+/// The `raw_syscalls:sys_enter` tracepoint, or why it cannot be had.
+fn sys_enter_tracepoint() -> Result<Tracepoint, Unavailable> {
+    for dir in TRACEFS_DIRS {
+        let path = Path::new(dir).join(SYS_ENTER);
+        if let Ok(text) = fs::read_to_string(&path) {
+            let id = text.trim().parse().map_err(|_| {
+                Unavailable(format!(
+                    "{} holds '{}', not an id",
+                    path.display(),
+                    text.trim()
+                ))
+            })?;
+            return Ok(Tracepoint::with_id(id));
+        }
+    }
+    Err(Unavailable(format!(
+        "the raw_syscalls:sys_enter tracepoint is not readable under {} or {}: \
+         mount tracefs as root (`mount -t tracefs nodev /sys/kernel/tracing`)",
+        TRACEFS_DIRS[0], TRACEFS_DIRS[1]
+    )))
+}
+
+/// `perf_event_open` refused: say what would let it.
+fn open_failed(err: &io::Error) -> Unavailable {
+    let hint = match err.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            ": run as root, or lower kernel.perf_event_paranoid to 1 or less"
+        }
+        Some(libc::ENOSYS) | Some(libc::ENOENT) => ": this kernel has no perf events for it",
+        _ => "",
+    };
+    Unavailable(format!(
+        "perf_event_open on the sys_enter tracepoint failed: {err}{hint}"
+    ))
+}
+
+/// Context switches of a process, summed over its threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextSwitches {
+    /// The thread gave up the core: it waited for I/O, a lock or a timer.
+    pub voluntary: u64,
+    /// The scheduler took the core away (time slice over, or preempted).
+    pub involuntary: u64,
+}
+
+impl ContextSwitches {
+    /// The sums over every thread `pid` has now.
+    pub fn of_process(pid: u32) -> io::Result<ContextSwitches> {
+        let mut total = ContextSwitches::default();
+        for tid in threads_of(pid)? {
+            // A thread may end between the listing and the read.
+            if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) {
+                let (voluntary, involuntary) = parse_context_switches(&status);
+                total.voluntary += voluntary;
+                total.involuntary += involuntary;
+            }
+        }
+        Ok(total)
+    }
+
+    /// What happened between `earlier` and `self` (threads that ended in
+    /// between can make a sum shrink: never below zero).
+    pub fn since(self, earlier: ContextSwitches) -> ContextSwitches {
+        ContextSwitches {
+            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
+            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+        }
+    }
+}
+
+/// The ids of the threads of process `pid`.
+fn threads_of(pid: u32) -> io::Result<Vec<u32>> {
+    let mut threads = Vec::new();
+    for entry in fs::read_dir(format!("/proc/{pid}/task"))? {
+        if let Some(tid) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) {
+            threads.push(tid);
+        }
+    }
+    Ok(threads)
+}
+
+/// `(voluntary, nonvoluntary)` context switches from a `status` file.
+fn parse_context_switches(status: &str) -> (u64, u64) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches:"),
+        field("nonvoluntary_ctxt_switches:"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both counts are read from the lines a status file has.
+    #[test]
+    fn context_switches_parse_from_a_status_file() {
+        let status = "Name:\tsockbench\nThreads:\t2\nvoluntary_ctxt_switches:\t1234\n\
+                      nonvoluntary_ctxt_switches:\t56\n";
+        assert_eq!(parse_context_switches(status), (1234, 56));
+        assert_eq!(parse_context_switches("Name:\tx\n"), (0, 0));
+    }
+
+    /// A thread that sleeps switches voluntarily; the process sum sees it.
+    #[test]
+    fn sleeping_adds_voluntary_context_switches() {
+        let pid = std::process::id();
+        let before = ContextSwitches::of_process(pid).unwrap();
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let after = ContextSwitches::of_process(pid).unwrap();
+        assert!(
+            after.since(before).voluntary >= 5,
+            "{before:?} -> {after:?}"
+        );
+    }
+
+    /// System calls made by a thread that starts after the counter is
+    /// attached are counted (inherit), and a known number of calls is
+    /// counted at least that often. Skipped, with the reason printed,
+    /// where the tracepoint cannot be counted.
+    #[test]
+    fn system_calls_of_a_later_thread_are_counted() {
+        let mut counter = match SyscallCounter::attach(std::process::id()) {
+            Ok(counter) => counter,
+            Err(reason) => {
+                eprintln!("skipped: {reason}");
+                return;
+            }
+        };
+        let before = counter.count().unwrap();
+        const CALLS: u64 = 2000;
+        std::thread::spawn(|| {
+            for _ in 0..CALLS {
+                // SAFETY: getppid has no preconditions.
+                unsafe { libc::syscall(libc::SYS_getppid) };
+            }
+        })
+        .join()
+        .unwrap();
+        let counted = counter.count().unwrap() - before;
+        assert!(counted >= CALLS, "counted {counted} of at least {CALLS}");
+    }
+}
