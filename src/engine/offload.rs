@@ -4,8 +4,10 @@
 //! stalls every connection, because the loop's only thread does the work.
 //! The standard fix (libuv's thread pool, nginx's `aio threads`) is to keep
 //! the loop for I/O only and hand the slow part of each request to worker
-//! threads. This file is that fix; the loop itself is `reactor.rs`'s, run
-//! unchanged except at the one point where a request's `--work` is paid.
+//! threads. This file is that fix; the loop itself is `reactor.rs`'s: it
+//! differs only where a request's `--work` is paid (`WorkPayer` in
+//! `read_some`) and in honouring a connection's `is_work_out`, each place
+//! marked "(`offload`)" there.
 //!
 //! Why a separate engine and not `reactor --offload-workers N`: it is a
 //! different concurrency model with its own row in every table, and with

@@ -6,10 +6,12 @@
 //! waits for a slow client, so one thread holds thousands of connections.
 //!
 //! How to read it, top to bottom:
-//! 1. [`spawn`] builds a [`Reactor`] and runs [`Reactor::run`], the loop.
+//! 1. [`spawn`] builds a [`Reactor`] and runs [`Reactor::run`], the loop
+//!    (with `--loops N`, [`spawn_loops`] builds N and runs each on a thread).
 //! 2. The loop dispatches each event by [`Token`]: [`LISTENER`] means
 //!    connections are waiting ([`Reactor::accept_all`]), [`WAKER`] means
-//!    "stop" ([`Reactor::begin_stop`]), anything else is a slab key naming a
+//!    "stop" ([`Reactor::begin_stop`]) or, for `offload`, "work is done"
+//!    ([`Reactor::handle_wake`]), anything else is a slab key naming a
 //!    connection ([`Reactor::drive`]).
 //! 3. [`Reactor::drive`] reads until `WouldBlock`, lets the session answer,
 //!    writes until `WouldBlock`, then registers interest in exactly what the
@@ -225,7 +227,8 @@ struct Connection {
 }
 
 impl Connection {
-    /// Closing, flushed, and no work out: nothing more will happen here.
+    /// Closing, flushed, and (`offload`) no work out: nothing more will
+    /// happen here.
     fn is_done(&self) -> bool {
         !self.is_work_out && self.session.is_done()
     }
@@ -553,7 +556,8 @@ impl Reactor {
             return Ok(());
         };
         let readable = wants_read(conn, high_water).then_some(Interest::READABLE);
-        // Held output (work out) is not written yet: no need to hear of room.
+        // (`offload`) Held output (work out) is not written yet: no need
+        // to hear of room for it.
         let writable =
             (!conn.session.unsent().is_empty() && !conn.is_work_out).then_some(Interest::WRITABLE);
         let wanted = match (readable, writable) {
@@ -601,7 +605,7 @@ impl Reactor {
         let expired: Vec<(Token, String)> = self
             .connections
             .iter()
-            // A connection whose work is out is waiting on us, not idle.
+            // (`offload`) A connection whose work is out waits on us, not idle.
             .filter(|(_, conn)| !conn.is_work_out)
             .filter_map(|(key, conn)| {
                 let why = match conn.partial_since {
@@ -768,7 +772,8 @@ fn read_some(
 
 /// Write queued output until it is all sent or the socket is full. A
 /// partial write keeps the rest queued for the next `WRITABLE` event.
-/// While work is out, the output holds its answer: nothing is written.
+/// (`offload`) While work is out, the output holds its answer: nothing is
+/// written.
 fn write_some(conn: &mut Connection) -> io::Result<()> {
     while !conn.is_write_blocked && !conn.is_work_out && !conn.session.unsent().is_empty() {
         match conn.stream.write(conn.session.unsent()) {
