@@ -63,8 +63,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = engine::listener::DEFAULT_BACKLOG)]
     pub backlog: i32,
 
-    /// Worker threads for --engine pool, and the work pool of --engine
-    /// offload [default: cores x 4].
+    /// Worker threads for --engine pool [default: cores x 4], and the
+    /// work pool of --engine offload, per loop [default: 128].
     #[arg(long)]
     pub workers: Option<usize>,
 
@@ -203,7 +203,9 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         ..ServiceLimits::default()
     };
     let config = EngineConfig {
-        workers: args.workers.unwrap_or_else(engine::default_workers),
+        workers: args
+            .workers
+            .unwrap_or_else(|| engine::default_workers_for(args.engine)),
         work: args.work,
         grace: args.grace,
         trace: args.trace,

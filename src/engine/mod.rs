@@ -148,6 +148,22 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) * 4
 }
 
+/// `offload`'s default pool size (per loop). Sized for waiting, not for
+/// computing: a worker blocked in a slow call costs a stack, not a core,
+/// and each waits for one request, so the pool bounds how many slow
+/// requests are under way at once; 128 covers the comparison's
+/// 100-connection cells. For `cpu:` work, workers beyond the core count
+/// only take turns (`sockbench demo blocking-work`, part 3).
+pub const DEFAULT_OFFLOAD_WORKERS: usize = 128;
+
+/// The default `--workers` of `kind`.
+pub fn default_workers_for(kind: EngineKind) -> usize {
+    match kind {
+        EngineKind::Offload => DEFAULT_OFFLOAD_WORKERS,
+        _ => default_workers(),
+    }
+}
+
 /// Start `kind` serving `service` on `listener`, in a background thread.
 pub fn start(
     kind: EngineKind,

@@ -74,6 +74,10 @@ pub struct Pool {
     completed: Receiver<Token>,
     /// Set when the loop has gone: queued jobs are skipped, not paid.
     is_closed: Arc<AtomicBool>,
+    /// A worker has rung the waker and the loop has not yet collected:
+    /// other workers finishing meanwhile need not ring again (one system
+    /// call saved per request under load).
+    is_wake_pending: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -87,10 +91,12 @@ impl Pool {
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         let (done, completed) = crossbeam_channel::unbounded();
         let is_closed = Arc::new(AtomicBool::new(false));
+        let is_wake_pending = Arc::new(AtomicBool::new(false));
         let workers = (0..workers.max(1))
             .map(|i| {
                 let (queue, done) = (queue.clone(), done.clone());
                 let (waker, is_closed) = (Arc::clone(&waker), Arc::clone(&is_closed));
+                let is_wake_pending = Arc::clone(&is_wake_pending);
                 std::thread::Builder::new()
                     .name(format!("sockbench-offload-{i}"))
                     .spawn(move || {
@@ -102,6 +108,11 @@ impl Pool {
                             // connections keep being served meanwhile.
                             work.perform(job.requests);
                             let _ = done.send(job.token);
+                            // Sent before looking: if a wake is pending,
+                            // the loop will find this token when it comes.
+                            if is_wake_pending.swap(true, Ordering::SeqCst) {
+                                continue;
+                            }
                             if let Err(err) = waker.wake() {
                                 log::warn!("offload worker cannot wake the loop: {err}");
                             }
@@ -113,6 +124,7 @@ impl Pool {
             jobs: Some(jobs),
             completed,
             is_closed,
+            is_wake_pending,
             workers,
         })
     }
@@ -127,6 +139,9 @@ impl Pool {
 
     /// Tokens whose work is paid, in the order the workers finished.
     pub fn completed(&self) -> impl Iterator<Item = Token> + '_ {
+        // Cleared before collecting: a worker finishing after this point
+        // rings again, so no completion is left unannounced.
+        self.is_wake_pending.store(false, Ordering::SeqCst);
         self.completed.try_iter()
     }
 }
