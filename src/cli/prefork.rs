@@ -13,12 +13,13 @@
 //! How to read it: [`supervise`] reserves the port, starts the children,
 //! waits until each says `listening on`, prints the one `listening on`
 //! line, then waits for signals:
-//! - SIGCHLD: a child died. It is reported (pid and how it ended) and
-//!   **restarted**, if it had been serving (had said `listening on`), up to
-//!   [`MAX_RESTARTS`] times per child. A child that died before listening
-//!   would only fail again, and one that keeps dying is a bug to look at,
-//!   not to hide: either stays down (reported as such), and the others
-//!   keep serving.
+//! - SIGCHLD: a child ended. It is reported (pid and how it ended) and, if
+//!   it died (a signal or a failure exit) after it had been serving (had
+//!   said `listening on`), **restarted**, up to [`MAX_RESTARTS`] times per
+//!   child. Not restarted: a child that exited cleanly (someone stopped it
+//!   on purpose), one that died before listening (it would only fail
+//!   again), one that keeps dying (a bug to look at, not to hide). The
+//!   others keep serving either way.
 //! - SIGINT or SIGTERM: every child is sent SIGTERM and stops gracefully
 //!   (no new connections, replies in flight finish within `--grace`); a
 //!   child still running after the grace period and [`STOP_SLACK`] is
@@ -113,25 +114,24 @@ pub fn supervise(args: &ServeArgs) -> io::Result<ExitCode> {
     )?;
     stdout.flush()?;
     drop(stdout);
-    'serving: loop {
-        for signal in signals.wait() {
-            match signal {
-                SIGCHLD => reap_and_restart(&mut slots, &program, &child_args, &ready_tx)?,
-                _ => {
-                    let name = if signal == SIGINT {
-                        "SIGINT"
-                    } else {
-                        "SIGTERM"
-                    };
-                    eprintln!(
-                        "prefork: {name}: stopping {} children gracefully (up to {:?})",
-                        slots.iter().filter(|s| s.child.is_some()).count(),
-                        args.grace
-                    );
-                    break 'serving;
-                }
-            }
+    loop {
+        let pending: Vec<i32> = signals.wait().collect();
+        // A stop first: Ctrl-C reaches the children too, and their exits
+        // must not be taken for deaths to restart.
+        if let Some(&signal) = pending.iter().find(|&&s| s == SIGINT || s == SIGTERM) {
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            eprintln!(
+                "prefork: {name}: stopping the children gracefully ({} running, up to {:?})",
+                slots.iter().filter(|s| s.child.is_some()).count(),
+                args.grace
+            );
+            break;
         }
+        reap_and_restart(&mut slots, &program, &child_args, &ready_tx)?;
         if slots.iter().all(|slot| slot.child.is_none()) {
             return Err(io::Error::other(
                 "every child has died and none could be restarted: see the reasons above",
@@ -279,6 +279,12 @@ fn reap_and_restart(
         };
         let (index, pid) = (slot.index, child.id());
         slot.child = None;
+        if status.success() {
+            eprintln!(
+                "prefork: child {index} (pid {pid}) stopped cleanly (it was asked to): not restarted; the others keep serving"
+            );
+            continue;
+        }
         if !slot.is_serving.load(Ordering::Relaxed) {
             eprintln!(
                 "prefork: child {index} (pid {pid}) ended ({status}) before listening: not restarted, it would only fail again; the others keep serving"
