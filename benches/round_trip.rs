@@ -20,6 +20,11 @@
 //!   one connection until that client leaves, so 63 clients would wait for
 //!   ever; `sockbench compare` shows that case with timeouts instead.
 //!
+//! - `round_trip/reactor-x2/...`: the reactor with two loops (`--loops
+//!   2`), each on its own `SO_REUSEPORT` listener; the 64 connections are
+//!   spread over the loops by the kernel. (`offload` without work is the
+//!   reactor; prefork needs processes and is measured by `compare`.)
+//!
 //! Measurement is kept short (2 s per bench) so `cargo bench --bench
 //! round_trip` is usable on a small machine; concurrency sweeps belong to
 //! `sockbench compare`, not to criterion.
@@ -39,11 +44,29 @@ const MESSAGE_BYTES: usize = 64;
 /// Client connections of the throughput bench.
 const CONNECTIONS: usize = 64;
 
-/// Start `kind` serving echo on a free loopback port.
-fn start_echo(kind: EngineKind, workers: usize) -> Server {
-    let listener = engine::listener::bind_tcp(
+/// One server under bench: an engine with some event loops.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    kind: EngineKind,
+    loops: usize,
+}
+
+impl Setup {
+    /// The bench id's first part: `reactor`, or `reactor-x2` for 2 loops.
+    fn name(self) -> String {
+        match self.loops {
+            1 => self.kind.name().to_string(),
+            n => format!("{}-x{n}", self.kind.name()),
+        }
+    }
+}
+
+/// Start `setup` serving echo on a free loopback port.
+fn start_echo(setup: Setup, workers: usize) -> Server {
+    let listeners = engine::listener::bind_tcp_group(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         ListenOptions::default(),
+        setup.loops,
     )
     .expect("bind 127.0.0.1:0");
     let config = EngineConfig {
@@ -51,7 +74,7 @@ fn start_echo(kind: EngineKind, workers: usize) -> Server {
         ..EngineConfig::default()
     };
     let echo = service::build(ServiceKind::Echo, ServiceLimits::default());
-    engine::start(kind, listener, echo, config).expect("start the engine")
+    engine::start_loops(setup.kind, listeners, echo, config).expect("start the engine")
 }
 
 /// A connected client with Nagle off, so each small write leaves at once.
@@ -74,8 +97,8 @@ fn request() -> [u8; MESSAGE_BYTES] {
 }
 
 /// Latency at one connection: one round trip per iteration.
-fn latency(c: &mut Criterion, kind: EngineKind) {
-    let server = start_echo(kind, engine::default_workers());
+fn latency(c: &mut Criterion, setup: Setup) {
+    let server = start_echo(setup, engine::default_workers());
     let mut stream = connect(server.tcp_addr().expect("a TCP server"));
     let request = request();
     let mut answer = [0u8; MESSAGE_BYTES];
@@ -83,7 +106,7 @@ fn latency(c: &mut Criterion, kind: EngineKind) {
     group.measurement_time(Duration::from_secs(2));
     group.warm_up_time(Duration::from_millis(500));
     group.throughput(Throughput::Elements(1));
-    group.bench_function(BenchmarkId::new(kind.name(), "64B"), |b| {
+    group.bench_function(BenchmarkId::new(setup.name(), "64B"), |b| {
         b.iter(|| round_trip(&mut stream, &request, &mut answer))
     });
     group.finish();
@@ -151,9 +174,9 @@ impl Clients {
 }
 
 /// Throughput at 64 connections: round trips per second.
-fn throughput(c: &mut Criterion, kind: EngineKind) {
+fn throughput(c: &mut Criterion, setup: Setup) {
     // A pool worker holds its connection for life: give each one a worker.
-    let server = start_echo(kind, CONNECTIONS);
+    let server = start_echo(setup, CONNECTIONS);
     let clients = Clients::connect(server.tcp_addr().expect("a TCP server"), CONNECTIONS);
     let mut group = c.benchmark_group("round_trip");
     group.measurement_time(Duration::from_secs(2));
@@ -161,7 +184,7 @@ fn throughput(c: &mut Criterion, kind: EngineKind) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));
     group.bench_function(
-        BenchmarkId::new(kind.name(), format!("64B-{CONNECTIONS}conns")),
+        BenchmarkId::new(setup.name(), format!("64B-{CONNECTIONS}conns")),
         |b| b.iter_custom(|round_trips| clients.run(round_trips)),
     );
     group.finish();
@@ -169,12 +192,20 @@ fn throughput(c: &mut Criterion, kind: EngineKind) {
     server.shutdown().expect("server stops cleanly");
 }
 
-/// Every engine: latency at 1 connection, throughput at 64 (not iterative).
+/// Every engine, and the reactor with two loops: latency at 1 connection,
+/// throughput at 64 (not iterative).
 fn round_trips(c: &mut Criterion) {
-    for kind in EngineKind::ALL {
-        latency(c, kind);
-        if kind != EngineKind::Iterative {
-            throughput(c, kind);
+    let setups = EngineKind::ALL
+        .into_iter()
+        .map(|kind| Setup { kind, loops: 1 })
+        .chain([Setup {
+            kind: EngineKind::Reactor,
+            loops: 2,
+        }]);
+    for setup in setups {
+        latency(c, setup);
+        if setup.kind != EngineKind::Iterative {
+            throughput(c, setup);
         }
     }
 }

@@ -299,7 +299,9 @@ fn unknown_engine_is_refused_with_the_valid_names() {
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
-        stderr.contains("iterative, threaded, pool, reactor, tokio, epoll-raw"),
+        stderr.contains(
+            "iterative, threaded, pool, reactor, offload, reactor-x2, prefork-x2, tokio, epoll-raw"
+        ),
         "{stderr}"
     );
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::{EngineConfig, ListenAddr, ListenOptions, Work};
 use sockbench::service::{self, ServiceKind, ServiceLimits};
+use util::CostedLines;
 use util::{assert_same_bytes, random_bytes, read_http_response, Case, Conn, NotifyingEcho};
 use util::{Transport, IO_TIMEOUT};
 
@@ -399,6 +400,107 @@ fn next_client_waits_until_a_busy_one_leaves(case: Case, config: EngineConfig, b
     waiting.assert_reads(b"waiting");
 }
 
+// ---------------------------------------------------------------- several loops
+
+/// Clients in the multi-loop stop test: enough that the kernel's hash puts
+/// some on every loop (all 16 on one of 2 loops: 1 chance in 32,768).
+const STOP_CLIENTS: usize = 16;
+
+/// 16 clients, spread over the loops by `SO_REUSEPORT`, each with a reply
+/// in flight (300 ms of work) when the stop comes: every reply arrives in
+/// full, then EOF, and the server (every loop) exits cleanly.
+fn stop_lets_every_loop_finish_its_replies(case: Case) {
+    let (service, arrivals) = NotifyingEcho::new();
+    let config = EngineConfig {
+        work: Work::Sleep(Duration::from_millis(300)),
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(service, config);
+    let mut clients: Vec<Conn> = (0..STOP_CLIENTS).map(|_| server.connect()).collect();
+    let requests: Vec<String> = (0..STOP_CLIENTS).map(|i| format!("reply {i:02}")).collect();
+    for (client, request) in clients.iter_mut().zip(&requests) {
+        client.write_all(request.as_bytes()).unwrap();
+    }
+    let mut arrived = 0;
+    while arrived < requests.iter().map(String::len).sum() {
+        arrived += arrivals
+            .recv_timeout(IO_TIMEOUT)
+            .expect("the server got every request");
+    }
+    server.stop();
+    for (client, request) in clients.iter_mut().zip(&requests) {
+        let reply = client
+            .read_to_end_with_timeout()
+            .expect("the reply, then EOF");
+        assert_eq!(reply, request.as_bytes());
+    }
+    server.shutdown().expect("every loop exits without error");
+}
+
+// ---------------------------------------------------------------- offload
+
+/// Work per unit of cost in the offload tests (`CostedLines`: `N\n` costs
+/// N units).
+const WORK_UNIT: Duration = Duration::from_millis(100);
+
+/// On one pipelined connection, a request costing 3 units then one costing
+/// 1 (sent once the first has been read) come back in request order, and
+/// the second is not even read while the first's work is out. A loop that
+/// kept reading would hand the second to another worker, which would
+/// finish it first.
+fn offload_answers_pipelined_requests_in_order(case: Case) {
+    let (service, arrivals) = CostedLines::new();
+    let config = EngineConfig {
+        work: Work::Sleep(WORK_UNIT),
+        workers: 4,
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(service, config);
+    let mut client = server.connect();
+    client.write_all(b"3\n").unwrap();
+    let (first, first_read_at) = arrivals
+        .recv_timeout(IO_TIMEOUT)
+        .expect("first request read");
+    assert_eq!(first, b"3\n");
+    // The first request's work is now out; the second follows on the wire.
+    client.write_all(b"1\n").unwrap();
+    let (second, second_read_at) = arrivals
+        .recv_timeout(IO_TIMEOUT)
+        .expect("second request read");
+    assert_eq!(second, b"1\n");
+    // A lower bound, safe on any machine: the first's work sleeps at least
+    // this long, and the second may only be read after it.
+    assert!(
+        second_read_at - first_read_at >= WORK_UNIT * 3,
+        "the second request was read {:?} after the first, while its work was out",
+        second_read_at - first_read_at
+    );
+    client.assert_reads(b"3\n1\n");
+}
+
+/// While one client's slow request (20 units) is at the pool, another
+/// client's quick one (1 unit) is answered: the loop is not stalled. The
+/// reactor, paying work on its own thread, answers the slow one first.
+fn offload_answers_others_while_one_request_works(case: Case) {
+    let (service, arrivals) = CostedLines::new();
+    let config = EngineConfig {
+        work: Work::Sleep(WORK_UNIT),
+        workers: 4,
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(service, config);
+    let mut slow = server.connect();
+    slow.write_all(b"20\n").unwrap();
+    arrivals
+        .recv_timeout(IO_TIMEOUT)
+        .expect("slow request read");
+    let mut quick = server.connect();
+    quick.write_all(b"1\n").unwrap();
+    quick.assert_reads(b"1\n");
+    slow.assert_silent_for(Duration::from_millis(1));
+    slow.assert_reads(b"20\n");
+}
+
 // ---------------------------------------------------------------- listener
 
 /// A second listener on an address in use fails with a message saying so,
@@ -420,13 +522,19 @@ fn second_bind_on_same_address_fails_with_in_use() {
 // ---------------------------------------------------------------- the matrix
 
 /// For one engine, a module per transport holding one `#[test]` per body.
+/// With `loops N`, the engine runs N event loops on `SO_REUSEPORT`
+/// listeners: TCP only, since a Unix socket has no port to share.
 macro_rules! over_transports {
     ($engine:expr => $($body:ident),+ $(,)?) => {
-        over_transports!(@one tcp4, Tcp4, $engine => $($body),+);
-        over_transports!(@one tcp6, Tcp6, $engine => $($body),+);
-        over_transports!(@one unix, Unix, $engine => $($body),+);
+        over_transports!(@one tcp4, Tcp4, $engine, 1 => $($body),+);
+        over_transports!(@one tcp6, Tcp6, $engine, 1 => $($body),+);
+        over_transports!(@one unix, Unix, $engine, 1 => $($body),+);
     };
-    (@one $module:ident, $transport:ident, $engine:expr => $($body:ident),+) => {
+    ($engine:expr, loops $loops:literal => $($body:ident),+ $(,)?) => {
+        over_transports!(@one tcp4, Tcp4, $engine, $loops => $($body),+);
+        over_transports!(@one tcp6, Tcp6, $engine, $loops => $($body),+);
+    };
+    (@one $module:ident, $transport:ident, $engine:expr, $loops:literal => $($body:ident),+) => {
         mod $module {
             $(
                 #[doc = concat!("Runs `", stringify!($body), "` on this engine and transport.")]
@@ -435,6 +543,7 @@ macro_rules! over_transports {
                     crate::$body(crate::util::Case {
                         engine: $engine,
                         transport: crate::util::Transport::$transport,
+                        loops: $loops,
                     });
                 }
             )+
@@ -443,11 +552,12 @@ macro_rules! over_transports {
 }
 
 /// Every engine runs the shared bodies, listed once here, plus its own.
+/// `ENGINE x N` runs the engine with N loops (`--loops N`).
 macro_rules! conformance {
-    ($($module:ident: $engine:ident => [$($own:ident),* $(,)?];)+) => {
+    ($($module:ident: $engine:ident $(x $loops:literal)? => [$($own:ident),* $(,)?];)+) => {
         $(
             mod $module {
-                over_transports!(sockbench::engine::EngineKind::$engine =>
+                over_transports!(sockbench::engine::EngineKind::$engine $(, loops $loops)? =>
                     echo_returns_16_mib_written_at_once,
                     echo_answers_10000_small_messages_in_sequence,
                     echo_flushes_every_reply_after_half_close,
@@ -486,5 +596,16 @@ conformance! {
     reactor: Reactor => [
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
+    ];
+    reactor_x2: Reactor x 2 => [
+        serves_200_held_open_clients_at_once,
+        end_of_stream_right_behind_data_is_seen,
+        stop_lets_every_loop_finish_its_replies,
+    ];
+    offload: Offload => [
+        serves_200_held_open_clients_at_once,
+        end_of_stream_right_behind_data_is_seen,
+        offload_answers_pipelined_requests_in_order,
+        offload_answers_others_while_one_request_works,
     ];
 }

@@ -195,7 +195,7 @@ fn demo_udp_loss() {
     );
 }
 
-/// blocking-work: sleeping requests serialise on the reactor, not on threads; CPU work stops scaling.
+/// blocking-work: sleeping requests serialise on the reactor, not on threads or offload's pool; CPU work stops scaling, offloaded or not.
 #[test]
 fn demo_blocking_work() {
     let _one = serial();
@@ -215,7 +215,7 @@ fn demo_blocking_work() {
             .1
     };
     let reactor = slowest(EngineKind::Reactor);
-    for engine in [EngineKind::Threaded, EngineKind::Pool] {
+    for engine in [EngineKind::Offload, EngineKind::Threaded, EngineKind::Pool] {
         assert!(
             reactor >= slowest(engine) * 2,
             "reactor {reactor:?} vs {engine} {:?}",
@@ -225,4 +225,33 @@ fn demo_blocking_work() {
     let (few, many) = (report.cpu_throughput[0].1, report.cpu_throughput[1].1);
     // Four times the client threads, nowhere near four times the throughput.
     assert!(many < few * 2.0, "{} -> {} requests/s", few, many);
+    // Offloading CPU work gains at most the cores there are.
+    let [(_, reactor_rate), (_, offload_rate)] = report.cpu_offload[..] else {
+        panic!("reactor and offload rates: {:?}", report.cpu_offload)
+    };
+    assert!(
+        offload_rate < reactor_rate * (report.cores as f64 + 1.0),
+        "reactor {reactor_rate:.0} -> offload {offload_rate:.0} requests/s on {} cores",
+        report.cores
+    );
+}
+
+/// multi-loop: both loop counts run for both work settings, each rate
+/// measured (no speed is asserted: the cores are shared with the clients
+/// and with whatever else runs on the machine).
+#[test]
+fn demo_multi_loop() {
+    let _one = serial();
+    let params = multi_loop::Params {
+        clients: 4,
+        requests: 50,
+        cpu: Duration::from_micros(200),
+    };
+    let mut out = Vec::new();
+    let report = multi_loop::run(&params, &mut out).unwrap();
+    let runs: Vec<usize> = report.rates.iter().map(|(_, loops, _)| *loops).collect();
+    assert_eq!(runs, [1, 2, 1, 2]);
+    assert!(report.rates.iter().all(|(_, _, rate)| *rate > 0.0));
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(&format!("{} core(s)", report.cores)), "{out}");
 }

@@ -35,6 +35,7 @@ fn tcp(engine: EngineKind) -> Case {
     Case {
         engine,
         transport: Transport::Tcp4,
+        loops: 1,
     }
 }
 
@@ -720,6 +721,11 @@ per_engine!(Pool: slowloris_is_dropped_and_others_served, garbage_into_every_ser
     panic_in_one_connection_is_contained, never_reading_clients_keep_rss_bounded,
     idle_connection_is_dropped, connection_cap_closes_extra_clients);
 per_engine!(Reactor: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+    truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
+    panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
+    sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
+    idle_connection_is_dropped, connection_cap_closes_extra_clients);
+per_engine!(Offload: slowloris_is_dropped_and_others_served, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
     panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,

@@ -14,7 +14,7 @@ use crate::service::{self, ServiceKind, ServiceLimits};
 
 /// Flags that only mean something for a stream (TCP or Unix) server:
 /// passing one with `--udp` is an error rather than silently ignored.
-const TCP_ONLY_FLAGS: [&str; 13] = [
+const TCP_ONLY_FLAGS: [&str; 15] = [
     "unix",
     "backlog",
     "workers",
@@ -28,6 +28,8 @@ const TCP_ONLY_FLAGS: [&str; 13] = [
     "request_timeout",
     "max_connections",
     "grace",
+    "loops",
+    "processes",
 ];
 
 /// Options of `sockbench serve`.
@@ -36,6 +38,7 @@ const TCP_ONLY_FLAGS: [&str; 13] = [
   sockbench serve --engine iterative --service upper      # then: nc 127.0.0.1 7000
   sockbench serve --engine reactor --service http --addr 127.0.0.1:0
   sockbench serve --engine threaded --service echo --work sleep:1ms
+  sockbench serve --engine offload --service echo --work sleep:1ms --workers 64
 
 The first line printed is `listening on ADDR`: with port 0 the kernel picks a
 free port and that line tells you which.")]
@@ -60,7 +63,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = engine::listener::DEFAULT_BACKLOG)]
     pub backlog: i32,
 
-    /// Worker threads for --engine pool [default: cores x 4].
+    /// Worker threads for --engine pool [default: cores x 4], and the
+    /// work pool of --engine offload, per loop [default: 128].
     #[arg(long)]
     pub workers: Option<usize>,
 
@@ -114,6 +118,24 @@ pub struct ServeArgs {
     #[arg(long)]
     pub trace: bool,
 
+    /// Event loops for --engine reactor or offload, each a thread with its
+    /// own poller and its own SO_REUSEPORT listener, sharing nothing
+    /// (TCP only; 0: one per core). The kernel spreads new connections by a
+    /// hash of their addresses; the count per loop is printed at stop.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub loops: usize,
+
+    /// Prefork: N child processes, each serving its own SO_REUSEPORT
+    /// listener, supervised by this one (TCP only). Ctrl-C or SIGTERM stops
+    /// them all gracefully; a child that dies is reported and restarted.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub processes: usize,
+
+    /// Set by a prefork parent on the children it starts: bind with
+    /// SO_REUSEPORT and take the address the parent reserved.
+    #[arg(long, hide = true)]
+    pub prefork_child: bool,
+
     /// Serve UDP datagrams on --addr instead of TCP (services echo, upper,
     /// length; engines iterative, reactor).
     #[arg(long, conflicts_with_all = TCP_ONLY_FLAGS)]
@@ -142,16 +164,38 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
             "the length service answers datagrams: use it with --udp",
         ));
     }
+    let loops = match args.loops {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    if (loops > 1 || args.processes > 1) && args.unix.is_some() {
+        return Err(io::Error::other(
+            "--loops and --processes share a TCP port through SO_REUSEPORT, which Unix sockets lack: drop --unix",
+        ));
+    }
+    if loops > 1 && !matches!(args.engine, EngineKind::Reactor | EngineKind::Offload) {
+        return Err(io::Error::other(format!(
+            "--loops applies to --engine reactor or offload, not {}: its threads already share one listener",
+            args.engine
+        )));
+    }
+    if args.processes == 0 {
+        return Err(io::Error::other("--processes must be at least 1"));
+    }
+    if args.processes > 1 && !args.prefork_child {
+        return super::prefork::supervise(&args);
+    }
     let options = ListenOptions {
         backlog: args.backlog,
         reuseaddr: !args.no_reuseaddr,
-        reuseport: args.reuseport,
+        reuseport: args.reuseport || args.prefork_child,
         recv_buffer_bytes: args.rcvbuf,
         send_buffer_bytes: args.sndbuf,
     };
-    let listener = match &args.unix {
-        Some(path) => engine::listener::bind_unix(path, options)?,
-        None => engine::listener::bind_tcp(args.addr, options)?,
+    let listeners = match &args.unix {
+        Some(path) => vec![engine::listener::bind_unix(path, options)?],
+        None if loops > 1 => engine::listener::bind_tcp_group(args.addr, options, loops)?,
+        None => vec![engine::listener::bind_tcp(args.addr, options)?],
     };
     let limits = ServiceLimits {
         max_frame_bytes: args.max_frame_bytes,
@@ -159,7 +203,9 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         ..ServiceLimits::default()
     };
     let config = EngineConfig {
-        workers: args.workers.unwrap_or_else(engine::default_workers),
+        workers: args
+            .workers
+            .unwrap_or_else(|| engine::default_workers_for(args.engine)),
         work: args.work,
         grace: args.grace,
         trace: args.trace,
@@ -178,16 +224,20 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
     }
     // Signals are registered before serving, so an early Ctrl-C is not lost.
     let signals = Signals::new([SIGINT, SIGTERM])?;
-    let server = engine::start(
+    let server = engine::start_loops(
         args.engine,
-        listener,
+        listeners,
         service::build(args.service, limits),
         config,
     )?;
     let description = format!(
-        "{} (engine {}, service {}, work {})",
+        "{} (engine {}{}, service {}, work {})",
         server.local_addr(),
         args.engine,
+        match loops {
+            1 => String::new(),
+            n => format!(" x {n} loops"),
+        },
         args.service.name(),
         args.work
     );

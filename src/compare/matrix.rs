@@ -43,11 +43,21 @@ impl fmt::Display for Transport {
     }
 }
 
-/// One row of the comparison: an engine, or a reference server.
+/// One row of the comparison: an engine, the reactor over two cores, or a
+/// reference server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Contender {
     /// `sockbench serve --engine KIND`.
     Engine(EngineKind),
+    /// `sockbench serve --engine reactor --loops 2`: two loops, two
+    /// `SO_REUSEPORT` listeners, one process.
+    ReactorX2,
+    /// `sockbench serve --engine reactor --processes 2`: prefork, two
+    /// reactor processes under a supervisor. Only run when asked for
+    /// (`--engines prefork-x2`): the server's CPU, memory and cost columns
+    /// are read from the supervisor's process alone, so they miss the
+    /// children that do the serving.
+    PreforkX2,
     /// The idiomatic tokio server (`examples/tokio_echo.rs`).
     Tokio,
     /// The raw epoll echo loop (`examples/epoll_raw.rs`).
@@ -55,17 +65,36 @@ pub enum Contender {
 }
 
 impl Contender {
-    /// Every contender, in table order: the engines, then the yardsticks.
+    /// Every contender, in table order: the engines, the reactor over two
+    /// cores, then the yardsticks.
     pub fn all() -> Vec<Contender> {
         let mut all: Vec<Contender> = EngineKind::ALL.into_iter().map(Contender::Engine).collect();
-        all.extend([Contender::Tokio, Contender::EpollRaw]);
+        all.extend([
+            Contender::ReactorX2,
+            Contender::PreforkX2,
+            Contender::Tokio,
+            Contender::EpollRaw,
+        ]);
         all
+    }
+
+    /// The `sockbench serve` flags that start this row; `None` for the
+    /// reference servers, which are programs of their own.
+    pub fn serve_args(self) -> Option<Vec<&'static str>> {
+        match self {
+            Contender::Engine(kind) => Some(vec!["--engine", kind.name()]),
+            Contender::ReactorX2 => Some(vec!["--engine", "reactor", "--loops", "2"]),
+            Contender::PreforkX2 => Some(vec!["--engine", "reactor", "--processes", "2"]),
+            Contender::Tokio | Contender::EpollRaw => None,
+        }
     }
 
     /// The spelling used on the command line, in the CSV and in plots.
     pub fn name(self) -> &'static str {
         match self {
             Contender::Engine(kind) => kind.name(),
+            Contender::ReactorX2 => "reactor-x2",
+            Contender::PreforkX2 => "prefork-x2",
             Contender::Tokio => "tokio",
             Contender::EpollRaw => "epoll-raw",
         }
@@ -73,14 +102,20 @@ impl Contender {
 
     /// `true` for the reference servers, which are built as examples.
     pub fn is_reference(self) -> bool {
-        !matches!(self, Contender::Engine(_))
+        self.serve_args().is_none()
     }
 
     /// Whether this server speaks `service` and can simulate `work`.
     /// The reference servers implement few services and no simulated work.
+    /// `offload` without work is the reactor itself, so it is not run then.
     pub fn supports(self, service: ServiceKind, work: Work) -> bool {
         match self {
-            Contender::Engine(_) => service != ServiceKind::Length,
+            Contender::Engine(EngineKind::Offload) => {
+                service != ServiceKind::Length && work != Work::None
+            }
+            Contender::Engine(_) | Contender::ReactorX2 | Contender::PreforkX2 => {
+                service != ServiceKind::Length
+            }
             Contender::Tokio => {
                 matches!(service, ServiceKind::Echo | ServiceKind::Frame) && work == Work::None
             }
@@ -89,7 +124,8 @@ impl Contender {
     }
 
     /// Whether this server can listen on `transport`: the reference
-    /// servers speak TCP only.
+    /// servers speak TCP only, and the two-core rows share a TCP port
+    /// (`SO_REUSEPORT`), which Unix sockets lack.
     pub fn serves_over(self, transport: Transport) -> bool {
         matches!(self, Contender::Engine(_)) || transport != Transport::Unix
     }
@@ -100,7 +136,11 @@ impl Contender {
     pub fn holds_many_connections(self) -> bool {
         matches!(
             self,
-            Contender::Engine(EngineKind::Reactor) | Contender::Tokio | Contender::EpollRaw
+            Contender::Engine(EngineKind::Reactor | EngineKind::Offload)
+                | Contender::ReactorX2
+                | Contender::PreforkX2
+                | Contender::Tokio
+                | Contender::EpollRaw
         )
     }
 }
@@ -212,11 +252,15 @@ pub struct MatrixSpec {
 pub const DEFAULT_CONNECTIONS: [usize; 4] = [1, 10, 100, 1000];
 
 impl MatrixSpec {
-    /// The default run: every server × 1, 10, 100, 1000 connections × 64-byte
+    /// The default run: every server (but prefork-x2, see
+    /// [`Contender::PreforkX2`]) × 1, 10, 100, 1000 connections × 64-byte
     /// echo, 3 s cells: about two minutes in all.
     pub fn default_run() -> Self {
         MatrixSpec {
-            contenders: Contender::all(),
+            contenders: Contender::all()
+                .into_iter()
+                .filter(|&contender| contender != Contender::PreforkX2)
+                .collect(),
             transports: vec![Transport::Tcp4],
             services: vec![ServiceKind::Echo],
             works: vec![Work::None],
@@ -267,8 +311,15 @@ impl MatrixSpec {
             for &service in &self.services {
                 for &work in &self.works {
                     if !contender.supports(service, work) {
+                        let why = if work == Work::None
+                            && contender == Contender::Engine(EngineKind::Offload)
+                        {
+                            "without work there is nothing to offload: it is the reactor"
+                        } else {
+                            "not implemented by that server"
+                        };
                         matrix.left_out.push(format!(
-                            "{contender} with service {} and work {work}: not implemented by that server",
+                            "{contender} with service {} and work {work}: {why}",
                             service.name()
                         ));
                         continue;
@@ -348,12 +399,15 @@ mod tests {
         assert!(err.contains("epoll-raw"), "{err}");
     }
 
-    /// The default matrix is 6 servers × 4 connection counts, nothing left out.
+    /// The default matrix is 7 servers × 4 connection counts; only offload
+    /// (the reactor, without work) is left out.
     #[test]
     fn default_matrix_has_one_cell_per_server_and_connection_count() {
         let matrix = MatrixSpec::default_run().cells();
-        assert_eq!(matrix.cells.len(), 6 * 4);
-        assert!(matrix.left_out.is_empty(), "{:?}", matrix.left_out);
+        assert_eq!(matrix.cells.len(), 7 * 4);
+        // Only offload, which without work is the reactor.
+        assert_eq!(matrix.left_out.len(), 1, "{:?}", matrix.left_out);
+        assert!(matrix.left_out[0].starts_with("offload with service echo and work none"));
         // Grouped by server, connections ascending within a group.
         assert_eq!(matrix.cells[0].connections, 1);
         assert_eq!(matrix.cells[3].connections, 1000);
@@ -373,12 +427,17 @@ mod tests {
             ..MatrixSpec::default_run()
         };
         let matrix = spec.cells();
-        // 4 engines x 3 transports + 2 references x 2 transports, 4 counts each.
-        assert_eq!(matrix.cells.len(), (4 * 3 + 2 * 2) * 4);
+        // 4 engines x 3 transports + (reactor-x2 + 2 references) x 2
+        // transports, 4 counts each (offload without work is left out).
+        assert_eq!(matrix.cells.len(), (4 * 3 + 3 * 2) * 4);
         assert!(matrix
             .left_out
             .iter()
             .any(|line| line.starts_with("tokio over unix")));
+        assert!(matrix
+            .left_out
+            .iter()
+            .any(|line| line.starts_with("reactor-x2 over unix")));
         let unix: Vec<&Cell> = matrix
             .cells
             .iter()

@@ -116,6 +116,13 @@ pub fn run(
     for line in &matrix.left_out {
         writeln!(progress, "not run: {line}")?;
     }
+    if matrix
+        .cells
+        .iter()
+        .any(|cell| cell.contender == Contender::PreforkX2)
+    {
+        writeln!(progress, "note: prefork-x2's server CPU, memory and cost columns count its supervisor process only, not the two children that serve")?;
+    }
     if matrix.cells.is_empty() {
         return Err(io::Error::other(
             "the matrix is empty: no server supports the services and work asked for",
@@ -462,7 +469,9 @@ fn prepare_client(config: &CompareConfig, cells: &[Cell]) -> io::Result<()> {
 /// The program that serves `contender`: this sockbench, or a built example.
 fn program_of(config: &CompareConfig, contender: Contender) -> io::Result<PathBuf> {
     let example = match contender {
-        Contender::Engine(_) => return Ok(config.sockbench_exe.clone()),
+        Contender::Engine(_) | Contender::ReactorX2 | Contender::PreforkX2 => {
+            return Ok(config.sockbench_exe.clone())
+        }
         Contender::Tokio => "tokio_echo",
         Contender::EpollRaw => "epoll_raw",
     };
@@ -487,8 +496,9 @@ fn program_of(config: &CompareConfig, contender: Contender) -> io::Result<PathBu
 fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
     let program = program_of(config, cell.contender)?;
     let mut args: Vec<String> = Vec::new();
-    if let Contender::Engine(kind) = cell.contender {
-        args.extend(["serve".into(), "--engine".into(), kind.name().into()]);
+    if let Some(serve_args) = cell.contender.serve_args() {
+        args.push("serve".into());
+        args.extend(serve_args.into_iter().map(String::from));
         args.extend(["--work".into(), cell.work.to_string()]);
     }
     match cell.transport {

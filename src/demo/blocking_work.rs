@@ -4,10 +4,14 @@
 //!    database). Several clients ask at the same moment. The reactor's one
 //!    thread sleeps for each in turn, so the last waits for all of them;
 //!    `threaded` and `pool` sleep in parallel threads and answer everyone in
-//!    about one sleep.
+//!    about one sleep. So does `offload`, the fix: the same one loop
+//!    thread, with the sleeps handed to a pool of workers.
 //! 2. Every request burns CPU (`Work::Cpu`). On a machine with C cores, C
 //!    client threads against `threaded` already keep every core busy: four
 //!    times as many clients add threads, not throughput.
+//! 3. The same CPU work on `reactor` and on `offload`: handing computation
+//!    to a pool helps only up to the number of cores (and here the load
+//!    generator's threads share those cores).
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -51,6 +55,9 @@ pub struct Report {
     pub cores: usize,
     /// `(client threads, requests per second)`.
     pub cpu_throughput: Vec<(usize, f64)>,
+    /// Part 3: requests per second with CPU work and `4 x cores` client
+    /// threads, on `reactor` and on `offload`.
+    pub cpu_offload: Vec<(EngineKind, f64)>,
 }
 
 /// Run the demo.
@@ -62,7 +69,12 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         params.clients
     )?;
     let mut slowest_wait = Vec::new();
-    for engine in [EngineKind::Reactor, EngineKind::Threaded, EngineKind::Pool] {
+    for engine in [
+        EngineKind::Reactor,
+        EngineKind::Offload,
+        EngineKind::Threaded,
+        EngineKind::Pool,
+    ] {
         let config = EngineConfig {
             work: Work::Sleep(params.sleep),
             ..EngineConfig::default()
@@ -83,6 +95,7 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         server.shutdown()?;
     }
     writeln!(out, "  The reactor's single thread did every sleep in turn: one slow request stalls every client.")?;
+    writeln!(out, "  offload is that same single loop thread, handing each sleep to its worker pool: nobody waits for anybody.")?;
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     writeln!(out, "2. Every request burns {} of CPU (Work::Cpu) on `threaded`; this machine has {cores} core(s).", ms(params.cpu))?;
@@ -107,18 +120,39 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     }
     server.shutdown()?;
     writeln!(out, "  Once every core is busy, more threads only take turns. Threads hide waiting, not computing.")?;
-    writeln!(out, "Open src/engine/work.rs and the `work.perform` calls in src/engine/reactor.rs and blocking.rs.")?;
+
+    let threads = cores * 4;
+    writeln!(out, "3. The same CPU work, {threads} client threads, on the reactor and on offload (its pool: {} workers).", crate::engine::default_workers())?;
+    let per_thread = (params.cpu_requests / threads).max(1);
+    let mut cpu_offload = Vec::new();
+    for engine in [EngineKind::Reactor, EngineKind::Offload] {
+        let config = EngineConfig {
+            work: Work::Cpu(params.cpu),
+            ..EngineConfig::default()
+        };
+        let (server, addr) =
+            start_tcp(engine, ServiceKind::Upper, ListenOptions::default(), config)?;
+        let started = Instant::now();
+        concurrent_requests(addr, threads, per_thread)?;
+        let rate = (per_thread * threads) as f64 / started.elapsed().as_secs_f64();
+        writeln!(out, "  {:<9} {rate:>7.0} requests/s", engine.name())?;
+        cpu_offload.push((engine, rate));
+        server.shutdown()?;
+    }
+    writeln!(out, "  Offloading computation buys at most the {cores} core(s) this machine has, shared here with the clients: a pool cannot make CPUs.")?;
+    writeln!(out, "Open src/engine/work.rs, the `work.perform` calls in src/engine/reactor.rs and blocking.rs, and src/engine/offload.rs.")?;
     Ok(Report {
         slowest_wait,
         cores,
         cpu_throughput,
+        cpu_offload,
     })
 }
 
 /// `clients` threads, each on its own connection, each sending `requests`
 /// lines one after another, all starting together. Returns each thread's
 /// total time.
-fn concurrent_requests(
+pub(super) fn concurrent_requests(
     addr: SocketAddr,
     clients: usize,
     requests: usize,

@@ -21,6 +21,7 @@ pub mod blocking_work;
 pub mod framing;
 pub mod half_close;
 pub mod iterative_vs_concurrent;
+pub mod multi_loop;
 pub mod partial_io;
 pub mod reuseaddr;
 pub mod select_loop;
@@ -37,7 +38,7 @@ pub struct DemoInfo {
 }
 
 /// Every demo, in the order a lecture would use them.
-pub const DEMOS: [DemoInfo; 10] = [
+pub const DEMOS: [DemoInfo; 11] = [
     DemoInfo {
         name: "iterative-vs-concurrent",
         summary:
@@ -79,7 +80,11 @@ pub const DEMOS: [DemoInfo; 10] = [
     DemoInfo {
         name: "blocking-work",
         summary:
-            "slow requests stall the reactor but not threads; CPU work stops scaling with cores",
+            "slow requests stall the reactor but not threads or offload; CPU work stops scaling with cores",
+    },
+    DemoInfo {
+        name: "multi-loop",
+        summary: "reactor with 1 loop, then 2 (SO_REUSEPORT): what a second loop buys on shared cores",
     },
 ];
 
@@ -98,6 +103,7 @@ pub fn run(name: &str, out: &mut dyn Write) -> io::Result<()> {
         "reuseaddr" => reuseaddr::run(out).map(drop),
         "udp-loss" => udp_loss::run(&Default::default(), out).map(drop),
         "blocking-work" => blocking_work::run(&Default::default(), out).map(drop),
+        "multi-loop" => multi_loop::run(&Default::default(), out).map(drop),
         _ => {
             let names: Vec<&str> = DEMOS.iter().map(|d| d.name).collect();
             Err(io::Error::new(

@@ -148,6 +148,33 @@ pub fn bind_tcp(addr: SocketAddr, options: ListenOptions) -> Result<Listener, Bi
         .map_err(|err| explain_bind_error(&addr.to_string(), addr.port(), options, err))
 }
 
+/// Bind `count` TCP listeners on one address, each its own socket with
+/// `SO_REUSEPORT`, for engines that run one event loop per listener. With
+/// port 0, the first picks the port and the others join it. The kernel then
+/// hands each new connection to one of them by a hash of its addresses.
+pub fn bind_tcp_group(
+    addr: SocketAddr,
+    options: ListenOptions,
+    count: usize,
+) -> Result<Vec<Listener>, BindError> {
+    let options = ListenOptions {
+        reuseport: true,
+        ..options
+    };
+    let first = bind_tcp(addr, options)?;
+    let Listener::Tcp(socket) = &first else {
+        unreachable!("bind_tcp returns a TCP listener")
+    };
+    let addr = socket
+        .local_addr()
+        .map_err(|err| BindError::new(format!("cannot read the bound address: {err}"), err))?;
+    let mut group = vec![first];
+    for _ in 1..count.max(1) {
+        group.push(bind_tcp(addr, options)?);
+    }
+    Ok(group)
+}
+
 /// Bind a Unix domain stream listener at `path`. A socket file left by a
 /// server that died is detected (nobody answers on it) and replaced; a live
 /// server's socket is an error.

@@ -6,6 +6,10 @@
 //! | `threaded`  | one OS thread per connection (blocking)                 |
 //! | `pool`      | fixed worker threads fed through a bounded channel      |
 //! | `reactor`   | one thread, a hand-rolled mio readiness loop            |
+//! | `offload`   | the reactor loop, slow work paid by a thread pool       |
+//!
+//! `reactor` and `offload` can also run several loops side by side
+//! ([`start_loops`], `--loops N`), one per listener, sharing nothing.
 //!
 //! Engines own I/O and nothing else: what the bytes mean is the business of
 //! a [`Service`]; what to keep between reads is [`buffered::BufferedSession`]'s.
@@ -25,6 +29,7 @@ pub mod buffered;
 pub mod iterative;
 pub mod listener;
 pub mod nonblocking;
+pub mod offload;
 pub mod pool;
 pub mod reactor;
 pub mod threaded;
@@ -49,15 +54,18 @@ pub enum EngineKind {
     Pool,
     /// A single-threaded mio readiness loop (select() done right).
     Reactor,
+    /// The reactor loop, with each request's work paid by a thread pool.
+    Offload,
 }
 
 impl EngineKind {
     /// Every engine, in the order tables list them.
-    pub const ALL: [EngineKind; 4] = [
+    pub const ALL: [EngineKind; 5] = [
         EngineKind::Iterative,
         EngineKind::Threaded,
         EngineKind::Pool,
         EngineKind::Reactor,
+        EngineKind::Offload,
     ];
 
     /// The one spelling of this engine's name.
@@ -67,6 +75,7 @@ impl EngineKind {
             EngineKind::Threaded => "threaded",
             EngineKind::Pool => "pool",
             EngineKind::Reactor => "reactor",
+            EngineKind::Offload => "offload",
         }
     }
 }
@@ -100,7 +109,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16_000;
 /// Settings every engine understands (each uses the ones that apply to it).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Worker threads for `pool`.
+    /// Worker threads for `pool`, and per loop for `offload`.
     pub workers: usize,
     /// Simulated cost of each answered request.
     pub work: Work,
@@ -139,6 +148,22 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) * 4
 }
 
+/// `offload`'s default pool size (per loop). Sized for waiting, not for
+/// computing: a worker blocked in a slow call costs a stack, not a core,
+/// and each waits for one request, so the pool bounds how many slow
+/// requests are under way at once; 128 covers the comparison's
+/// 100-connection cells. For `cpu:` work, workers beyond the core count
+/// only take turns (`sockbench demo blocking-work`, part 3).
+pub const DEFAULT_OFFLOAD_WORKERS: usize = 128;
+
+/// The default `--workers` of `kind`.
+pub fn default_workers_for(kind: EngineKind) -> usize {
+    match kind {
+        EngineKind::Offload => DEFAULT_OFFLOAD_WORKERS,
+        _ => default_workers(),
+    }
+}
+
 /// Start `kind` serving `service` on `listener`, in a background thread.
 pub fn start(
     kind: EngineKind,
@@ -151,7 +176,31 @@ pub fn start(
         EngineKind::Threaded => threaded::spawn(listener, service, config),
         EngineKind::Pool => pool::spawn(listener, service, config),
         EngineKind::Reactor => reactor::spawn(listener, service, config),
+        EngineKind::Offload => offload::spawn(listener, service, config),
     }
+}
+
+/// Start `kind` with one event loop per listener (`--loops N`). The
+/// listeners share one address through `SO_REUSEPORT`
+/// ([`listener::bind_tcp_group`]). Only the event-loop engines have loops
+/// to multiply; the others are refused with the reason.
+pub fn start_loops(
+    kind: EngineKind,
+    mut listeners: Vec<Listener>,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+) -> io::Result<Server> {
+    let site = match kind {
+        EngineKind::Reactor => reactor::WorkSite::Loop,
+        EngineKind::Offload => reactor::WorkSite::Pool,
+        _ if listeners.len() == 1 => return start(kind, listeners.remove(0), service, config),
+        _ => {
+            return Err(io::Error::other(format!(
+                "--loops applies to the event-loop engines (reactor, offload), not {kind}: its threads already share one listener"
+            )))
+        }
+    };
+    reactor::spawn_loops(listeners, service, config, site)
 }
 
 /// Start a UDP engine (`iterative` or `reactor`) answering datagrams on

@@ -6,10 +6,12 @@
 //! waits for a slow client, so one thread holds thousands of connections.
 //!
 //! How to read it, top to bottom:
-//! 1. [`spawn`] builds a [`Reactor`] and runs [`Reactor::run`], the loop.
+//! 1. [`spawn`] builds a [`Reactor`] and runs [`Reactor::run`], the loop
+//!    (with `--loops N`, [`spawn_loops`] builds N and runs each on a thread).
 //! 2. The loop dispatches each event by [`Token`]: [`LISTENER`] means
 //!    connections are waiting ([`Reactor::accept_all`]), [`WAKER`] means
-//!    "stop" ([`Reactor::begin_stop`]), anything else is a slab key naming a
+//!    "stop" ([`Reactor::begin_stop`]) or, for `offload`, "work is done"
+//!    ([`Reactor::handle_wake`]), anything else is a slab key naming a
 //!    connection ([`Reactor::drive`]).
 //! 3. [`Reactor::drive`] reads until `WouldBlock`, lets the session answer,
 //!    writes until `WouldBlock`, then registers interest in exactly what the
@@ -39,11 +41,23 @@
 //!   new clients are closed at once.
 //! - **Work runs here.** With `--work`, every request's cost is paid on this
 //!   one thread, stalling every other connection. That is the lesson.
+//!   (`offload.rs` is the fix: the same loop, with the work paid by a pool.)
+//!
+//! Several loops (`--loops N`, [`spawn_loops`]): each loop is a
+//! self-contained [`Reactor`] on its own thread, with its own poller,
+//! connections, buffer and listening socket; they share nothing but the
+//! port. Every listener is bound with `SO_REUSEPORT`, and the kernel picks
+//! the listener for each new connection by hashing its addresses and
+//! ports. The hash spreads many clients evenly, but it knows nothing of
+//! load: a few connections can land on one loop while another idles, and a
+//! connection stays on the loop that accepted it. The per-loop counts
+//! printed at stop (and the loop number in `--trace`) show how even it was.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +68,7 @@ use slab::Slab;
 use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
 use super::buffered::BufferedSession;
 use super::nonblocking::{NbListener, NbStream};
+use super::offload::{Job, Pool};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
 use crate::service::{Peer, Service};
@@ -61,7 +76,8 @@ use crate::service::{Peer, Service};
 /// The listening socket's token. Connection tokens are slab keys, which
 /// start at 0, so the two fixed tokens sit at the top of the range.
 const LISTENER: Token = Token(usize::MAX);
-/// Woken from another thread to ask the loop to stop.
+/// Woken from another thread: to stop, or (`offload`) because work is done.
+/// mio allows one waker per poller, so both share it.
 const WAKER: Token = Token(usize::MAX - 1);
 
 /// Size of the loop's single read buffer.
@@ -77,15 +93,111 @@ pub fn spawn(
     service: Arc<dyn Service>,
     config: EngineConfig,
 ) -> io::Result<Server> {
-    let local_addr = listener.local_addr()?;
-    let reactor = Reactor::new(listener, service, config)?;
-    let waker = Arc::new(Waker::new(reactor.poll.registry(), WAKER)?);
+    spawn_loops(vec![listener], service, config, WorkSite::Loop)
+}
+
+/// Where each request's `--work` is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkSite {
+    /// On the loop thread (`reactor`).
+    Loop,
+    /// By a pool of `config.workers` threads per loop (`offload`).
+    Pool,
+}
+
+/// Start one loop per listener, each on its own thread, sharing nothing.
+/// The listeners must share one address (`SO_REUSEPORT`), so that clients
+/// see one server. Stopping the server stops every loop.
+pub fn spawn_loops(
+    listeners: Vec<Listener>,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+    site: WorkSite,
+) -> io::Result<Server> {
+    let Some(first) = listeners.first() else {
+        return Err(io::Error::other("a reactor needs at least one listener"));
+    };
+    let local_addr = first.local_addr()?;
+    let name = match site {
+        WorkSite::Loop => "reactor",
+        WorkSite::Pool => "offload",
+    };
+    let count = listeners.len();
+    let stop_requested = Arc::new(AtomicBool::new(false));
+    let mut reactors = Vec::with_capacity(count);
+    let mut wakers = Vec::with_capacity(count);
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let label = match count {
+            1 => name.to_string(),
+            _ => format!("{name} {index}"),
+        };
+        let mut reactor = Reactor::new(listener, Arc::clone(&service), config.clone(), label)?;
+        let waker = Arc::new(Waker::new(reactor.poll.registry(), WAKER)?);
+        // With no work there is nothing to hand off: offload is the reactor.
+        if site == WorkSite::Pool && config.work != super::Work::None {
+            reactor.pool = Some(Pool::start(
+                config.workers,
+                config.work,
+                Arc::clone(&waker),
+            )?);
+        }
+        reactor.stop_requested = Arc::clone(&stop_requested);
+        reactors.push(reactor);
+        wakers.push(waker);
+    }
     let stopper = move || {
-        if let Err(err) = waker.wake() {
-            log::warn!("cannot wake the reactor to stop it: {err}");
+        stop_requested.store(true, Ordering::Relaxed);
+        for waker in &wakers {
+            if let Err(err) = waker.wake() {
+                log::warn!("cannot wake the reactor to stop it: {err}");
+            }
         }
     };
-    Server::spawn("reactor", local_addr, stopper, move || reactor.run())
+    Server::spawn(name, local_addr, stopper, move || run_loops(reactors))
+}
+
+/// Run the first loop on this thread and the others on threads of their
+/// own; when all have stopped, say how many connections each one served
+/// (the kernel's `SO_REUSEPORT` balancing, made visible).
+fn run_loops(mut reactors: Vec<Reactor>) -> io::Result<()> {
+    if reactors.len() == 1 {
+        return reactors.remove(0).run().map(|_| ());
+    }
+    let count = reactors.len();
+    let results: Vec<io::Result<u64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = reactors
+            .into_iter()
+            .enumerate()
+            .map(|(index, reactor)| {
+                std::thread::Builder::new()
+                    .name(format!("sockbench-loop-{index}"))
+                    .spawn_scoped(scope, move || reactor.run())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle?
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("loop thread panicked")))
+            })
+            .collect()
+    });
+    let counts: Vec<String> = results
+        .iter()
+        .enumerate()
+        .map(|(index, result)| match result {
+            Ok(accepted) => format!("loop {index}: {accepted}"),
+            Err(err) => format!("loop {index}: failed ({err})"),
+        })
+        .collect();
+    eprintln!(
+        "connections per loop ({count} loops, SO_REUSEPORT hash): {}",
+        counts.join(", ")
+    );
+    results
+        .into_iter()
+        .try_for_each(|result| result.map(|_| ()))
 }
 
 /// One connection: its socket, its protocol state, and what we know of its
@@ -109,11 +221,25 @@ struct Connection {
     last_active: Instant,
     /// When its current partial request began (slowloris timeout).
     partial_since: Option<Instant>,
+    /// (`offload`) Its latest requests' work is at the pool: their answer
+    /// is held and reading pauses until the work is done.
+    is_work_out: bool,
+}
+
+impl Connection {
+    /// Closing, flushed, and (`offload`) no work out: nothing more will
+    /// happen here.
+    fn is_done(&self) -> bool {
+        !self.is_work_out && self.session.is_done()
+    }
 }
 
 /// A self-contained readiness loop: its own poller, connections and buffer.
 /// Several could run side by side, one per core.
 struct Reactor {
+    /// `reactor`, or `reactor 1` when there are several loops: the name
+    /// `--trace` prints.
+    label: String,
     poll: Poll,
     /// `None` once stopping: no new connections.
     listener: Option<NbListener>,
@@ -132,6 +258,12 @@ struct Reactor {
     /// When to next look for connections past their timeouts.
     next_sweep: Instant,
     capacity: CapacityLog,
+    /// Set (before waking us) when the server is asked to stop.
+    stop_requested: Arc<AtomicBool>,
+    /// (`offload`) The workers that pay each request's `--work`.
+    pool: Option<Pool>,
+    /// Connections accepted, reported at stop.
+    accepted: u64,
 }
 
 impl Reactor {
@@ -140,12 +272,14 @@ impl Reactor {
         listener: Listener,
         service: Arc<dyn Service>,
         config: EngineConfig,
+        label: String,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = NbListener::from_listener(listener)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Reactor {
+            label,
             poll,
             listener: Some(listener),
             connections: Slab::new(),
@@ -158,11 +292,15 @@ impl Reactor {
             next_sweep: Instant::now() + sweep_interval(&config),
             capacity: CapacityLog::default(),
             config,
+            stop_requested: Arc::new(AtomicBool::new(false)),
+            pool: None,
+            accepted: 0,
         })
     }
 
-    /// The event loop. Returns once stopped and every connection is closed.
-    fn run(mut self) -> io::Result<()> {
+    /// The event loop. Returns once stopped and every connection is closed,
+    /// with how many connections it accepted.
+    fn run(mut self) -> io::Result<u64> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             if let Err(err) = self.poll.poll(&mut events, self.poll_timeout()) {
@@ -174,7 +312,7 @@ impl Reactor {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    WAKER => self.begin_stop(),
+                    WAKER => self.handle_wake(),
                     token => self.handle_event(token, event),
                 }
             }
@@ -182,7 +320,7 @@ impl Reactor {
             self.resume_accept_if_due();
             self.close_expired_if_due();
             if self.is_finished() {
-                return Ok(());
+                return Ok(self.accepted);
             }
         }
     }
@@ -286,8 +424,12 @@ impl Reactor {
             log::warn!("{peer}: cannot register connection: {err}");
             return;
         }
+        self.accepted += 1;
         if self.config.trace {
-            println!("[reactor] accept    #{} from {peer}", token.0);
+            println!(
+                "[{}] accept    #{} from {peer} ({} accepted here)",
+                self.label, token.0, self.accepted
+            );
         }
         let session = BufferedSession::open(self.service.as_ref(), &peer);
         entry.insert(Connection {
@@ -302,6 +444,7 @@ impl Reactor {
             is_queued: false,
             last_active: Instant::now(),
             partial_since: None,
+            is_work_out: false,
         });
         self.drive(token);
     }
@@ -321,7 +464,7 @@ impl Reactor {
                 (false, true) => "writable",
                 (false, false) => "error/hup",
             };
-            println!("[reactor] {what:<9} #{}", token.0);
+            println!("[{}] {what:<9} #{}", self.label, token.0);
         }
         // Errors and hang-ups are reported as readiness too: the next read
         // or write returns the error or end of stream.
@@ -370,7 +513,12 @@ impl Reactor {
         let Some(conn) = self.connections.get_mut(token.0) else {
             return;
         };
-        let result = read_some(conn, &mut self.read_buffer, high_water, &self.config)
+        let work = WorkPayer {
+            pool: self.pool.as_ref(),
+            token,
+            trace: self.config.trace.then_some(self.label.as_str()),
+        };
+        let result = read_some(conn, &mut self.read_buffer, high_water, &self.config, work)
             .and_then(|()| write_some(conn));
         conn.partial_since = match (conn.session.has_partial_request(), conn.partial_since) {
             (true, None) => Some(Instant::now()),
@@ -389,7 +537,7 @@ impl Reactor {
             self.ready.push_back(token);
         }
         match result {
-            Ok(()) if conn.session.is_done() => self.close(token, "done"),
+            Ok(()) if conn.is_done() => self.close(token, "done"),
             Ok(()) => {
                 if let Err(err) = self.update_interest(token) {
                     self.close(token, &err.to_string());
@@ -408,11 +556,15 @@ impl Reactor {
             return Ok(());
         };
         let readable = wants_read(conn, high_water).then_some(Interest::READABLE);
-        let writable = (!conn.session.unsent().is_empty()).then_some(Interest::WRITABLE);
+        // (`offload`) Held output (work out) is not written yet: no need
+        // to hear of room for it.
+        let writable =
+            (!conn.session.unsent().is_empty() && !conn.is_work_out).then_some(Interest::WRITABLE);
         let wanted = match (readable, writable) {
             (Some(r), Some(w)) => r | w,
             (Some(only), None) | (None, Some(only)) => only,
-            // Neither: the connection is closing and flushed (is_done).
+            // Neither: the connection is closing and flushed (is_done), or
+            // its work is out; the registration stays as it is meanwhile.
             (None, None) => return Ok(()),
         };
         if wanted != conn.interest {
@@ -430,7 +582,7 @@ impl Reactor {
             return;
         };
         if self.config.trace {
-            println!("[reactor] closed    #{} ({why})", token.0);
+            println!("[{}] closed    #{} ({why})", self.label, token.0);
         }
         let _ = self.poll.registry().deregister(&mut conn.stream);
         // Half-close first so the client reads a clean end of stream.
@@ -453,6 +605,8 @@ impl Reactor {
         let expired: Vec<(Token, String)> = self
             .connections
             .iter()
+            // (`offload`) A connection whose work is out waits on us, not idle.
+            .filter(|(_, conn)| !conn.is_work_out)
             .filter_map(|(key, conn)| {
                 let why = match conn.partial_since {
                     Some(since) if now - since >= request => {
@@ -466,6 +620,36 @@ impl Reactor {
             .collect();
         for (token, why) in expired {
             self.close(token, &why);
+        }
+    }
+
+    /// The waker rang: a stop was asked for, or (`offload`) workers have
+    /// finished some work.
+    fn handle_wake(&mut self) {
+        if self.stop_requested.load(Ordering::Relaxed) {
+            self.begin_stop();
+        }
+        self.complete_offloaded_work();
+    }
+
+    /// (`offload`) Release the held answers of connections whose work is
+    /// done, and let each carry on: write, then read its next requests.
+    fn complete_offloaded_work(&mut self) {
+        let Some(pool) = &self.pool else {
+            return;
+        };
+        let done: Vec<Token> = pool.completed().collect();
+        for token in done {
+            // A connection with work out is never closed before it returns
+            // (only the end of the loop drops it), so the token is its own.
+            if let Some(conn) = self.connections.get_mut(token.0) {
+                conn.is_work_out = false;
+                conn.last_active = Instant::now();
+                if self.config.trace {
+                    println!("[{}] work done #{}", self.label, token.0);
+                }
+            }
+            self.drive(token);
         }
     }
 
@@ -508,10 +692,21 @@ fn sweep_interval(config: &EngineConfig) -> Duration {
     (config.idle_timeout.min(config.request_timeout) / 4).max(Duration::from_millis(10))
 }
 
-/// Whether the connection should be read from now: it still wants input
-/// and its unsent output is below the high-water mark (backpressure).
+/// Whether the connection should be read from now: it still wants input,
+/// its unsent output is below the high-water mark (backpressure), and
+/// (`offload`) no work of its is out, so answers cannot overtake each other.
 fn wants_read(conn: &Connection, high_water: usize) -> bool {
-    !conn.session.is_closing() && conn.session.unsent().len() < high_water
+    !conn.session.is_closing() && conn.session.unsent().len() < high_water && !conn.is_work_out
+}
+
+/// Who pays the `--work` of the requests a read completes.
+struct WorkPayer<'a> {
+    /// `None`: the loop thread itself (`reactor`).
+    pool: Option<&'a Pool>,
+    /// The connection being read.
+    token: Token,
+    /// The loop's label when tracing.
+    trace: Option<&'a str>,
 }
 
 /// Read until `WouldBlock`, the turn's budget, or backpressure; feed each
@@ -521,6 +716,7 @@ fn read_some(
     buffer: &mut [u8],
     high_water: usize,
     config: &EngineConfig,
+    work: WorkPayer<'_>,
 ) -> io::Result<()> {
     for _ in 0..READS_PER_TURN {
         if conn.is_read_drained || !wants_read(conn, high_water) {
@@ -548,10 +744,27 @@ fn read_some(
             Err(err) if interrupted(&err) => continue,
             Err(err) => return Err(err),
         };
-        match outcome {
+        match (outcome, work.pool) {
             // Paid on the loop's only thread: every connection waits.
-            Ok(requests) => config.work.perform(requests),
-            Err(err) => log::warn!("{}: closing: {err}", conn.peer),
+            (Ok(requests), None) => config.work.perform(requests),
+            // Paid by a worker: only this connection waits. Its answer is
+            // held and reading stops until the work is done.
+            (Ok(requests), Some(pool)) if requests > 0 => {
+                pool.submit(Job {
+                    token: work.token,
+                    requests,
+                });
+                conn.is_work_out = true;
+                if let Some(label) = work.trace {
+                    println!(
+                        "[{label}] work out  #{} ({requests} requests)",
+                        work.token.0
+                    );
+                }
+                return Ok(());
+            }
+            (Ok(_), Some(_)) => {}
+            (Err(err), _) => log::warn!("{}: closing: {err}", conn.peer),
         }
     }
     Ok(())
@@ -559,8 +772,10 @@ fn read_some(
 
 /// Write queued output until it is all sent or the socket is full. A
 /// partial write keeps the rest queued for the next `WRITABLE` event.
+/// (`offload`) While work is out, the output holds its answer: nothing is
+/// written.
 fn write_some(conn: &mut Connection) -> io::Result<()> {
-    while !conn.is_write_blocked && !conn.session.unsent().is_empty() {
+    while !conn.is_write_blocked && !conn.is_work_out && !conn.session.unsent().is_empty() {
         match conn.stream.write(conn.session.unsent()) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => conn.session.handle_sent(n),

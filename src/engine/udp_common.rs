@@ -127,7 +127,7 @@ pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 pub fn check_udp_engine(kind: EngineKind) -> io::Result<()> {
     match kind {
         EngineKind::Iterative | EngineKind::Reactor => Ok(()),
-        EngineKind::Threaded | EngineKind::Pool => Err(io::Error::new(
+        EngineKind::Threaded | EngineKind::Pool | EngineKind::Offload => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
                 "engine {kind} does not serve UDP: with UDP one socket serves every client and there is no connection to hand to a thread; use --engine iterative or --engine reactor"

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
-use sockbench::engine::listener::{bind_tcp, bind_unix, BindError};
+use sockbench::engine::listener::{bind_tcp, bind_tcp_group, bind_unix, BindError};
 use sockbench::engine::{
     self, EngineConfig, EngineKind, ListenAddr, ListenOptions, Listener, Server,
 };
@@ -55,6 +55,21 @@ impl Transport {
     /// Every transport the suite runs over.
     pub const ALL: [Transport; 3] = [Transport::Tcp4, Transport::Tcp6, Transport::Unix];
 
+    /// `count` listeners sharing one fresh TCP address (`SO_REUSEPORT`),
+    /// for the multi-loop engines. Unix sockets have no port to share.
+    pub fn bind_group(self, count: usize) -> Result<Vec<Listener>, BindError> {
+        let options = ListenOptions::default();
+        match self {
+            Transport::Tcp4 => {
+                bind_tcp_group(SocketAddr::from(([127, 0, 0, 1], 0)), options, count)
+            }
+            Transport::Tcp6 => {
+                bind_tcp_group("[::1]:0".parse().expect("valid address"), options, count)
+            }
+            Transport::Unix => panic!("SO_REUSEPORT groups are TCP only"),
+        }
+    }
+
     /// A listener on a fresh, free address of this transport.
     pub fn bind(self) -> Result<Listener, BindError> {
         let options = ListenOptions::default();
@@ -73,13 +88,17 @@ fn unique_socket_path() -> PathBuf {
     std::env::temp_dir().join(format!("sockbench-test-{}-{n}.sock", std::process::id()))
 }
 
-/// One cell of the suite: which engine, over which transport.
+/// One cell of the suite: which engine, over which transport, with how
+/// many event loops.
 #[derive(Debug, Clone, Copy)]
 pub struct Case {
     /// The engine under test.
     pub engine: EngineKind,
     /// How clients reach it.
     pub transport: Transport,
+    /// Event loops (`--loops`), each with its own `SO_REUSEPORT` listener;
+    /// 1 is the engine as it comes.
+    pub loops: usize,
 }
 
 impl Case {
@@ -91,13 +110,14 @@ impl Case {
 
     /// Serve any service (test-only ones included) with `config`.
     pub fn serve_with(self, service: Arc<dyn Service>, config: EngineConfig) -> TestServer {
-        let listener = self
-            .transport
-            .bind()
-            .unwrap_or_else(|err| panic!("{self:?}: cannot bind: {err}"));
-        let addr = listener.local_addr().expect("listener has an address");
+        let listeners = match self.loops {
+            1 => self.transport.bind().map(|listener| vec![listener]),
+            loops => self.transport.bind_group(loops),
+        }
+        .unwrap_or_else(|err| panic!("{self:?}: cannot bind: {err}"));
+        let addr = listeners[0].local_addr().expect("listener has an address");
         let stop_bound = config.grace + IO_TIMEOUT;
-        let server = engine::start(self.engine, listener, service, config)
+        let server = engine::start_loops(self.engine, listeners, service, config)
             .unwrap_or_else(|err| panic!("{self:?}: cannot start the engine: {err}"));
         TestServer {
             server: Some(server),
@@ -422,6 +442,69 @@ impl Session for NotifyingEchoSession {
 
     fn handle_eof(&mut self, unconsumed: &[u8], output: &mut Vec<u8>) -> Result<(), ProtocolError> {
         output.extend_from_slice(unconsumed);
+        Ok(())
+    }
+}
+
+/// Lines `N\n` echoed back, each counted as N requests, so that with
+/// `--work` a line costs N times the work: requests that take different
+/// times. Each line's arrival at the server is reported on a channel, with
+/// the instant the server read it.
+#[derive(Debug)]
+pub struct CostedLines {
+    arrivals: Sender<(Vec<u8>, Instant)>,
+}
+
+impl CostedLines {
+    /// The service, and the receiving end of its arrivals (each line read).
+    pub fn new() -> (Arc<Self>, Receiver<(Vec<u8>, Instant)>) {
+        let (arrivals, received) = crossbeam_channel::unbounded();
+        (Arc::new(CostedLines { arrivals }), received)
+    }
+}
+
+#[derive(Debug)]
+struct CostedLinesSession {
+    arrivals: Sender<(Vec<u8>, Instant)>,
+}
+
+impl Service for CostedLines {
+    fn name(&self) -> &'static str {
+        "costed-lines"
+    }
+
+    fn new_session(&self, _peer: &Peer) -> Box<dyn Session> {
+        Box::new(CostedLinesSession {
+            arrivals: self.arrivals.clone(),
+        })
+    }
+}
+
+impl Session for CostedLinesSession {
+    fn handle_input(
+        &mut self,
+        input: &[u8],
+        output: &mut Vec<u8>,
+    ) -> Result<Progress, ProtocolError> {
+        let (mut consumed, mut cost) = (0, 0);
+        while let Some(end) = input[consumed..].iter().position(|&b| b == b'\n') {
+            let line = &input[consumed..consumed + end + 1];
+            consumed += end + 1;
+            cost += std::str::from_utf8(&line[..end])
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| ProtocolError::new("expected a number per line"))?;
+            output.extend_from_slice(line);
+            let _ = self.arrivals.send((line.to_vec(), Instant::now()));
+        }
+        Ok(Progress::continue_after(consumed, cost))
+    }
+
+    fn handle_eof(
+        &mut self,
+        _unconsumed: &[u8],
+        _output: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
         Ok(())
     }
 }
