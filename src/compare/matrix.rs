@@ -53,10 +53,11 @@ pub enum Contender {
     /// `SO_REUSEPORT` listeners, one process.
     ReactorX2,
     /// `sockbench serve --engine reactor --processes 2`: prefork, two
-    /// reactor processes under a supervisor. Only run when asked for
-    /// (`--engines prefork-x2`): the server's CPU, memory and cost columns
-    /// are read from the supervisor's process alone, so they miss the
-    /// children that do the serving.
+    /// reactor processes under a supervisor. Its CPU, memory and cost
+    /// columns cover the whole process tree. Only run when asked for
+    /// (`--engines prefork-x2`): on one machine it measures what
+    /// `reactor-x2` does (two loops on two cores), and the default run is
+    /// kept to about two minutes.
     PreforkX2,
     /// The idiomatic tokio server (`examples/tokio_echo.rs`).
     Tokio,
