@@ -294,6 +294,67 @@ fn prefork_cost_columns_count_the_children_that_serve() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Ctrl-C ends a comparison early and cleanly: the run under way
+/// finishes, every server is stopped (none outlives compare), what was
+/// measured is written, and the exit status says it was interrupted (130).
+/// The servers listen on Unix sockets whose paths carry compare's pid, so
+/// any left behind would be found by their command lines.
+#[test]
+fn ctrl_c_stops_the_servers_and_writes_what_was_measured() {
+    let dir = scratch("compare-ctrl-c");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .args([
+            "compare",
+            "--engines",
+            "reactor,threaded",
+            "--transports",
+            "unix",
+            "--connections",
+            "2",
+            "--duration",
+            "300ms",
+            "--rounds",
+            "100",
+            "--name",
+            "interrupted",
+            "--out-dir",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The CSV is rewritten after every run: its first row says runs are under way.
+    let csv = dir.join("interrupted.csv");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&csv).is_ok_and(|text| text.lines().count() >= 3) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run finished within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped early"), "{stderr}");
+    let rows = csv_rows(&csv);
+    assert!(!rows.is_empty() && rows.len() < 200, "{} rows", rows.len());
+    assert!(dir.join("interrupted.table.txt").exists());
+    let marker = format!("sockbench-compare-{pid}-");
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.unwrap().path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(&marker))
+        .collect();
+    assert!(left.is_empty(), "servers left running: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Bad method flags are refused with one line naming the flag, before
 /// anything runs (no results directory is made).
 #[test]

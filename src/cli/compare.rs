@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -229,9 +231,21 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         baseline: args.baseline,
         server_cpu: args.server_cpu,
         quota_period: args.quota_period,
+        stop: Arc::new(AtomicBool::new(false)),
     };
-    compare::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
-    Ok(ExitCode::SUCCESS)
+    // Ctrl-C (or SIGTERM) ends the comparison after the run under way, with
+    // the servers stopped and the results so far written; a second one
+    // exits at once.
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&config.stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&config.stop))?;
+    }
+    let outcome = compare::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
+    Ok(if outcome.stopped_early {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Run `sockbench plot`.

@@ -35,7 +35,8 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod cell;
@@ -89,6 +90,9 @@ pub struct CompareConfig {
     pub server_cpu: Option<f64>,
     /// The quota's enforcement period.
     pub quota_period: Duration,
+    /// Set (by Ctrl-C, say) to end the comparison early: the run under way
+    /// finishes, the servers are stopped and what was measured is written.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// What a comparison wrote.
@@ -104,6 +108,8 @@ pub struct CompareOutcome {
     pub records: Vec<CellRecord>,
     /// With a baseline: each other engine against it, per cell.
     pub comparisons: Vec<verdict::Comparison>,
+    /// The comparison was stopped early ([`CompareConfig::stop`]).
+    pub stopped_early: bool,
 }
 
 /// Run the comparison; progress on `progress`, the table on `out`.
@@ -172,6 +178,14 @@ pub fn run(
     std::fs::write(&machine, info.render())?;
 
     let records = run_rounds(config, &matrix.cells, &csv, progress)?;
+    let stopped_early = config.stop.load(Ordering::Relaxed);
+    if stopped_early {
+        writeln!(
+            progress,
+            "stopped early: the tables below cover the {} runs made",
+            records.len()
+        )?;
+    }
     // Tables list the cells server by server, as the matrix does; the
     // CSV keeps the order they ran in.
     let mut cells = record::summarise(&records);
@@ -190,10 +204,11 @@ pub fn run(
         "\nCost per request, server and load generator (CPU and context switches: the median round; system calls: the counting round):\n\n",
     );
     table.push_str(&table::render_costs(&cells));
-    let comparisons = match config.baseline {
+    let mut comparisons = match config.baseline {
         Some(baseline) => verdict::compare_to_baseline(&records, baseline.name()),
         None => Vec::new(),
     };
+    comparisons.sort_by_key(|comparison| position(&comparison.engine));
     let mut written = vec![csv.clone(), machine.clone()];
     if let Some(baseline) = config.baseline {
         table.push_str(&format!(
@@ -222,6 +237,7 @@ pub fn run(
         plots,
         records,
         comparisons,
+        stopped_early,
     })
 }
 
@@ -340,9 +356,17 @@ fn run_rounds(
         .collect();
     let mut records = Vec::new();
     let mut step_number = 0;
-    for steps in &groups {
+    'groups: for steps in &groups {
         let mut servers: Vec<(Contender, Option<Running>)> = Vec::new();
         for step in steps {
+            if config.stop.load(Ordering::Relaxed) {
+                for (contender, server) in servers.drain(..) {
+                    if let Some(server) = server {
+                        stop(server, contender, progress)?;
+                    }
+                }
+                break 'groups;
+            }
             let cell = run_of(step);
             let round_label = match step.round {
                 0 => "counting round (system calls): ".to_string(),
