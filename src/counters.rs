@@ -1,5 +1,7 @@
 //! What one process's work cost the kernel: system calls and context
-//! switches, counted over a window, for the cost-per-request figures.
+//! switches, counted over a window, for the cost-per-request figures. A
+//! process here is a whole process tree ([`process_tree`]): a prefork
+//! server's workers are children of the process that was started.
 //!
 //! - **System calls** come from the kernel's `raw_syscalls:sys_enter`
 //!   tracepoint, counted (not sampled) through `perf_event_open` by the
@@ -60,11 +62,12 @@ pub struct SyscallCounter {
 }
 
 impl SyscallCounter {
-    /// Start counting the system calls of process `pid` (every thread it
-    /// has now, and the threads they start).
+    /// Start counting the system calls of process `pid` and its child
+    /// processes (every thread they have now, and the threads and
+    /// processes those start).
     pub fn attach(pid: u32) -> Result<SyscallCounter, Unavailable> {
         let tracepoint = sys_enter_tracepoint()?;
-        let threads = threads_of(pid).map_err(|err| {
+        let threads = threads_of_tree(pid).map_err(|err| {
             Unavailable(format!("cannot list the threads of process {pid}: {err}"))
         })?;
         if threads.len() > MAX_COUNTED_THREADS {
@@ -149,12 +152,12 @@ pub struct ContextSwitches {
 }
 
 impl ContextSwitches {
-    /// The sums over every thread `pid` has now.
+    /// The sums over every thread that `pid` and its child processes have now.
     pub fn of_process(pid: u32) -> io::Result<ContextSwitches> {
         let mut total = ContextSwitches::default();
-        for tid in threads_of(pid)? {
+        for tid in threads_of_tree(pid)? {
             // A thread may end between the listing and the read.
-            if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")) {
+            if let Ok(status) = fs::read_to_string(format!("/proc/{tid}/status")) {
                 let (voluntary, involuntary) = parse_context_switches(&status);
                 total.voluntary += voluntary;
                 total.involuntary += involuntary;
@@ -173,15 +176,67 @@ impl ContextSwitches {
     }
 }
 
-/// The ids of the threads of process `pid`.
-fn threads_of(pid: u32) -> io::Result<Vec<u32>> {
+/// The ids of the threads of process `pid` and of its descendants
+/// (`/proc/TID` reads any thread's files directly).
+fn threads_of_tree(pid: u32) -> io::Result<Vec<u32>> {
     let mut threads = Vec::new();
-    for entry in fs::read_dir(format!("/proc/{pid}/task"))? {
-        if let Some(tid) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) {
-            threads.push(tid);
+    for process in process_tree(pid)? {
+        let Ok(entries) = fs::read_dir(format!("/proc/{process}/task")) else {
+            continue; // it ended meanwhile
+        };
+        for entry in entries {
+            if let Some(tid) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) {
+                threads.push(tid);
+            }
         }
     }
     Ok(threads)
+}
+
+/// Process `pid` and every process descended from it, `pid` first. An
+/// error if `pid` itself does not exist.
+pub fn process_tree(pid: u32) -> io::Result<Vec<u32>> {
+    fs::metadata(format!("/proc/{pid}"))?;
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in fs::read_dir("/proc")? {
+        let Some(child) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(parent) = fs::read_to_string(format!("/proc/{child}/stat"))
+            .ok()
+            .and_then(|stat| parse_parent(&stat))
+        {
+            parents.push((child, parent));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut index = 0;
+    while index < tree.len() {
+        let parent = tree[index];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(_, p)| p == parent)
+                .map(|&(c, _)| c),
+        );
+        index += 1;
+    }
+    Ok(tree)
+}
+
+/// The parent's pid (field 4) from the text of `/proc/PID/stat`; fields
+/// are counted from the `)` that ends the command name, which may hold
+/// spaces.
+fn parse_parent(stat: &str) -> Option<u32> {
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// `(voluntary, nonvoluntary)` context switches from a `status` file.
@@ -209,6 +264,23 @@ mod tests {
                       nonvoluntary_ctxt_switches:\t56\n";
         assert_eq!(parse_context_switches(status), (1234, 56));
         assert_eq!(parse_context_switches("Name:\tx\n"), (0, 0));
+    }
+
+    /// A child process is part of the tree, after its parent; the parent
+    /// field is read past a command name with spaces and parentheses.
+    #[test]
+    fn process_tree_holds_children() {
+        assert_eq!(parse_parent("42 (a (b) c) S 7 42 42 0"), Some(7));
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let tree = process_tree(std::process::id()).unwrap();
+        assert_eq!(tree[0], std::process::id());
+        assert!(tree.contains(&child.id()), "{tree:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(process_tree(u32::MAX - 1).is_err());
     }
 
     /// A thread that sleeps switches voluntarily; the process sum sees it.

@@ -527,7 +527,11 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
     };
     let process = ServerProcess::start(command, server::READY_TIMEOUT)?;
     if let Some(quota) = &quota {
-        quota.add(process.pid())?;
+        // The whole tree: a prefork server has forked its workers by now,
+        // and a process moved alone leaves its children outside.
+        for pid in crate::counters::process_tree(process.pid())? {
+            quota.add(pid)?;
+        }
     }
     Ok(Running {
         process,

@@ -130,8 +130,9 @@ impl CpuQuota {
         Ok(quota)
     }
 
-    /// Move process `pid`, all its threads, into the group; threads it
-    /// starts later are born in it.
+    /// Move process `pid`, all its threads, into the group; threads and
+    /// processes it starts later are born in it (children it already has
+    /// are not moved: add them too).
     pub fn add(&self, pid: u32) -> io::Result<()> {
         write(&self.dir, "cgroup.procs", &pid.to_string())
     }

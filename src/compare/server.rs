@@ -5,7 +5,8 @@
 //! runs, `/proc/PID` tells what it costs: CPU time (`utime + stime` in
 //! `/proc/PID/stat`) and peak resident memory (`VmHWM` in
 //! `/proc/PID/status`, whose high-water mark is reset before each cell by
-//! writing `5` to `/proc/PID/clear_refs`). It is stopped with SIGTERM, and
+//! writing `5` to `/proc/PID/clear_refs`), each summed over the process and
+//! its child processes (a prefork server's workers). It is stopped with SIGTERM, and
 //! SIGKILL only if it has not exited after a grace period.
 
 use std::collections::VecDeque;
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::counters::process_tree;
 use crate::engine::ListenAddr;
 
 /// How long a server may take to print its `listening on` line.
@@ -113,25 +115,31 @@ impl ServerProcess {
     /// Returns `false` where the kernel does not allow it (the peak is
     /// then the process's lifetime peak).
     pub fn reset_peak_rss(&self) -> bool {
-        fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").is_ok()
+        process_tree(self.pid()).is_ok_and(|tree| {
+            tree.iter()
+                .all(|pid| fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
+        })
     }
 
-    /// CPU time and peak RSS so far.
+    /// CPU time and peak RSS so far, of the server and its child processes
+    /// (the peaks are added: an upper bound of the tree's peak).
     pub fn stats(&self) -> io::Result<ProcStats> {
-        let pid = self.pid();
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let unreadable = |what: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("cannot read {what} of process {pid} from /proc"),
-            )
+        let mut total = ProcStats {
+            cpu_s: 0.0,
+            peak_rss_kb: 0,
         };
-        Ok(ProcStats {
-            cpu_s: parse_cpu_ticks(&stat).ok_or_else(|| unreadable("CPU time"))? as f64
-                / clock_ticks_per_s(),
-            peak_rss_kb: parse_peak_rss_kb(&status).ok_or_else(|| unreadable("VmHWM"))?,
-        })
+        for (index, pid) in process_tree(self.pid())?.into_iter().enumerate() {
+            match process_stats(pid) {
+                Ok(stats) => {
+                    total.cpu_s += stats.cpu_s;
+                    total.peak_rss_kb += stats.peak_rss_kb;
+                }
+                // A child may end between the listing and the read; the server may not.
+                Err(err) if index == 0 => return Err(err),
+                Err(_) => {}
+            }
+        }
+        Ok(total)
     }
 
     /// Stop with SIGTERM; SIGKILL if it is still there after `timeout`.
@@ -222,6 +230,23 @@ pub fn parse_listening_line(line: &str) -> Option<ListenAddr> {
         Some(path) => Some(ListenAddr::Unix(path.into())),
         None => addr.parse().ok().map(ListenAddr::Tcp),
     }
+}
+
+/// CPU time and peak RSS of the one process `pid`.
+fn process_stats(pid: u32) -> io::Result<ProcStats> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let unreadable = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("cannot read {what} of process {pid} from /proc"),
+        )
+    };
+    Ok(ProcStats {
+        cpu_s: parse_cpu_ticks(&stat).ok_or_else(|| unreadable("CPU time"))? as f64
+            / clock_ticks_per_s(),
+        peak_rss_kb: parse_peak_rss_kb(&status).ok_or_else(|| unreadable("VmHWM"))?,
+    })
 }
 
 /// `utime + stime` in clock ticks from the text of `/proc/PID/stat`.
