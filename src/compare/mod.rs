@@ -116,13 +116,6 @@ pub fn run(
     for line in &matrix.left_out {
         writeln!(progress, "not run: {line}")?;
     }
-    if matrix
-        .cells
-        .iter()
-        .any(|cell| cell.contender == Contender::PreforkX2)
-    {
-        writeln!(progress, "note: prefork-x2's server CPU, memory and cost columns count its supervisor process only, not the two children that serve")?;
-    }
     if matrix.cells.is_empty() {
         return Err(io::Error::other(
             "the matrix is empty: no server supports the services and work asked for",
