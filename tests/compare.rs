@@ -260,6 +260,40 @@ fn a_server_that_fails_every_round_is_left_out_and_counted() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A prefork server's cost is its workers' too: the supervisor alone
+/// would show next to no CPU for thousands of answers, the whole tree
+/// shows about as much as the load generator spends.
+#[test]
+fn prefork_cost_columns_count_the_children_that_serve() {
+    let dir = scratch("compare-prefork");
+    let run = sockbench(&[
+        "compare",
+        "--engines",
+        "prefork-x2",
+        "--connections",
+        "4",
+        "--duration",
+        "1s",
+        "--name",
+        "prefork",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "compare failed: {stderr}");
+    let rows = csv_rows(&dir.join("prefork.csv"));
+    let row = rows.iter().find(|r| r["round"] == "1").unwrap();
+    let number = |name: &str| -> f64 { row[name].parse().unwrap() };
+    assert!(number("requests") > 1000.0, "{row:?}");
+    assert!(
+        number("server_cpu_s") > 0.3 * number("client_cpu_s"),
+        "server CPU {} against load CPU {}: the children are not counted",
+        number("server_cpu_s"),
+        number("client_cpu_s")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Bad method flags are refused with one line naming the flag, before
 /// anything runs (no results directory is made).
 #[test]
