@@ -27,8 +27,9 @@
 //! - [`counters`]: what a process cost the kernel over a window (system
 //!   calls through a perf tracepoint, context switches from `/proc`), for
 //!   the cost-per-request figures of `compare` and the demos.
-//! - [`cli`]: the `sockbench` command's subcommands; `src/main.rs` only
-//!   parses and dispatches.
+//! - [`cli`]: the `sockbench` command's subcommands (with `serve
+//!   --processes N`'s prefork supervisor, `cli::prefork`); `src/main.rs`
+//!   only parses and dispatches.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
