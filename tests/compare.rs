@@ -302,7 +302,7 @@ fn prefork_cost_columns_count_the_children_that_serve() {
 #[test]
 fn ctrl_c_stops_the_servers_and_writes_what_was_measured() {
     let dir = scratch("compare-ctrl-c");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sockbench"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sockbench"))
         .args([
             "compare",
             "--engines",
