@@ -60,13 +60,14 @@ def main():
     out.append("")
     out.append("### The quota's period\n")
     out.append("Same cell, `--server-cpu 0.5`, 3 rounds for each `--quota-period`:\n")
-    out.append("| period | epoll-raw req/s, median round | p50 µs | p99 µs | max µs | reactor ÷ epoll-raw, per round |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| period | server CPU used, share of a core (quota 0.5), lowest to highest | epoll-raw req/s, median round | p50 µs | p99 µs | max µs | reactor ÷ epoll-raw, per round |")
+    out.append("|---|---|---|---|---|---|---|")
     for period in ["1ms", "5ms", "10ms", "100ms"]:
         rows = load(f"method-period-{period}")
         base = sorted(measured(rows, "epoll-raw"), key=lambda r: float(r["req_per_s"]))
         m = base[(len(base) - 1) // 2]
-        out.append(f"| {period} | {float(m['req_per_s']):,.0f} | {int(m['p50_us']):,} | {int(m['p99_us']):,} | {int(m['max_us']):,} "
+        shares = [float(r["server_cpu_s"]) / float(r["duration_s"]) for r in rows if r["round"] != "0"]
+        out.append(f"| {period} | {min(shares):.3f} to {max(shares):.3f} | {float(m['req_per_s']):,.0f} | {int(m['p50_us']):,} | {int(m['p99_us']):,} | {int(m['max_us']):,} "
                    f"| {', '.join(f'{x:.3f}' for x in ratios(rows))} |")
     out.append("")
     out.append("### What counting system calls costs\n")

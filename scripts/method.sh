@@ -21,4 +21,6 @@ $B compare "${common[@]}" --rounds 6 --server-cpu 0.5 --name method-quota
 for period in 1ms 5ms 10ms 100ms; do
     $B compare "${common[@]}" --rounds 3 --server-cpu 0.5 --quota-period "$period" --name "method-period-$period"
 done
+# The charts are not used by docs/METHOD.md.
+rm -f results/method-*.svg
 python3 scripts/method-summary.py

@@ -22,6 +22,9 @@ pub struct MachineInfo {
     pub command: String,
     /// Pinning of server and generator, as run.
     pub pinning: String,
+    /// `/proc/loadavg`'s 1, 5 and 15 minute load averages when the run
+    /// started: how busy the machine was with other work.
+    pub load_average: String,
     /// How the run measured, as `key: value` lines after `pinning`: the
     /// server's CPU quota, the rounds and their order.
     pub method: Vec<(String, String)>,
@@ -43,6 +46,15 @@ impl MachineInfo {
             git_revision: git_revision().unwrap_or_else(unknown),
             command,
             pinning,
+            load_average: fs::read_to_string("/proc/loadavg")
+                .ok()
+                .map(|text| {
+                    text.split_whitespace()
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_else(unknown),
             method: Vec::new(),
         }
     }
@@ -55,8 +67,14 @@ impl MachineInfo {
             .map(|(key, value)| format!("{key}: {value}\n"))
             .collect();
         format!(
-            "nproc: {}\ncpu: {}\nkernel: {}\nsockbench: {} (git revision)\npinning: {}\n{method}command: {}\n",
-            self.nproc, self.cpu_model, self.kernel, self.git_revision, self.pinning, self.command
+            "nproc: {}\ncpu: {}\nkernel: {}\nsockbench: {} (git revision)\nload average at start (1, 5, 15 min): {}\npinning: {}\n{method}command: {}\n",
+            self.nproc,
+            self.cpu_model,
+            self.kernel,
+            self.git_revision,
+            self.load_average,
+            self.pinning,
+            self.command
         )
     }
 }
@@ -120,6 +138,7 @@ mod tests {
             "cpu: ",
             "kernel: ",
             "sockbench: ",
+            "load average at start (1, 5, 15 min): ",
             "pinning: none",
             "server cpu quota: none",
             "command: sockbench compare --smoke",
