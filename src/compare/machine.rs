@@ -79,6 +79,19 @@ impl MachineInfo {
     }
 }
 
+/// `/proc/loadavg`'s 1, 5 and 15 minute load averages, or `unknown`.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
 /// The first `model name` in `/proc/cpuinfo`.
 fn cpu_model(cpuinfo: &str) -> Option<String> {
     cpuinfo
