@@ -102,7 +102,8 @@ fn cpu_model(cpuinfo: &str) -> Option<String> {
 }
 
 /// The short revision of the checkout sockbench was built from, with
-/// `-dirty` when it has uncommitted changes.
+/// `-dirty` when it has uncommitted changes. `results/` is left out: it
+/// is what runs write, so a second run after a first is still clean.
 fn git_revision() -> Option<String> {
     let run = |args: &[&str]| {
         Command::new("git")
@@ -114,8 +115,15 @@ fn git_revision() -> Option<String> {
             .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
     };
     let revision = run(&["rev-parse", "--short", "HEAD"])?;
-    let dirty =
-        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let dirty = run(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!results",
+    ])
+    .is_some_and(|s| !s.is_empty());
     Some(if dirty {
         format!("{revision}-dirty")
     } else {
