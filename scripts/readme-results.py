@@ -7,7 +7,8 @@ number in the README comes out of a measurement, not a keyboard.
 Replaces everything between `<!-- results:begin -->` and
 `<!-- results:end -->` in README.md with:
 
-1. the verdicts of `results/verdicts.*` (server-bound cells, paired rounds,
+1. the verdicts of `results/verdicts.*` (and of `results/offload.*` and
+   `results/loops.*`, the same method on blocking work and on two loops) (server-bound cells, paired rounds,
    each engine's median ratio to the baseline with its 95% interval), and
    whether the same command run again (`results/verdicts-2.*`) gave the
    same verdicts;
@@ -25,7 +26,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-ENGINE_ORDER = ["iterative", "threaded", "pool", "reactor", "tokio", "epoll-raw"]
+ENGINE_ORDER = ["iterative", "threaded", "pool", "reactor", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw"]
 
 
 def load(csv_path):
@@ -166,18 +167,22 @@ def bound(row):
         (server_full, load_full), "neither")
 
 
-def verdicts_section(stem, again_stem):
+def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
     csv_path = ROOT / f"results/{stem}.csv"
     rows = load(csv_path)
     verdicts = load(ROOT / f"results/{stem}.verdicts.csv")
     baseline = verdicts[0]["baseline"]
     measured = [r for r in rows if r["round"] != "0"]
     rounds = max(int(r["round"]) for r in measured)
+    quota = measured[0].get("server_cpu_quota")
+    work = measured[0]["work"]
+    held = (f"every server held to the same CPU quota ({quota} of a core) so that it, not the load "
+            "generator, is the bottleneck" if quota else
+            "no CPU quota (the servers use what the machine gives them)")
     out = [
-        f"**Verdicts** (`{rel(csv_path)}` and `results/{stem}.verdicts.csv`): every server held "
-        f"to the same CPU quota so that it, not the load generator, is the bottleneck; "
-        f"{rounds} paired rounds, in each of which every server runs each cell back to back "
-        f"(order reversed from one cell and one round to the next); per cell, the median of "
+        f"**{title}** (`{rel(csv_path)}` and `results/{stem}.verdicts.csv`; 64-byte echo, "
+        f"work `{work}`): {held}; {rounds} paired rounds, in each of which every server runs "
+        "each cell back to back (order rotated from one cell to the next); per cell, the median of "
         f"the rounds' req/s ratios to `{baseline}`, a distribution-free 95% interval for that "
         "median, and the verdict: *faster* or *slower* when the whole interval is on one side "
         "of 1.0, *no difference* when it contains 1.0. `docs/METHOD.md` says why and what the "
@@ -203,8 +208,8 @@ def verdicts_section(stem, again_stem):
     for conns in sorted({r["connections"] for r in base_rows}, key=int):
         m = median_round([r for r in base_rows if r["connections"] == conns])
         out.append(f"| {baseline} (baseline) | {conns} | 1 | | | {float(m['req_per_s']):,.0f} | {int(m['p99_us']):,} | {bound(m)} |")
-    again = ROOT / f"results/{again_stem}.verdicts.csv"
-    if again.exists():
+    again = ROOT / f"results/{again_stem}.verdicts.csv" if again_stem else None
+    if again is not None and again.exists():
         second = {(v["engine"], v["connections"]): v for v in load(again)}
         differ = [
             f"{v['engine']} at {v['connections']} connections ({v['verdict']}, then {second[(v['engine'], v['connections'])]['verdict']})"
@@ -216,6 +221,8 @@ def verdicts_section(stem, again_stem):
         out += ["", f"The same command run again (`results/{again_stem}.*`, its own machine file) gave the "
                 f"same verdict in {same} of {len(verdicts)} cells"
                 + (": " + "; ".join(differ) + "." if differ else ".")]
+    if not costs:
+        return "\n".join(out) + "\n"
     out += [
         "",
         "**Cost per request** (same run): CPU time and context switches from each cell's median "
@@ -252,6 +259,9 @@ def main():
     parts = []
     if (ROOT / "results/verdicts.verdicts.csv").exists():
         parts.append(verdicts_section("verdicts", "verdicts-2"))
+    for stem, title in [("offload", "Blocking work: the offload pool"), ("loops", "Two event loops on two shared cores")]:
+        if (ROOT / f"results/{stem}.verdicts.csv").exists():
+            parts.append(verdicts_section(stem, title=title, costs=False))
     parts.append(single_run_section(ROOT / "results/full.csv"))
     readme.write_text(head + BEGIN + "\n" + "\n".join(parts) + END + tail)
     print("README.md results section rewritten from results/verdicts*.csv and results/full.csv")

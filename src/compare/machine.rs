@@ -46,15 +46,7 @@ impl MachineInfo {
             git_revision: git_revision().unwrap_or_else(unknown),
             command,
             pinning,
-            load_average: fs::read_to_string("/proc/loadavg")
-                .ok()
-                .map(|text| {
-                    text.split_whitespace()
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_else(unknown),
+            load_average: load_average(),
             method: Vec::new(),
         }
     }
@@ -79,8 +71,11 @@ impl MachineInfo {
     }
 }
 
-/// `/proc/loadavg`'s 1, 5 and 15 minute load averages, or `unknown`.
-pub fn load_average() -> String {
+/// `/proc/loadavg`'s 1, 5 and 15 minute load averages, or `unknown`. Read
+/// before the run only: during it, the run's own threads count (a
+/// thread-per-connection server waiting for its quota adds one per
+/// connection), so a figure taken after would not tell other work apart.
+fn load_average() -> String {
     fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|text| {

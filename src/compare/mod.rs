@@ -178,13 +178,6 @@ pub fn run(
     std::fs::write(&machine, info.render())?;
 
     let records = run_rounds(config, &matrix.cells, &csv, progress)?;
-    // Other work during the run is noise in its figures: say how much.
-    let mut machine_text = std::fs::read_to_string(&machine)?;
-    machine_text.push_str(&format!(
-        "load average at end (1, 5, 15 min): {}\n",
-        machine::load_average()
-    ));
-    std::fs::write(&machine, machine_text)?;
     let stopped_early = config.stop.load(Ordering::Relaxed);
     if stopped_early {
         writeln!(
