@@ -221,6 +221,17 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
         out += ["", f"The same command run again (`results/{again_stem}.*`, its own machine file) gave the "
                 f"same verdict in {same} of {len(verdicts)} cells"
                 + (": " + "; ".join(differ) + "." if differ else ".")]
+    for path in sorted(ROOT.glob(f"results/{stem}-vs-*.verdicts.csv")):
+        other = load(path)
+        out += ["", f"The same rows against `{other[0]['baseline']}` (`{rel(path)}`, written by "
+                f"`sockbench verdict results/{stem}.csv --baseline {other[0]['baseline']} --out {rel(path)}`):", "",
+                f"| engine | conns | req/s ÷ {other[0]['baseline']}, median | 95% interval | verdict |", "|---|---|---|---|---|"]
+        for v in other:
+            if v["engine"] not in ("reactor", "epoll-raw"):
+                continue
+            low, high = float(v["ratio_low"]), float(v["ratio_high"])
+            out.append(f"| {v['engine']} | {v['connections']} | {float(v['median_ratio']):.3f} | "
+                       f"{low:.3f} to {high:.3f} ({(low - 1) * 100:+.1f}% to {(high - 1) * 100:+.1f}%) | {v['verdict']} |")
     if not costs:
         return "\n".join(out) + "\n"
     out += [

@@ -355,6 +355,66 @@ fn ctrl_c_stops_the_servers_and_writes_what_was_measured() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `sockbench verdict` redoes a comparison's statistics from its CSV:
+/// against the same baseline it gives exactly what compare wrote, and it
+/// can take another baseline; a baseline absent from the file is refused.
+#[test]
+fn verdict_redoes_the_statistics_from_the_csv() {
+    let dir = scratch("compare-verdict");
+    let run = sockbench(&[
+        "compare",
+        "--engines",
+        "threaded,reactor,pool",
+        "--connections",
+        "4",
+        "--duration",
+        "200ms",
+        "--rounds",
+        "6",
+        "--baseline",
+        "reactor",
+        "--name",
+        "v",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let csv = dir.join("v.csv");
+    let again = dir.join("again.csv");
+    let redo = sockbench(&[
+        "verdict",
+        csv.to_str().unwrap(),
+        "--baseline",
+        "reactor",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(
+        redo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redo.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        std::fs::read_to_string(dir.join("v.verdicts.csv")).unwrap()
+    );
+    let other = sockbench(&["verdict", csv.to_str().unwrap(), "--baseline", "pool"]);
+    let stdout = String::from_utf8_lossy(&other.stdout);
+    assert!(other.status.success());
+    assert!(
+        stdout.contains("reactor") && stdout.contains("pool"),
+        "{stdout}"
+    );
+    let absent = sockbench(&["verdict", csv.to_str().unwrap(), "--baseline", "tokio"]);
+    assert!(!absent.status.success());
+    assert!(String::from_utf8_lossy(&absent.stderr).contains("no measured rows of tokio"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Bad method flags are refused with one line naming the flag, before
 /// anything runs (no results directory is made).
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
-use crate::compare::{self, plot, quota, CompareConfig};
+use crate::compare::{self, plot, quota, record, verdict, CompareConfig};
 use crate::engine::Work;
 use crate::load::LOAD_SERVICES;
 use crate::service::ServiceKind;
@@ -140,6 +140,50 @@ pub struct PlotArgs {
     /// Connections of the latency-percentile chart [default: 100].
     #[arg(long)]
     pub latency_connections: Option<u64>,
+}
+
+/// Options of `sockbench verdict`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:
+  sockbench verdict results/verdicts.csv --baseline tokio   # the reactor and the rest against tokio
+
+Reads every round's row of a CSV written by `compare --rounds N` and
+prints each other server's median req/s ratio to the baseline, its 95%
+interval and the verdict, exactly as `compare --baseline` does
+(docs/METHOD.md).")]
+pub struct VerdictArgs {
+    /// A CSV written by `sockbench compare --rounds N`.
+    pub csv: PathBuf,
+
+    /// The server every other one is compared with.
+    #[arg(long, value_name = "ENGINE")]
+    pub baseline: Contender,
+
+    /// Also write the verdicts as CSV to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Run `sockbench verdict`.
+pub fn run_verdict(args: VerdictArgs) -> io::Result<ExitCode> {
+    let records = record::read_csv(&args.csv)?;
+    if !records
+        .iter()
+        .any(|r| r.engine == args.baseline.name() && r.round > 0)
+    {
+        return Err(io::Error::other(format!(
+            "{} has no measured rows of {}: pick a baseline among its engines",
+            args.csv.display(),
+            args.baseline
+        )));
+    }
+    let comparisons = verdict::compare_to_baseline(&records, args.baseline.name());
+    print!("{}", verdict::render(&comparisons));
+    if let Some(path) = &args.out {
+        verdict::write_csv(path, &comparisons)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Run `sockbench compare`.

@@ -44,6 +44,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Redraw the SVG plots of a `compare` CSV.
     Plot(compare::PlotArgs),
+    /// Redo the statistics of a `compare --rounds` CSV against any baseline.
+    Verdict(compare::VerdictArgs),
 }
 
 /// Run the parsed command line; errors are printed as one line on stderr.
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Compare(args) => compare::run_compare(args),
         Command::Plot(args) => compare::run_plot(args),
+        Command::Verdict(args) => compare::run_verdict(args),
     };
     match result {
         Ok(code) => code,

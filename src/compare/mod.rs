@@ -204,11 +204,10 @@ pub fn run(
         "\nCost per request, server and load generator (CPU and context switches: the median round; system calls: the counting round):\n\n",
     );
     table.push_str(&table::render_costs(&cells));
-    let mut comparisons = match config.baseline {
+    let comparisons = match config.baseline {
         Some(baseline) => verdict::compare_to_baseline(&records, baseline.name()),
         None => Vec::new(),
     };
-    comparisons.sort_by_key(|comparison| position(&comparison.engine));
     let mut written = vec![csv.clone(), machine.clone()];
     if let Some(baseline) = config.baseline {
         table.push_str(&format!(

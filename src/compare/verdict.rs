@@ -28,6 +28,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::matrix::Contender;
 use super::record::{CellKey, CellRecord};
 
 /// The confidence the interval aims for.
@@ -172,7 +173,8 @@ fn is_usable(record: &CellRecord) -> bool {
 
 /// Every engine other than `baseline`, cell by cell, against `baseline`,
 /// from the per-round rows of a comparison (the counting round, round 0,
-/// is left out). Cells are in order of first appearance.
+/// is left out). Engines in table order ([`Contender::all`]), each one's
+/// cells in order of first appearance.
 pub fn compare_to_baseline(records: &[CellRecord], baseline: &str) -> Vec<Comparison> {
     let measured: Vec<CellRecord> = records.iter().filter(|r| r.round > 0).cloned().collect();
     let records = &measured[..];
@@ -183,7 +185,7 @@ pub fn compare_to_baseline(records: &[CellRecord], baseline: &str) -> Vec<Compar
             cells.push(key);
         }
     }
-    cells
+    let mut comparisons = cells
         .into_iter()
         .map(|key| {
             let rows: Vec<&CellRecord> = records.iter().filter(|r| r.cell_key() == key).collect();
@@ -220,7 +222,15 @@ pub fn compare_to_baseline(records: &[CellRecord], baseline: &str) -> Vec<Compar
                 verdict: interval.map_or(Verdict::TooFewRounds, |i| verdict_of(&i)),
             }
         })
-        .collect()
+        .collect::<Vec<Comparison>>();
+    let table_order = Contender::all();
+    comparisons.sort_by_key(|c| {
+        table_order
+            .iter()
+            .position(|contender| contender.name() == c.engine)
+            .unwrap_or(table_order.len())
+    });
+    comparisons
 }
 
 /// The comparisons as an aligned text table.
