@@ -84,6 +84,36 @@ def main():
                      f"with {int(c['server_syscalls']) / int(c['requests']):.2f} server system calls per request.")
     out += lines or ["(no counting round in results/method-quota.csv: tracefs was not available)"]
     out.append("")
+    verdicts = ROOT / "results/verdicts.csv"
+    if verdicts.exists():
+        out.append("### Why the interval stays near ±5% here\n")
+        out.append("From the README's run (`results/verdicts.csv`, 20 rounds of 2 s, quota 0.5): the server "
+                   "gets its quota almost exactly in every round, yet what a request costs it moves from "
+                   "round to round, and so do its req/s and the per-round ratio.\n")
+        out.append("| cell | epoll-raw CPU used, share of a core | epoll-raw req/s over the rounds | reactor ÷ epoll-raw, lowest to highest | 95% interval of the median |")
+        out.append("|---|---|---|---|---|")
+        rows = [r for r in load("verdicts") if r["round"] != "0"]
+        with open(ROOT / "results/verdicts.verdicts.csv", newline="") as f:
+            intervals = {(v["engine"], v["connections"]): v for v in csv.DictReader(f)}
+        for conns in ["100", "1000"]:
+            cell = [r for r in rows if r["connections"] == conns]
+            base = [r for r in cell if r["engine"] == "epoll-raw"]
+            shares = [float(r["server_cpu_s"]) / float(r["duration_s"]) for r in base]
+            by_round = {}
+            for r in cell:
+                by_round.setdefault(r["round"], {})[r["engine"]] = float(r["req_per_s"])
+            per_round = [v["reactor"] / v["epoll-raw"] for v in by_round.values() if "reactor" in v and "epoll-raw" in v]
+            v = intervals[("reactor", conns)]
+            out.append(f"| {conns} connections | {min(shares):.3f} to {max(shares):.3f} "
+                       f"| {spread([float(r['req_per_s']) for r in base])} "
+                       f"| {min(per_round):.3f} to {max(per_round):.3f} "
+                       f"| {float(v['ratio_low']):.3f} to {float(v['ratio_high']):.3f} |")
+        out.append("")
+        out.append("The quota makes the server the bottleneck in every cell (the `bound` column), but it "
+                   "cannot make the kernel's cost of a request constant: on this shared VM it varies by "
+                   "more from one 2-second run to the next than the difference between the two fastest "
+                   "servers. The interval narrows with the square root of the rounds; halving it takes "
+                   "four times as many.\n")
     out.append("Machine (`results/method-quota.machine.txt`):\n")
     out.append("```text\n" + machine("method-quota") + "\n```\n")
     doc = ROOT / "docs/METHOD.md"
