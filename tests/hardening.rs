@@ -58,7 +58,7 @@ const SLOW_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// 500 clients trickling an HTTP header one byte at a time do not stop a
 /// normal client being served while they are still connected, and every
 /// one of them is dropped by the request timeout.
-fn slowloris_is_dropped_and_others_served(engine: EngineKind) {
+fn slowloris_is_dropped_and_others_served(case: Case) {
     raise_fd_limit();
     let config = EngineConfig {
         request_timeout: SLOW_REQUEST_TIMEOUT,
@@ -67,7 +67,7 @@ fn slowloris_is_dropped_and_others_served(engine: EngineKind) {
         workers: SLOWLORIS_CLIENTS + 8,
         ..EngineConfig::default()
     };
-    let server = tcp(engine).serve_with(
+    let server = case.serve_with(
         service::build(ServiceKind::Http, ServiceLimits::default()),
         config,
     );
@@ -161,9 +161,9 @@ const STREAM_SERVICES: [ServiceKind; 7] = [
 /// 64 KiB of random bytes into every service: the connection ends (or is
 /// answered) within the timeout rather than hanging, and the server goes
 /// on serving well-formed requests.
-fn garbage_into_every_service(engine: EngineKind) {
+fn garbage_into_every_service(case: Case) {
     for kind in STREAM_SERVICES {
-        let server = tcp(engine).serve(kind);
+        let server = case.serve(kind);
         for seed in 0..3 {
             let mut conn = server.connect();
             // The server may close early (protocol error) and reset us.
@@ -181,8 +181,8 @@ fn garbage_into_every_service(engine: EngineKind) {
 
 /// A frame cut off by end of input gets no answer and is closed; the
 /// server goes on serving.
-fn truncated_frame_is_closed(engine: EngineKind) {
-    let server = tcp(engine).serve(ServiceKind::Frame);
+fn truncated_frame_is_closed(case: Case) {
+    let server = case.serve(ServiceKind::Frame);
     let mut conn = server.connect();
     let mut request = Vec::new();
     frame::encode_frame(&[7u8; 100], &mut request);
@@ -201,8 +201,8 @@ fn truncated_frame_is_closed(engine: EngineKind) {
 /// A client that resets its connection while a large reply is being
 /// written (the server's write fails with ECONNRESET or EPIPE) ends that
 /// connection only.
-fn reset_mid_response_ends_only_that_connection(engine: EngineKind) {
-    let server = tcp(engine).serve(ServiceKind::Echo);
+fn reset_mid_response_ends_only_that_connection(case: Case) {
+    let server = case.serve(ServiceKind::Echo);
     for _ in 0..3 {
         let mut conn = server.connect();
         let util::Conn::Tcp(stream) = &conn else {
@@ -267,14 +267,15 @@ impl Session for PanicOnRequestSession {
 
 /// A panic while handling one connection closes that connection only: a
 /// client connected before the panic and one connected after are served.
-fn panic_in_one_connection_is_contained(engine: EngineKind) {
+fn panic_in_one_connection_is_contained(case: Case) {
+    let engine = case.engine;
     // Two pool workers: one for the client connected before, one for the
     // victim. If the panic killed its worker, nobody would serve "after".
     let config = EngineConfig {
         workers: 2,
         ..EngineConfig::default()
     };
-    let server = tcp(engine).serve_with(Arc::new(PanicOnRequest), config);
+    let server = case.serve_with(Arc::new(PanicOnRequest), config);
     let mut before = if engine == EngineKind::Iterative {
         None // One client at a time: there is no "other" connection.
     } else {
@@ -311,13 +312,23 @@ struct ChildServer {
 }
 
 impl ChildServer {
-    /// Start `sockbench serve` with `args`; `fd_limit` lowers both the soft
-    /// and the hard RLIMIT_NOFILE of the child only.
-    fn start(engine: EngineKind, args: &[&str], fd_limit: Option<u64>) -> ChildServer {
+    /// Start `sockbench serve` for `case` (its engine, `--loops` when it
+    /// has several) with `args`; `fd_limit` lowers both the soft and the
+    /// hard RLIMIT_NOFILE of the child only.
+    fn start(case: Case, args: &[&str], fd_limit: Option<u64>) -> ChildServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sockbench"));
         command
-            .args(["serve", "--engine", engine.name(), "--addr", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--engine",
+                case.engine.name(),
+                "--addr",
+                "127.0.0.1:0",
+            ])
             .args(args);
+        if case.loops > 1 {
+            command.args(["--loops", &case.loops.to_string()]);
+        }
         if let Some(limit) = fd_limit {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs
             // between fork and exec here.
@@ -372,8 +383,8 @@ const EMFILE_FD_LIMIT: u64 = 64;
 /// `accept` fails with EMFILE; meanwhile the server does not spin (CPU
 /// under a third of a core); once served clients leave, the waiting ones
 /// are accepted and answered.
-fn emfile_backs_off_and_recovers(engine: EngineKind) {
-    let server = ChildServer::start(engine, &["--service", "echo"], Some(EMFILE_FD_LIMIT));
+fn emfile_backs_off_and_recovers(case: Case) {
+    let server = ChildServer::start(case, &["--service", "echo"], Some(EMFILE_FD_LIMIT));
     let mut served = Vec::new();
     let mut waiting = Vec::new();
     for _ in 0..EMFILE_FD_LIMIT {
@@ -419,8 +430,8 @@ fn emfile_backs_off_and_recovers(engine: EngineKind) {
 /// A client that resets while the real binary is writing to it makes the
 /// write fail with EPIPE/ECONNRESET: the process is not killed by SIGPIPE
 /// and goes on serving.
-fn sigpipe_never_kills_the_server(engine: EngineKind) {
-    let mut server = ChildServer::start(engine, &["--service", "echo"], None);
+fn sigpipe_never_kills_the_server(case: Case) {
+    let mut server = ChildServer::start(case, &["--service", "echo"], None);
     for _ in 0..5 {
         let mut client = server.connect();
         socket2::SockRef::from(&client)
@@ -448,11 +459,12 @@ const RSS_BOUND_KIB: u64 = 64 * 1024 + NON_READERS as u64 * 256;
 /// the server stops reading from them (backpressure, or a blocked write)
 /// instead of buffering, so its peak RSS stays within the stated bound,
 /// which is below what buffering everything would take.
-fn never_reading_clients_keep_rss_bounded(engine: EngineKind) {
+fn never_reading_clients_keep_rss_bounded(case: Case) {
+    let engine = case.engine;
     raise_fd_limit();
     const _: () = assert!(RSS_BOUND_KIB < (NON_READERS * NON_READER_SEND_BYTES / 1024) as u64);
     let server = ChildServer::start(
-        engine,
+        case,
         // Small server-side buffers too: otherwise the kernel would absorb
         // the bytes whatever the server's own policy.
         &[
@@ -516,12 +528,12 @@ fn never_reading_clients_keep_rss_bounded(engine: EngineKind) {
 
 /// A client stays connected through an instant idle timeout if it keeps
 /// traffic flowing, and is dropped once it goes quiet.
-fn idle_connection_is_dropped(engine: EngineKind) {
+fn idle_connection_is_dropped(case: Case) {
     let config = EngineConfig {
         idle_timeout: Duration::from_millis(300),
         ..EngineConfig::default()
     };
-    let server = tcp(engine).serve_with(
+    let server = case.serve_with(
         service::build(ServiceKind::Echo, ServiceLimits::default()),
         config,
     );
@@ -539,12 +551,12 @@ fn idle_connection_is_dropped(engine: EngineKind) {
 
 /// With `max_connections` reached, a new client is accepted and closed at
 /// once; when one leaves, new clients are served again.
-fn connection_cap_closes_extra_clients(engine: EngineKind) {
+fn connection_cap_closes_extra_clients(case: Case) {
     let config = EngineConfig {
         max_connections: 2,
         ..EngineConfig::default()
     };
-    let server = tcp(engine).serve_with(
+    let server = case.serve_with(
         service::build(ServiceKind::Echo, ServiceLimits::default()),
         config,
     );
@@ -642,7 +654,7 @@ fn threaded_closes_a_client_it_has_no_thread_for_and_recovers() {
         return;
     };
     // Declared after the cgroup: dropped (killed) before it is removed.
-    let mut server = ChildServer::start(EngineKind::Threaded, &["--service", "echo"], None);
+    let mut server = ChildServer::start(tcp(EngineKind::Threaded), &["--service", "echo"], None);
     cgroup.add(server.process.pid());
     let idle = cgroup.current();
     cgroup.limit(idle + 2); // room for two connection threads
@@ -692,16 +704,23 @@ fn threaded_closes_a_client_it_has_no_thread_for_and_recovers() {
     );
 }
 
-/// One `#[test]` per engine for each body, so failures name the engine.
+/// One `#[test]` per engine for each body, so failures name the engine;
+/// `Name = Engine x N` runs the engine with N event loops (`--loops N`).
 macro_rules! per_engine {
     ($engine:ident: $($body:ident),* $(,)?) => {
+        per_engine!($engine = $engine x 1: $($body),*);
+    };
+    ($name:ident = $engine:ident x $loops:literal: $($body:ident),* $(,)?) => {
         #[allow(non_snake_case)]
-        mod $engine {
+        mod $name {
             $(
                 #[doc = concat!("`", stringify!($body), "` on this engine.")]
                 #[test]
                 fn $body() {
-                    super::$body(sockbench::engine::EngineKind::$engine);
+                    super::$body(super::Case {
+                        loops: $loops,
+                        ..super::tcp(sockbench::engine::EngineKind::$engine)
+                    });
                 }
             )*
         }
@@ -730,3 +749,11 @@ per_engine!(Offload: slowloris_is_dropped_and_others_served, garbage_into_every_
     panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
     idle_connection_is_dropped, connection_cap_closes_extra_clients);
+// Two loops, each with its own listener and limits: every defence holds on
+// each loop. The connection cap is per loop (each loop is self-contained),
+// so the cap test, which counts clients across the server, is not run here.
+per_engine!(ReactorX2 = Reactor x 2: slowloris_is_dropped_and_others_served,
+    garbage_into_every_service, truncated_frame_is_closed,
+    reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
+    emfile_backs_off_and_recovers, sigpipe_never_kills_the_server,
+    never_reading_clients_keep_rss_bounded, idle_connection_is_dropped);
