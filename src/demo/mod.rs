@@ -182,16 +182,21 @@ pub struct ProcessStatus {
     pub rss_kib: u64,
 }
 
-/// Read [`ProcessStatus`] (Linux only).
+/// Read [`ProcessStatus`] of this process (Linux only).
 fn process_status() -> io::Result<ProcessStatus> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
+    process_status_of("self")
+}
+
+/// Read [`ProcessStatus`] of process `pid` (`self` for this one).
+fn process_status_of(pid: &str) -> io::Result<ProcessStatus> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> io::Result<u64> {
         status
             .lines()
             .find_map(|line| line.strip_prefix(name))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|value| value.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("/proc/self/status has no {name}")))
+            .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
     };
     Ok(ProcessStatus {
         threads: field("Threads:")? as usize,

@@ -1,35 +1,48 @@
 //! `threads-vs-events`: what an idle connection costs each model.
 //!
 //! Hold N idle connections (default 2,000) on `threaded`, then on `reactor`,
-//! and read this process's thread count and resident memory (RSS) from
-//! `/proc/self/status` before and after. Threaded pays one OS thread (a
-//! stack, a kernel task) per client; the reactor pays a slab entry.
+//! each engine running as a server process of its own (`sockbench serve`),
+//! and read that process's thread count and resident memory (RSS) from
+//! `/proc/PID/status` before and after, plus the kernel's memory for TCP
+//! sockets (`/proc/net/sockstat`, `TCP: mem`, in pages). Threaded pays one
+//! OS thread (a stack, a kernel task) per client; the reactor pays a slab
+//! entry; both pay the kernel for the sockets.
 //!
-//! Both ends of every connection live in this process, so N connections
-//! need 2N descriptors: the soft open-file limit is raised to the hard one
-//! first, and N is lowered (and the narrative says so) if that is not
-//! enough.
+//! A process of its own per engine, because measured in one process the
+//! second engine reuses the heap the first one freed and shows almost
+//! nothing. The clients live in this process: N connections need N
+//! descriptors here and N in the server; the soft open-file limit is raised
+//! to the hard one first (servers inherit it), and N is lowered (and the
+//! narrative says so) if that is not enough.
 
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
 
-use super::{ask_line, connect, process_status, start_tcp};
-use crate::engine::{EngineConfig, EngineKind, ListenOptions};
-use crate::service::ServiceKind;
+use super::{ask_line, connect, process_status_of};
+use crate::compare::server::{ServerProcess, READY_TIMEOUT, STOP_TIMEOUT};
+use crate::engine::{EngineKind, ListenAddr};
 
 /// Descriptors kept free for everything else the process opens.
 const SPARE_DESCRIPTORS: u64 = 64;
 
 /// Settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Params {
     /// Idle connections to hold on each engine.
     pub connections: usize,
+    /// The `sockbench` binary that serves each engine.
+    pub server_exe: PathBuf,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Params { connections: 2_000 }
+        Params {
+            connections: 2_000,
+            // Run from the `sockbench` binary, this is that binary.
+            server_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sockbench")),
+        }
     }
 }
 
@@ -38,10 +51,13 @@ impl Default for Params {
 pub struct Cost {
     /// The engine measured.
     pub engine: EngineKind,
-    /// Threads the process gained holding the connections.
+    /// Threads the server process gained holding the connections.
     pub threads_added: usize,
-    /// Resident memory gained, in KiB.
+    /// Resident memory the server process gained, in KiB.
     pub rss_added_kib: u64,
+    /// Kernel memory for TCP sockets gained, both ends, in KiB (the
+    /// machine-wide `TCP: mem` count, so other traffic shows up in it).
+    pub kernel_added_kib: u64,
 }
 
 /// What was measured.
@@ -56,46 +72,57 @@ pub struct Report {
 /// Run the demo.
 pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     let limit = raise_open_file_limit()?;
-    let affordable = (limit.saturating_sub(SPARE_DESCRIPTORS) / 2) as usize;
+    let affordable = limit.saturating_sub(SPARE_DESCRIPTORS) as usize;
     let connections = params.connections.min(affordable);
     if connections < params.connections {
         writeln!(out, "Open-file limit is {limit}: holding {connections} connections instead of {} (raise `ulimit -n`).", params.connections)?;
     }
     writeln!(
         out,
-        "Holding {connections} idle connections on each engine (both ends in this process)."
+        "Holding {connections} idle connections on each engine, each engine a server process of its own."
     )?;
     let mut costs = Vec::new();
     for engine in [EngineKind::Threaded, EngineKind::Reactor] {
-        let before = process_status()?;
-        let (server, addr) = start_tcp(
-            engine,
-            ServiceKind::Upper,
-            ListenOptions::default(),
-            EngineConfig::default(),
-        )?;
+        let mut command = Command::new(&params.server_exe);
+        command.args(["serve", "--engine", engine.name(), "--service", "upper"]);
+        command.args(["--addr", "127.0.0.1:0", "--max-connections"]);
+        command.arg((connections + 1).to_string());
+        let server = ServerProcess::start(command, READY_TIMEOUT)?;
+        let ListenAddr::Tcp(addr) = *server.addr() else {
+            return Err(io::Error::other("the server did not listen on TCP"));
+        };
+        let pid = server.pid().to_string();
+        let (before, kernel_before) = (process_status_of(&pid)?, tcp_socket_memory_kib()?);
         let clients = open_idle_clients(addr, connections)?;
-        let during = process_status()?;
+        let (during, kernel_during) = (process_status_of(&pid)?, tcp_socket_memory_kib()?);
         let cost = Cost {
             engine,
             threads_added: during.threads.saturating_sub(before.threads),
             rss_added_kib: during.rss_kib.saturating_sub(before.rss_kib),
+            kernel_added_kib: kernel_during.saturating_sub(kernel_before),
         };
+        let per = |kib: u64| kib as f64 / connections.max(1) as f64;
         writeln!(
             out,
-            "  {:<9} threads +{:<6} RSS +{:>7} KiB   {:>6.1} KiB per connection (client side included)",
+            "  {:<9} threads +{:<6} server RSS +{:>7} KiB ({:>5.1} KiB per connection)   kernel socket memory +{:>6} KiB ({:.1} KiB per connection, both ends)",
             engine.name(),
             cost.threads_added,
             cost.rss_added_kib,
-            cost.rss_added_kib as f64 / connections.max(1) as f64
+            per(cost.rss_added_kib),
+            cost.kernel_added_kib,
+            per(cost.kernel_added_kib),
         )?;
         costs.push(cost);
         drop(clients);
-        server.shutdown()?;
+        server.stop(STOP_TIMEOUT)?;
     }
     writeln!(
         out,
         "Threaded: one thread per client, each with its own stack. Reactor: one thread for all."
+    )?;
+    writeln!(
+        out,
+        "Kernel socket memory is the pages of socket buffers (TCP: mem in /proc/net/sockstat): an idle socket holds none; the socket structures themselves are slab memory, outside this figure."
     )?;
     writeln!(out, "Compare src/engine/threaded.rs (spawn per accept) with src/engine/reactor.rs (a slab entry).")?;
     Ok(Report { connections, costs })
@@ -111,6 +138,26 @@ fn open_idle_clients(addr: std::net::SocketAddr, n: usize) -> io::Result<Vec<Tcp
             Ok(client)
         })
         .collect()
+}
+
+/// The kernel's memory for TCP sockets, machine-wide: `TCP: ... mem N` in
+/// `/proc/net/sockstat`, in pages, as KiB.
+fn tcp_socket_memory_kib() -> io::Result<u64> {
+    let sockstat = std::fs::read_to_string("/proc/net/sockstat")?;
+    let pages: u64 = sockstat
+        .lines()
+        .find_map(|line| line.strip_prefix("TCP:"))
+        .and_then(|fields| {
+            let fields: Vec<&str> = fields.split_whitespace().collect();
+            fields
+                .windows(2)
+                .find(|pair| pair[0] == "mem")
+                .and_then(|pair| pair[1].parse().ok())
+        })
+        .ok_or_else(|| io::Error::other("/proc/net/sockstat has no TCP mem figure"))?;
+    // SAFETY: sysconf has no preconditions.
+    let page_kib = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64 / 1024;
+    Ok(pages * page_kib)
 }
 
 /// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit now.
