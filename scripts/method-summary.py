@@ -108,12 +108,23 @@ def main():
                        f"| {spread([float(r['req_per_s']) for r in base])} "
                        f"| {min(per_round):.3f} to {max(per_round):.3f} "
                        f"| {float(v['ratio_low']):.3f} to {float(v['ratio_high']):.3f} |")
+        forty = ROOT / "results/verdicts-40.verdicts.csv"
+        if forty.exists():
+            with open(forty, newline="") as f:
+                more = {v["connections"]: v for v in csv.DictReader(f) if v["engine"] == "reactor"}
+            out.append("")
+            out.append("With twice the rounds (`results/verdicts-40.*`: reactor and epoll-raw alone, 40 rounds, "
+                       "same settings), the interval of reactor ÷ epoll-raw is "
+                       + " and ".join(f"{float(v['ratio_low']):.3f} to {float(v['ratio_high']):.3f} "
+                                      f"({(float(v['ratio_low']) - 1) * 100:+.1f}% to {(float(v['ratio_high']) - 1) * 100:+.1f}%, "
+                                      f"*{v['verdict']}*) at {c} connections" for c, v in sorted(more.items(), key=lambda kv: int(kv[0])))
+                       + ".")
         out.append("")
         out.append("The quota makes the server the bottleneck in every cell (the `bound` column), but it "
                    "cannot make the kernel's cost of a request constant: on this shared VM it varies by "
                    "more from one 2-second run to the next than the difference between the two fastest "
-                   "servers. The interval narrows with the square root of the rounds; halving it takes "
-                   "four times as many.\n")
+                   "servers. More rounds alone did not narrow it here (the 40-round run above): the "
+                   "cost of a request drifts over minutes as well as from run to run.\n")
     out.append("Machine (`results/method-quota.machine.txt`):\n")
     out.append("```text\n" + machine("method-quota") + "\n```\n")
     doc = ROOT / "docs/METHOD.md"
