@@ -27,6 +27,8 @@
 //! - [`counters`]: what a process cost the kernel over a window (system
 //!   calls through a perf tracepoint, context switches from `/proc`), for
 //!   the cost-per-request figures of `compare` and the demos.
+//! - [`netstat`]: the kernel's listen-queue counters (`ListenOverflows`,
+//!   `ListenDrops`), which explain failed and slow connects.
 //! - [`cli`]: the `sockbench` command's subcommands (with `serve
 //!   --processes N`'s prefork supervisor, `cli::prefork`); `src/main.rs`
 //!   only parses and dispatches.
@@ -40,5 +42,6 @@ pub mod demo;
 pub mod engine;
 pub mod io_util;
 pub mod load;
+pub mod netstat;
 pub mod service;
 pub mod udp_client;

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sockbench::compare::server::ServerProcess;
 use sockbench::engine::listener::{bind_tcp, bind_unix};
@@ -250,6 +250,103 @@ fn run_while_server_stops(server: Server, config: &LoadConfig) -> load::LoadRepo
     assert_eq!(report.outcome, Outcome::ServerLost, "{report}");
     assert!(report.requests > 0, "{report}");
     report
+}
+
+/// A TCP listener on a free loopback port with the shortest accept queue
+/// (backlog 0): while nobody accepts, further SYNs are dropped.
+fn listener_with_backlog_0() -> (TcpListener, SocketAddr) {
+    let options = ListenOptions {
+        backlog: 0,
+        ..ListenOptions::default()
+    };
+    let listener = match bind_tcp("127.0.0.1:0".parse().unwrap(), options).unwrap() {
+        engine::listener::Listener::Tcp(listener) => listener,
+        _ => unreachable!("bound TCP"),
+    };
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// Measuring begins when the last connection is up, not at the first
+/// connect: five connections opened at 10 per second take 0.4 s to come up,
+/// and the measured window starts after that.
+#[test]
+fn measurement_begins_when_every_connection_is_up() {
+    let server = start(EngineKind::Reactor, ServiceKind::Echo);
+    let config = LoadConfig {
+        connections: 5,
+        connect_rate_per_s: Some(10.0),
+        limit: RunLimit::Duration(Duration::from_millis(300)),
+        ..short_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
+    };
+    let before = SystemTime::now();
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.ramp.up, 5, "{report}");
+    assert!(report.ramp.duration_s.unwrap() >= 0.4, "{report}");
+    let window_after_start = report.started_at.duration_since(before).unwrap();
+    assert!(window_after_start >= Duration::from_millis(400), "{report}");
+    let text = report.to_string();
+    assert!(
+        text.contains("connections 5 asked, all up after a"),
+        "{text}"
+    );
+}
+
+/// A server that accepts nobody: only what fits in its accept queue
+/// connects, so the ramp limit ends the ramp, and the report says loudly
+/// that the ramp is inside the measured window; the kernel counted the
+/// dropped SYNs.
+#[test]
+fn ramp_limit_starts_the_window_and_the_report_warns() {
+    let (_listener, addr) = listener_with_backlog_0();
+    let config = LoadConfig {
+        connections: 4,
+        connect_timeout: Duration::from_secs(2),
+        ramp_limit: Some(Duration::from_millis(300)),
+        limit: RunLimit::Duration(Duration::from_millis(300)),
+        ..short_run(addr, ServiceKind::Echo)
+    };
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(report.ramp.up < 4, "{report}");
+    assert!(report.is_ramp_in_window(), "{report}");
+    assert!(!report.is_clean());
+    let text = report.to_string();
+    assert!(text.contains("WARNING   only"), "{text}");
+    assert!(
+        text.contains("ramp is inside the measured window"),
+        "{text}"
+    );
+    assert!(report.listen_queue.unwrap().drops > 0, "{report}");
+    assert_eq!(report.row().connections_up, report.ramp.up);
+}
+
+/// A server that starts accepting half a second late: the SYNs it dropped
+/// meanwhile are sent again after 1 s, so those connects are counted as
+/// slower than 1 s, and the ramp (all of them up) still ends before
+/// measuring begins.
+#[test]
+fn connects_after_a_dropped_syn_are_counted_as_slow() {
+    let (listener, addr) = listener_with_backlog_0();
+    std::thread::spawn(move || {
+        // The scenario: a server busy for the first half second.
+        std::thread::sleep(Duration::from_millis(500));
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || echo_with(stream, |_| {}));
+        }
+    });
+    let config = LoadConfig {
+        connections: 4,
+        connect_timeout: Duration::from_secs(5),
+        limit: RunLimit::Duration(Duration::from_millis(200)),
+        ..short_run(addr, ServiceKind::Echo)
+    };
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert!(report.slow_connects() >= 1, "{report}");
+    assert!(report.ramp.duration_s.unwrap() >= 1.0, "{report}");
+    assert_eq!(report.row().slow_connects, report.slow_connects());
+    assert!(report.listen_queue.unwrap().drops > 0, "{report}");
 }
 
 /// Two runs' HdrHistogram logs merge into one histogram holding every

@@ -23,6 +23,13 @@ use crate::service::ServiceKind;
   sockbench load --duration 10s --hdr-log a.hlog   # then: sockbench merge-hdr a.hlog b.hlog
   sockbench load --udp --addr 127.0.0.1:7000 --service echo --connections 4 --request-timeout 100ms --duration 5s
 
+Measuring begins once every connection is up (then --warmup): the ramp,
+however long, is not in the measured window. If some connections are still
+not up at --ramp-limit, measuring begins anyway and the summary warns that
+the ramp is inside the window. The summary gives connections asked for and
+up, connects slower than 1 s (a SYN sent again) and, over TCP, how the
+kernel's ListenOverflows and ListenDrops grew during the run.
+
 Without --rate the load is a closed loop: each connection keeps --pipeline
 requests outstanding. With --rate the requests go on a fixed schedule and
 latency counts from when each was meant to go (corrected for coordinated
@@ -86,9 +93,16 @@ pub struct LoadArgs {
     #[arg(long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
 
-    /// Load without measuring for this long first.
+    /// Load without measuring for this long once every connection is up.
     #[arg(long, default_value = "0s", value_parser = super::parse_duration)]
     pub warmup: Duration,
+
+    /// Begin measuring at the latest this long after the first connect, even
+    /// if not every connection is up (the report then warns that the ramp is
+    /// inside the measured window) [default: the planned ramp, connections /
+    /// --connect-rate, plus twice --connect-timeout].
+    #[arg(long, value_parser = super::parse_duration)]
+    pub ramp_limit: Option<Duration>,
 
     /// Longest wait for a connection to be established.
     #[arg(long, default_value = "3s", value_parser = super::parse_duration)]
@@ -153,6 +167,7 @@ impl LoadArgs {
             connect_timeout: self.connect_timeout,
             connect_rate_per_s: self.connect_rate,
             request_timeout: self.request_timeout,
+            ramp_limit: self.ramp_limit,
             ..LoadConfig::default()
         }
     }

@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +33,11 @@ impl Target {
     /// Whether requests go as datagrams.
     pub fn is_udp(&self) -> bool {
         matches!(self, Target::Udp(_))
+    }
+
+    /// Whether each client takes a local port (TCP and UDP; not Unix).
+    pub fn uses_local_ports(&self) -> bool {
+        !matches!(self, Target::Unix(_))
     }
 }
 
@@ -85,8 +90,9 @@ pub struct LoadConfig {
     /// schedule, latency measured from the intended send time. `None` is a
     /// closed loop: the next request goes as soon as an answer comes.
     pub rate_per_s: Option<f64>,
-    /// Time spent loading before measuring: connections open, requests go,
-    /// but no latency is recorded (errors are).
+    /// Time spent loading before measuring, once every connection is up
+    /// (see [`LoadConfig::ramp_limit`]): requests go, but no latency is
+    /// recorded (errors are).
     pub warmup: Duration,
     /// Longest wait for a connection to be established.
     pub connect_timeout: Duration,
@@ -98,6 +104,14 @@ pub struct LoadConfig {
     /// With [`RunLimit::Requests`], stop measuring after this long even if
     /// the count is not reached.
     pub max_duration: Duration,
+    /// Begin measuring at the latest this long after the first connect,
+    /// even if not every connection is up (the report then says so). `None`:
+    /// [`LoadConfig::effective_ramp_limit`].
+    pub ramp_limit: Option<Duration>,
+    /// TCP: local addresses to connect from, connection `n` from
+    /// `sources[n % len]` (each gives another range of ephemeral ports; see
+    /// [`super::capacity`]). Empty: the kernel picks. Loopback only.
+    pub sources: Vec<IpAddr>,
 }
 
 impl Default for LoadConfig {
@@ -116,6 +130,8 @@ impl Default for LoadConfig {
             connect_rate_per_s: None,
             request_timeout: Duration::from_secs(5),
             max_duration: Duration::from_secs(600),
+            ramp_limit: None,
+            sources: Vec::new(),
         }
     }
 }
@@ -152,6 +168,18 @@ impl LoadConfig {
         wanted.clamp(1, self.connections.max(1))
     }
 
+    /// The ramp limit: [`LoadConfig::ramp_limit`], or by default the planned
+    /// ramp (`connections / connect_rate_per_s`) plus twice the connect
+    /// timeout, time for a late connect to fail and be tried again.
+    pub fn effective_ramp_limit(&self) -> Duration {
+        self.ramp_limit.unwrap_or_else(|| {
+            let planned = self.connect_rate_per_s.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64(self.connections as f64 / rate)
+            });
+            planned + 2 * self.connect_timeout
+        })
+    }
+
     /// The services this run's target can be loaded with.
     pub fn services(&self) -> &'static [ServiceKind] {
         if self.target.is_udp() {
@@ -180,6 +208,7 @@ impl LoadConfig {
         if self.target.is_udp() {
             self.validate_udp()?;
         }
+        self.validate_sources()?;
         if self.connections == 0 {
             return invalid("--connections must be at least 1".into());
         }
@@ -227,6 +256,33 @@ impl LoadConfig {
             if timeout.is_zero() {
                 return invalid(format!("{flag} must be longer than 0"));
             }
+        }
+        Ok(())
+    }
+
+    /// Source addresses: TCP only, the target's family, and loopback, as
+    /// every sockbench run (a namespace made by `scripts/multihost.sh` needs
+    /// none: each generator there has an address of its own).
+    fn validate_sources(&self) -> io::Result<()> {
+        let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        let Some(first) = self.sources.first() else {
+            return Ok(());
+        };
+        let Target::Tcp(server) = &self.target else {
+            return invalid(format!(
+                "--source works over TCP only: {} takes no source address",
+                self.target
+            ));
+        };
+        if let Some(foreign) = self.sources.iter().find(|ip| !ip.is_loopback()) {
+            return invalid(format!(
+                "--source {foreign} is not a loopback address: sockbench loads only loopback (127.0.0.0/8, ::1); on several machines, run one generator per machine instead (README, \"Beyond one machine\")"
+            ));
+        }
+        if first.is_ipv4() != server.is_ipv4() {
+            return invalid(format!(
+                "--source {first} and the server {server} are not the same IP version"
+            ));
         }
         Ok(())
     }

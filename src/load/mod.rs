@@ -14,6 +14,11 @@
 //!   would see. The latency from the actual send is kept too, so the two
 //!   can be shown side by side.
 //!
+//! Measuring begins when every connection is up, after the warmup, not
+//! while the connections are being opened ([`window`] explains why); if they
+//! are not all up by [`LoadConfig::effective_ramp_limit`], measuring begins
+//! anyway and the report says loudly that the ramp is inside the window.
+//!
 //! Threads send one [`Interval`] per second to the collecting thread, which
 //! merges them: the per-second timeline, the HdrHistogram log ([`hdrlog`])
 //! and the totals of the [`LoadReport`] all come from those.
@@ -53,6 +58,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::RecvTimeoutError;
 
+pub mod capacity;
 pub mod config;
 pub mod find_rate;
 pub mod hdrlog;
@@ -60,6 +66,7 @@ pub mod progress;
 pub mod protocol;
 pub mod report;
 pub mod stats;
+mod window;
 mod worker;
 
 pub use config::{
@@ -68,11 +75,13 @@ pub use config::{
 };
 pub use find_rate::{find_rate, FindRateReport, Slo};
 pub use progress::ProgressMode;
-pub use report::{LoadReport, Outcome, Percentiles, ReportRow, TimelineRow};
+pub use report::{LoadReport, Outcome, Percentiles, Ramp, ReportRow, TimelineRow};
 pub use stats::{ErrorCounts, ErrorKind, Interval};
 pub use worker::GIVE_UP_AFTER;
 
+use crate::netstat::ListenQueue;
 use stats::{add_histogram, new_histogram};
+use window::Window;
 use worker::{Assignment, Clock, Message};
 
 /// How long past the planned end the collector waits for load threads
@@ -82,28 +91,28 @@ const HARD_DEADLINE_SLACK: Duration = Duration::from_secs(3);
 /// How often the collector refreshes the progress display.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
-/// Descriptors kept free beyond one per connection (stdio, poll, files).
-const SPARE_DESCRIPTORS: u64 = 64;
-
 /// Run one load test to its end and return what it measured. Fails only for
 /// a bad configuration or when the machine cannot run it (descriptor limit,
-/// threads); server failures are counted in the report.
+/// local ports, threads); server failures are counted in the report.
 pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport> {
     config.validate()?;
+    if let Ok(range) = capacity::PortRange::read() {
+        capacity::check_ports(config, &range)?;
+    }
     ensure_descriptors(config.connections)?;
     let threads = config.effective_threads();
+    let listen_before = read_listen_queue(config);
     let run_start = Instant::now();
-    let measure_start = run_start + config.warmup;
-    let measured = match config.limit {
-        RunLimit::Duration(duration) => duration,
-        RunLimit::Requests(_) => config.max_duration,
-    };
+    let window = Arc::new(Window::new(config.connections, config.warmup, true));
+    let ramp_limit = run_start + config.effective_ramp_limit();
     let clock = Clock {
         run_start,
-        measure_start,
-        stop_at: measure_start + measured,
+        window: Arc::clone(&window),
+        measured: match config.limit {
+            RunLimit::Duration(duration) => duration,
+            RunLimit::Requests(_) => config.max_duration,
+        },
     };
-    let started_at = SystemTime::now() + config.warmup;
     let stop = Arc::new(AtomicBool::new(false));
     let (sender, receiver) = crossbeam_channel::unbounded();
     let mut handles = Vec::with_capacity(threads);
@@ -111,6 +120,7 @@ pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport
         let config = config.clone();
         let thread_stop = Arc::clone(&stop);
         let sender = sender.clone();
+        let clock = clock.clone();
         let handle = std::thread::Builder::new()
             .name(format!("sockbench-load-{index}"))
             .spawn(move || worker::run_thread(&config, assignment, clock, thread_stop, sender))
@@ -119,17 +129,26 @@ pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport
     }
     drop(sender);
 
-    let mut display = progress::Progress::new(progress, run_start, measure_start, clock.stop_at);
-    let deadline = clock.stop_at + HARD_DEADLINE_SLACK;
+    let mut display = progress::Progress::new(progress, run_start, clock.measured);
     let mut collected = Collected::new(config.rate_per_s.is_some());
     let mut done = 0;
     while done < threads {
         let now = Instant::now();
-        if now >= deadline {
+        if window.begins().is_none() && now >= ramp_limit {
+            // Not every connection is up in time: measure anyway, and say so.
+            window.begin(now);
+        }
+        // Before the ramp ends, wake for the ramp limit; after, give up on
+        // late threads a little after the planned end.
+        let wake_at = match window.begins() {
+            Some(begins) => begins + clock.measured + HARD_DEADLINE_SLACK,
+            None => ramp_limit,
+        };
+        if window.begins().is_some() && now >= wake_at {
             stop.store(true, Ordering::Relaxed);
             break;
         }
-        match receiver.recv_timeout(PROGRESS_EVERY.min(deadline - now)) {
+        match receiver.recv_timeout(PROGRESS_EVERY.min(wake_at.saturating_duration_since(now))) {
             Ok(Message::Interval(interval)) => collected.add_interval(interval),
             Ok(Message::Done(summary)) => {
                 done += 1;
@@ -138,7 +157,16 @@ pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break, // a thread failed
         }
-        display.update(Instant::now(), collected.requests, collected.errors);
+        display.update(
+            Instant::now(),
+            progress::State {
+                up: window.up(),
+                connections: config.connections,
+                measure_start: window.begins(),
+                requests: collected.requests,
+                errors: collected.errors,
+            },
+        );
     }
     display.finish();
     stop.store(true, Ordering::Relaxed);
@@ -160,14 +188,49 @@ pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport
         Outcome::Finished
     };
     let stopped_at = collected.stopped_at.unwrap_or_else(Instant::now);
+    let measure_start = window.begins().unwrap_or(stopped_at);
+    let since_start = |at: Instant| at.duration_since(run_start).as_secs_f64();
+    let ramp = Ramp {
+        up: window.ramp_end().map_or(window.up(), |(_, up)| up) as u64,
+        duration_s: window.ramp_end().map(|(ended, _)| since_start(ended)),
+        all_up_s: window.all_up_at().map(since_start),
+    };
+    let listen_queue = listen_before.and_then(|before| {
+        let after = read_listen_queue(config)?;
+        Some(after.since(before))
+    });
     Ok(collected.into_report(
         config,
-        threads,
-        started_at,
-        stopped_at,
-        measure_start,
+        Shape {
+            threads,
+            started_at: wall_clock_of(measure_start),
+            duration_s: stopped_at
+                .saturating_duration_since(measure_start)
+                .as_secs_f64(),
+            ramp,
+            listen_queue,
+        },
         outcome,
     ))
+}
+
+/// The kernel's listen-queue counters, for a TCP target (they count TCP
+/// listeners only); `None` otherwise or if they cannot be read.
+fn read_listen_queue(config: &LoadConfig) -> Option<ListenQueue> {
+    matches!(config.target, Target::Tcp(_))
+        .then(ListenQueue::read)
+        .and_then(Result::ok)
+}
+
+/// The wall-clock time of a monotonic instant (past or future).
+fn wall_clock_of(at: Instant) -> SystemTime {
+    let now = Instant::now();
+    let wall_now = SystemTime::now();
+    if at >= now {
+        wall_now + (at - now)
+    } else {
+        wall_now - (now - at)
+    }
 }
 
 /// Spread connections over threads round-robin (connection `n` goes to
@@ -187,6 +250,17 @@ fn assign(config: &LoadConfig, threads: usize) -> Vec<Assignment> {
         .collect()
 }
 
+/// The facts of a run besides what the threads counted.
+#[derive(Debug)]
+struct Shape {
+    threads: usize,
+    /// When measuring began, on the wall clock.
+    started_at: SystemTime,
+    duration_s: f64,
+    ramp: Ramp,
+    listen_queue: Option<ListenQueue>,
+}
+
 /// What the collector has received so far.
 struct Collected {
     rate_mode: bool,
@@ -196,6 +270,7 @@ struct Collected {
     connect_us: hdrhistogram::Histogram<u64>,
     established: u64,
     failed: u64,
+    open_at_end: u64,
     server_lost: bool,
     stopped_at: Option<Instant>,
 }
@@ -210,6 +285,7 @@ impl Collected {
             connect_us: new_histogram(),
             established: 0,
             failed: 0,
+            open_at_end: 0,
             server_lost: false,
             stopped_at: None,
         }
@@ -228,19 +304,12 @@ impl Collected {
         add_histogram(&mut self.connect_us, &summary.connect_us);
         self.established += summary.established;
         self.failed += summary.failed;
+        self.open_at_end += summary.open_at_end;
         self.server_lost |= summary.server_lost;
         self.stopped_at = self.stopped_at.max(Some(summary.stopped_at));
     }
 
-    fn into_report(
-        self,
-        config: &LoadConfig,
-        threads: usize,
-        started_at: SystemTime,
-        stopped_at: Instant,
-        measure_start: Instant,
-        outcome: Outcome,
-    ) -> LoadReport {
+    fn into_report(self, config: &LoadConfig, shape: Shape, outcome: Outcome) -> LoadReport {
         let mut total = Interval::new(0, self.rate_mode);
         for interval in self.by_second.values() {
             total.merge(interval);
@@ -250,14 +319,12 @@ impl Collected {
             is_udp: config.target.is_udp(),
             service: config.service,
             connections: config.connections,
-            threads,
+            threads: shape.threads,
             pipeline: config.pipeline,
             size_bytes: config.size_bytes,
             rate_per_s: config.rate_per_s,
-            started_at,
-            duration_s: stopped_at
-                .saturating_duration_since(measure_start)
-                .as_secs_f64(),
+            started_at: shape.started_at,
+            duration_s: shape.duration_s,
             requests: total.requests,
             sent: total.sent,
             bytes: total.bytes,
@@ -267,6 +334,9 @@ impl Collected {
             errors: total.errors,
             connections_established: self.established,
             connections_failed: self.failed,
+            ramp: shape.ramp,
+            connections_open_at_end: self.open_at_end,
+            listen_queue: shape.listen_queue,
             intervals: self.by_second.into_values().collect(),
             outcome,
         }
@@ -276,29 +346,24 @@ impl Collected {
 /// Make sure this process may open a descriptor per connection: raise the
 /// soft `RLIMIT_NOFILE` toward the hard limit if needed, or say what to do.
 pub fn ensure_descriptors(connections: usize) -> io::Result<()> {
-    let needed = connections as u64 + SPARE_DESCRIPTORS;
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass and reads nothing else.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur >= needed {
+    let needed = connections as u64 + capacity::SPARE_DESCRIPTORS;
+    let (soft, hard) = capacity::descriptor_limits()?;
+    if soft >= needed {
         return Ok(());
     }
-    if limit.rlim_max < needed {
+    if hard < needed {
         return Err(io::Error::other(format!(
-            "{connections} connections need about {needed} file descriptors, but this process may open at most {} (hard limit): use fewer --connections, or raise the limit (`ulimit -Hn` as root, LimitNOFILE= in a unit)",
-            limit.rlim_max
+            "{connections} connections need about {needed} file descriptors, but this process may open at most {hard} (hard limit): use fewer --connections, or raise the limit (`ulimit -Hn` as root, LimitNOFILE= in a unit)",
         )));
     }
     // Twice what is needed, for an in-process server or other files.
-    limit.rlim_cur = limit.rlim_max.min(needed.saturating_mul(2));
+    let raised = libc::rlimit {
+        rlim_cur: hard.min(needed.saturating_mul(2)),
+        rlim_max: hard,
+    };
     // SAFETY: setrlimit reads the struct we pass; raising the soft limit up
     // to the hard limit needs no privilege.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

@@ -37,53 +37,85 @@ pub(crate) struct Progress {
     mode: ProgressMode,
     bar: Option<ProgressBar>,
     run_start: Instant,
-    measure_start: Instant,
-    /// The run's planned end (for the bar's length).
-    planned_end: Instant,
+    /// How long the measurement lasts once it begins (the bar's length
+    /// is set then).
+    measured: Duration,
+    /// When measuring begins, once the ramp is over.
+    measure_start: Option<Instant>,
     next_line: Instant,
 }
 
+/// Where the run is, for the display.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct State {
+    /// Connections up at least once.
+    pub up: usize,
+    /// Connections asked for.
+    pub connections: usize,
+    /// When measuring begins, once the ramp is over.
+    pub measure_start: Option<Instant>,
+    /// Answers measured so far.
+    pub requests: u64,
+    /// Errors so far.
+    pub errors: u64,
+}
+
 impl Progress {
-    pub(crate) fn new(
-        mode: ProgressMode,
-        run_start: Instant,
-        measure_start: Instant,
-        planned_end: Instant,
-    ) -> Self {
+    pub(crate) fn new(mode: ProgressMode, run_start: Instant, measured: Duration) -> Self {
         let bar = (mode == ProgressMode::Bar).then(|| {
-            let total_ms = planned_end.duration_since(run_start).as_millis() as u64;
             let style = ProgressStyle::with_template("{spinner} [{elapsed}] {wide_bar} {msg}")
                 .expect("the template is valid");
-            ProgressBar::new(total_ms).with_style(style)
+            // Its length is known once the ramp is over.
+            ProgressBar::new(0).with_style(style)
         });
         Progress {
             mode,
             bar,
             run_start,
-            measure_start,
-            planned_end,
+            measured,
+            measure_start: None,
             next_line: run_start + LINE_EVERY,
         }
     }
 
-    /// Show the state: `requests` answered and `errors` so far.
-    pub(crate) fn update(&mut self, now: Instant, requests: u64, errors: u64) {
-        let message = if now < self.measure_start {
-            format!("warming up, {errors} errors")
-        } else {
-            let measured_s = now.duration_since(self.measure_start).as_secs_f64();
-            let rate = if measured_s > 0.0 {
-                requests as f64 / measured_s
-            } else {
-                0.0
-            };
-            format!("{requests} requests, {rate:.0} req/s, {errors} errors")
+    /// Show the state.
+    pub(crate) fn update(&mut self, now: Instant, state: State) {
+        if self.measure_start.is_none() {
+            if let (Some(start), Some(bar)) = (state.measure_start, &self.bar) {
+                let planned_end = start + self.measured;
+                bar.set_length(planned_end.duration_since(self.run_start).as_millis() as u64);
+            }
+            self.measure_start = state.measure_start;
+        }
+        let State {
+            up,
+            connections,
+            requests,
+            errors,
+            ..
+        } = state;
+        let message = match self.measure_start {
+            None => format!("opening connections: {up} of {connections} up, {errors} errors"),
+            Some(start) if now < start => format!("warming up, {errors} errors"),
+            Some(start) => {
+                let measured_s = now.duration_since(start).as_secs_f64();
+                let rate = if measured_s > 0.0 {
+                    requests as f64 / measured_s
+                } else {
+                    0.0
+                };
+                format!("{requests} requests, {rate:.0} req/s, {errors} errors")
+            }
         };
         match self.mode {
             ProgressMode::Bar => {
                 if let Some(bar) = &self.bar {
-                    let elapsed = now.min(self.planned_end).duration_since(self.run_start);
-                    bar.set_position(elapsed.as_millis() as u64);
+                    if let Some(start) = self.measure_start {
+                        let elapsed = now
+                            .min(start + self.measured)
+                            .duration_since(self.run_start);
+                        bar.set_position(elapsed.as_millis() as u64);
+                    }
                     bar.set_message(message);
                 }
             }

@@ -9,7 +9,7 @@
 //! | `rate_per_s` | requested rate (open loop); empty for a closed loop |
 //! | `duration_s` | measured time (after warmup; shorter if the run ended early) |
 //! | `requests` | correct answers in that time |
-//! | `sent` | requests sent (warmup included) |
+//! | `sent` | requests sent that were meant to go in the measured window |
 //! | `req_per_s`, `mb_per_s` | `requests` and answer bytes (10^6) per second |
 //! | `p50_us` .. `max_us` | latency percentiles, µs; in rate mode from the intended send time |
 //! | `uncorrected_p50_us`, `uncorrected_p99_us` | rate mode: from the actual send; else empty |
@@ -17,6 +17,11 @@
 //! | `errors` | all errors; then `errors_KIND` per [`ErrorKind`](super::ErrorKind) (`errors_lost`: UDP requests not answered in time) |
 //! | `loss_rate` | UDP: `errors_lost / sent`, 0 to 1; 0 over TCP and Unix sockets |
 //! | `connections_established`, `connections_failed` | connects, reconnects included |
+//! | `connections_up` | connections up (established at least once) when the ramp ended; less than `connections` means the ramp is inside the measured window |
+//! | `ramp_s` | seconds from the first connect to the end of the ramp; empty if the run stopped first |
+//! | `connections_open_at_end` | connections open when the run stopped |
+//! | `slow_connects` | connects that took over 1 s (a SYN sent again) |
+//! | `listen_overflows`, `listen_drops` | TCP: growth of the kernel's `ListenOverflows`, `ListenDrops` over the run (every listener on this machine); empty if unread |
 //! | `outcome` | `finished`, `server-lost` or `cut-off` (see [`Outcome`]) |
 
 use std::fmt;
@@ -26,13 +31,19 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::capacity::PortRange;
 use super::stats::{ErrorCounts, Interval};
+use crate::netstat::ListenQueue;
 use crate::service::ServiceKind;
 
+/// A connect slower than this waited for a retransmitted SYN: the first
+/// retransmission comes after 1 s.
+pub const SLOW_CONNECT_US: u64 = 1_000_000;
+
 /// How the run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// It ran to its limit.
@@ -85,6 +96,21 @@ impl Percentiles {
     }
 }
 
+/// How the connections came up before the measurement began.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ramp {
+    /// Connections established at least once when the ramp ended: all of
+    /// them, unless the ramp limit ended it.
+    pub up: u64,
+    /// Seconds from the first connect to the end of the ramp; `None` if the
+    /// run stopped before the ramp ended (nothing was measured).
+    pub duration_s: Option<f64>,
+    /// Seconds from the first connect until every connection had been up
+    /// (later than the ramp's end if the ramp limit ended it); `None` if
+    /// they never all were.
+    pub all_up_s: Option<f64>,
+}
+
 /// Everything one load run measured.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
@@ -111,7 +137,7 @@ pub struct LoadReport {
     pub duration_s: f64,
     /// Correct answers measured.
     pub requests: u64,
-    /// Requests sent (warmup included).
+    /// Requests sent that were meant to go in the measured window.
     pub sent: u64,
     /// Bytes of those answers.
     pub bytes: u64,
@@ -119,14 +145,21 @@ pub struct LoadReport {
     pub latency_us: Histogram<u64>,
     /// Rate mode: latency from the actual send, µs.
     pub uncorrected_latency_us: Option<Histogram<u64>>,
-    /// Connect times, µs (warmup included).
+    /// Connect times, µs (ramp and warmup included).
     pub connect_us: Histogram<u64>,
-    /// Errors by kind (warmup included).
+    /// Errors by kind (ramp and warmup included).
     pub errors: ErrorCounts,
     /// Connections established, reconnects included.
     pub connections_established: u64,
     /// Connection attempts that failed.
     pub connections_failed: u64,
+    /// How the connections came up before measuring.
+    pub ramp: Ramp,
+    /// Connections open when the run stopped.
+    pub connections_open_at_end: u64,
+    /// TCP: how much the kernel's listen-queue counters grew over the run
+    /// (every listener on this machine); `None` if they could not be read.
+    pub listen_queue: Option<ListenQueue>,
     /// One entry per second of the measurement, in order.
     pub intervals: Vec<Interval>,
     /// How the run ended.
@@ -166,10 +199,18 @@ pub struct ReportRow {
     pub errors_lost: u64,
     pub errors_invalid: u64,
     pub errors_closed: u64,
+    pub errors_no_port: u64,
+    pub errors_no_descriptor: u64,
     pub errors_other: u64,
     pub loss_rate: f64,
     pub connections_established: u64,
     pub connections_failed: u64,
+    pub connections_up: u64,
+    pub ramp_s: Option<f64>,
+    pub connections_open_at_end: u64,
+    pub slow_connects: u64,
+    pub listen_overflows: Option<u64>,
+    pub listen_drops: Option<u64>,
     pub outcome: Outcome,
 }
 
@@ -180,7 +221,7 @@ pub struct TimelineRow {
     pub second: u64,
     /// Correct answers in that second.
     pub requests: u64,
-    /// Errors in that second (second 0 includes the warmup's).
+    /// Errors in that second (second 0 includes the ramp's and the warmup's).
     pub errors: u64,
     /// Median latency of that second, µs.
     pub p50_us: u64,
@@ -228,10 +269,29 @@ impl LoadReport {
         }
     }
 
-    /// Ran to its limit, answered something, and nothing went wrong (over
-    /// UDP: nothing was lost either).
+    /// Ran to its limit, answered something, had every connection up before
+    /// measuring, and nothing went wrong (over UDP: nothing was lost either).
     pub fn is_clean(&self) -> bool {
-        self.outcome == Outcome::Finished && self.errors.total() == 0 && self.requests > 0
+        self.outcome == Outcome::Finished
+            && self.errors.total() == 0
+            && self.requests > 0
+            && !self.is_ramp_in_window()
+    }
+
+    /// Not every connection was up when measuring began: the measured
+    /// window holds connects, and its latencies and rate show them.
+    pub fn is_ramp_in_window(&self) -> bool {
+        self.ramp.up < self.connections as u64
+    }
+
+    /// Connects that took over a second ([`SLOW_CONNECT_US`]), warmup
+    /// included: each waited for its SYN to be sent again.
+    pub fn slow_connects(&self) -> u64 {
+        if self.connect_us.max() < SLOW_CONNECT_US {
+            return 0;
+        }
+        self.connect_us
+            .count_between(SLOW_CONNECT_US, self.connect_us.max())
     }
 
     /// The CSV row / JSON object.
@@ -270,10 +330,18 @@ impl LoadReport {
             errors_lost: errors.lost,
             errors_invalid: errors.invalid,
             errors_closed: errors.closed,
+            errors_no_port: errors.no_port,
+            errors_no_descriptor: errors.no_descriptor,
             errors_other: errors.other,
             loss_rate: round_to(self.loss_rate(), 6),
             connections_established: self.connections_established,
             connections_failed: self.connections_failed,
+            connections_up: self.ramp.up,
+            ramp_s: self.ramp.duration_s.map(|s| round_to(s, 3)),
+            connections_open_at_end: self.connections_open_at_end,
+            slow_connects: self.slow_connects(),
+            listen_overflows: self.listen_queue.map(|q| q.overflows),
+            listen_drops: self.listen_queue.map(|q| q.drops),
             outcome: self.outcome,
         }
     }
@@ -403,15 +471,7 @@ impl fmt::Display for LoadReport {
                 }
             }
         }
-        let connect = self.connect();
-        writeln!(
-            f,
-            "  connect   p50 {}  p99 {}  ({} established, {} failed)",
-            format_us(connect.p50_us),
-            format_us(connect.p99_us),
-            self.connections_established,
-            self.connections_failed
-        )?;
+        self.fmt_connections(f)?;
         if self.is_udp {
             writeln!(
                 f,
@@ -422,7 +482,91 @@ impl fmt::Display for LoadReport {
             )?;
         }
         writeln!(f, "  errors    {}", self.errors)?;
+        self.fmt_local_limits(f)?;
         write!(f, "  outcome   {}", self.outcome)
+    }
+}
+
+impl LoadReport {
+    /// Connections asked for and up, the ramp, connect times, and what
+    /// explains slow connects.
+    fn fmt_connections(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let asked = self.connections;
+        let up = self.ramp.up;
+        let ramp = match self.ramp.duration_s {
+            Some(s) if !self.is_ramp_in_window() => format!("all up after a {s:.2} s ramp"),
+            Some(s) => format!("{up} up when the ramp limit ended the ramp after {s:.2} s"),
+            None => format!("{up} up when the run stopped, before the ramp ended"),
+        };
+        writeln!(
+            f,
+            "  connections {asked} asked, {ramp}, {} open at the end",
+            self.connections_open_at_end
+        )?;
+        if self.is_ramp_in_window() {
+            let what = if self.ramp.duration_s.is_some() {
+                "the ramp is inside the measured window: latencies and the rate include connecting (see failed and slow connects below)"
+            } else {
+                "nothing was measured"
+            };
+            let all_up = match self.ramp.all_up_s {
+                Some(s) => format!("all were up after {s:.2} s"),
+                None => "they never all were".to_owned(),
+            };
+            writeln!(
+                f,
+                "  WARNING   only {up} of {asked} connections were up when measuring began ({all_up}): {what}"
+            )?;
+        }
+        let connect = self.connect();
+        let slow = self.slow_connects();
+        writeln!(
+            f,
+            "  connect   p50 {}  p99 {}  max {}  ({} established, {} failed, {slow} slower than 1 s)",
+            format_us(connect.p50_us),
+            format_us(connect.p99_us),
+            format_us(connect.max_us),
+            self.connections_established,
+            self.connections_failed
+        )?;
+        if let Some(queue) = self.listen_queue {
+            write!(
+                f,
+                "  listen    ListenOverflows +{}, ListenDrops +{} during the run (kernel counters, every listener on this machine)",
+                queue.overflows, queue.drops
+            )?;
+            if slow > 0 || queue.drops > 0 {
+                write!(
+                    f,
+                    ": a SYN dropped at a full accept queue is sent again after 1 s; a larger server --backlog (and net.core.somaxconn) or a lower --connect-rate avoids it"
+                )?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+
+    /// What to change when this machine ran out of ports or descriptors.
+    fn fmt_local_limits(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.errors.no_port > 0 {
+            let range = PortRange::read().map_or_else(
+                |_| "ip_local_port_range".to_owned(),
+                |range| range.to_string(),
+            );
+            writeln!(
+                f,
+                "  limit     {} connects found no free local port (EADDRNOTAVAIL): one source address holds one connection per port toward a server ({range}); add --source 127.0.0.2-127.0.0.9, or widen net.ipv4.ip_local_port_range",
+                self.errors.no_port
+            )?;
+        }
+        if self.errors.no_descriptor > 0 {
+            writeln!(
+                f,
+                "  limit     {} sockets could not be opened (EMFILE/ENFILE): the process's open-file limit (ulimit -n) or the system's (fs.file-max) was reached; spread the connections over --processes, or raise the limit",
+                self.errors.no_descriptor
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -456,6 +600,13 @@ mod tests {
             errors: ErrorCounts::default(),
             connections_established: 1,
             connections_failed: 0,
+            ramp: Ramp {
+                up: 1,
+                duration_s: Some(0.001),
+                all_up_s: Some(0.001),
+            },
+            connections_open_at_end: 1,
+            listen_queue: None,
             intervals: Vec::new(),
             outcome: Outcome::Finished,
         }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Latency and connect-time histograms: microseconds, 3 significant digits,
 /// growing as needed (nothing is ever clamped).
@@ -27,20 +27,27 @@ pub enum ErrorKind {
     /// connection is closed and reopened.
     Timeout,
     /// UDP: an answer did not come within the request timeout. The request
-    /// is given up, not resent, and the client sends its next one.
+    /// is given up, not resent, and the client sends its next one. Counted
+    /// for requests of the measured window only, like `sent`.
     Lost,
     /// The server answered, but wrongly (wrong bytes, status, length...).
     Invalid,
     /// The server closed the connection with answers still owed (a short
     /// answer, or none).
     Closed,
+    /// This machine, not the server, ran out of local ports: no free
+    /// ephemeral port toward the server (`EADDRNOTAVAIL` at connect).
+    NoPort,
+    /// This machine ran out of descriptors: the process's limit (`EMFILE`)
+    /// or the system's (`ENFILE`) when opening a socket.
+    NoDescriptor,
     /// Any other socket error.
     Other,
 }
 
 impl ErrorKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Refused,
         ErrorKind::Reset,
         ErrorKind::ConnectTimeout,
@@ -48,6 +55,8 @@ impl ErrorKind {
         ErrorKind::Lost,
         ErrorKind::Invalid,
         ErrorKind::Closed,
+        ErrorKind::NoPort,
+        ErrorKind::NoDescriptor,
         ErrorKind::Other,
     ];
 
@@ -61,12 +70,25 @@ impl ErrorKind {
             ErrorKind::Lost => "lost",
             ErrorKind::Invalid => "invalid",
             ErrorKind::Closed => "closed",
+            ErrorKind::NoPort => "no_port",
+            ErrorKind::NoDescriptor => "no_descriptor",
             ErrorKind::Other => "other",
         }
     }
 
+    /// A shortage on this machine (ports, descriptors): says nothing about
+    /// the server, so it never counts as a sign the server is gone.
+    pub fn is_local(self) -> bool {
+        matches!(self, ErrorKind::NoPort | ErrorKind::NoDescriptor)
+    }
+
     /// The kind of a socket error.
     pub(crate) fn of_io(err: &io::Error) -> ErrorKind {
+        match err.raw_os_error() {
+            Some(libc::EADDRNOTAVAIL) => return ErrorKind::NoPort,
+            Some(libc::EMFILE | libc::ENFILE) => return ErrorKind::NoDescriptor,
+            _ => {}
+        }
         match err.kind() {
             io::ErrorKind::ConnectionRefused => ErrorKind::Refused,
             io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
@@ -79,7 +101,7 @@ impl ErrorKind {
 }
 
 /// Errors counted by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorCounts {
     /// Connections refused.
     pub refused: u64,
@@ -95,6 +117,10 @@ pub struct ErrorCounts {
     pub invalid: u64,
     /// Connections closed with answers owed.
     pub closed: u64,
+    /// Connects that found no free local port (`EADDRNOTAVAIL`).
+    pub no_port: u64,
+    /// Sockets not opened for want of descriptors (`EMFILE`, `ENFILE`).
+    pub no_descriptor: u64,
     /// Other socket errors.
     pub other: u64,
 }
@@ -109,6 +135,8 @@ impl ErrorCounts {
             ErrorKind::Lost => &mut self.lost,
             ErrorKind::Invalid => &mut self.invalid,
             ErrorKind::Closed => &mut self.closed,
+            ErrorKind::NoPort => &mut self.no_port,
+            ErrorKind::NoDescriptor => &mut self.no_descriptor,
             ErrorKind::Other => &mut self.other,
         }
     }
@@ -158,13 +186,14 @@ impl fmt::Display for ErrorCounts {
 pub struct Interval {
     /// Seconds since the measurement started (after the warmup).
     pub second: u64,
-    /// Requests sent in this second (those of the warmup in second 0).
+    /// Requests sent in this second (only those meant to go in the
+    /// measured window).
     pub sent: u64,
     /// Correct answers completed in this second.
     pub requests: u64,
     /// Bytes of those answers.
     pub bytes: u64,
-    /// Errors in this second; errors of the warmup are counted in second 0.
+    /// Errors in this second; errors of the ramp and the warmup are counted in second 0.
     pub errors: ErrorCounts,
     /// Latency in µs: from the intended send time in rate mode (corrected
     /// for coordinated omission), from the actual send otherwise.

@@ -47,6 +47,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use super::config::{LoadConfig, Target};
 use super::protocol::{Check, Datagram, Protocol};
 use super::stats::{new_histogram, record_us, ErrorKind, Interval};
+use super::window::Window;
 use crate::io_util::{forward_source, interrupted, would_block};
 
 /// Wait this long before retrying a connection that could not be opened.
@@ -74,14 +75,14 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 const REQUEST_COUNT_BITS: u32 = 40;
 
 /// The run's time line, shared by every thread.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Clock {
     /// When connecting began.
     pub run_start: Instant,
-    /// End of the warmup: latencies are recorded from here on.
-    pub measure_start: Instant,
-    /// Every thread stops here at the latest.
-    pub stop_at: Instant,
+    /// When measuring begins: after the ramp and the warmup.
+    pub window: Arc<Window>,
+    /// How long the measurement lasts (the most, with a request limit).
+    pub measured: Duration,
 }
 
 /// What threads tell the collector.
@@ -106,6 +107,8 @@ pub(crate) struct ThreadSummary {
     pub stopped_at: Instant,
     /// The thread stopped because the server could no longer be reached.
     pub server_lost: bool,
+    /// Connections open when the thread stopped.
+    pub open_at_end: u64,
 }
 
 /// A thread's share of the run.
@@ -126,6 +129,9 @@ struct InFlight {
     intended: Instant,
     /// When it went.
     sent: Instant,
+    /// Meant to go inside the measured window (not during the ramp or the
+    /// warmup): its answer, or its loss, is part of the figures.
+    measured: bool,
 }
 
 impl InFlight {
@@ -318,6 +324,8 @@ struct Slot {
     next_intended: Option<Instant>,
     /// Rate mode: an entry for this slot is in the send heap.
     in_send_heap: bool,
+    /// Has been established at least once (counts toward the ramp).
+    has_been_up: bool,
 }
 
 impl Slot {
@@ -382,9 +390,14 @@ struct Worker {
     /// yet: they go together once every event of the turn is handled.
     answered: Vec<usize>,
 
+    /// When measuring begins and ends, once the ramp is over.
+    measure_start: Option<Instant>,
+    stop_at: Option<Instant>,
+
     // What this thread measured.
     current: Interval,
-    next_tick: Instant,
+    /// The end of the current second, once measuring has begun.
+    next_tick: Option<Instant>,
     next_scan: Instant,
     scan_every: Duration,
     connect_us: Histogram<u64>,
@@ -423,6 +436,7 @@ pub(crate) fn run_thread(
             requests_sent: 0,
             next_intended: None,
             in_send_heap: false,
+            has_been_up: false,
         })
         .collect::<Vec<_>>();
     let connect_heap = slots
@@ -450,7 +464,7 @@ pub(crate) fn run_thread(
         rate_per_s,
         connect_timeout: config.connect_timeout,
         request_timeout: config.request_timeout,
-        clock,
+        clock: clock.clone(),
         stop,
         messages,
         quota: assignment.quota,
@@ -460,8 +474,10 @@ pub(crate) fn run_thread(
         read_buf: vec![0; READ_CHUNK_BYTES],
         scratch: Vec::new(),
         answered: Vec::new(),
+        measure_start: None,
+        stop_at: None,
         current: Interval::new(0, config.rate_per_s.is_some()),
-        next_tick: clock.measure_start + Duration::from_secs(1),
+        next_tick: None,
         next_scan: clock.run_start,
         scan_every: (config.connect_timeout.min(config.request_timeout) / TIMEOUT_SCAN_FRACTION)
             .clamp(TIMEOUT_SCAN_BOUNDS.0, TIMEOUT_SCAN_BOUNDS.1),
@@ -483,6 +499,7 @@ impl Worker {
         let mut server_lost = false;
         loop {
             let now = Instant::now();
+            self.see_window();
             if self.is_finished(now) {
                 break;
             }
@@ -513,6 +530,8 @@ impl Worker {
                 return Err(err);
             }
             let now = Instant::now();
+            // Answers read below are measured if the window has begun.
+            self.see_window();
             for event in events.iter() {
                 let index = event.token().0;
                 // Readiness for a socket closed earlier in this batch, for
@@ -543,14 +562,28 @@ impl Worker {
             failed: self.failed,
             stopped_at,
             server_lost,
+            open_at_end: self.open_count as u64,
         }));
         Ok(())
+    }
+
+    /// Learn when measuring begins, once the ramp is over (the thread whose
+    /// connection completed the ramp, or the collector, decides).
+    fn see_window(&mut self) {
+        if self.measure_start.is_some() {
+            return;
+        }
+        if let Some(begins) = self.clock.window.begins() {
+            self.measure_start = Some(begins);
+            self.stop_at = Some(begins + self.clock.measured);
+            self.next_tick = Some(begins + Duration::from_secs(1));
+        }
     }
 
     /// The run is over for this thread: time is up, someone asked to stop,
     /// or its share of a request limit is done.
     fn is_finished(&self, now: Instant) -> bool {
-        now >= self.clock.stop_at
+        self.stop_at.is_some_and(|stop_at| now >= stop_at)
             || self.stop.load(Ordering::Relaxed)
             || self.quota.is_some_and(|q| self.completed_measured >= q)
     }
@@ -572,19 +605,25 @@ impl Worker {
 
     /// Hand finished seconds to the collector.
     fn tick(&mut self, now: Instant) {
-        if now < self.next_tick {
+        let (Some(next_tick), Some(measure_start)) = (self.next_tick, self.measure_start) else {
+            return; // still ramping up: errors gather in second 0
+        };
+        if now < next_tick {
             return;
         }
-        let second = now.duration_since(self.clock.measure_start).as_secs();
+        let second = now.duration_since(measure_start).as_secs();
         let rate_mode = self.send_interval.is_some();
         let done = std::mem::replace(&mut self.current, Interval::new(second, rate_mode));
         let _ = self.messages.send(Message::Interval(done));
-        self.next_tick = self.clock.measure_start + Duration::from_secs(second + 1);
+        self.next_tick = Some(measure_start + Duration::from_secs(second + 1));
     }
 
     /// When the next thing this thread must do is due.
     fn next_deadline(&self) -> Instant {
-        let mut until = self.next_tick.min(self.next_scan).min(self.clock.stop_at);
+        let mut until = self.next_scan;
+        for deadline in [self.next_tick, self.stop_at].into_iter().flatten() {
+            until = until.min(deadline);
+        }
         if let Some(Reverse((at, _))) = self.connect_heap.peek() {
             until = until.min(*at);
         }
@@ -640,7 +679,9 @@ impl Worker {
     fn connect_failed(&mut self, index: usize, kind: ErrorKind, now: Instant) {
         self.current.errors.add(kind);
         self.failed += 1;
-        self.failures_since_seen += 1;
+        if !kind.is_local() {
+            self.failures_since_seen += 1;
+        }
         let at = now + RECONNECT_BACKOFF;
         self.slots[index].connect_at = at;
         self.connect_heap.push(Reverse((at, index)));
@@ -658,6 +699,9 @@ impl Worker {
         record_us(&mut self.connect_us, micros(now - started));
         self.established += 1;
         self.open_count += 1;
+        if !std::mem::replace(&mut self.slots[index].has_been_up, true) {
+            self.clock.window.connection_up(now);
+        }
         if !self.is_udp {
             // (A UDP socket is set up locally: only an answer counts.)
             self.server_seen(now);
@@ -714,16 +758,18 @@ impl Worker {
             let id = request_id(slot.number, slot.requests_sent);
             slot.requests_sent += 1;
             self.protocol.write_request(id, &mut conn.out);
+            let measured = self.measure_start.is_some_and(|start| intended >= start);
             conn.in_flight.push_back(InFlight {
                 id,
                 intended,
                 sent: now,
+                measured,
             });
             queued += 1;
             budget -= 1;
+            self.current.sent += u64::from(measured);
         }
         self.in_flight_total += queued;
-        self.current.sent += queued;
         if let (Some(next), false) = (slot.next_intended, slot.in_send_heap) {
             if next > now {
                 slot.in_send_heap = true;
@@ -927,10 +973,10 @@ impl Worker {
 
     /// Count an answer of `len` bytes to `request`, just taken off its
     /// connection's requests in flight; it is measured unless the request
-    /// was meant to go during the warmup.
+    /// was meant to go during the ramp or the warmup.
     fn count_answer(&mut self, request: InFlight, len: usize, now: Instant) {
         self.in_flight_total -= 1;
-        if request.intended >= self.clock.measure_start {
+        if request.measured {
             self.completed_measured += 1;
             let (latency_us, uncorrected_us) = request.latencies_us(now);
             self.current.record_answer(len, latency_us, uncorrected_us);
@@ -943,9 +989,11 @@ impl Worker {
         let Some(conn) = self.slots[index].conn.as_mut() else {
             return;
         };
-        if conn.in_flight.pop_front().is_some() {
+        if let Some(request) = conn.in_flight.pop_front() {
             self.in_flight_total -= 1;
-            self.current.errors.add(ErrorKind::Lost);
+            if request.measured {
+                self.current.errors.add(ErrorKind::Lost);
+            }
         }
         self.send_more(index, now);
     }
