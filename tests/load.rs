@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+mod util;
+
 use sockbench::compare::server::ServerProcess;
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::udp_common::{bind_udp, DropPolicy, UdpConfig};
@@ -347,6 +349,52 @@ fn connects_after_a_dropped_syn_are_counted_as_slow() {
     assert!(report.ramp.duration_s.unwrap() >= 1.0, "{report}");
     assert_eq!(report.row().slow_connects, report.slow_connects());
     assert!(report.listen_queue.unwrap().drops > 0, "{report}");
+}
+
+/// `--source` spreads the connections over the addresses given: the
+/// server sees each of them, and the run is clean.
+#[test]
+fn source_addresses_are_used_in_turn() {
+    let peers = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let seen = Arc::clone(&peers);
+    let addr = test_server(move |stream| {
+        seen.lock()
+            .unwrap()
+            .insert(stream.peer_addr().unwrap().ip());
+        echo_with(stream, |_| {});
+    });
+    let config = LoadConfig {
+        sources: load::source::parse_sources("127.0.0.2-127.0.0.3").unwrap(),
+        ..short_run(addr, ServiceKind::Echo)
+    };
+    let report = load::run(&config, ProgressMode::Quiet).unwrap();
+    assert!(report.is_clean(), "{report}");
+    let peers: Vec<String> = peers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect();
+    assert_eq!(peers, ["127.0.0.2", "127.0.0.3"]);
+}
+
+/// More connections than one source address has ports are refused before
+/// anything starts, with the arithmetic and the fix; a source address off
+/// loopback is refused too.
+#[test]
+fn cli_refuses_connections_that_cannot_fit_in_the_ports() {
+    let output = util::cli::sockbench(&["load", "--connections", "70000", "--duration", "1s"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("70000 connections to 127.0.0.1:7000 cannot fit: one source address × ")
+            && stderr.contains("--source 127.0.0.2-127.0.0."),
+        "{stderr}"
+    );
+    let output = util::cli::sockbench(&["load", "--source", "192.0.2.1", "--duration", "1s"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("is not a loopback address"), "{stderr}");
 }
 
 /// Two runs' HdrHistogram logs merge into one histogram holding every

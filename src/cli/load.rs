@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::load::source::SourceList;
 use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target};
 use crate::service::ServiceKind;
 
@@ -66,6 +67,12 @@ pub struct LoadArgs {
     /// Connections held open at once.
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
+
+    /// TCP: connect from these loopback addresses, in turn (a range
+    /// 127.0.0.2-127.0.0.9, or a comma-separated list). Each address adds a
+    /// full range of local ports toward the server (about 28,000).
+    #[arg(long, value_name = "ADDRS")]
+    pub source: Option<SourceList>,
 
     /// Load threads, each a readiness loop [default: min(connections, cores)].
     #[arg(long)]
@@ -168,6 +175,7 @@ impl LoadArgs {
             connect_rate_per_s: self.connect_rate,
             request_timeout: self.request_timeout,
             ramp_limit: self.ramp_limit,
+            sources: self.source.clone().map(|list| list.0).unwrap_or_default(),
             ..LoadConfig::default()
         }
     }

@@ -53,13 +53,7 @@ impl PortRange {
 
 impl std::fmt::Display for PortRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ip_local_port_range {}-{} gives {} ports",
-            self.0.start(),
-            self.0.end(),
-            self.ports()
-        )
+        write!(f, "ip_local_port_range {}-{}", self.0.start(), self.0.end())
     }
 }
 

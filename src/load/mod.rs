@@ -65,6 +65,7 @@ pub mod hdrlog;
 pub mod progress;
 pub mod protocol;
 pub mod report;
+pub mod source;
 pub mod stats;
 mod window;
 mod worker;

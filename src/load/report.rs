@@ -550,8 +550,8 @@ impl LoadReport {
     fn fmt_local_limits(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.errors.no_port > 0 {
             let range = PortRange::read().map_or_else(
-                |_| "ip_local_port_range".to_owned(),
-                |range| range.to_string(),
+                |_| "net.ipv4.ip_local_port_range".to_owned(),
+                |range| format!("{range}: {} ports", range.ports()),
             );
             writeln!(
                 f,

@@ -32,7 +32,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +46,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::config::{LoadConfig, Target};
 use super::protocol::{Check, Datagram, Protocol};
+use super::source::connect_from;
 use super::stats::{new_histogram, record_us, ErrorKind, Interval};
 use super::window::Window;
 use crate::io_util::{forward_source, interrupted, would_block};
@@ -220,14 +221,15 @@ enum Stream {
 }
 
 impl Stream {
-    /// Start a non-blocking connect. For UDP, `connect` sends nothing: it
-    /// only fixes the peer, and is done at once.
-    fn connect(target: &Target) -> io::Result<Stream> {
+    /// Start a non-blocking connect, over TCP from `source` if given. For
+    /// UDP, `connect` sends nothing: it only fixes the peer, and is done at
+    /// once.
+    fn connect(target: &Target, source: Option<IpAddr>) -> io::Result<Stream> {
         match target {
-            Target::Tcp(addr) => {
-                let stream = mio::net::TcpStream::connect(*addr)?;
-                Ok(Stream::Tcp(stream))
-            }
+            Target::Tcp(addr) => Ok(Stream::Tcp(match source {
+                Some(source) => connect_from(source, *addr)?,
+                None => mio::net::TcpStream::connect(*addr)?,
+            })),
             Target::Unix(path) => Ok(Stream::Unix(mio::net::UnixStream::connect(path)?)),
             Target::Udp(addr) => {
                 let any: SocketAddr = match addr {
@@ -365,6 +367,8 @@ struct Worker {
     timer: WakeTimer,
     protocol: Protocol,
     target: Target,
+    /// TCP: local addresses to connect from, slot `n` from `n % len`.
+    sources: Vec<IpAddr>,
     /// The target is UDP: see the module docs for what differs.
     is_udp: bool,
     pipeline: usize,
@@ -456,6 +460,7 @@ pub(crate) fn run_thread(
             Protocol::new(config.service, config.size_bytes)
         },
         target: config.target.clone(),
+        sources: config.sources.clone(),
         is_udp: config.target.is_udp(),
         pipeline: config.pipeline,
         send_interval: config
@@ -652,7 +657,9 @@ impl Worker {
 
     /// Start connecting slot `index`.
     fn connect(&mut self, index: usize, now: Instant) {
-        let mut stream = match Stream::connect(&self.target) {
+        let source = (!self.sources.is_empty())
+            .then(|| self.sources[self.slots[index].number % self.sources.len()]);
+        let mut stream = match Stream::connect(&self.target, source) {
             Ok(stream) => stream,
             Err(err) => return self.connect_failed(index, ErrorKind::of_io(&err), now),
         };
