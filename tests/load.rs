@@ -397,6 +397,76 @@ fn cli_refuses_connections_that_cannot_fit_in_the_ports() {
     assert!(stderr.contains("is not a loopback address"), "{stderr}");
 }
 
+/// `--processes 2`: two generator processes, one report. Every connection
+/// asked for is up before measuring, the merged histogram (written with
+/// `--hdr-log`) holds exactly the requests the report counts, and the
+/// rate given is the total.
+#[test]
+fn cli_processes_merge_into_one_report_and_one_histogram() {
+    let (_server, addr) = spawn_server(&["--engine", "reactor", "--service", "echo"]);
+    let dir = util::cli::scratch("processes");
+    let hlog = dir.join("merged.hlog");
+    let output = util::cli::sockbench(&[
+        "load",
+        "--addr",
+        &addr,
+        "--processes",
+        "2",
+        "--connections",
+        "6",
+        "--rate",
+        "600",
+        "--duration",
+        "2s",
+        "--json",
+        "--hdr-log",
+        hlog.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("load: 2 generator processes"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["connections"], 6, "{json}");
+    assert_eq!(json["connections_up"], 6, "{json}");
+    assert_eq!(json["connections_established"], 6, "{json}");
+    assert_eq!(json["errors"], 0, "{json}");
+    let requests = json["requests"].as_u64().unwrap();
+    // 600 req/s for 2 s in total: far above what one share (300/s) makes.
+    assert!((1000..=1300).contains(&requests), "{json}");
+    let merged = hdrlog::merge_logs(std::slice::from_ref(&hlog)).unwrap();
+    assert_eq!(merged.latency().unwrap().len(), requests);
+    assert_eq!(merged.by_tag[hdrlog::CONNECT_TAG].len(), 6);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A share larger than one process may hold is refused with the arithmetic
+/// (where the hard descriptor limit leaves room to show it under the ports
+/// limit).
+#[test]
+fn cli_refuses_processes_that_cannot_hold_their_share() {
+    let (_, hard) = load::capacity::descriptor_limits().unwrap();
+    let connections = hard - load::capacity::SPARE_DESCRIPTORS + 1;
+    if connections > 28_000 {
+        eprintln!("skipped: the hard descriptor limit ({hard}) is above the ports of one address");
+        return;
+    }
+    let output = util::cli::sockbench(&[
+        "load",
+        "--processes",
+        "1",
+        "--connections",
+        &connections.to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "{connections} connections over 1 processes is {connections} each"
+        )) && stderr.contains("--processes 2 or more"),
+        "{stderr}"
+    );
+}
+
 /// Two runs' HdrHistogram logs merge into one histogram holding every
 /// request of both.
 #[test]

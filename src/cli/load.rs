@@ -1,9 +1,11 @@
 //! `sockbench load` (drive a server, print and save what it measured) and
 //! `sockbench merge-hdr` (add up HdrHistogram logs from several runs).
 
+use std::ffi::OsString;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use crate::service::ServiceKind;
   sockbench load --connections 50 --duration 3s --find-rate --slo p99=10ms
   sockbench load --duration 10s --hdr-log a.hlog   # then: sockbench merge-hdr a.hlog b.hlog
   sockbench load --udp --addr 127.0.0.1:7000 --service echo --connections 4 --request-timeout 100ms --duration 5s
+  sockbench load --connections 100000 --source 127.0.0.2-127.0.0.9 --rate 10000 --connect-rate 5000 --duration 60s
 
 Measuring begins once every connection is up (then --warmup): the ramp,
 however long, is not in the measured window. If some connections are still
@@ -30,6 +33,14 @@ not up at --ramp-limit, measuring begins anyway and the summary warns that
 the ramp is inside the window. The summary gives connections asked for and
 up, connects slower than 1 s (a SYN sent again) and, over TCP, how the
 kernel's ListenOverflows and ListenDrops grew during the run.
+
+Past one process and one address: one source address holds one connection
+per local port toward the server (ip_local_port_range, 28,232 ports by
+default), so --source adds addresses; one process holds one connection per
+descriptor (its hard limit), so the connections are spread over generator
+processes (--processes, by default as few as fit), whose results are merged
+into one report and one histogram. --rate and --connect-rate are totals.
+A run that cannot fit is refused before it starts, with the arithmetic.
 
 Without --rate the load is a closed loop: each connection keeps --pipeline
 requests outstanding. With --rate the requests go on a fixed schedule and
@@ -147,6 +158,17 @@ pub struct LoadArgs {
     /// Latency objective for --find-rate, e.g. p99=10ms.
     #[arg(long, requires = "find_rate")]
     pub slo: Option<Slo>,
+
+    /// Spread the connections over this many generator processes, merged
+    /// into one report [default: as few as the descriptor limit allows: one
+    /// up to about 19,900 connections here].
+    #[arg(long, conflicts_with = "find_rate")]
+    pub processes: Option<usize>,
+
+    /// Run as one generator process of a --processes run (internal: reads
+    /// `begin` on stdin, writes status and result lines on stdout).
+    #[arg(long, hide = true, requires = "hdr_log")]
+    pub child: bool,
 }
 
 impl LoadArgs {
@@ -181,10 +203,65 @@ impl LoadArgs {
     }
 }
 
+/// The command line of a `--child` generator process running `config` and
+/// writing its latencies to `hdr_log`: the inverse of [`LoadArgs::config`].
+fn child_args(config: &LoadConfig, hdr_log: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["load".into(), "--child".into()];
+    let mut flag = |name: &str, value: String| {
+        args.push(format!("--{name}").into());
+        args.push(value.into());
+    };
+    let duration = |d: Duration| humantime::format_duration(d).to_string();
+    match &config.target {
+        Target::Tcp(addr) => flag("addr", addr.to_string()),
+        Target::Udp(addr) => flag("addr", addr.to_string()),
+        Target::Unix(_) => {}
+    }
+    flag("service", config.service.name().to_owned());
+    flag("connections", config.connections.to_string());
+    if config.threads > 0 {
+        flag("threads", config.threads.to_string());
+    }
+    match config.limit {
+        RunLimit::Duration(d) => flag("duration", duration(d)),
+        RunLimit::Requests(n) => flag("requests", n.to_string()),
+    }
+    flag("size", config.size_bytes.to_string());
+    flag("pipeline", config.pipeline.to_string());
+    if let Some(rate) = config.rate_per_s {
+        flag("rate", rate.to_string());
+    }
+    flag("warmup", duration(config.warmup));
+    flag("connect-timeout", duration(config.connect_timeout));
+    flag("request-timeout", duration(config.request_timeout));
+    if let Some(rate) = config.connect_rate_per_s {
+        flag("connect-rate", rate.to_string());
+    }
+    if let Some(limit) = config.ramp_limit {
+        flag("ramp-limit", duration(limit));
+    }
+    if !config.sources.is_empty() {
+        let list: Vec<String> = config.sources.iter().map(|ip| ip.to_string()).collect();
+        flag("source", list.join(","));
+    }
+    match &config.target {
+        Target::Unix(path) => args.extend(["--unix".into(), path.clone().into_os_string()]),
+        Target::Udp(_) => args.push("--udp".into()),
+        Target::Tcp(_) => {}
+    }
+    args.extend(["--hdr-log".into(), hdr_log.as_os_str().to_owned()]);
+    args
+}
+
 /// Run `sockbench load`.
 pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     super::init_logging();
     let config = args.config();
+    if args.child {
+        let hdr_log = args.hdr_log.as_deref().expect("clap requires --hdr-log");
+        load::processes::run_child(&config, hdr_log)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(slo) = args.slo.filter(|_| args.find_rate) {
         let report = load::find_rate(&config, slo, ProgressMode::Lines)?;
         println!("{report}");
@@ -194,7 +271,22 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
             ExitCode::FAILURE
         });
     }
-    let report = load::run(&config, ProgressMode::auto())?;
+    let processes = load::processes::process_count(&config, args.processes)?;
+    let report = if processes > 1 {
+        eprintln!(
+            "load: {processes} generator processes, {} connections each (at most)",
+            config.connections.div_ceil(processes)
+        );
+        let exe = std::env::current_exe()?;
+        let command = |share: &LoadConfig, hdr_log: &Path| {
+            let mut command = Command::new(&exe);
+            command.args(child_args(share, hdr_log));
+            command
+        };
+        load::processes::run_parent(&config, processes, ProgressMode::auto(), &command)?
+    } else {
+        load::run(&config, ProgressMode::auto())?
+    };
     if args.json {
         eprintln!("{report}");
         println!(
@@ -251,4 +343,66 @@ pub fn run_merge_hdr(args: MergeHdrArgs) -> io::Result<ExitCode> {
     }
     print!("{merged}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Sub,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Sub {
+        Load(LoadArgs),
+    }
+
+    fn round_trip(config: &LoadConfig) -> LoadConfig {
+        let mut argv: Vec<OsString> = vec!["sockbench".into()];
+        argv.extend(child_args(config, Path::new("/tmp/x.hlog")));
+        let Sub::Load(args) = Cli::try_parse_from(argv).unwrap().command;
+        assert!(args.child);
+        args.config()
+    }
+
+    /// A child's command line gives back every setting of its share,
+    /// whatever the target.
+    #[test]
+    fn child_args_give_back_the_config() {
+        let tcp = LoadConfig {
+            target: Target::Tcp("127.0.0.1:7001".parse().unwrap()),
+            service: ServiceKind::Frame,
+            connections: 123,
+            threads: 3,
+            limit: RunLimit::Requests(4567),
+            size_bytes: 99,
+            pipeline: 4,
+            rate_per_s: Some(1234.5678),
+            warmup: Duration::from_millis(1500),
+            connect_timeout: Duration::from_micros(2_000_001),
+            connect_rate_per_s: Some(333.25),
+            request_timeout: Duration::from_secs(7),
+            ramp_limit: Some(Duration::from_secs(9)),
+            sources: load::source::parse_sources("127.0.0.2-127.0.0.4").unwrap(),
+            ..LoadConfig::default()
+        };
+        assert_eq!(round_trip(&tcp), tcp);
+        let udp = LoadConfig {
+            target: Target::Udp("[::1]:7002".parse().unwrap()),
+            service: ServiceKind::Length,
+            size_bytes: 40,
+            ..LoadConfig::default()
+        };
+        assert_eq!(round_trip(&udp), udp);
+        let unix = LoadConfig {
+            target: Target::Unix("/tmp/some.sock".into()),
+            limit: RunLimit::Duration(Duration::from_millis(2500)),
+            ..LoadConfig::default()
+        };
+        assert_eq!(round_trip(&unix), unix);
+    }
 }

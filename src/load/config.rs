@@ -62,7 +62,7 @@ pub enum RunLimit {
 }
 
 /// Everything a load run needs. See the module docs for the defaults.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadConfig {
     /// The server.
     pub target: Target,

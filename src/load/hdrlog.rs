@@ -3,7 +3,9 @@
 //! `HistogramLogProcessor` and other tools read.
 //!
 //! A load run writes one line per second of latency (µs), untagged; in rate
-//! mode also the uncorrected latency, tagged [`UNCORRECTED_TAG`]. When one
+//! mode also the uncorrected latency, tagged [`UNCORRECTED_TAG`]; and one
+//! line of connect times (µs, ramp and warmup included), tagged
+//! [`CONNECT_TAG`]. When one
 //! machine cannot make enough load, run a generator on each machine with
 //! `--hdr-log`, then `sockbench merge-hdr a.hlog b.hlog`: histograms add up
 //! exactly, so the merged percentiles are those of all requests together (an
@@ -27,6 +29,9 @@ use super::stats::{add_histogram, new_histogram};
 
 /// Tag of the rate-mode lines measured from the actual send time.
 pub const UNCORRECTED_TAG: &str = "uncorrected";
+
+/// Tag of the line of connect times.
+pub const CONNECT_TAG: &str = "connect";
 
 /// One histogram line of a log.
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +68,12 @@ pub fn write_log(path: &Path, report: &LoadReport) -> io::Result<()> {
             });
         }
     }
+    lines.push(LogInterval {
+        start: Duration::ZERO,
+        length: end,
+        histogram: &report.connect_us,
+        tag: Some(CONNECT_TAG),
+    });
     let comment = format!(
         "sockbench load: {} on {}, {} connections; values in microseconds",
         report.service.name(),
@@ -121,6 +132,56 @@ impl MergedLog {
     }
 }
 
+/// One histogram line read back from a log.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// Start, as written: time after the log's base time (sockbench's logs
+    /// use the start of the measurement as base time).
+    pub start: Duration,
+    /// The tag; `""` for the main (corrected) latency.
+    pub tag: String,
+    /// Values in µs.
+    pub histogram: Histogram<u64>,
+}
+
+/// Read every histogram line of one interval log.
+pub fn read_log(path: &Path) -> io::Result<Vec<LogLine>> {
+    let text = std::fs::read(path).map_err(|err| {
+        io::Error::new(err.kind(), format!("cannot read {}: {err}", path.display()))
+    })?;
+    let bad = |what: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is not an HdrHistogram interval log: {what}",
+                path.display()
+            ),
+        )
+    };
+    let mut deserializer = Deserializer::new();
+    let mut lines = Vec::new();
+    for entry in IntervalLogIterator::new(&text) {
+        let interval = match entry.map_err(|err| bad(format!("{err:?}")))? {
+            LogEntry::Interval(interval) => interval,
+            LogEntry::StartTime(_) | LogEntry::BaseTime(_) => continue,
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(interval.encoded_histogram())
+            .map_err(|err| bad(format!("bad base64: {err}")))?;
+        let histogram: Histogram<u64> = deserializer
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|err| bad(format!("bad histogram: {err:?}")))?;
+        lines.push(LogLine {
+            start: interval.start_timestamp(),
+            tag: interval
+                .tag()
+                .map_or(String::new(), |t| t.as_str().to_owned()),
+            histogram,
+        });
+    }
+    Ok(lines)
+}
+
 /// Read interval logs and add up their histograms, by tag.
 pub fn merge_logs(paths: &[PathBuf]) -> io::Result<MergedLog> {
     let mut merged = MergedLog {
@@ -128,37 +189,11 @@ pub fn merge_logs(paths: &[PathBuf]) -> io::Result<MergedLog> {
         intervals: 0,
         files: paths.to_vec(),
     };
-    let mut deserializer = Deserializer::new();
     for path in paths {
-        let text = std::fs::read(path).map_err(|err| {
-            io::Error::new(err.kind(), format!("cannot read {}: {err}", path.display()))
-        })?;
-        let bad = |what: String| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{} is not an HdrHistogram interval log: {what}",
-                    path.display()
-                ),
-            )
-        };
-        for entry in IntervalLogIterator::new(&text) {
-            let interval = match entry.map_err(|err| bad(format!("{err:?}")))? {
-                LogEntry::Interval(interval) => interval,
-                LogEntry::StartTime(_) | LogEntry::BaseTime(_) => continue,
-            };
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(interval.encoded_histogram())
-                .map_err(|err| bad(format!("bad base64: {err}")))?;
-            let histogram: Histogram<u64> = deserializer
-                .deserialize(&mut bytes.as_slice())
-                .map_err(|err| bad(format!("bad histogram: {err:?}")))?;
-            let tag = interval
-                .tag()
-                .map_or(String::new(), |t| t.as_str().to_owned());
+        for line in read_log(path)? {
             add_histogram(
-                merged.by_tag.entry(tag).or_insert_with(new_histogram),
-                &histogram,
+                merged.by_tag.entry(line.tag).or_insert_with(new_histogram),
+                &line.histogram,
             );
             merged.intervals += 1;
         }
@@ -177,10 +212,15 @@ impl fmt::Display for MergedLog {
         )?;
         for (tag, histogram) in &self.by_tag {
             let name = if tag.is_empty() { "latency" } else { tag };
+            let what = if tag == CONNECT_TAG {
+                "connects"
+            } else {
+                "requests"
+            };
             let p = Percentiles::of(histogram);
             writeln!(
                 f,
-                "  {name:<12} {} requests  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+                "  {name:<12} {} {what}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
                 histogram.len(),
                 format_us(p.p50_us),
                 format_us(p.p90_us),

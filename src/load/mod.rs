@@ -62,6 +62,7 @@ pub mod capacity;
 pub mod config;
 pub mod find_rate;
 pub mod hdrlog;
+pub mod processes;
 pub mod progress;
 pub mod protocol;
 pub mod report;
@@ -96,6 +97,26 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// a bad configuration or when the machine cannot run it (descriptor limit,
 /// local ports, threads); server failures are counted in the report.
 pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport> {
+    run_as(config, progress, Role::Alone)
+}
+
+/// Whether this process is the whole run or one of several generator
+/// processes ([`processes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The ramp ends when every connection is up, or at the ramp limit.
+    Alone,
+    /// The parent ends the ramp (a `begin` line on stdin) and hears how the
+    /// run goes (`status` lines on stdout); stdin closing stops the run.
+    Child,
+}
+
+/// [`run`], as the whole run or as one of several processes.
+pub(crate) fn run_as(
+    config: &LoadConfig,
+    progress: ProgressMode,
+    role: Role,
+) -> io::Result<LoadReport> {
     config.validate()?;
     if let Ok(range) = capacity::PortRange::read() {
         capacity::check_ports(config, &range)?;
@@ -104,8 +125,13 @@ pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport
     let threads = config.effective_threads();
     let listen_before = read_listen_queue(config);
     let run_start = Instant::now();
-    let window = Arc::new(Window::new(config.connections, config.warmup, true));
-    let ramp_limit = run_start + config.effective_ramp_limit();
+    let window = Arc::new(Window::new(
+        config.connections,
+        config.warmup,
+        role == Role::Alone,
+    ));
+    // A child's ramp ends when its parent says so.
+    let ramp_limit = (role == Role::Alone).then(|| run_start + config.effective_ramp_limit());
     let clock = Clock {
         run_start,
         window: Arc::clone(&window),
@@ -115,6 +141,9 @@ pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport
         },
     };
     let stop = Arc::new(AtomicBool::new(false));
+    if role == Role::Child {
+        processes::listen_to_parent(Arc::clone(&window), Arc::clone(&stop))?;
+    }
     let (sender, receiver) = crossbeam_channel::unbounded();
     let mut handles = Vec::with_capacity(threads);
     for (index, assignment) in assign(config, threads).into_iter().enumerate() {
@@ -135,15 +164,16 @@ pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport
     let mut done = 0;
     while done < threads {
         let now = Instant::now();
-        if window.begins().is_none() && now >= ramp_limit {
+        if window.begins().is_none() && ramp_limit.is_some_and(|limit| now >= limit) {
             // Not every connection is up in time: measure anyway, and say so.
             window.begin(now);
         }
         // Before the ramp ends, wake for the ramp limit; after, give up on
         // late threads a little after the planned end.
-        let wake_at = match window.begins() {
-            Some(begins) => begins + clock.measured + HARD_DEADLINE_SLACK,
-            None => ramp_limit,
+        let wake_at = match (window.begins(), ramp_limit) {
+            (Some(begins), _) => begins + clock.measured + HARD_DEADLINE_SLACK,
+            (None, Some(limit)) => limit,
+            (None, None) => now + PROGRESS_EVERY,
         };
         if window.begins().is_some() && now >= wake_at {
             stop.store(true, Ordering::Relaxed);
@@ -158,16 +188,17 @@ pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break, // a thread failed
         }
-        display.update(
-            Instant::now(),
-            progress::State {
-                up: window.up(),
-                connections: config.connections,
-                measure_start: window.begins(),
-                requests: collected.requests,
-                errors: collected.errors,
-            },
-        );
+        let state = progress::State {
+            up: window.up(),
+            connections: config.connections,
+            measure_start: window.begins(),
+            requests: collected.requests,
+            errors: collected.errors,
+        };
+        display.update(Instant::now(), state);
+        if role == Role::Child {
+            processes::tell_parent(&state)?;
+        }
     }
     display.finish();
     stop.store(true, Ordering::Relaxed);
