@@ -246,10 +246,11 @@ pub(crate) fn run_as(
     ))
 }
 
-/// The kernel's listen-queue counters, for a TCP target (they count TCP
+/// The kernel's listen-queue counters, for a TCP server on this machine (a
+/// loopback address: the counters are this machine's, and count TCP
 /// listeners only); `None` otherwise or if they cannot be read.
 fn read_listen_queue(config: &LoadConfig) -> Option<ListenQueue> {
-    matches!(config.target, Target::Tcp(_))
+    matches!(config.target, Target::Tcp(addr) if addr.ip().is_loopback())
         .then(ListenQueue::read)
         .and_then(Result::ok)
 }

@@ -21,7 +21,7 @@
 //! | `ramp_s` | seconds from the first connect to the end of the ramp; empty if the run stopped first |
 //! | `connections_open_at_end` | connections open when the run stopped |
 //! | `slow_connects` | connects that took over 1 s (a SYN sent again) |
-//! | `listen_overflows`, `listen_drops` | TCP: growth of the kernel's `ListenOverflows`, `ListenDrops` over the run (every listener on this machine); empty if unread |
+//! | `listen_overflows`, `listen_drops` | TCP to loopback: growth of the kernel's `ListenOverflows`, `ListenDrops` over the run (every listener on this machine); empty for a server elsewhere |
 //! | `outcome` | `finished`, `server-lost` or `cut-off` (see [`Outcome`]) |
 
 use std::fmt;
@@ -157,8 +157,9 @@ pub struct LoadReport {
     pub ramp: Ramp,
     /// Connections open when the run stopped.
     pub connections_open_at_end: u64,
-    /// TCP: how much the kernel's listen-queue counters grew over the run
-    /// (every listener on this machine); `None` if they could not be read.
+    /// TCP to a loopback address: how much the kernel's listen-queue
+    /// counters grew over the run (every listener on this machine); `None`
+    /// for a server elsewhere, or if they could not be read.
     pub listen_queue: Option<ListenQueue>,
     /// One entry per second of the measurement, in order.
     pub intervals: Vec<Interval>,
