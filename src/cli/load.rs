@@ -272,6 +272,12 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
         });
     }
     let processes = load::processes::process_count(&config, args.processes)?;
+    if let Some(warning) = load::capacity::PortRange::read()
+        .ok()
+        .and_then(|range| load::capacity::crowded_ports_warning(&config, &range))
+    {
+        eprintln!("load: {warning}");
+    }
     let report = if processes > 1 {
         eprintln!(
             "load: {processes} generator processes, {} connections each (at most)",

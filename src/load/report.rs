@@ -536,10 +536,15 @@ impl LoadReport {
                 "  listen    ListenOverflows +{}, ListenDrops +{} during the run (kernel counters, every listener on this machine)",
                 queue.overflows, queue.drops
             )?;
-            if slow > 0 || queue.drops > 0 {
+            if queue.drops > 0 {
                 write!(
                     f,
                     ": a SYN dropped at a full accept queue is sent again after 1 s; a larger server --backlog (and net.core.somaxconn) or a lower --connect-rate avoids it"
+                )?;
+            } else if slow > 0 {
+                write!(
+                    f,
+                    ": no SYN was dropped at a listener, so the slow connects were slow here: a busy generator sees a connect complete only when its loop gets to it, and connect() itself is slow in a crowded port range (more --source addresses, more --processes or a lower --connect-rate)"
                 )?;
             }
             writeln!(f)?;
