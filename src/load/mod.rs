@@ -15,7 +15,7 @@
 //!   can be shown side by side.
 //!
 //! Measuring begins when every connection is up, after the warmup, not
-//! while the connections are being opened ([`window`] explains why); if they
+//! while the connections are being opened (`window.rs` explains why); if they
 //! are not all up by [`LoadConfig::effective_ramp_limit`], measuring begins
 //! anyway and the report says loudly that the ramp is inside the window.
 //!
