@@ -206,7 +206,7 @@ fn silent_server_gives_timeouts_and_ends_on_time() {
 }
 
 /// Nobody listening: the run gives up after about a second, says the
-/// server is lost, and counts the refusals.
+/// server is lost, counts the refusals, and says nothing was measured.
 #[test]
 fn no_server_ends_the_run_early_as_server_lost() {
     let addr = TcpListener::bind("127.0.0.1:0")
@@ -222,6 +222,9 @@ fn no_server_ends_the_run_early_as_server_lost() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(report.outcome, Outcome::ServerLost);
     assert!(report.errors.refused > 0, "{report}");
+    assert_eq!(report.ramp.duration_s, None, "{report}");
+    let text = report.to_string();
+    assert!(text.contains("nothing was measured"), "{text}");
 }
 
 /// A server stopped mid-run: the 30 s run ends within a few seconds with

@@ -504,19 +504,19 @@ impl LoadReport {
             "  connections {asked} asked, {ramp}, {} open at the end",
             self.connections_open_at_end
         )?;
-        if self.is_ramp_in_window() {
-            let what = if self.ramp.duration_s.is_some() {
-                "the ramp is inside the measured window: latencies and the rate include connecting (see failed and slow connects below)"
-            } else {
-                "nothing was measured"
-            };
+        if self.ramp.duration_s.is_none() {
+            writeln!(
+                f,
+                "  WARNING   the run stopped before every connection was up ({up} of {asked}): nothing was measured"
+            )?;
+        } else if self.is_ramp_in_window() {
             let all_up = match self.ramp.all_up_s {
                 Some(s) => format!("all were up after {s:.2} s"),
                 None => "they never all were".to_owned(),
             };
             writeln!(
                 f,
-                "  WARNING   only {up} of {asked} connections were up when measuring began ({all_up}): {what}"
+                "  WARNING   only {up} of {asked} connections were up when measuring began ({all_up}): the ramp is inside the measured window, and latencies and the rate include connecting (see failed and slow connects below)"
             )?;
         }
         let connect = self.connect();
