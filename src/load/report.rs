@@ -657,6 +657,28 @@ mod tests {
         assert!(!lost.is_clean());
     }
 
+    /// Running out of ports or descriptors on this machine is named, with
+    /// the limit and what to change.
+    #[test]
+    fn local_shortages_are_explained() {
+        let mut short = report();
+        short.errors.add(ErrorKind::NoPort);
+        short.errors.add(ErrorKind::NoDescriptor);
+        let text = short.to_string();
+        assert!(
+            text.contains("1 connects found no free local port (EADDRNOTAVAIL)")
+                && text.contains("add --source 127.0.0.2-127.0.0.9"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 sockets could not be opened (EMFILE/ENFILE)")
+                && text.contains("--processes"),
+            "{text}"
+        );
+        assert_eq!(short.row().errors_no_port, 1);
+        assert!(!report().to_string().contains("limit     "));
+    }
+
     /// Over UDP the summary and the row give the loss rate, lost / sent.
     #[test]
     fn udp_report_shows_loss_rate() {

@@ -273,6 +273,18 @@ mod tests {
         assert_eq!(errors.to_string(), "refused 2, timeout 1, invalid 1");
     }
 
+    /// Shortages of this machine get kinds of their own, which are not
+    /// taken as signs of a lost server.
+    #[test]
+    fn local_shortages_have_their_own_kinds() {
+        let of = |errno| ErrorKind::of_io(&io::Error::from_raw_os_error(errno));
+        assert_eq!(of(libc::EADDRNOTAVAIL), ErrorKind::NoPort);
+        assert_eq!(of(libc::EMFILE), ErrorKind::NoDescriptor);
+        assert_eq!(of(libc::ENFILE), ErrorKind::NoDescriptor);
+        assert_eq!(of(libc::ECONNREFUSED), ErrorKind::Refused);
+        assert!(ErrorKind::NoPort.is_local() && !ErrorKind::Refused.is_local());
+    }
+
     /// Merging intervals adds requests and histogram counts.
     #[test]
     fn interval_merge_adds_counts() {
