@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sockbench::compare::server::ServerProcess;
+use sockbench::counters::process_tree;
 use sockbench::engine::{EngineConfig, EngineKind, ListenAddr};
 use sockbench::service::{
     self, frame, http, Peer, Progress, ProtocolError, Service, ServiceKind, ServiceLimits, Session,
@@ -304,18 +305,35 @@ fn panic_in_one_connection_is_contained(case: Case) {
 // Child processes: descriptor exhaustion, SIGPIPE, memory bounds.
 // ---------------------------------------------------------------------
 
+/// A server to run as a child process: an engine case, and how many
+/// prefork processes serve it (`--processes`; 1 is a plain process).
+#[derive(Debug, Clone, Copy)]
+struct Child {
+    case: Case,
+    processes: usize,
+}
+
+impl From<Case> for Child {
+    fn from(case: Case) -> Child {
+        Child { case, processes: 1 }
+    }
+}
+
 /// `sockbench serve` as a child process, measured through `/proc` by the
-/// same code `compare` uses, and killed when dropped.
+/// same code `compare` uses (with prefork, the supervisor and every
+/// worker), and killed when dropped.
 struct ChildServer {
     process: ServerProcess,
     addr: SocketAddr,
 }
 
 impl ChildServer {
-    /// Start `sockbench serve` for `case` (its engine, `--loops` when it
-    /// has several) with `args`; `fd_limit` lowers both the soft and the
-    /// hard RLIMIT_NOFILE of the child only.
-    fn start(case: Case, args: &[&str], fd_limit: Option<u64>) -> ChildServer {
+    /// Start `sockbench serve` for `child` (its engine, `--loops` and
+    /// `--processes` when it has several) with `args`; `fd_limit` lowers
+    /// both the soft and the hard RLIMIT_NOFILE of the child only (and so
+    /// of each prefork worker, which inherits it).
+    fn start(child: impl Into<Child>, args: &[&str], fd_limit: Option<u64>) -> ChildServer {
+        let Child { case, processes } = child.into();
         let mut command = Command::new(env!("CARGO_BIN_EXE_sockbench"));
         command
             .args([
@@ -329,6 +347,9 @@ impl ChildServer {
         if case.loops > 1 {
             command.args(["--loops", &case.loops.to_string()]);
         }
+        if processes > 1 {
+            command.args(["--processes", &processes.to_string()]);
+        }
         if let Some(limit) = fd_limit {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs
             // between fork and exec here.
@@ -337,6 +358,16 @@ impl ChildServer {
             }
         }
         let process = ServerProcess::start(command, IO_TIMEOUT).expect("start sockbench serve");
+        // The supervisor says `listening on` once every worker listens, so
+        // the workers are all there by now: the properties below are then
+        // really the workers'.
+        let tree = process_tree(process.pid()).expect("list the server's processes");
+        let expected = if processes > 1 { processes + 1 } else { 1 };
+        assert_eq!(
+            tree.len(),
+            expected,
+            "server processes (prefork: the supervisor too): {tree:?}"
+        );
         let ListenAddr::Tcp(addr) = *process.addr() else {
             unreachable!("started on a TCP address")
         };
@@ -382,12 +413,14 @@ const EMFILE_FD_LIMIT: u64 = 64;
 /// With RLIMIT_NOFILE at 64, clients past the limit wait unserved while
 /// `accept` fails with EMFILE; meanwhile the server does not spin (CPU
 /// under a third of a core); once served clients leave, the waiting ones
-/// are accepted and answered.
-fn emfile_backs_off_and_recovers(case: Case) {
-    let server = ChildServer::start(case, &["--service", "echo"], Some(EMFILE_FD_LIMIT));
+/// are accepted and answered. With prefork, each worker has the limit:
+/// the first to run out makes a client wait.
+fn emfile_backs_off_and_recovers(child: impl Into<Child>) {
+    let child = child.into();
+    let server = ChildServer::start(child, &["--service", "echo"], Some(EMFILE_FD_LIMIT));
     let mut served = Vec::new();
     let mut waiting = Vec::new();
-    for _ in 0..EMFILE_FD_LIMIT {
+    for _ in 0..EMFILE_FD_LIMIT * child.processes as u64 {
         let mut client = server.connect();
         client.write_all(b"ping").expect("send");
         if is_served(&mut client, Duration::from_millis(500)) {
@@ -430,8 +463,8 @@ fn emfile_backs_off_and_recovers(case: Case) {
 /// A client that resets while the real binary is writing to it makes the
 /// write fail with EPIPE/ECONNRESET: the process is not killed by SIGPIPE
 /// and goes on serving.
-fn sigpipe_never_kills_the_server(case: Case) {
-    let mut server = ChildServer::start(case, &["--service", "echo"], None);
+fn sigpipe_never_kills_the_server(child: impl Into<Child>) {
+    let mut server = ChildServer::start(child, &["--service", "echo"], None);
     for _ in 0..5 {
         let mut client = server.connect();
         socket2::SockRef::from(&client)
@@ -459,12 +492,13 @@ const RSS_BOUND_KIB: u64 = 64 * 1024 + NON_READERS as u64 * 256;
 /// the server stops reading from them (backpressure, or a blocked write)
 /// instead of buffering, so its peak RSS stays within the stated bound,
 /// which is below what buffering everything would take.
-fn never_reading_clients_keep_rss_bounded(case: Case) {
-    let engine = case.engine;
+fn never_reading_clients_keep_rss_bounded(child: impl Into<Child>) {
+    let child = child.into();
+    let engine = child.case.engine;
     raise_fd_limit();
     const _: () = assert!(RSS_BOUND_KIB < (NON_READERS * NON_READER_SEND_BYTES / 1024) as u64);
     let server = ChildServer::start(
-        case,
+        child,
         // Small server-side buffers too: otherwise the kernel would absorb
         // the bytes whatever the server's own policy.
         &[
@@ -705,10 +739,27 @@ fn threaded_closes_a_client_it_has_no_thread_for_and_recovers() {
 }
 
 /// One `#[test]` per engine for each body, so failures name the engine;
-/// `Name = Engine x N` runs the engine with N event loops (`--loops N`).
+/// `Name = Engine x N` runs the engine with N event loops (`--loops N`),
+/// `Name = Engine in N processes` as N prefork processes (`--processes N`;
+/// only the bodies that run the server as a child process).
 macro_rules! per_engine {
     ($engine:ident: $($body:ident),* $(,)?) => {
         per_engine!($engine = $engine x 1: $($body),*);
+    };
+    ($name:ident = $engine:ident in $processes:literal processes: $($body:ident),* $(,)?) => {
+        #[allow(non_snake_case)]
+        mod $name {
+            $(
+                #[doc = concat!("`", stringify!($body), "` on this engine, prefork.")]
+                #[test]
+                fn $body() {
+                    super::$body(super::Child {
+                        case: super::tcp(sockbench::engine::EngineKind::$engine),
+                        processes: $processes,
+                    });
+                }
+            )*
+        }
     };
     ($name:ident = $engine:ident x $loops:literal: $($body:ident),* $(,)?) => {
         #[allow(non_snake_case)]
@@ -757,3 +808,8 @@ per_engine!(ReactorX2 = Reactor x 2: slowloris_is_dropped_and_others_served,
     reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
     emfile_backs_off_and_recovers, sigpipe_never_kills_the_server,
     never_reading_clients_keep_rss_bounded, idle_connection_is_dropped);
+// Prefork: the properties of a process hold in each worker (descriptor
+// limit, SIGPIPE) and across them (memory: the bound covers the supervisor
+// and both workers, whose peaks are added).
+per_engine!(ReactorPrefork2 = Reactor in 2 processes: emfile_backs_off_and_recovers,
+    sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded);
