@@ -20,6 +20,12 @@
 //!   `/proc/PID/task/*/status`. A thread that ends inside the window takes
 //!   its counts with it, so a window in which threads end undercounts.
 //!
+//! - **One thread's own cost** ([`ThreadCost`]): CPU time and context
+//!   switches of the calling thread, from `getrusage(RUSAGE_THREAD)`. The
+//!   load generator's threads read it at the start and the end of their
+//!   measured window, so a run knows what it cost even when another run
+//!   shares the process (`compare --side-by-side`).
+//!
 //! Counting the tracepoint sends every system call of the watched threads
 //! through the kernel's slower tracing entry path; `docs/METHOD.md` gives
 //! what that costs here.
@@ -149,6 +155,56 @@ pub struct ContextSwitches {
     pub voluntary: u64,
     /// The scheduler took the core away (time slice over, or preempted).
     pub involuntary: u64,
+}
+
+/// CPU time and context switches of one thread, or of several added up.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ThreadCost {
+    /// User plus system CPU time, seconds.
+    pub cpu_s: f64,
+    /// Context switches, as in [`ContextSwitches`].
+    pub switches: ContextSwitches,
+}
+
+impl ThreadCost {
+    /// What the calling thread has cost so far.
+    pub fn of_this_thread() -> ThreadCost {
+        // SAFETY: getrusage only writes into the struct it is given, which
+        // is a plain C struct for which all zeroes is a valid value.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            // Cannot fail: RUSAGE_THREAD is valid and the pointer is ours.
+            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+            usage
+        };
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        ThreadCost {
+            cpu_s: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+            switches: ContextSwitches {
+                voluntary: usage.ru_nvcsw as u64,
+                involuntary: usage.ru_nivcsw as u64,
+            },
+        }
+    }
+
+    /// What happened between `earlier` and `self` (of the same thread).
+    pub fn since(self, earlier: ThreadCost) -> ThreadCost {
+        ThreadCost {
+            cpu_s: (self.cpu_s - earlier.cpu_s).max(0.0),
+            switches: self.switches.since(earlier.switches),
+        }
+    }
+
+    /// Two threads' costs added up.
+    pub fn plus(self, other: ThreadCost) -> ThreadCost {
+        ThreadCost {
+            cpu_s: self.cpu_s + other.cpu_s,
+            switches: ContextSwitches {
+                voluntary: self.switches.voluntary + other.switches.voluntary,
+                involuntary: self.switches.involuntary + other.switches.involuntary,
+            },
+        }
+    }
 }
 
 impl ContextSwitches {

@@ -202,6 +202,81 @@ fn server_cpu_quota_holds_the_server_and_is_recorded_and_removed() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// With `--side-by-side`, every measured run of an engine happens at the
+/// same moment as one of the baseline's: each row names the server beside
+/// it, and the generator process's CPU over a run's window covers both
+/// runs of the pair (more than the run's own load threads used), while
+/// the counting round still runs each server alone. Skipped, with the
+/// reason printed, where no CPU cgroup is writable.
+#[test]
+fn side_by_side_runs_each_engine_at_the_same_moment_as_the_baseline() {
+    let dir = scratch("compare-side-by-side");
+    let run = sockbench(&[
+        "compare",
+        "--engines",
+        "pool,reactor",
+        "--baseline",
+        "reactor",
+        "--side-by-side",
+        "--pin",
+        "--server-cpu",
+        "0.25",
+        "--rounds",
+        "2",
+        "--connections",
+        "10",
+        "--duration",
+        "1s",
+        "--name",
+        "pair",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    if stderr.contains("needs a writable CPU cgroup") || stderr.contains("--pin needs") {
+        assert!(!run.status.success());
+        eprintln!("skipped: {}", stderr.trim());
+        return;
+    }
+    assert!(run.status.success(), "compare failed: {stderr}");
+    let rows = csv_rows(&dir.join("pair.csv"));
+    let measured: Vec<_> = rows.iter().filter(|r| r["round"] != "0").collect();
+    assert_eq!(
+        measured.len(),
+        4,
+        "one pool and one reactor row per round: {rows:?}"
+    );
+    for round in ["1", "2"] {
+        let of = |engine: &str| {
+            measured
+                .iter()
+                .find(|r| r["round"] == round && r["engine"] == engine)
+                .unwrap_or_else(|| panic!("no {engine} row in round {round}"))
+        };
+        let (pool, reactor) = (of("pool"), of("reactor"));
+        assert_eq!(pool["beside"], "reactor");
+        assert_eq!(reactor["beside"], "pool");
+        let number = |row: &std::collections::HashMap<String, String>, column: &str| -> f64 {
+            row[column].parse().unwrap()
+        };
+        for (row, partner) in [(pool, reactor), (reactor, pool)] {
+            assert!(
+                number(row, "load_core_cpu_s")
+                    >= number(row, "client_cpu_s") + 0.5 * number(partner, "client_cpu_s"),
+                "round {round}: the generator's CPU over {}'s window does not cover both runs: {row:?}",
+                row["engine"]
+            );
+        }
+    }
+    assert!(
+        rows.iter()
+            .filter(|r| r["round"] == "0")
+            .all(|r| r["beside"].is_empty()),
+        "the counting round runs each server alone"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A server that cannot start is recorded round by round as
 /// `server-failed`, its ratios are left out and counted, and no verdict is
 /// given: never a silent zero. The broken server is a stand-in `epoll_raw`
@@ -433,6 +508,23 @@ fn bad_rounds_baseline_and_server_cpu_are_refused_before_running() {
         (
             vec!["--server-cpu", "0.5", "--quota-period", "5s"],
             "--quota-period",
+        ),
+        (
+            vec!["--side-by-side", "--pin", "--server-cpu", "0.4"],
+            "--baseline",
+        ),
+        (
+            vec![
+                "--side-by-side",
+                "--engines",
+                "reactor,pool",
+                "--baseline",
+                "reactor",
+                "--pin",
+                "--server-cpu",
+                "0.7",
+            ],
+            "--server-cpu",
         ),
     ] {
         let mut all = vec!["compare", "--smoke", "--out-dir", out.to_str().unwrap()];

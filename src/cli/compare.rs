@@ -123,6 +123,16 @@ pub struct CompareArgs {
     #[arg(long, value_name = "FRACTION")]
     pub server_cpu: Option<f64>,
 
+    /// Run each server's cells at the same moment as the baseline's, not
+    /// in turns: both servers on the server core, each under its own
+    /// --server-cpu quota, each driven by a load run of its own. A slow
+    /// spell of a shared machine then falls on both alike, which taking
+    /// turns cannot promise (docs/METHOD.md). Needs --baseline, --pin and
+    /// --server-cpu at most 0.5 (two quotas share one core; 0.4 leaves the
+    /// generator's core room for both load runs).
+    #[arg(long)]
+    pub side_by_side: bool,
+
     /// The quota's enforcement period: the longest stall a throttled
     /// server adds to a request (1ms to 1s).
     #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = super::parse_duration)]
@@ -240,6 +250,18 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
             )));
         }
     }
+    if args.side_by_side && (args.baseline.is_none() || !args.pin || args.server_cpu.is_none()) {
+        return Err(io::Error::other(
+            "--side-by-side needs --baseline ENGINE (whom each run is paired with), --pin (both servers on the server core) and --server-cpu FRACTION (their equal quotas), e.g. --baseline epoll-raw --pin --server-cpu 0.4",
+        ));
+    }
+    if let (true, Some(fraction)) = (args.side_by_side, args.server_cpu) {
+        if fraction > 0.5 {
+            return Err(io::Error::other(format!(
+                "--side-by-side with --server-cpu {fraction}: two servers share the server core, so each may have at most 0.5 of it (0.4 leaves the generator room)"
+            )));
+        }
+    }
     if !(quota::MIN_PERIOD..=quota::MAX_PERIOD).contains(&args.quota_period) {
         return Err(io::Error::other(format!(
             "--quota-period {}: the kernel accepts 1ms to 1s",
@@ -275,6 +297,7 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         baseline: args.baseline,
         server_cpu: args.server_cpu,
         quota_period: args.quota_period,
+        side_by_side: args.side_by_side,
         stop: Arc::new(AtomicBool::new(false)),
     };
     // Ctrl-C (or SIGTERM) ends the comparison after the run under way, with

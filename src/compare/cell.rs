@@ -24,7 +24,7 @@ use super::matrix::Cell;
 use super::record::CellRecord;
 use super::server::ServerProcess;
 use super::system;
-use crate::counters::{ContextSwitches, SyscallCounter, Unavailable};
+use crate::counters::{ContextSwitches, SyscallCounter, ThreadCost, Unavailable};
 use crate::engine::ListenAddr;
 use crate::load::{self, ErrorKind, LoadConfig, Outcome, ProgressMode, RunLimit, Target};
 
@@ -45,6 +45,8 @@ pub struct LoadFigures {
     pub errors_by_kind: Vec<(&'static str, u64)>,
     /// How the load run ended (`finished`, `server-lost`, `cut-off`).
     pub outcome: String,
+    /// What the load threads cost over the measured window.
+    pub generator_cost: Option<ThreadCost>,
 }
 
 /// One cell's row, and what to tell the user about it.
@@ -139,7 +141,9 @@ pub fn measure(cell: &Cell, server: &ServerProcess, settings: RunSettings) -> io
     let (server_before, client_before, server_window, client_window) = at_warmup_end;
     let syscalls_unavailable = server_window.syscalls.as_ref().err().cloned();
     let (server_syscalls, server_switches) = server_window.finish(server.pid());
-    let (client_syscalls, client_switches) = client_window.finish(own_pid);
+    // The generator's switches are its load threads' own (not the whole
+    // process's): a run beside another in this process counts only itself.
+    let (client_syscalls, _) = client_window.finish(own_pid);
     let (mut figures, failure) = match load {
         Ok(figures) => (figures, None),
         Err(err) => (
@@ -151,7 +155,8 @@ pub fn measure(cell: &Cell, server: &ServerProcess, settings: RunSettings) -> io
             Some(err.to_string()),
         ),
     };
-    let client_cpu_s = system::process_cpu_s() - client_before;
+    let load_core_cpu_s = system::process_cpu_s() - client_before;
+    let generator = figures.generator_cost;
     let (server_cpu_s, server_rss_kb) = match (server_before, server.stats()) {
         (Ok(before), Ok(after)) => (
             after.cpu_s - before.cpu_s,
@@ -171,11 +176,12 @@ pub fn measure(cell: &Cell, server: &ServerProcess, settings: RunSettings) -> io
     let costs = Costs {
         server_cpu_s,
         server_rss_kb,
-        client_cpu_s,
+        client_cpu_s: generator.map_or(0.0, |cost| cost.cpu_s),
+        load_core_cpu_s,
         server_syscalls,
         server_switches,
         client_syscalls,
-        client_switches,
+        client_switches: generator.map(|cost| cost.switches),
     };
     Ok(Measured {
         record: record_of(cell, settings, figures, costs),
@@ -201,6 +207,7 @@ struct Costs {
     server_cpu_s: f64,
     server_rss_kb: u64,
     client_cpu_s: f64,
+    load_core_cpu_s: f64,
     server_syscalls: Option<u64>,
     server_switches: Option<ContextSwitches>,
     client_syscalls: Option<u64>,
@@ -248,6 +255,8 @@ fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Co
         client_syscalls: costs.client_syscalls,
         client_vcsw: costs.client_switches.map(|s| s.voluntary),
         client_ivcsw: costs.client_switches.map(|s| s.involuntary),
+        load_core_cpu_s: Some(round(costs.load_core_cpu_s, 3)),
+        beside: None,
     }
 }
 
@@ -330,5 +339,6 @@ fn run_load(
             Outcome::CutOff => "cut-off",
         }
         .to_string(),
+        generator_cost: report.generator_cost,
     })
 }

@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 pub mod cell;
@@ -90,6 +91,9 @@ pub struct CompareConfig {
     pub server_cpu: Option<f64>,
     /// The quota's enforcement period.
     pub quota_period: Duration,
+    /// Each server's runs at the same moment as the baseline's
+    /// (`--side-by-side`; needs a baseline).
+    pub side_by_side: bool,
     /// Set (by Ctrl-C, say) to end the comparison early: the run under way
     /// finishes, the servers are stopped and what was measured is written.
     pub stop: Arc<AtomicBool>,
@@ -154,12 +158,14 @@ pub fn run(
     };
     info.method
         .push(("server cpu quota".to_string(), quota_text));
+    let pairing = if config.side_by_side {
+        "in each, every server runs each cell at the same moment as the baseline (side by side: both servers on the server core under equal quotas, one load run for each), the servers' order rotated from one cell to the next"
+    } else {
+        "in each, every server runs each cell back to back, the order rotated from one cell to the next (ABC, BCA, CAB, ...; two servers alternate)"
+    };
     info.method.push((
         "rounds".to_string(),
-        format!(
-            "{}; in each, every server runs each cell back to back, the order rotated from one cell to the next (ABC, BCA, CAB, ...; two servers alternate)",
-            config.rounds
-        ),
+        format!("{}; {pairing}", config.rounds),
     ));
     if let Some(baseline) = config.baseline {
         info.method
@@ -248,12 +254,14 @@ struct Running {
     _quota: Option<CpuQuota>,
 }
 
-/// One run of the plan: a cell in a round.
+/// One run of the plan: a cell in a round, alone or beside the baseline's.
 #[derive(Debug, Clone, Copy)]
 struct Step<'a> {
     /// The round recorded in the CSV: 0 for the counting round, then 1 to N.
     round: u64,
     cell: &'a Cell,
+    /// (`--side-by-side`) The baseline's same cell, run at the same moment.
+    beside: Option<&'a Cell>,
 }
 
 /// The longest run of a cell in the counting round: system calls per
@@ -264,8 +272,16 @@ const COUNTING_RUN: Duration = Duration::from_secs(1);
 /// set of server processes serves), round after round, each cell's shape
 /// run by every contender back to back, the contenders' order rotated
 /// from one shape (and round) to the next. With `counting`, a counting
-/// round (round 0) comes first.
-fn plan(cells: &[Cell], rounds: usize, counting: bool) -> Vec<Vec<Step<'_>>> {
+/// round (round 0) comes first. With `side_by_side` (the baseline), every
+/// other contender's run of a measured round is paired with a run of the
+/// baseline at the same moment; the counting round still runs one server
+/// at a time, since its counters are per process.
+fn plan(
+    cells: &[Cell],
+    rounds: usize,
+    counting: bool,
+    side_by_side: Option<Contender>,
+) -> Vec<Vec<Step<'_>>> {
     let mut groups: Vec<Vec<&Cell>> = Vec::new();
     for cell in cells {
         match groups
@@ -300,15 +316,29 @@ fn plan(cells: &[Cell], rounds: usize, counting: bool) -> Vec<Vec<Step<'_>>> {
                     // would give one side of a pair conditions the other
                     // lacks. Two contenders simply alternate (AB, AB, ...):
                     // for them any change of order runs one twice in a row.
-                    let n = contenders.len();
+                    let find = |contender: Contender| {
+                        group
+                            .iter()
+                            .find(|c| c.contender == contender && c.same_shape(shape))
+                            .copied()
+                    };
+                    let baseline = side_by_side.filter(|_| round > 0);
+                    let beside = baseline.and_then(find);
+                    let runners: Vec<Contender> = contenders
+                        .iter()
+                        .copied()
+                        .filter(|c| beside.is_none() || Some(*c) != baseline)
+                        .collect();
+                    let n = runners.len();
                     let shift = if n > 2 { turn % n } else { 0 };
                     turn += 1;
-                    for contender in contenders.iter().cycle().skip(shift).take(n) {
-                        if let Some(cell) = group
-                            .iter()
-                            .find(|c| c.contender == *contender && c.same_shape(shape))
-                        {
-                            steps.push(Step { round, cell });
+                    for contender in runners.iter().cycle().skip(shift).take(n) {
+                        if let Some(cell) = find(*contender) {
+                            steps.push(Step {
+                                round,
+                                cell,
+                                beside,
+                            });
                         }
                     }
                 }
@@ -340,10 +370,11 @@ fn run_rounds(
             false
         }
     };
-    let groups = plan(cells, config.rounds.max(1), counting);
-    let run_of = |step: &Step<'_>| {
-        let mut cell = step.cell.clone();
-        if step.round == 0 {
+    let side_by_side = config.baseline.filter(|_| config.side_by_side);
+    let groups = plan(cells, config.rounds.max(1), counting, side_by_side);
+    let run_of = |cell: &Cell, round: u64| {
+        let mut cell = cell.clone();
+        if round == 0 {
             cell.duration = cell.duration.min(COUNTING_RUN);
         }
         cell
@@ -351,7 +382,7 @@ fn run_rounds(
     let planned: Vec<Duration> = groups
         .iter()
         .flatten()
-        .map(|s| run_of(s).duration)
+        .map(|s| run_of(s.cell, s.round).duration)
         .collect();
     let mut records = Vec::new();
     let mut step_number = 0;
@@ -366,15 +397,20 @@ fn run_rounds(
                 }
                 break 'groups;
             }
-            let cell = run_of(step);
+            let cell = run_of(step.cell, step.round);
+            let beside = step.beside.map(|cell| run_of(cell, step.round));
             let round_label = match step.round {
                 0 => "counting round (system calls): ".to_string(),
                 round if config.rounds > 1 => format!("round {round} of {}: ", config.rounds),
                 _ => String::new(),
             };
+            let beside_label = match &beside {
+                Some(other) => format!(", beside {}", other.contender),
+                None => String::new(),
+            };
             writeln!(
                 progress,
-                "[{}/{}] {round_label}{cell}{}",
+                "[{}/{}] {round_label}{cell}{beside_label}{}",
                 step_number + 1,
                 planned.len(),
                 eta(started.elapsed(), step_number, &planned)
@@ -387,23 +423,65 @@ fn run_rounds(
                 round: step.round,
                 count_syscalls: step.round == 0,
             };
-            let Some(server) = running_server(config, &cell, &mut servers, progress)? else {
-                records.push(cell::failed_record(&cell, settings, "server-failed"));
-                record::write_csv(csv, &records)?;
-                continue;
-            };
-            let measured = cell::measure(&cell, &server.process, settings)?;
-            if let Some(reason) = &measured.failure {
-                writeln!(progress, "  load failed: {reason}")?;
+            let mut runs = vec![cell];
+            runs.extend(beside);
+            let mut up = Vec::new();
+            for cell in &runs {
+                up.push(ensure_running(config, cell, &mut servers, progress)?);
             }
-            if let Some(reason) = &measured.syscalls_unavailable {
-                writeln!(
-                    progress,
-                    "  note: system calls of this server not counted: {reason}"
-                )?;
+            let measured = thread::scope(|scope| {
+                // Each run of a side-by-side pair on a thread of its own,
+                // started together: they share the moment, not a process's
+                // figures (each load run counts its own threads' cost).
+                let handles: Vec<_> = runs
+                    .iter()
+                    .zip(&up)
+                    .map(|(cell, &is_up)| {
+                        let server = running(&servers, cell.contender).filter(|_| is_up);
+                        scope.spawn(move || match server {
+                            Some(server) => {
+                                cell::measure(cell, &server.process, settings).map(Some)
+                            }
+                            None => Ok(None),
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().expect("a measuring thread does not panic"))
+                    .collect::<io::Result<Vec<Option<cell::Measured>>>>()
+            })?;
+            let names: Vec<String> = runs
+                .iter()
+                .map(|c| c.contender.name().to_string())
+                .collect();
+            for (index, (cell, measured)) in runs.iter().zip(measured).enumerate() {
+                let mut record = match measured {
+                    Some(measured) => {
+                        if let Some(reason) = &measured.failure {
+                            writeln!(progress, "  {}: load failed: {reason}", cell.contender)?;
+                        }
+                        if let Some(reason) = &measured.syscalls_unavailable {
+                            writeln!(
+                                progress,
+                                "  note: system calls of this server not counted: {reason}"
+                            )?;
+                        }
+                        let who = if runs.len() > 1 {
+                            format!("{}: ", cell.contender)
+                        } else {
+                            String::new()
+                        };
+                        writeln!(progress, "  {who}{}", headline(&measured.record))?;
+                        measured.record
+                    }
+                    None => cell::failed_record(cell, settings, "server-failed"),
+                };
+                // The other run of the pair, by name: the verdict pairs
+                // each engine's row with the baseline's row of its moment.
+                record.beside = (runs.len() > 1).then(|| names[1 - index].clone());
+                records.push(record);
             }
-            writeln!(progress, "  {}", headline(&measured.record))?;
-            records.push(measured.record);
             // Rewritten after every run: an interrupted comparison keeps
             // what it measured.
             record::write_csv(csv, &records)?;
@@ -417,14 +495,14 @@ fn run_rounds(
     Ok(records)
 }
 
-/// The running server of `cell`'s contender, started (again) if it is not
-/// running; `None`, said on `progress`, if it cannot be started.
-fn running_server<'s>(
+/// Make sure the server of `cell`'s contender runs, starting it (again) if
+/// it is not running; `false`, said on `progress`, if it cannot be started.
+fn ensure_running(
     config: &CompareConfig,
     cell: &Cell,
-    servers: &'s mut Vec<(Contender, Option<Running>)>,
+    servers: &mut Vec<(Contender, Option<Running>)>,
     progress: &mut dyn Write,
-) -> io::Result<Option<&'s Running>> {
+) -> io::Result<bool> {
     let index = match servers.iter().position(|(c, _)| *c == cell.contender) {
         Some(index) => index,
         None => {
@@ -454,7 +532,15 @@ fn running_server<'s>(
             )?,
         }
     }
-    Ok(slot.as_ref())
+    Ok(slot.is_some())
+}
+
+/// The running server of `contender`, if it has one.
+fn running(servers: &[(Contender, Option<Running>)], contender: Contender) -> Option<&Running> {
+    servers
+        .iter()
+        .find(|(c, _)| *c == contender)
+        .and_then(|(_, server)| server.as_ref())
 }
 
 /// Raise the descriptor limit (for this process and the servers it
@@ -669,7 +755,7 @@ mod tests {
             ..MatrixSpec::default_run()
         };
         let cells = spec.cells().cells;
-        let groups = plan(&cells, 2, false);
+        let groups = plan(&cells, 2, false, None);
         assert_eq!(groups.len(), 2, "one group per kind of work");
         let order: Vec<String> = groups[0]
             .iter()
@@ -696,7 +782,7 @@ mod tests {
             ..spec.clone()
         };
         let two_cells = two.cells().cells;
-        let alternating: Vec<&str> = plan(&two_cells, 2, false)[0]
+        let alternating: Vec<&str> = plan(&two_cells, 2, false, None)[0]
             .iter()
             .map(|step| step.cell.contender.name())
             .collect();
@@ -704,6 +790,51 @@ mod tests {
         assert!(groups[1]
             .iter()
             .all(|step| step.cell.work != crate::engine::Work::None));
+    }
+
+    /// Side by side, every other contender's measured run is paired with
+    /// the baseline's same cell, in rotated order; the counting round
+    /// still runs each server alone.
+    #[test]
+    fn side_by_side_pairs_every_run_with_the_baselines() {
+        let baseline = Contender::EpollRaw;
+        let spec = MatrixSpec {
+            contenders: vec![
+                Contender::Engine(crate::engine::EngineKind::Pool),
+                Contender::Engine(crate::engine::EngineKind::Reactor),
+                Contender::Engine(crate::engine::EngineKind::Threaded),
+                baseline,
+            ],
+            connections: vec![1, 10],
+            ..MatrixSpec::default_run()
+        };
+        let cells = spec.cells().cells;
+        let groups = plan(&cells, 2, true, Some(baseline));
+        assert_eq!(groups.len(), 1);
+        let order: Vec<String> = groups[0]
+            .iter()
+            .map(|step| {
+                let name = |cell: &Cell| cell.contender.name()[..1].to_string();
+                format!(
+                    "{}:{}:{}{}",
+                    step.round,
+                    step.cell.connections,
+                    name(step.cell),
+                    step.beside
+                        .map_or(String::new(), |b| format!("+{}", name(b)))
+                )
+            })
+            .collect();
+        assert_eq!(
+            order.join(" "),
+            "0:1:p 0:1:r 0:1:t 0:1:e 0:10:r 0:10:t 0:10:e 0:10:p \
+             1:1:t+e 1:1:p+e 1:1:r+e 1:10:p+e 1:10:r+e 1:10:t+e \
+             2:1:r+e 2:1:t+e 2:1:p+e 2:10:t+e 2:10:p+e 2:10:r+e"
+        );
+        for step in groups[0].iter().filter(|step| step.round > 0) {
+            let beside = step.beside.expect("paired");
+            assert!(beside.same_shape(step.cell), "paired with the same cell");
+        }
     }
 
     /// The note counts the cells whose pinned generator filled its core,

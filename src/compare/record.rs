@@ -17,7 +17,7 @@
 //! | `errors_by_kind` | the same split by kind, `kind=count` separated by `;` |
 //! | `server_cpu_s` | server CPU time (user + system) in the measured window (after the warmup); 0 if the server died during the cell |
 //! | `server_rss_kb` | server peak resident memory (`VmHWM`) during the cell, warmup included (the process's lifetime peak where the kernel refuses to reset it); 0 if the server died |
-//! | `client_cpu_s` | load generator CPU time (user + system) in the measured window |
+//! | `client_cpu_s` | CPU time (user + system) of this run's load threads in the measured window, each thread reading its own (`getrusage(RUSAGE_THREAD)`), so a run beside another in the same process (`--side-by-side`) counts only itself |
 //! | `outcome` | how the load run ended: `finished`, `server-lost` (no connection could be opened: ended early), `cut-off` (load threads stopped at the hard deadline) or `load-failed` (it could not run: see the progress output) |
 //! | `pinned` | server and generator pinned to separate cores (`--pin`) |
 //! | `transport` | `tcp4`, `tcp6` or `unix` (absent in files from before it existed: read as `tcp4`) |
@@ -25,7 +25,9 @@
 //! | `server_cpu_quota` | the server's CPU quota as a share of one core (`--server-cpu`), empty without one |
 //! | `load_threads` | load generator threads |
 //! | `server_syscalls`, `client_syscalls` | system calls made in the measured window by the server process (all its threads) and by the load generator (this process); counted in round 0 only, empty in other rounds and where they cannot be counted (`counters`) |
-//! | `server_vcsw`, `server_ivcsw`, `client_vcsw`, `client_ivcsw` | voluntary and involuntary context switches in the measured window, server and generator, summed over threads (`counters`) |
+//! | `server_vcsw`, `server_ivcsw`, `client_vcsw`, `client_ivcsw` | voluntary and involuntary context switches in the measured window, server and generator, summed over threads (`counters`; the generator's from its load threads, as `client_cpu_s`) |
+//! | `load_core_cpu_s` | CPU time of the whole generator process over the window: with `--side-by-side` both runs of the pair, which share the generator's core; what the `bound` column's "load" is judged by (empty in older files: `client_cpu_s` is used) |
+//! | `beside` | with `--side-by-side`, the server whose run took place at the same moment (the baseline for an engine's row, the engine for a baseline's row); empty when runs took turns |
 
 use std::io;
 use std::path::Path;
@@ -109,6 +111,13 @@ pub struct CellRecord {
     /// Load generator involuntary context switches in the window.
     #[serde(default)]
     pub client_ivcsw: Option<u64>,
+    /// CPU time of the whole generator process in the window (both runs
+    /// of a side-by-side pair).
+    #[serde(default)]
+    pub load_core_cpu_s: Option<f64>,
+    /// The server that ran at the same moment (`--side-by-side`).
+    #[serde(default)]
+    pub beside: Option<String>,
 }
 
 /// The transport of rows written before the column existed.
@@ -281,6 +290,8 @@ pub(crate) mod tests {
             client_syscalls: Some((req_per_s * 3.0 * 2.0) as u64),
             client_vcsw: Some(100),
             client_ivcsw: Some(10),
+            load_core_cpu_s: None,
+            beside: None,
         }
     }
 
@@ -296,7 +307,7 @@ pub(crate) mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let old: String = text
             .lines()
-            .map(|line| line.rsplitn(11, ',').last().unwrap().to_string() + "\n")
+            .map(|line| line.rsplitn(13, ',').last().unwrap().to_string() + "\n")
             .collect();
         assert!(old.starts_with("engine,") && old.lines().next().unwrap().ends_with(",pinned"));
         std::fs::write(&path, old).unwrap();

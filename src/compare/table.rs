@@ -154,9 +154,11 @@ fn percent_of_core_text(cpu_s: f64, duration_s: f64) -> String {
 /// The generator, pinned to its one core, kept that core (nearly) full:
 /// the cell's throughput may be the generator's limit, not the server's.
 /// Unpinned, generator and server share the cores and this cannot be told.
+/// Side by side, two runs share the generator's core: their sum counts.
 pub fn generator_saturated(record: &CellRecord) -> bool {
+    let core_cpu_s = record.load_core_cpu_s.unwrap_or(record.client_cpu_s);
     record.pinned
-        && percent_of_core(record.client_cpu_s, record.duration_s)
+        && percent_of_core(core_cpu_s, record.duration_s)
             .is_some_and(|percent| percent >= GENERATOR_SATURATED_PERCENT)
 }
 
@@ -290,6 +292,13 @@ mod tests {
         assert_eq!(bottleneck(&row), "load");
         row.server_cpu_s = 1.5;
         assert_eq!(bottleneck(&row), "both");
+        // Side by side, the run's own threads used half the core, but the
+        // two runs together filled it.
+        row.client_cpu_s = 1.45;
+        row.load_core_cpu_s = Some(2.9);
+        assert_eq!(bottleneck(&row), "both");
+        row.load_core_cpu_s = Some(1.6);
+        assert_eq!(bottleneck(&row), "server");
         let plain = sample("reactor", 100, 50000.0, Some(800));
         assert_eq!(bottleneck(&plain), "-");
     }

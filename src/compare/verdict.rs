@@ -192,8 +192,13 @@ pub fn compare_to_baseline(records: &[CellRecord], baseline: &str) -> Vec<Compar
             let mut ratios = Vec::new();
             let mut left_out = 0;
             for row in &rows {
+                // The baseline's run of the same round and shape; side by
+                // side, the one that ran at the same moment as this row.
                 let base = records.iter().find(|b| {
-                    b.engine == baseline && b.round == row.round && b.shape_key() == row.shape_key()
+                    b.engine == baseline
+                        && b.round == row.round
+                        && b.shape_key() == row.shape_key()
+                        && b.beside.as_deref() == row.beside.as_ref().map(|_| row.engine.as_str())
                 });
                 match base {
                     Some(base) if is_usable(row) && is_usable(base) => {
@@ -342,6 +347,38 @@ mod tests {
                 "{interval:?}"
             );
         }
+    }
+
+    /// Side by side, a round holds one baseline run per other engine: each
+    /// engine's ratio is taken against the run beside it, not another.
+    #[test]
+    fn side_by_side_ratios_pair_runs_of_the_same_moment() {
+        let mut rows = Vec::new();
+        for round in 1..=8u64 {
+            // Each moment of the machine has its own speed; within a pair
+            // both sides share it.
+            for (engine, rate, moment_speed) in
+                [("reactor", 95_000.0, 1.3), ("tokio", 90_000.0, 0.7)]
+            {
+                let mut row = sample(engine, 100, rate * moment_speed, Some(900));
+                row.round = round;
+                row.beside = Some("epoll-raw".to_string());
+                let mut base = sample("epoll-raw", 100, 100_000.0 * moment_speed, Some(900));
+                base.round = round;
+                base.beside = Some(engine.to_string());
+                rows.extend([row, base]);
+            }
+        }
+        let comparisons = compare_to_baseline(&rows, "epoll-raw");
+        let ratio = |engine: &str| {
+            let c = comparisons.iter().find(|c| c.engine == engine).unwrap();
+            (c.median_ratio.unwrap(), c.rounds_used)
+        };
+        let (reactor, used) = ratio("reactor");
+        assert!((reactor - 0.95).abs() < 1e-9, "reactor {reactor}");
+        assert_eq!(used, 8);
+        let (tokio, _) = ratio("tokio");
+        assert!((tokio - 0.90).abs() < 1e-9, "tokio {tokio}");
     }
 
     /// Ratios pair each round with the baseline's same round and same

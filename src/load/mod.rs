@@ -81,6 +81,7 @@ pub use report::{LoadReport, Outcome, Percentiles, Ramp, ReportRow, TimelineRow}
 pub use stats::{ErrorCounts, ErrorKind, Interval};
 pub use worker::GIVE_UP_AFTER;
 
+use crate::counters::ThreadCost;
 use crate::netstat::ListenQueue;
 use stats::{add_histogram, new_histogram};
 use window::Window;
@@ -306,6 +307,7 @@ struct Collected {
     open_at_end: u64,
     server_lost: bool,
     stopped_at: Option<Instant>,
+    cost: Option<ThreadCost>,
 }
 
 impl Collected {
@@ -321,6 +323,7 @@ impl Collected {
             open_at_end: 0,
             server_lost: false,
             stopped_at: None,
+            cost: None,
         }
     }
 
@@ -340,6 +343,9 @@ impl Collected {
         self.open_at_end += summary.open_at_end;
         self.server_lost |= summary.server_lost;
         self.stopped_at = self.stopped_at.max(Some(summary.stopped_at));
+        if let Some(cost) = summary.cost {
+            self.cost = Some(self.cost.unwrap_or_default().plus(cost));
+        }
     }
 
     fn into_report(self, config: &LoadConfig, shape: Shape, outcome: Outcome) -> LoadReport {
@@ -371,6 +377,7 @@ impl Collected {
             connections_open_at_end: self.open_at_end,
             listen_queue: shape.listen_queue,
             intervals: self.by_second.into_values().collect(),
+            generator_cost: self.cost,
             outcome,
         }
     }

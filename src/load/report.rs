@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::capacity::PortRange;
 use super::stats::{ErrorCounts, Interval};
+use crate::counters::ThreadCost;
 use crate::netstat::ListenQueue;
 use crate::service::ServiceKind;
 
@@ -163,6 +164,11 @@ pub struct LoadReport {
     pub listen_queue: Option<ListenQueue>,
     /// One entry per second of the measurement, in order.
     pub intervals: Vec<Interval>,
+    /// CPU time and context switches of the load threads over the measured
+    /// window (read by each thread, so another run in the same process is
+    /// not counted); `None` if measuring never began, or for a run of
+    /// several generator processes.
+    pub generator_cost: Option<ThreadCost>,
     /// How the run ended.
     pub outcome: Outcome,
 }
@@ -614,6 +620,7 @@ mod tests {
             connections_open_at_end: 1,
             listen_queue: None,
             intervals: Vec::new(),
+            generator_cost: None,
             outcome: Outcome::Finished,
         }
     }

@@ -49,6 +49,7 @@ use super::protocol::{Check, Datagram, Protocol};
 use super::source::connect_from;
 use super::stats::{new_histogram, record_us, ErrorKind, Interval};
 use super::window::Window;
+use crate::counters::ThreadCost;
 use crate::io_util::{forward_source, interrupted, would_block};
 
 /// Wait this long before retrying a connection that could not be opened.
@@ -110,6 +111,9 @@ pub(crate) struct ThreadSummary {
     pub server_lost: bool,
     /// Connections open when the thread stopped.
     pub open_at_end: u64,
+    /// What this thread cost over the measured window; `None` if the
+    /// window never began.
+    pub cost: Option<ThreadCost>,
 }
 
 /// A thread's share of the run.
@@ -397,6 +401,8 @@ struct Worker {
     /// When measuring begins and ends, once the ramp is over.
     measure_start: Option<Instant>,
     stop_at: Option<Instant>,
+    /// This thread's cost when measuring began.
+    cost_at_start: Option<ThreadCost>,
 
     // What this thread measured.
     current: Interval,
@@ -480,6 +486,7 @@ pub(crate) fn run_thread(
         scratch: Vec::new(),
         answered: Vec::new(),
         measure_start: None,
+        cost_at_start: None,
         stop_at: None,
         current: Interval::new(0, config.rate_per_s.is_some()),
         next_tick: None,
@@ -557,6 +564,9 @@ impl Worker {
             self.send_answered(now);
         }
         let stopped_at = Instant::now();
+        let cost = self
+            .cost_at_start
+            .map(|start| ThreadCost::of_this_thread().since(start));
         let last = std::mem::replace(&mut self.current, Interval::new(0, false));
         // The collector may have stopped listening (its deadline passed):
         // nothing more to do then.
@@ -568,6 +578,7 @@ impl Worker {
             stopped_at,
             server_lost,
             open_at_end: self.open_count as u64,
+            cost,
         }));
         Ok(())
     }
@@ -579,6 +590,7 @@ impl Worker {
             return;
         }
         if let Some(begins) = self.clock.window.begins() {
+            self.cost_at_start = Some(ThreadCost::of_this_thread());
             self.measure_start = Some(begins);
             self.stop_at = Some(begins + self.clock.measured);
             self.next_tick = Some(begins + Duration::from_secs(1));
