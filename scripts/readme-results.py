@@ -57,7 +57,9 @@ def core_share_text(row, key):
 
 
 def generator_saturated(row):
-    share = core_share(row, "client_cpu_s")
+    # Side by side, two load runs share the generator's core: the whole
+    # generator process's CPU (load_core_cpu_s) is what fills it.
+    share = core_share(row, "load_core_cpu_s" if row.get("load_core_cpu_s") else "client_cpu_s")
     return row.get("pinned") == "true" and share is not None and share >= GENERATOR_SATURATED_PERCENT
 
 
@@ -179,10 +181,14 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
     held = (f"every server held to the same CPU quota ({quota} of a core) so that it, not the load "
             "generator, is the bottleneck" if quota else
             "no CPU quota (the servers use what the machine gives them)")
+    pairing = ("each cell at the same moment as the baseline (side by side: both servers on one core "
+               "under equal quotas, a load run for each; the servers' order rotated from one cell to the next)"
+               if any(r.get("beside") for r in measured) else
+               "each cell back to back (order rotated from one cell to the next)")
     out = [
         f"**{title}** (`{rel(csv_path)}` and `results/{stem}.verdicts.csv`; 64-byte echo, "
         f"work `{work}`): {held}; {rounds} paired rounds, in each of which every server runs "
-        "each cell back to back (order rotated from one cell to the next); per cell, the median of "
+        f"{pairing}; per cell, the median of "
         f"the rounds' req/s ratios to `{baseline}`, a distribution-free 95% interval for that "
         "median, and the verdict: *faster* or *slower* when the whole interval is on one side "
         "of 1.0, *no difference* when it contains 1.0. `docs/METHOD.md` says why and what the "

@@ -9,8 +9,12 @@
 //!
 //! Within a group the run is *paired and interleaved*: round after round
 //! (`--rounds N`), each cell is run by every contender back to back, in an
-//! order that reverses from one cell to the next (ABC, CBA, ABC, …), so a
-//! slow spell of the machine falls on every contender alike. With
+//! order rotated from one cell to the next (ABC, BCA, CAB, …), so a slow
+//! spell of the machine falls on every contender alike. With
+//! `--side-by-side`, turns give way to pairs: each contender's run of a
+//! measured round happens at the same moment as a run of the baseline,
+//! both servers on the server core under equal quotas, so even a spell
+//! shorter than a run falls on both sides of the pair. With
 //! `--baseline ENGINE`, [`verdict`] turns the rounds into ratios,
 //! intervals and verdicts. With `--server-cpu FRACTION`, each server runs
 //! in a CPU-quota cgroup ([`quota`]), so that the server, not the load
@@ -206,6 +210,7 @@ pub fn run(
 
     let mut table = table::render(&cells);
     table.push_str(&saturation_note(&cells));
+    table.push_str(&side_by_side_note(&records));
     table.push_str(
         "\nCost per request, server and load generator (CPU and context switches: the median round; system calls: the counting round):\n\n",
     );
@@ -703,6 +708,33 @@ fn saturation_note(cells: &[CellSummary]) -> String {
     )
 }
 
+/// Under the table, side by side: how many paired runs had a server that
+/// did not use its quota. Equal quotas make a pair's req/s ratio its cost
+/// ratio only while both servers use them up; a server short of its quota
+/// (the machine busy with other work, or the server waiting on something)
+/// got what the scheduler gave it, and the pair's ratio says less.
+fn side_by_side_note(records: &[CellRecord]) -> String {
+    let paired: Vec<&CellRecord> = records
+        .iter()
+        .filter(|r| r.round > 0 && r.beside.is_some())
+        .collect();
+    let short = paired
+        .iter()
+        .filter(|r| !table::server_saturated(r))
+        .count();
+    if short == 0 {
+        return String::new();
+    }
+    format!(
+        "\nSide by side, {short} of {} runs had a server below {}% of its quota (bound neither or load): \
+         there the two servers did not share the core by their quotas alone, and the ratio of that \
+         pair reflects the scheduler as well as the servers' cost. On a machine busy with other \
+         work, rerun when it is quiet.\n",
+        paired.len(),
+        table::GENERATOR_SATURATED_PERCENT,
+    )
+}
+
 /// One line of headline figures for the progress output.
 fn headline(record: &CellRecord) -> String {
     let latency = |us: Option<u64>| us.map_or_else(|| "-".to_string(), |us| format!("{us}µs"));
@@ -835,6 +867,29 @@ mod tests {
             let beside = step.beside.expect("paired");
             assert!(beside.same_shape(step.cell), "paired with the same cell");
         }
+    }
+
+    /// Side by side, the note counts the runs whose server fell short of
+    /// its quota, and is absent when every server used it up.
+    #[test]
+    fn side_by_side_note_counts_servers_short_of_their_quota() {
+        let mut full = sample("reactor", 100, 50000.0, Some(800)); // 3 s window
+        full.server_cpu_quota = Some(0.4);
+        full.server_cpu_s = 1.2;
+        full.beside = Some("epoll-raw".to_string());
+        assert_eq!(side_by_side_note(std::slice::from_ref(&full)), "");
+        let mut short = full.clone();
+        short.server_cpu_s = 0.6;
+        let note = side_by_side_note(&[full.clone(), short]);
+        assert!(note.contains("1 of 2 runs"), "{note}");
+        let mut alone = full;
+        alone.beside = None;
+        alone.server_cpu_s = 0.6;
+        assert_eq!(
+            side_by_side_note(&[alone]),
+            "",
+            "runs taking turns have no such note"
+        );
     }
 
     /// The note counts the cells whose pinned generator filled its core,
