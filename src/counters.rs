@@ -169,12 +169,22 @@ pub struct ThreadCost {
 impl ThreadCost {
     /// What the calling thread has cost so far.
     pub fn of_this_thread() -> ThreadCost {
+        Self::of_rusage(libc::RUSAGE_THREAD)
+    }
+
+    /// What this whole process (every thread, live or ended) has cost.
+    pub fn of_this_process() -> ThreadCost {
+        Self::of_rusage(libc::RUSAGE_SELF)
+    }
+
+    fn of_rusage(who: libc::c_int) -> ThreadCost {
         // SAFETY: getrusage only writes into the struct it is given, which
         // is a plain C struct for which all zeroes is a valid value.
         let usage = unsafe {
             let mut usage: libc::rusage = std::mem::zeroed();
-            // Cannot fail: RUSAGE_THREAD is valid and the pointer is ours.
-            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+            // Cannot fail: `who` is one of the valid constants and the
+            // pointer is ours.
+            libc::getrusage(who, &mut usage);
             usage
         };
         let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;

@@ -183,6 +183,10 @@ fn server_cpu_quota_holds_the_server_and_is_recorded_and_removed() {
                 || machine.contains("cpu.max = \"2500")),
         "{machine}"
     );
+    assert!(
+        machine.contains("load generator priority: nice -20"),
+        "the generator's priority is recorded: {machine}"
+    );
     let leftovers: Vec<String> = ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup"]
         .iter()
         .filter_map(|d| std::fs::read_dir(d).ok())

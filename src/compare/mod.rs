@@ -162,6 +162,19 @@ pub fn run(
     };
     info.method
         .push(("server cpu quota".to_string(), quota_text));
+    // Under a quota the servers' groups outweigh other work on the machine
+    // (quota.rs); the generator is raised likewise, before any load thread
+    // exists, so that every one inherits it.
+    if config.server_cpu.is_some() {
+        system::raise_priority()?;
+        info.method.push((
+            "load generator priority".to_string(),
+            format!(
+                "nice {} (servers: their quota groups' weight), above other work on the machine",
+                system::LOAD_NICE
+            ),
+        ));
+    }
     let pairing = if config.side_by_side {
         "in each, every server runs each cell at the same moment as the baseline (side by side: both servers on the server core under equal quotas, one load run for each), the servers' order rotated from one cell to the next"
     } else {

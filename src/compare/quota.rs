@@ -16,6 +16,15 @@
 //! then stops it until the next period: so the period is also the longest
 //! stall a throttled server adds to a request's latency. [`DEFAULT_PERIOD`]
 //! explains the choice.
+//!
+//! The quota caps a server; the group's scheduling **weight** guarantees
+//! it. The group gets the highest weight the kernel allows ([`WEIGHT_V1`],
+//! [`WEIGHT_V2`]), so other work on the machine (a build, another guest's
+//! noise inside this one) cannot take the server's quota from it: the
+//! server then runs its `fraction` whenever it wants to, and only the
+//! quota stops it. Without the weight, a busy machine gives a capped
+//! server less than its quota, and what it measures is the scheduler's
+//! split rather than the server's cost.
 
 use std::fs;
 use std::io;
@@ -35,6 +44,13 @@ pub const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 /// The longest period the kernel accepts (1 s).
 pub const MAX_PERIOD: Duration = Duration::from_secs(1);
+
+/// cgroup v1 `cpu.shares` of a quota group: the largest the kernel takes
+/// (the default is 1024, so a group outweighs any ordinary process 256:1).
+pub const WEIGHT_V1: u64 = 262_144;
+
+/// cgroup v2 `cpu.weight` of a quota group: the largest (default 100).
+pub const WEIGHT_V2: u64 = 10_000;
 
 /// Which cgroup interface holds the quota.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,10 +137,14 @@ impl CpuQuota {
         };
         // On error the drop removes the half-made group.
         match quota.interface {
-            Interface::V2 => write(&quota.dir, "cpu.max", &format!("{quota_us} {period_us}"))?,
+            Interface::V2 => {
+                write(&quota.dir, "cpu.max", &format!("{quota_us} {period_us}"))?;
+                write(&quota.dir, "cpu.weight", &WEIGHT_V2.to_string())?;
+            }
             Interface::V1 => {
                 write(&quota.dir, "cpu.cfs_period_us", &period_us.to_string())?;
                 write(&quota.dir, "cpu.cfs_quota_us", &quota_us.to_string())?;
+                write(&quota.dir, "cpu.shares", &WEIGHT_V1.to_string())?;
             }
         }
         Ok(quota)
@@ -148,11 +168,11 @@ impl CpuQuota {
         let quota_us = ((self.fraction * period_us as f64).round() as u64).max(1000);
         match self.interface {
             Interface::V2 => format!(
-                "{} of a core per server process: cgroup v2 cpu.max = \"{quota_us} {period_us}\"",
+                "{} of a core per server process: cgroup v2 cpu.max = \"{quota_us} {period_us}\", cpu.weight = {WEIGHT_V2}",
                 self.fraction
             ),
             Interface::V1 => format!(
-                "{} of a core per server process: cgroup v1 cpu.cfs_quota_us = {quota_us}, cpu.cfs_period_us = {period_us}",
+                "{} of a core per server process: cgroup v1 cpu.cfs_quota_us = {quota_us}, cpu.cfs_period_us = {period_us}, cpu.shares = {WEIGHT_V1}",
                 self.fraction
             ),
         }
@@ -254,7 +274,7 @@ mod tests {
     /// put in it, throttles a spinning one, and is gone once dropped.
     /// Skipped, with the reason printed, where no CPU cgroup is writable.
     #[test]
-    fn quota_group_is_set_up_throttles_and_is_removed() {
+    fn quota_group_is_set_up_weighted_throttles_and_is_removed() {
         let quota = match CpuQuota::create(0.25, DEFAULT_PERIOD) {
             Ok(quota) => quota,
             Err(err) => {
@@ -272,6 +292,15 @@ mod tests {
             "quota of a quarter of 10 ms: {limit}"
         );
         assert!(quota.describe().contains("2500"), "{}", quota.describe());
+        let (file, weight) = match quota.interface {
+            Interface::V2 => ("cpu.weight", WEIGHT_V2),
+            Interface::V1 => ("cpu.shares", WEIGHT_V1),
+        };
+        assert_eq!(
+            fs::read_to_string(dir.join(file)).unwrap().trim(),
+            weight.to_string(),
+            "the group outweighs other work"
+        );
 
         // A shell that spins for a while: well over its quarter of a core.
         let mut spinner = std::process::Command::new("sh")

@@ -1,5 +1,5 @@
 //! What compare asks of the operating system for the client side: core
-//! pinning, its own CPU time, and finding `taskset`.
+//! pinning, priority, its own CPU time, and finding `taskset`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,14 +23,28 @@ pub fn pin_current_thread(core: usize) -> io::Result<()> {
 
 /// CPU time (user + system) this process has used, in seconds.
 pub fn process_cpu_s() -> f64 {
-    // SAFETY: getrusage fills the struct we pass.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    crate::counters::ThreadCost::of_this_process().cpu_s
+}
+
+/// The nice value the load generator runs at under a quota: the highest
+/// priority, so other work on the machine cannot take the generator's
+/// core from it (the servers' quota groups get the same through their
+/// weight, `quota.rs`).
+pub const LOAD_NICE: i32 = -20;
+
+/// Run the calling thread, and the threads it starts from now on, at
+/// [`LOAD_NICE`] (Linux keeps a nice value per thread; new threads inherit
+/// their creator's). Needs root (`CAP_SYS_NICE`).
+pub fn raise_priority() -> io::Result<()> {
+    // SAFETY: setpriority takes plain integers; 0 names the calling thread.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, LOAD_NICE) } != 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("--server-cpu runs the load generator at nice {LOAD_NICE}: setpriority failed: {err} (run as root)"),
+        ));
+    }
+    Ok(())
 }
 
 /// The first executable named `program` on `PATH`.
