@@ -125,6 +125,34 @@ def main():
                    "more from one 2-second run to the next than the difference between the two fastest "
                    "servers. More rounds alone did not narrow it here (the 40-round run above): the "
                    "cost of a request drifts over minutes as well as from run to run.\n")
+    if (ROOT / "results/method-side-by-side-as-is.csv").exists():
+        out.append("### Turns against side by side\n")
+        out.append("`./scripts/method.sh`: reactor against epoll-raw, 64-byte echo, 2 s cells, pinned, "
+                   "`--server-cpu 0.4`, 10 rounds; once taking turns (back to back), once side by side "
+                   "(`--side-by-side`); first on the machine as it was, then with `scripts/burner.py` "
+                   "spinning on both cores in random bursts of 50 to 500 ms. *At quota*: the share of "
+                   "measured runs in which the server used 95% or more of its quota.\n")
+        out.append("| machine | pairing | connections | reactor ÷ epoll-raw, median | 95% interval | width | verdict | at quota |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for state, label in [("as-is", "as it was"), ("busy", "busy (burner)")]:
+            for pairing, name in [("turns", f"method-turns-{state}"), ("side by side", f"method-side-by-side-{state}")]:
+                if not (ROOT / f"results/{name}.csv").exists():
+                    continue
+                rows = [r for r in load(name) if r["round"] != "0"]
+                with open(ROOT / f"results/{name}.verdicts.csv", newline="") as f:
+                    verdicts = {v["connections"]: v for v in csv.DictReader(f) if v["engine"] == "reactor"}
+                for conns, v in sorted(verdicts.items(), key=lambda kv: int(kv[0])):
+                    cell = [r for r in rows if r["connections"] == conns]
+                    at_quota = sum(float(r["server_cpu_s"]) >= 0.95 * float(r["server_cpu_quota"]) * float(r["duration_s"])
+                                   for r in cell if float(r["duration_s"]) > 0)
+                    low, high = float(v["ratio_low"]), float(v["ratio_high"])
+                    out.append(f"| {label} | {pairing} | {conns} | {float(v['median_ratio']):.3f} | {low:.3f} to {high:.3f} "
+                               f"| ±{(high - low) / 2 * 100:.1f}% | {v['verdict']} | {at_quota} of {len(cell)} |")
+        out.append("")
+        out.append("Machines (`results/method-side-by-side-as-is.machine.txt`, `results/method-side-by-side-busy.machine.txt`):\n")
+        for name in ["method-side-by-side-as-is", "method-side-by-side-busy"]:
+            if (ROOT / f"results/{name}.machine.txt").exists():
+                out.append("```text\n" + machine(name) + "\n```\n")
     out.append("Machine (`results/method-quota.machine.txt`):\n")
     out.append("```text\n" + machine("method-quota") + "\n```\n")
     doc = ROOT / "docs/METHOD.md"
