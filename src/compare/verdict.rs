@@ -171,6 +171,52 @@ fn is_usable(record: &CellRecord) -> bool {
     record.outcome == "finished" && record.requests > 0
 }
 
+/// `row`'s engine against `baseline` in one round of `row`'s cell, if both
+/// sides ran in it:
+/// - runs that took turns (no `beside`): the two rows' req/s ratio;
+/// - side by side with the baseline: the ratio to the baseline's run
+///   beside it, of the same moment;
+/// - side by side with another server P (`verdict` asked for a baseline
+///   other than the one the runs were paired with): the two pairs' ratios
+///   to P, divided, `(engine / P) / (baseline / P)`. Each pair cancels
+///   its own moment; the quotient carries the noise of both pairs.
+fn round_ratio(
+    records: &[CellRecord],
+    row: &CellRecord,
+    baseline: &str,
+    round: u64,
+) -> Option<f64> {
+    let find = |engine: &str, beside: Option<&str>| {
+        records.iter().find(|r| {
+            r.engine == engine
+                && r.round == round
+                && r.shape_key() == row.shape_key()
+                && r.beside.as_deref() == beside
+        })
+    };
+    let ratio = |a: &CellRecord, b: &CellRecord| {
+        (is_usable(a) && is_usable(b)).then(|| a.req_per_s / b.req_per_s)
+    };
+    let engine = row.engine.as_str();
+    if let (Some(own), Some(base)) = (find(engine, None), find(baseline, None)) {
+        return ratio(own, base);
+    }
+    if let (Some(own), Some(base)) = (find(engine, Some(baseline)), find(baseline, Some(engine))) {
+        return ratio(own, base);
+    }
+    // Paired with some P, as the baseline was: chain through P.
+    records
+        .iter()
+        .filter(|r| r.engine == engine && r.round == round && r.shape_key() == row.shape_key())
+        .find_map(|own| {
+            let partner = own.beside.as_deref()?;
+            let own_partner = find(partner, Some(engine))?;
+            let base = find(baseline, Some(partner))?;
+            let base_partner = find(partner, Some(baseline))?;
+            Some(ratio(own, own_partner)? / ratio(base, base_partner)?)
+        })
+}
+
 /// Every engine other than `baseline`, cell by cell, against `baseline`,
 /// from the per-round rows of a comparison (the counting round, round 0,
 /// is left out). Engines in table order ([`Contender::all`]), each one's
@@ -189,22 +235,15 @@ pub fn compare_to_baseline(records: &[CellRecord], baseline: &str) -> Vec<Compar
         .into_iter()
         .map(|key| {
             let rows: Vec<&CellRecord> = records.iter().filter(|r| r.cell_key() == key).collect();
+            let mut rounds: Vec<u64> = rows.iter().map(|r| r.round).collect();
+            rounds.sort_unstable();
+            rounds.dedup();
             let mut ratios = Vec::new();
             let mut left_out = 0;
-            for row in &rows {
-                // The baseline's run of the same round and shape; side by
-                // side, the one that ran at the same moment as this row.
-                let base = records.iter().find(|b| {
-                    b.engine == baseline
-                        && b.round == row.round
-                        && b.shape_key() == row.shape_key()
-                        && b.beside.as_deref() == row.beside.as_ref().map(|_| row.engine.as_str())
-                });
-                match base {
-                    Some(base) if is_usable(row) && is_usable(base) => {
-                        ratios.push(row.req_per_s / base.req_per_s)
-                    }
-                    _ => left_out += 1,
+            for round in rounds {
+                match round_ratio(records, rows[0], baseline, round) {
+                    Some(ratio) => ratios.push(ratio),
+                    None => left_out += 1,
                 }
             }
             let interval = median_interval(&ratios);
@@ -379,6 +418,30 @@ mod tests {
         assert_eq!(used, 8);
         let (tokio, _) = ratio("tokio");
         assert!((tokio - 0.90).abs() < 1e-9, "tokio {tokio}");
+        // Against tokio, from the same rows: reactor and tokio never ran
+        // together, so each pair's ratio to epoll-raw is divided.
+        let against_tokio = compare_to_baseline(&rows, "tokio");
+        let reactor = against_tokio
+            .iter()
+            .find(|c| c.engine == "reactor")
+            .unwrap();
+        assert!(
+            (reactor.median_ratio.unwrap() - 0.95 / 0.90).abs() < 1e-9,
+            "{reactor:?}"
+        );
+        assert_eq!((reactor.rounds_used, reactor.rounds_left_out), (8, 0));
+        let epoll = against_tokio
+            .iter()
+            .find(|c| c.engine == "epoll-raw")
+            .unwrap();
+        assert!(
+            (epoll.median_ratio.unwrap() - 1.0 / 0.90).abs() < 1e-9,
+            "{epoll:?}"
+        );
+        assert_eq!(
+            epoll.rounds_used, 8,
+            "one ratio per round: the run beside tokio"
+        );
     }
 
     /// Ratios pair each round with the baseline's same round and same
