@@ -13,7 +13,11 @@ cd "$(dirname "$0")/.."
 cargo build --release --bins --examples
 ./scripts/mount-tracefs.sh
 B=target/release/sockbench
+# `./scripts/method.sh pairing` runs only the comparison of pairings below.
+part="${1:-all}"
+case "$part" in all|pairing) ;; *) echo "usage: $0 [pairing]" >&2; exit 2;; esac
 common=(--engines reactor,epoll-raw --connections 100 --duration 3s --pin --baseline epoll-raw)
+if [ "$part" = all ]; then
 # The same paired rounds, without and with a quota.
 $B compare "${common[@]}" --rounds 6 --name method-no-quota
 $B compare "${common[@]}" --rounds 6 --server-cpu 0.5 --name method-quota
@@ -21,6 +25,7 @@ $B compare "${common[@]}" --rounds 6 --server-cpu 0.5 --name method-quota
 for period in 1ms 5ms 10ms 100ms; do
     $B compare "${common[@]}" --rounds 3 --server-cpu 0.5 --quota-period "$period" --name "method-period-$period"
 done
+fi
 # Turns against side by side (--side-by-side), on the machine as it is and
 # then with other work on it: a burner on both cores, in bursts, for as long
 # as the two runs take (it stops by itself).
