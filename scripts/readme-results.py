@@ -229,8 +229,12 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
                 + (": " + "; ".join(differ) + "." if differ else ".")]
     for path in sorted(ROOT.glob(f"results/{stem}-vs-*.verdicts.csv")):
         other = load(path)
+        through = ""
+        if any(r.get("beside") for r in measured):
+            through = (f"; side by side, the servers never ran beside `{other[0]['baseline']}`, so each round's "
+                       f"ratio is the two pairs' ratios to `{baseline}` of that round, divided")
         out += ["", f"The same rows against `{other[0]['baseline']}` (`{rel(path)}`, written by "
-                f"`sockbench verdict results/{stem}.csv --baseline {other[0]['baseline']} --out {rel(path)}`):", "",
+                f"`sockbench verdict results/{stem}.csv --baseline {other[0]['baseline']} --out {rel(path)}`{through}):", "",
                 f"| engine | conns | req/s ÷ {other[0]['baseline']}, median | 95% interval | verdict |", "|---|---|---|---|---|"]
         for v in other:
             if v["engine"] not in ("reactor", "epoll-raw"):
