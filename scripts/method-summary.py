@@ -88,8 +88,9 @@ def main():
     if verdicts.exists():
         out.append("### What side by side cancels\n")
         out.append("From the README's run (`results/verdicts.csv`, side by side, quota 0.4, 10 rounds of 2 s): "
-                   "from one pair to the next the machine moves both servers' req/s by tens of percent, "
-                   "and both alike, so the ratio within a pair hardly moves.\n")
+                   "epoll-raw's req/s moves by tens of percent over its runs (with the machine's moments, and "
+                   "with the server beside it: every engine's pairs are counted here), but within a pair "
+                   "both sides move alike, so reactor's ratio hardly moves.\n")
         out.append("| cell | epoll-raw CPU used, share of a core | epoll-raw req/s over its runs | reactor ÷ epoll-raw, per round, lowest to highest | 95% interval of the median |")
         out.append("|---|---|---|---|---|")
         rows = [r for r in load("verdicts") if r["round"] != "0"]
