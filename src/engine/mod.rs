@@ -33,6 +33,7 @@ pub mod offload;
 pub mod pool;
 pub mod reactor;
 pub mod threaded;
+pub mod timeouts;
 pub mod udp_common;
 pub mod udp_iterative;
 pub mod udp_reactor;
