@@ -14,7 +14,7 @@ use crate::service::{self, ServiceKind, ServiceLimits};
 
 /// Flags that only mean something for a stream (TCP or Unix) server:
 /// passing one with `--udp` is an error rather than silently ignored.
-const TCP_ONLY_FLAGS: [&str; 16] = [
+const TCP_ONLY_FLAGS: [&str; 17] = [
     "unix",
     "backlog",
     "workers",
@@ -31,6 +31,7 @@ const TCP_ONLY_FLAGS: [&str; 16] = [
     "loops",
     "processes",
     "ring_setup",
+    "ring_buffers",
 ];
 
 /// Options of `sockbench serve`.
@@ -127,6 +128,11 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value = "defer")]
     pub ring_setup: engine::uring::RingSetup,
 
+    /// Receive buffers (16 KiB each) in --engine uring's buffer ring, a
+    /// power of two: fewer make the ring run dry (ENOBUFS) sooner.
+    #[arg(long, default_value_t = engine::uring::DEFAULT_RING_BUFFERS, value_name = "N")]
+    pub ring_buffers: u16,
+
     /// Event loops for --engine reactor or offload, each a thread with its
     /// own poller and its own SO_REUSEPORT listener, sharing nothing
     /// (TCP only; 0: one per core). The kernel spreads new connections by a
@@ -219,6 +225,7 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         request_timeout: args.request_timeout,
         max_connections: args.max_connections,
         ring_setup: args.ring_setup,
+        ring_buffers: args.ring_buffers,
         ..EngineConfig::default()
     };
     // Each connection is a descriptor: allow as many as the hard limit does.

@@ -136,6 +136,8 @@ pub struct EngineConfig {
     pub max_connections: usize,
     /// `uring`'s ring setup flags.
     pub ring_setup: uring::RingSetup,
+    /// `uring`'s receive buffers (a power of two).
+    pub ring_buffers: u16,
 }
 
 impl Default for EngineConfig {
@@ -150,6 +152,7 @@ impl Default for EngineConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             ring_setup: uring::RingSetup::default(),
+            ring_buffers: uring::DEFAULT_RING_BUFFERS,
         }
     }
 }

@@ -93,10 +93,10 @@ const SUBMISSION_ENTRIES: u32 = 2048;
 /// post several per turn. An overflow ends multishot operations (they are
 /// re-armed) and is logged.
 const COMPLETION_ENTRIES: u32 = 16 * 1024;
-/// Receive buffers in the ring, and the size of each. 512 x 16 KiB = 8 MiB,
-/// touched only as data arrives; each is back in the ring within the turn
-/// that filled it.
-const RECV_BUFFERS: u16 = 512;
+/// Receive buffers in the ring by default (`--ring-buffers`), and the size
+/// of each. 512 x 16 KiB = 8 MiB, touched only as data arrives; each is
+/// back in the ring within the turn that filled it.
+pub const DEFAULT_RING_BUFFERS: u16 = 512;
 const RECV_BUFFER_BYTES: usize = 16 * 1024;
 /// The buffer group receives draw from (the ring has one).
 const BUFFER_GROUP: u16 = 0;
@@ -438,8 +438,18 @@ impl Uring {
             }
         }
         let uring = builder.build(SUBMISSION_ENTRIES).map_err(unavailable)?;
-        let buffers = BufRing::register(&uring, BUFFER_GROUP, RECV_BUFFERS, RECV_BUFFER_BYTES)
-            .map_err(unavailable)?;
+        if !config.ring_buffers.is_power_of_two() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--ring-buffers {}: the buffer ring's size must be a power of two (1 to 32768)",
+                    config.ring_buffers
+                ),
+            ));
+        }
+        let buffers =
+            BufRing::register(&uring, BUFFER_GROUP, config.ring_buffers, RECV_BUFFER_BYTES)
+                .map_err(unavailable)?;
         Ok(Uring {
             ring: Ring {
                 uring,
@@ -610,12 +620,15 @@ impl Uring {
             // that nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(result) };
             self.accept_backoff.reset();
-            if self
-                .capacity
-                .admit(self.connections.len(), self.config.max_connections)
+            // Stopping (the accept's cancel is on its way), or full:
+            // dropping the descriptor closes it; the client learns at once.
+            if self.stop_deadline.is_none()
+                && self
+                    .capacity
+                    .admit(self.connections.len(), self.config.max_connections)
             {
                 self.add_connection(fd);
-            } // else: dropping the descriptor closes it; the client learns at once.
+            }
         } else {
             let err = io::Error::from_raw_os_error(-result);
             // Cancelled (a stop), or that client gave up before we took
@@ -639,7 +652,7 @@ impl Uring {
     /// first operations (a greeting may be waiting to be sent).
     fn add_connection(&mut self, fd: OwnedFd) {
         let Some(listener) = &self.listener else {
-            return; // Stopping: the descriptor is closed as it drops.
+            return;
         };
         let (stream, peer) = match listener.adopt(fd) {
             Ok(adopted) => adopted,
