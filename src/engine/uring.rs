@@ -86,8 +86,8 @@ use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error};
 use crate::service::{Peer, Service};
 
-/// Submission queue entries: more than one turn ever queues in practice
-/// (a few per completion); past it, entries wait in [`Ring::overflow`].
+/// Submission queue entries: more than a turn queues in practice (a few
+/// per completion); past it, entries wait in [`Ring::backlog`].
 const SUBMISSION_ENTRIES: u32 = 2048;
 /// Completion queue entries: generous, since every multishot receive may
 /// post several per turn. An overflow ends multishot operations (they are
@@ -328,18 +328,9 @@ struct Ring {
     /// Operations submitted (or queued) and not yet finally completed.
     in_flight: usize,
     /// Entries that did not fit in a full submission queue, in order.
-    overflow: Vec<squeue::Entry>,
-    /// `io_uring_enter` calls made, for `--trace` and the demo.
+    backlog: Vec<squeue::Entry>,
+    /// `io_uring_enter` calls made, numbered in `--trace`.
     enters: u64,
-}
-
-impl std::fmt::Debug for Ring {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ring")
-            .field("in_flight", &self.in_flight)
-            .field("enters", &self.enters)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Ring {
@@ -350,21 +341,21 @@ impl Ring {
     /// the operation's final completion has been reaped.
     unsafe fn push(&mut self, entry: squeue::Entry) {
         self.in_flight += 1;
-        if self.overflow.is_empty() {
+        if self.backlog.is_empty() {
             // SAFETY: passed on from the caller.
             if unsafe { self.uring.submission().push(&entry) }.is_ok() {
                 return;
             }
         }
-        self.overflow.push(entry);
+        self.backlog.push(entry);
     }
 
     /// Move entries that did not fit into the submission queue, as room
     /// allows; `true` if some still wait.
-    fn refill_from_overflow(&mut self) -> bool {
+    fn move_backlog_in(&mut self) -> bool {
         let mut queue = self.uring.submission();
         let mut moved = 0;
-        for entry in &self.overflow {
+        for entry in &self.backlog {
             // SAFETY: each entry's buffers were promised valid by `push`.
             if unsafe { queue.push(entry) }.is_err() {
                 break;
@@ -372,8 +363,8 @@ impl Ring {
             moved += 1;
         }
         drop(queue);
-        self.overflow.drain(..moved);
-        !self.overflow.is_empty()
+        self.backlog.drain(..moved);
+        !self.backlog.is_empty()
     }
 }
 
@@ -407,15 +398,6 @@ struct Uring {
     next_sweep: Instant,
     wake: Arc<EventFd>,
     is_overflow_logged: bool,
-}
-
-impl std::fmt::Debug for Uring {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Uring")
-            .field("ring", &self.ring)
-            .field("connections", &self.connections.len())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Uring {
@@ -454,7 +436,7 @@ impl Uring {
             ring: Ring {
                 uring,
                 in_flight: 0,
-                overflow: Vec::new(),
+                backlog: Vec::new(),
                 enters: 0,
             },
             buffers,
@@ -505,7 +487,7 @@ impl Uring {
     /// timer is due. (With `DEFER_TASKRUN`, this wait is also when the
     /// kernel finishes the operations whose data has arrived.)
     fn submit_and_wait(&mut self) -> io::Result<()> {
-        let is_backlogged = self.ring.refill_from_overflow();
+        let is_backlogged = self.ring.move_backlog_in();
         let wait = if is_backlogged {
             Duration::ZERO // More to submit: just collect what is done.
         } else {
@@ -981,7 +963,7 @@ impl Uring {
         }
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         while self.ring.in_flight > 0 && Instant::now() < deadline {
-            self.ring.refill_from_overflow();
+            self.ring.move_backlog_in();
             let timeout = Timespec::from(deadline.saturating_duration_since(Instant::now()));
             let args = SubmitArgs::new().timespec(&timeout);
             if let Err(err) = self.ring.uring.submitter().submit_with_args(1, &args) {
