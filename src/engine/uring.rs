@@ -54,8 +54,11 @@
 //!   are the reactor's, through the same helpers.
 //!
 //! What it does not have, and why: no ready queue for fairness (each
-//! completion carries at most one buffer, so a busy client cannot hog a
-//! turn), no `WouldBlock` (an operation completes when it is done).
+//! completion carries one buffer's worth, and the kernel itself moves on
+//! from a busy multishot receive after a few in a row), no `WouldBlock`
+//! (an operation completes when it is done), no registered ("fixed")
+//! descriptors (each operation looks its socket up, about 5% of the
+//! server's time in a profile at 1,000 connections: `docs/LECTURE.md`).
 //!
 //! Ring setup ([`RingSetup`], `serve --ring-setup`): `defer`, the default,
 //! sets `SINGLE_ISSUER | DEFER_TASKRUN`: the kernel finishes operations
