@@ -205,6 +205,12 @@ fn round_trips(c: &mut Criterion) {
             loops: 2,
         }]);
     for setup in setups {
+        if setup.kind == EngineKind::Uring {
+            if let Err(err) = engine::uring::probe() {
+                eprintln!("round_trip/uring: not run: {err}");
+                continue;
+            }
+        }
         latency(c, setup);
         if setup.kind != EngineKind::Iterative {
             throughput(c, setup);

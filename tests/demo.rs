@@ -282,6 +282,10 @@ fn demo_multi_loop() {
 #[test]
 fn demo_readiness_vs_completion() {
     let _one = serial();
+    if let Err(err) = sockbench::engine::uring::probe() {
+        eprintln!("skipped: {err}");
+        return;
+    }
     let params = readiness_vs_completion::Params {
         rounds: 500,
         server_exe: env!("CARGO_BIN_EXE_sockbench").into(),
