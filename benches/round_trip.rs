@@ -20,6 +20,8 @@
 //!   one connection until that client leaves, so 63 clients would wait for
 //!   ever; `sockbench compare` shows that case with timeouts instead.
 //!
+//! - `round_trip/uring/...`: the io_uring completion loop, as every
+//!   engine, one ring on one thread.
 //! - `round_trip/reactor-x2/...`: the reactor with two loops (`--loops
 //!   2`), each on its own `SO_REUSEPORT` listener; the 64 connections are
 //!   spread over the loops by the kernel. (`offload` without work is the
@@ -203,6 +205,12 @@ fn round_trips(c: &mut Criterion) {
             loops: 2,
         }]);
     for setup in setups {
+        if setup.kind == EngineKind::Uring {
+            if let Err(err) = engine::uring::probe() {
+                eprintln!("round_trip/uring: not run: {err}");
+                continue;
+            }
+        }
         latency(c, setup);
         if setup.kind != EngineKind::Iterative {
             throughput(c, setup);

@@ -26,7 +26,7 @@ requests=$((1024 * 1024 * 1024 / 4096))   # 1 GiB of 4 KiB requests
   echo "command: ./scripts/soak.sh $*"
 } > "$out/soak.machine.txt"
 
-for engine in threaded pool reactor iterative; do
+for engine in threaded pool reactor uring iterative; do
   connections=100
   [ "$engine" = iterative ] && connections=1
   log="$(mktemp)"

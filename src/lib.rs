@@ -1,6 +1,6 @@
 //! sockbench: the socket-programming lecture, made real and measurable.
 //!
-//! One sans-IO [`service::Service`] per protocol, five interchangeable server
+//! One sans-IO [`service::Service`] per protocol, six interchangeable server
 //! engines that run any of them, a load generator that drives them, and a
 //! comparison that turns the difference between concurrency models into
 //! numbers, tables and plots.
@@ -9,9 +9,9 @@
 //! - [`service`]: the protocols as state machines (`echo`, `upper`, `hello`,
 //!   `fixed16`, `discard`, `frame`, `http`, `length`). No sockets.
 //! - [`engine`]: one file per concurrency model (`iterative`, `threaded`,
-//!   `pool`, `reactor`, `offload`), plus what they share: listener setup
-//!   ([`engine::listener`]), buffer bookkeeping ([`engine::buffered`]) and
-//!   simulated work ([`engine::work`]).
+//!   `pool`, `reactor`, `offload`, `uring`), plus what they share: listener
+//!   setup ([`engine::listener`]), buffer bookkeeping ([`engine::buffered`]),
+//!   timeouts ([`engine::timeouts`]) and simulated work ([`engine::work`]).
 //! - [`io_util`]: socket helpers the engines and the load generator share
 //!   (`would_block`, `interrupted`, mio source forwarding), owned by neither.
 //! - [`demo`]: lecture demonstrations (`sockbench demo NAME`), one file

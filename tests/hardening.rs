@@ -768,6 +768,9 @@ macro_rules! per_engine {
                 #[doc = concat!("`", stringify!($body), "` on this engine.")]
                 #[test]
                 fn $body() {
+                    if crate::util::is_unavailable(sockbench::engine::EngineKind::$engine) {
+                        return;
+                    }
                     super::$body(super::Case {
                         loops: $loops,
                         ..super::tcp(sockbench::engine::EngineKind::$engine)
@@ -796,6 +799,11 @@ per_engine!(Reactor: slowloris_is_dropped_and_others_served, garbage_into_every_
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
     idle_connection_is_dropped, connection_cap_closes_extra_clients);
 per_engine!(Offload: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+    truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
+    panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
+    sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
+    idle_connection_is_dropped, connection_cap_closes_extra_clients);
+per_engine!(Uring: slowloris_is_dropped_and_others_served, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
     panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,

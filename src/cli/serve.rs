@@ -14,7 +14,7 @@ use crate::service::{self, ServiceKind, ServiceLimits};
 
 /// Flags that only mean something for a stream (TCP or Unix) server:
 /// passing one with `--udp` is an error rather than silently ignored.
-const TCP_ONLY_FLAGS: [&str; 15] = [
+const TCP_ONLY_FLAGS: [&str; 17] = [
     "unix",
     "backlog",
     "workers",
@@ -30,6 +30,8 @@ const TCP_ONLY_FLAGS: [&str; 15] = [
     "grace",
     "loops",
     "processes",
+    "ring_setup",
+    "ring_buffers",
 ];
 
 /// Options of `sockbench serve`.
@@ -39,6 +41,7 @@ const TCP_ONLY_FLAGS: [&str; 15] = [
   sockbench serve --engine reactor --service http --addr 127.0.0.1:0
   sockbench serve --engine threaded --service echo --work sleep:1ms
   sockbench serve --engine offload --service echo --work sleep:1ms --workers 64
+  sockbench serve --engine uring --service http --addr 127.0.0.1:0
 
 The first line printed is `listening on ADDR`: with port 0 the kernel picks a
 free port and that line tells you which.")]
@@ -114,9 +117,21 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = engine::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 
-    /// Print every readiness event the reactor handles (lecture mode).
+    /// Print every readiness event the reactor handles, or every
+    /// completion the uring loop reaps (lecture mode).
     #[arg(long)]
     pub trace: bool,
+
+    /// io_uring setup flags for --engine uring: defer (SINGLE_ISSUER and
+    /// DEFER_TASKRUN), coop (COOP_TASKRUN) or plain (none), to measure
+    /// what each buys.
+    #[arg(long, value_enum, default_value = "defer")]
+    pub ring_setup: engine::uring::RingSetup,
+
+    /// Receive buffers (16 KiB each) in --engine uring's buffer ring, a
+    /// power of two: fewer make the ring run dry (ENOBUFS) sooner.
+    #[arg(long, default_value_t = engine::uring::DEFAULT_RING_BUFFERS, value_name = "N")]
+    pub ring_buffers: u16,
 
     /// Event loops for --engine reactor or offload, each a thread with its
     /// own poller and its own SO_REUSEPORT listener, sharing nothing
@@ -174,10 +189,7 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         ));
     }
     if loops > 1 && !matches!(args.engine, EngineKind::Reactor | EngineKind::Offload) {
-        return Err(io::Error::other(format!(
-            "--loops applies to --engine reactor or offload, not {}: its threads already share one listener",
-            args.engine
-        )));
+        return Err(io::Error::other(engine::loops_refusal(args.engine)));
     }
     if args.processes == 0 {
         return Err(io::Error::other("--processes must be at least 1"));
@@ -212,6 +224,8 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         idle_timeout: args.idle_timeout,
         request_timeout: args.request_timeout,
         max_connections: args.max_connections,
+        ring_setup: args.ring_setup,
+        ring_buffers: args.ring_buffers,
         ..EngineConfig::default()
     };
     // Each connection is a descriptor: allow as many as the hard limit does.

@@ -131,13 +131,24 @@ impl Contender {
         matches!(self, Contender::Engine(_)) || transport != Transport::Unix
     }
 
+    /// `Ok` when this server can run on this machine; otherwise why not
+    /// (`uring` where io_uring is missing or forbidden).
+    pub fn check_available(self) -> Result<(), String> {
+        match self {
+            Contender::Engine(EngineKind::Uring) => {
+                crate::engine::uring::probe().map_err(|err| err.to_string())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// `true` when this server multiplexes connections on a few threads, so
     /// 10,000 connections cost it descriptors and memory, not 10,000 threads
     /// or a 10,000-deep queue.
     pub fn holds_many_connections(self) -> bool {
         matches!(
             self,
-            Contender::Engine(EngineKind::Reactor | EngineKind::Offload)
+            Contender::Engine(EngineKind::Reactor | EngineKind::Offload | EngineKind::Uring)
                 | Contender::ReactorX2
                 | Contender::PreforkX2
                 | Contender::Tokio
@@ -343,7 +354,7 @@ impl MatrixSpec {
                                     && !contender.holds_many_connections()
                                 {
                                     matrix.left_out.push(format!(
-                                        "{cell}: over 1000 connections only on reactor, tokio and epoll-raw \
+                                        "{cell}: over 1000 connections only on the event loops (reactor, uring, tokio, epoll-raw) \
                                          (ask for it with --engines {contender} --connections {connections})"
                                     ));
                                     continue;
@@ -386,6 +397,22 @@ pub struct Matrix {
     pub left_out: Vec<String>,
 }
 
+impl Matrix {
+    /// Leave out the servers this machine cannot run (`uring` without
+    /// io_uring), each named in `left_out` with the reason.
+    pub fn leave_out_unavailable(&mut self) {
+        for contender in Contender::all() {
+            if !self.cells.iter().any(|cell| cell.contender == contender) {
+                continue;
+            }
+            if let Err(why) = contender.check_available() {
+                self.cells.retain(|cell| cell.contender != contender);
+                self.left_out.push(format!("{contender}: {why}"));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,12 +427,12 @@ mod tests {
         assert!(err.contains("epoll-raw"), "{err}");
     }
 
-    /// The default matrix is 7 servers × 4 connection counts; only offload
+    /// The default matrix is 8 servers × 4 connection counts; only offload
     /// (the reactor, without work) is left out.
     #[test]
     fn default_matrix_has_one_cell_per_server_and_connection_count() {
         let matrix = MatrixSpec::default_run().cells();
-        assert_eq!(matrix.cells.len(), 7 * 4);
+        assert_eq!(matrix.cells.len(), 8 * 4);
         // Only offload, which without work is the reactor.
         assert_eq!(matrix.left_out.len(), 1, "{:?}", matrix.left_out);
         assert!(matrix.left_out[0].starts_with("offload with service echo and work none"));
@@ -428,9 +455,9 @@ mod tests {
             ..MatrixSpec::default_run()
         };
         let matrix = spec.cells();
-        // 4 engines x 3 transports + (reactor-x2 + 2 references) x 2
+        // 5 engines x 3 transports + (reactor-x2 + 2 references) x 2
         // transports, 4 counts each (offload without work is left out).
-        assert_eq!(matrix.cells.len(), (4 * 3 + 3 * 2) * 4);
+        assert_eq!(matrix.cells.len(), (5 * 3 + 3 * 2) * 4);
         assert!(matrix
             .left_out
             .iter()

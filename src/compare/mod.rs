@@ -126,7 +126,8 @@ pub fn run(
     out: &mut dyn Write,
     progress: &mut dyn Write,
 ) -> io::Result<CompareOutcome> {
-    let matrix = config.spec.cells();
+    let mut matrix = config.spec.cells();
+    matrix.leave_out_unavailable();
     for line in &matrix.left_out {
         writeln!(progress, "not run: {line}")?;
     }

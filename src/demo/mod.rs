@@ -23,6 +23,7 @@ pub mod half_close;
 pub mod iterative_vs_concurrent;
 pub mod multi_loop;
 pub mod partial_io;
+pub mod readiness_vs_completion;
 pub mod reuseaddr;
 pub mod select_loop;
 pub mod threads_vs_events;
@@ -38,7 +39,7 @@ pub struct DemoInfo {
 }
 
 /// Every demo, in the order a lecture would use them.
-pub const DEMOS: [DemoInfo; 11] = [
+pub const DEMOS: [DemoInfo; 12] = [
     DemoInfo {
         name: "iterative-vs-concurrent",
         summary:
@@ -86,6 +87,10 @@ pub const DEMOS: [DemoInfo; 11] = [
         name: "multi-loop",
         summary: "reactor with 1 loop, then 2 (SO_REUSEPORT): what a second loop buys on shared cores",
     },
+    DemoInfo {
+        name: "readiness-vs-completion",
+        summary: "reactor's readiness events vs uring's completions, and the system calls per request each needs",
+    },
 ];
 
 /// Run the demo called `name` with its lecture defaults, narrating to `out`.
@@ -104,6 +109,9 @@ pub fn run(name: &str, out: &mut dyn Write) -> io::Result<()> {
         "udp-loss" => udp_loss::run(&Default::default(), out).map(drop),
         "blocking-work" => blocking_work::run(&Default::default(), out).map(drop),
         "multi-loop" => multi_loop::run(&Default::default(), out).map(drop),
+        "readiness-vs-completion" => {
+            readiness_vs_completion::run(&Default::default(), out).map(drop)
+        }
         _ => {
             let names: Vec<&str> = DEMOS.iter().map(|d| d.name).collect();
             Err(io::Error::new(

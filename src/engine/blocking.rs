@@ -26,6 +26,7 @@ use slab::Slab;
 
 use super::buffered::BufferedSession;
 use super::listener::{Listener, Stream};
+use super::timeouts::{timeout_reason, track_partial};
 use super::{EngineConfig, Server};
 use crate::io_util::{interrupted, is_connection_error, is_out_of_descriptors, would_block};
 use crate::service::{Peer, Service};
@@ -100,11 +101,7 @@ pub fn serve_connection(
             Ok(requests) => config.work.perform(requests),
             Err(err) => log::warn!("{peer}: closing: {err}"),
         }
-        partial_since = match (session.has_partial_request(), partial_since) {
-            (true, None) => Some(Instant::now()),
-            (true, since) => since,
-            (false, _) => None,
-        };
+        partial_since = track_partial(partial_since, session.has_partial_request());
     }
     // Half-close our side so the client reads a clean end of stream.
     let _ = stream.shutdown(Shutdown::Write);
@@ -113,15 +110,10 @@ pub fn serve_connection(
 
 /// The error for a connection dropped by one of the timeouts.
 fn timed_out(has_partial_request: bool, config: &EngineConfig) -> io::Error {
-    let why = if has_partial_request {
-        format!(
-            "request not complete after {:?} (slow client): dropped",
-            config.request_timeout
-        )
-    } else {
-        format!("idle for {:?}: dropped", config.idle_timeout)
-    };
-    io::Error::new(io::ErrorKind::TimedOut, why)
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        timeout_reason(has_partial_request, config),
+    )
 }
 
 /// Serve one connection and log how it ended. A panic in the session (a

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -289,6 +290,22 @@ impl Listener {
         }
     }
 
+    /// Take a connection this listener's socket accepted through another
+    /// interface (io_uring's multishot accept hands back bare descriptors,
+    /// without the peer's address): the same [`Stream`] and [`Peer`] as
+    /// [`accept`](Self::accept) gives, at the cost of asking for the address.
+    pub fn adopt(&self, fd: OwnedFd) -> io::Result<(Stream, Peer)> {
+        match self {
+            Listener::Tcp(_) => {
+                let stream = TcpStream::from(fd);
+                stream.set_nodelay(true)?;
+                let addr = stream.peer_addr()?;
+                Ok((Stream::Tcp(stream), Peer::Inet(addr)))
+            }
+            Listener::Unix(..) => Ok((Stream::Unix(UnixStream::from(fd)), Peer::Unix)),
+        }
+    }
+
     /// Wake a thread blocked in [`accept`](Self::accept) and make further
     /// accepts fail: on Linux, `shutdown(SHUT_RD)` on a listening socket does
     /// exactly that. Used by the blocking engines to stop.
@@ -298,6 +315,24 @@ impl Listener {
             Listener::Unix(l, _) => SockRef::from(l),
         };
         sock.shutdown(Shutdown::Read)
+    }
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
     }
 }
 

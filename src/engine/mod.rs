@@ -7,6 +7,7 @@
 //! | `pool`      | fixed worker threads fed through a bounded channel      |
 //! | `reactor`   | one thread, a hand-rolled mio readiness loop            |
 //! | `offload`   | the reactor loop, slow work paid by a thread pool       |
+//! | `uring`     | one thread, one io_uring: completions, not readiness    |
 //!
 //! `reactor` and `offload` can also run several loops side by side
 //! ([`start_loops`], `--loops N`), one per listener, sharing nothing.
@@ -25,6 +26,7 @@ use std::time::Duration;
 use crate::service::Service;
 
 pub mod blocking;
+pub mod buf_ring;
 pub mod buffered;
 pub mod iterative;
 pub mod listener;
@@ -33,9 +35,11 @@ pub mod offload;
 pub mod pool;
 pub mod reactor;
 pub mod threaded;
+pub mod timeouts;
 pub mod udp_common;
 pub mod udp_iterative;
 pub mod udp_reactor;
+pub mod uring;
 pub mod work;
 
 pub use listener::{ListenAddr, ListenOptions, Listener};
@@ -56,16 +60,20 @@ pub enum EngineKind {
     Reactor,
     /// The reactor loop, with each request's work paid by a thread pool.
     Offload,
+    /// A single-threaded io_uring loop: the kernel completes whole
+    /// operations (accept, receive, send) and the loop reaps them.
+    Uring,
 }
 
 impl EngineKind {
     /// Every engine, in the order tables list them.
-    pub const ALL: [EngineKind; 5] = [
+    pub const ALL: [EngineKind; 6] = [
         EngineKind::Iterative,
         EngineKind::Threaded,
         EngineKind::Pool,
         EngineKind::Reactor,
         EngineKind::Offload,
+        EngineKind::Uring,
     ];
 
     /// The one spelling of this engine's name.
@@ -76,6 +84,7 @@ impl EngineKind {
             EngineKind::Pool => "pool",
             EngineKind::Reactor => "reactor",
             EngineKind::Offload => "offload",
+            EngineKind::Uring => "uring",
         }
     }
 }
@@ -125,6 +134,10 @@ pub struct EngineConfig {
     pub request_timeout: Duration,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// `uring`'s ring setup flags.
+    pub ring_setup: uring::RingSetup,
+    /// `uring`'s receive buffers (a power of two).
+    pub ring_buffers: u16,
 }
 
 impl Default for EngineConfig {
@@ -138,6 +151,8 @@ impl Default for EngineConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            ring_setup: uring::RingSetup::default(),
+            ring_buffers: uring::DEFAULT_RING_BUFFERS,
         }
     }
 }
@@ -177,6 +192,7 @@ pub fn start(
         EngineKind::Pool => pool::spawn(listener, service, config),
         EngineKind::Reactor => reactor::spawn(listener, service, config),
         EngineKind::Offload => offload::spawn(listener, service, config),
+        EngineKind::Uring => uring::spawn(listener, service, config),
     }
 }
 
@@ -194,13 +210,21 @@ pub fn start_loops(
         EngineKind::Reactor => reactor::WorkSite::Loop,
         EngineKind::Offload => reactor::WorkSite::Pool,
         _ if listeners.len() == 1 => return start(kind, listeners.remove(0), service, config),
-        _ => {
-            return Err(io::Error::other(format!(
-                "--loops applies to the event-loop engines (reactor, offload), not {kind}: its threads already share one listener"
-            )))
-        }
+        _ => return Err(io::Error::other(loops_refusal(kind))),
     };
     reactor::spawn_loops(listeners, service, config, site)
+}
+
+/// Why `--loops N` is refused for `kind`.
+pub fn loops_refusal(kind: EngineKind) -> String {
+    match kind {
+        EngineKind::Uring => {
+            "--loops applies to the mio event loops (reactor, offload): uring runs one ring on one thread".to_string()
+        }
+        _ => format!(
+            "--loops applies to the event-loop engines (reactor, offload), not {kind}: its threads already share one listener"
+        ),
+    }
 }
 
 /// Start a UDP engine (`iterative` or `reactor`) answering datagrams on

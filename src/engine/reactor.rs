@@ -69,6 +69,7 @@ use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
 use super::buffered::BufferedSession;
 use super::nonblocking::{NbListener, NbStream};
 use super::offload::{Job, Pool};
+use super::timeouts::{sweep_interval, Timers};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
 use crate::service::{Peer, Service};
@@ -217,10 +218,8 @@ struct Connection {
     is_write_blocked: bool,
     /// Waiting in the ready queue for another turn.
     is_queued: bool,
-    /// When the connection last showed any readiness (idle timeout).
-    last_active: Instant,
-    /// When its current partial request began (slowloris timeout).
-    partial_since: Option<Instant>,
+    /// Idle and slowloris timeouts.
+    timers: Timers,
     /// (`offload`) Its latest requests' work is at the pool: their answer
     /// is held and reading pauses until the work is done.
     is_work_out: bool,
@@ -442,8 +441,7 @@ impl Reactor {
             is_read_closed: false,
             is_write_blocked: false,
             is_queued: false,
-            last_active: Instant::now(),
-            partial_since: None,
+            timers: Timers::new(),
             is_work_out: false,
         });
         self.drive(token);
@@ -477,7 +475,7 @@ impl Reactor {
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             conn.is_write_blocked = false;
         }
-        conn.last_active = Instant::now();
+        conn.timers.touch();
         self.drive(token);
     }
 
@@ -520,11 +518,7 @@ impl Reactor {
         };
         let result = read_some(conn, &mut self.read_buffer, high_water, &self.config, work)
             .and_then(|()| write_some(conn));
-        conn.partial_since = match (conn.session.has_partial_request(), conn.partial_since) {
-            (true, None) => Some(Instant::now()),
-            (true, since) => since,
-            (false, _) => None,
-        };
+        conn.timers.note_partial(conn.session.has_partial_request());
         // The turn's budget ran out (or writing relieved backpressure) with
         // data still unread. Readiness is not reported twice, so remember
         // the connection ourselves: it gets another turn after the others.
@@ -601,22 +595,12 @@ impl Reactor {
             return;
         }
         self.next_sweep = now + sweep_interval(&self.config);
-        let (idle, request) = (self.config.idle_timeout, self.config.request_timeout);
         let expired: Vec<(Token, String)> = self
             .connections
             .iter()
             // (`offload`) A connection whose work is out waits on us, not idle.
             .filter(|(_, conn)| !conn.is_work_out)
-            .filter_map(|(key, conn)| {
-                let why = match conn.partial_since {
-                    Some(since) if now - since >= request => {
-                        format!("request not complete after {request:?} (slow client): dropped")
-                    }
-                    _ if now - conn.last_active >= idle => format!("idle for {idle:?}: dropped"),
-                    _ => return None,
-                };
-                Some((Token(key), why))
-            })
+            .filter_map(|(key, conn)| Some((Token(key), conn.timers.expired(now, &self.config)?)))
             .collect();
         for (token, why) in expired {
             self.close(token, &why);
@@ -644,7 +628,7 @@ impl Reactor {
             // (only the end of the loop drops it), so the token is its own.
             if let Some(conn) = self.connections.get_mut(token.0) {
                 conn.is_work_out = false;
-                conn.last_active = Instant::now();
+                conn.timers.touch();
                 if self.config.trace {
                     println!("[{}] work done #{}", self.label, token.0);
                 }
@@ -684,12 +668,6 @@ impl Reactor {
             Some(deadline) => self.connections.is_empty() || Instant::now() >= deadline,
         }
     }
-}
-
-/// How often to look for expired connections: a quarter of the shorter
-/// timeout, so a timeout fires at most 25% late.
-fn sweep_interval(config: &EngineConfig) -> Duration {
-    (config.idle_timeout.min(config.request_timeout) / 4).max(Duration::from_millis(10))
 }
 
 /// Whether the connection should be read from now: it still wants input,

@@ -133,6 +133,10 @@ pub fn check_udp_engine(kind: EngineKind) -> io::Result<()> {
                 "engine {kind} does not serve UDP: with UDP one socket serves every client and there is no connection to hand to a thread; use --engine iterative or --engine reactor"
             ),
         )),
+        EngineKind::Uring => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "engine uring serves TCP and Unix streams only (UDP through io_uring is not built): use --engine reactor or --engine iterative with --udp",
+        )),
     }
 }
 

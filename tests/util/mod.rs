@@ -127,6 +127,22 @@ impl Case {
     }
 }
 
+/// `true`, after printing why, when `engine` cannot run on this machine:
+/// `uring` where io_uring is missing (ENOSYS) or forbidden (EPERM). The
+/// suites' macros skip such a cell with that line rather than fail it.
+pub fn is_unavailable(engine: EngineKind) -> bool {
+    if engine != EngineKind::Uring {
+        return false;
+    }
+    match engine::uring::probe() {
+        Ok(()) => false,
+        Err(err) => {
+            eprintln!("skipped: {err}");
+            true
+        }
+    }
+}
+
 /// A running server that is shut down (and waited for, within a bound)
 /// when dropped, so no test leaks an engine thread or a socket file.
 #[derive(Debug)]

@@ -1,0 +1,1079 @@
+//! `uring`: one thread, one io_uring: completions instead of readiness.
+//!
+//! The reactor asks the kernel "which sockets can make progress?" and then
+//! makes the calls itself: `epoll_wait`, then `read`, then `write`, one
+//! system call each. This loop hands the kernel whole operations instead
+//! ("accept connections on this socket", "receive into one of these
+//! buffers", "send these bytes") through a submission queue shared with
+//! it, and reaps what they did from a completion queue. One system call,
+//! `io_uring_enter`, both submits everything queued in a turn and waits
+//! for completions, however many sockets they concern.
+//!
+//! How to read it, top to bottom, beside `reactor.rs`:
+//! 1. [`spawn`] builds a [`Uring`] on the engine's own thread (a ring set
+//!    up with `SINGLE_ISSUER` accepts submissions from its creator only)
+//!    and runs [`Uring::run`], the loop.
+//! 2. Each turn is one `io_uring_enter` ([`Uring::submit_and_wait`]), then
+//!    every completion is dispatched by its `user_data` ([`OpId`]): the
+//!    operation's kind, and for a connection its slab index and generation.
+//!    Where the reactor has `Token`s naming sockets, this loop names
+//!    operations.
+//! 3. After each completion, [`Uring::update`] submits exactly what the
+//!    connection needs next (a send, a receive, a cancel) or closes it: the
+//!    counterpart of the reactor's `update_interest`.
+//!
+//! The rules that make it correct, each marked where the code follows it:
+//! - **Multishot.** One accept and one receive per connection stay armed
+//!   and complete many times; a completion without the "more" flag is the
+//!   operation's last (after `ENOBUFS`, an error, a cancel, end of stream,
+//!   or a completion-queue overflow). Re-arm then, with reason.
+//! - **Provided buffers.** A receive draws from the loop's buffer ring
+//!   ([`super::buf_ring`]) when data arrives, so an idle connection holds
+//!   no buffer; each buffer goes back the moment its bytes are in the
+//!   session. When the ring runs dry (`ENOBUFS`) the data waits in the
+//!   socket, and the connection waits in a list until buffers come back.
+//! - **One send in flight per connection.** Two sends on one socket may
+//!   reorder bytes. The bytes in flight are a copy, in the connection's
+//!   own buffer, that nothing touches until the send completes (the
+//!   session's output may grow, and move, meanwhile). A short send
+//!   resubmits the rest.
+//! - **Backpressure.** While unsent output is above the high-water mark,
+//!   the receive is cancelled and not re-armed (a multishot receive would
+//!   otherwise go on delivering).
+//! - **Name operations, not descriptors.** Descriptors are reused as soon
+//!   as they are closed; an operation is named by slab index plus a
+//!   generation, so a stray completion can never reach a newer connection.
+//! - **Cancel before close; free only after the final completion.**
+//!   Closing a socket does not end a pending receive on it. A connection
+//!   is closed and its memory freed only once each of its operations has
+//!   completed for the last time. On stop, everything is cancelled and
+//!   reaped before the buffer ring is taken back.
+//! - **Never spin; every wait bounded.** `io_uring_enter` waits for a
+//!   completion or the next timer (sweep, accept back-off, end of grace).
+//!   Idle and slowloris timeouts, `max_connections` and accept back-off
+//!   are the reactor's, through the same helpers.
+//!
+//! What it does not have, and why: no ready queue for fairness (each
+//! completion carries one buffer's worth, and the kernel itself moves on
+//! from a busy multishot receive after a few in a row), no `WouldBlock`
+//! (an operation completes when it is done), no registered ("fixed")
+//! descriptors (each operation looks its socket up, about 5% of the
+//! server's time in a profile at 1,000 connections: `docs/LECTURE.md`).
+//!
+//! Ring setup ([`RingSetup`], `serve --ring-setup`): `defer`, the default,
+//! sets `SINGLE_ISSUER | DEFER_TASKRUN`: the kernel finishes operations
+//! (copying received data, posting completions) only when this thread
+//! enters it to wait, in one batch, instead of interrupting it whenever a
+//! packet arrives. `coop` sets `COOP_TASKRUN | TASKRUN_FLAG`: no
+//! interrupting, but the work runs on any system call; `plain` sets
+//! neither. `docs/LECTURE.md` has what each measured here.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring};
+use slab::Slab;
+
+use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
+use super::buf_ring::BufRing;
+use super::buffered::BufferedSession;
+use super::listener::Stream;
+use super::timeouts::{sweep_interval, Timers};
+use super::{EngineConfig, Listener, Server};
+use crate::io_util::{interrupted, is_connection_error};
+use crate::service::{Peer, Service};
+
+/// Submission queue entries: more than a turn queues in practice (a few
+/// per completion); past it, entries wait in [`Ring::backlog`].
+const SUBMISSION_ENTRIES: u32 = 2048;
+/// Completion queue entries: generous, since every multishot receive may
+/// post several per turn. An overflow ends multishot operations (they are
+/// re-armed) and is logged.
+const COMPLETION_ENTRIES: u32 = 16 * 1024;
+/// Receive buffers in the ring by default (`--ring-buffers`), and the size
+/// of each. 512 x 16 KiB = 8 MiB, touched only as data arrives; each is
+/// back in the ring within the turn that filled it.
+pub const DEFAULT_RING_BUFFERS: u16 = 512;
+const RECV_BUFFER_BYTES: usize = 16 * 1024;
+/// The buffer group receives draw from (the ring has one).
+const BUFFER_GROUP: u16 = 0;
+/// Most bytes one send carries (the copy in flight stays bounded).
+const MAX_SEND_BYTES: usize = 256 * 1024;
+/// How long a stop waits for cancelled operations' final completions
+/// before giving up on them (and leaking their memory rather than freeing
+/// what the kernel might still write).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Which io_uring setup flags the ring is created with (`serve
+/// --ring-setup`), so that what each buys can be measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RingSetup {
+    /// No flags: the kernel runs completion work whenever it is ready,
+    /// interrupting this thread to do so.
+    Plain,
+    /// `COOP_TASKRUN | TASKRUN_FLAG`: no interrupting; completion work
+    /// runs when this thread next enters the kernel.
+    Coop,
+    /// `SINGLE_ISSUER | DEFER_TASKRUN`: completion work runs only when
+    /// this thread waits for completions, all of it in one batch.
+    #[default]
+    Defer,
+}
+
+/// Whether io_uring can be used here: `Ok`, or the one-line reason (with
+/// what to do instead) that `serve --engine uring` would fail with.
+pub fn probe() -> io::Result<()> {
+    IoUring::new(2).map(drop).map_err(unavailable)
+}
+
+/// The error for a ring that cannot be set up, saying why and what to do.
+fn unavailable(err: io::Error) -> io::Error {
+    let why = match err.raw_os_error() {
+        Some(libc::ENOSYS) => "this kernel has no io_uring",
+        Some(libc::EPERM) => {
+            "io_uring is forbidden here (sysctl kernel.io_uring_disabled, or a seccomp filter such as a container's)"
+        }
+        Some(libc::EINVAL) => "this kernel lacks an io_uring feature the engine uses (it needs Linux 6.1 or later)",
+        _ => "io_uring could not be set up",
+    };
+    io::Error::new(
+        err.kind(),
+        format!("--engine uring: {why} ({err}): use another engine, such as --engine reactor"),
+    )
+}
+
+/// Start the io_uring loop on its own thread. Returns once its ring is set
+/// up, or with the reason it cannot be.
+pub fn spawn(
+    listener: Listener,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+) -> io::Result<Server> {
+    let local_addr = listener.local_addr()?;
+    let wake = Arc::new(EventFd::new()?);
+    let stop_wake = Arc::clone(&wake);
+    let (ready, is_ready) = crossbeam_channel::bounded(1);
+    let server = Server::spawn(
+        "uring",
+        local_addr,
+        move || stop_wake.ring(),
+        move || {
+            // Built here, on the thread that submits: SINGLE_ISSUER.
+            let uring = match Uring::new(listener, service, config, wake) {
+                Ok(uring) => uring,
+                Err(err) => {
+                    let _ = ready.send(Err(err));
+                    return Ok(());
+                }
+            };
+            let _ = ready.send(Ok(()));
+            uring.run()
+        },
+    )?;
+    match is_ready.recv() {
+        Ok(Ok(())) => Ok(server),
+        Ok(Err(err)) => Err(err),
+        Err(_) => Err(io::Error::other(
+            "the uring thread ended before its ring was set up",
+        )),
+    }
+}
+
+/// An eventfd: the stop signal, rung from any thread. The loop keeps a
+/// poll for it in the ring, so a stop completes like any operation.
+#[derive(Debug)]
+struct EventFd(File);
+
+impl EventFd {
+    fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a
+        // new descriptor that nothing else owns.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nobody else.
+        Ok(EventFd(unsafe { File::from_raw_fd(fd) }))
+    }
+
+    /// Ask the loop to stop (idempotent: the counter only grows).
+    fn ring(&self) {
+        if let Err(err) = (&self.0).write_all(&1u64.to_ne_bytes()) {
+            log::warn!("cannot wake the uring loop to stop it: {err}");
+        }
+    }
+}
+
+/// What an operation is, in the top byte of its `user_data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The multishot accept on the listener.
+    Accept = 1,
+    /// The poll on the stop eventfd.
+    Wake,
+    /// A connection's multishot receive.
+    Recv,
+    /// A connection's send.
+    Send,
+    /// A cancel request; its target's own completion says what happened.
+    Cancel,
+}
+
+/// An operation's name, packed into the 64-bit `user_data` the kernel
+/// hands back with each completion: kind (8 bits), the connection's
+/// generation (24 bits), its slab index (32 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OpId {
+    kind: Kind,
+    generation: u32,
+    key: usize,
+}
+
+impl OpId {
+    const GENERATION_MASK: u32 = (1 << 24) - 1;
+
+    /// An operation that belongs to no connection.
+    fn of_loop(kind: Kind) -> OpId {
+        OpId {
+            kind,
+            generation: 0,
+            key: 0,
+        }
+    }
+
+    fn encode(self) -> u64 {
+        (self.kind as u64) << 56
+            | u64::from(self.generation & Self::GENERATION_MASK) << 32
+            | self.key as u64 & 0xFFFF_FFFF
+    }
+
+    fn decode(user_data: u64) -> Option<OpId> {
+        let kind = match user_data >> 56 {
+            1 => Kind::Accept,
+            2 => Kind::Wake,
+            3 => Kind::Recv,
+            4 => Kind::Send,
+            5 => Kind::Cancel,
+            _ => return None,
+        };
+        Some(OpId {
+            kind,
+            generation: (user_data >> 32) as u32 & Self::GENERATION_MASK,
+            key: (user_data & 0xFFFF_FFFF) as usize,
+        })
+    }
+}
+
+/// Where a connection's receive stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecvState {
+    /// Not armed: not wanted now (closing, backpressure) or not yet.
+    Idle,
+    /// Armed: completions will keep coming.
+    Armed,
+    /// A cancel is on its way; the final completion has not come yet.
+    Cancelling,
+    /// Ended with `ENOBUFS`: in [`Uring::waiting_for_buffers`].
+    WaitingForBuffers,
+}
+
+/// Where a connection's send stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendState {
+    Idle,
+    InFlight,
+    Cancelling,
+}
+
+/// One connection: its socket, its protocol state, its operations.
+#[derive(Debug)]
+struct Connection {
+    stream: Stream,
+    peer: Peer,
+    session: BufferedSession,
+    /// Part of every operation's name: tells this connection from an
+    /// earlier one in the same slab slot.
+    generation: u32,
+    recv: RecvState,
+    send: SendState,
+    /// The bytes of the send in flight: a copy of the start of the
+    /// session's unsent output, untouched until the send completes.
+    sending: Vec<u8>,
+    /// How much of `sending` the kernel has taken so far.
+    sending_done: usize,
+    /// Idle and slowloris timeouts.
+    timers: Timers,
+    /// Set when the connection is to be closed whatever its state (error,
+    /// timeout, panic): outstanding operations are cancelled, then it is
+    /// closed.
+    abort: Option<String>,
+}
+
+impl Connection {
+    /// No operation of this connection is in flight: it may be closed.
+    fn is_quiet(&self) -> bool {
+        self.recv != RecvState::Armed
+            && self.recv != RecvState::Cancelling
+            && self.send == SendState::Idle
+    }
+}
+
+/// The ring, and the operations submitted to it whose final completion
+/// has not come yet.
+struct Ring {
+    uring: IoUring,
+    /// Operations submitted (or queued) and not yet finally completed.
+    in_flight: usize,
+    /// Entries that did not fit in a full submission queue, in order.
+    backlog: Vec<squeue::Entry>,
+    /// `io_uring_enter` calls made, numbered in `--trace`.
+    enters: u64,
+}
+
+impl Ring {
+    /// Queue `entry` for the next `io_uring_enter`.
+    ///
+    /// # Safety
+    /// Every buffer `entry` points to must stay valid, and unmoved, until
+    /// the operation's final completion has been reaped.
+    unsafe fn push(&mut self, entry: squeue::Entry) {
+        self.in_flight += 1;
+        if self.backlog.is_empty() {
+            // SAFETY: passed on from the caller.
+            if unsafe { self.uring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+        }
+        self.backlog.push(entry);
+    }
+
+    /// Move entries that did not fit into the submission queue, as room
+    /// allows; `true` if some still wait.
+    fn move_backlog_in(&mut self) -> bool {
+        let mut queue = self.uring.submission();
+        let mut moved = 0;
+        for entry in &self.backlog {
+            // SAFETY: each entry's buffers were promised valid by `push`.
+            if unsafe { queue.push(entry) }.is_err() {
+                break;
+            }
+            moved += 1;
+        }
+        drop(queue);
+        self.backlog.drain(..moved);
+        !self.backlog.is_empty()
+    }
+}
+
+/// The loop: its ring, its buffers, its connections.
+// Field order matters: the ring is closed before the receive buffers and
+// the connections' send buffers are freed (and those only once nothing is
+// in flight, see `finish`).
+struct Uring {
+    ring: Ring,
+    buffers: BufRing,
+    /// `None` once stopping: no new connections.
+    listener: Option<Listener>,
+    is_accept_armed: bool,
+    connections: Slab<Connection>,
+    next_generation: u32,
+    /// Connections whose receive ended with `ENOBUFS`, as (key, generation).
+    waiting_for_buffers: Vec<(usize, u32)>,
+    /// A buffer went back to the ring this turn.
+    is_buffer_returned: bool,
+    /// Completions reaped this turn: (user_data, result, flags).
+    completions: Vec<(u64, i32, u32)>,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+    /// While accept fails (out of descriptors), it is re-armed only at
+    /// this instant, or sooner when a connection closes.
+    accept_paused_until: Option<Instant>,
+    accept_backoff: AcceptBackoff,
+    capacity: CapacityLog,
+    /// Set by a stop: after this instant, remaining connections are cut off.
+    stop_deadline: Option<Instant>,
+    next_sweep: Instant,
+    wake: Arc<EventFd>,
+    is_overflow_logged: bool,
+}
+
+impl Uring {
+    /// Set up the ring (flags per `config.ring_setup`) and its buffers.
+    fn new(
+        listener: Listener,
+        service: Arc<dyn Service>,
+        config: EngineConfig,
+        wake: Arc<EventFd>,
+    ) -> io::Result<Uring> {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(COMPLETION_ENTRIES);
+        match config.ring_setup {
+            RingSetup::Plain => {}
+            RingSetup::Coop => {
+                builder.setup_coop_taskrun().setup_taskrun_flag();
+            }
+            RingSetup::Defer => {
+                builder.setup_single_issuer().setup_defer_taskrun();
+            }
+        }
+        let uring = builder.build(SUBMISSION_ENTRIES).map_err(unavailable)?;
+        if !config.ring_buffers.is_power_of_two() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--ring-buffers {}: the buffer ring's size must be a power of two (1 to 32768)",
+                    config.ring_buffers
+                ),
+            ));
+        }
+        let buffers =
+            BufRing::register(&uring, BUFFER_GROUP, config.ring_buffers, RECV_BUFFER_BYTES)
+                .map_err(unavailable)?;
+        Ok(Uring {
+            ring: Ring {
+                uring,
+                in_flight: 0,
+                backlog: Vec::new(),
+                enters: 0,
+            },
+            buffers,
+            listener: Some(listener),
+            is_accept_armed: false,
+            connections: Slab::new(),
+            next_generation: 0,
+            waiting_for_buffers: Vec::new(),
+            is_buffer_returned: false,
+            completions: Vec::new(),
+            service,
+            accept_paused_until: None,
+            accept_backoff: AcceptBackoff::default(),
+            capacity: CapacityLog::default(),
+            stop_deadline: None,
+            next_sweep: Instant::now() + sweep_interval(&config),
+            config,
+            wake,
+            is_overflow_logged: false,
+        })
+    }
+
+    /// The loop. Returns once stopped and every connection is closed (or
+    /// the grace period is over), after reaping every operation.
+    fn run(mut self) -> io::Result<()> {
+        self.arm_wake();
+        self.arm_accept();
+        let served = self.serve();
+        self.finish();
+        served
+    }
+
+    fn serve(&mut self) -> io::Result<()> {
+        loop {
+            self.submit_and_wait()?;
+            self.reap();
+            self.rearm_waiting_for_buffers();
+            self.resume_accept_if_due();
+            self.close_expired_if_due();
+            if self.is_finished() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The turn's one system call: submit everything queued since the
+    /// last, and wait until at least one completion is there, or the next
+    /// timer is due. (With `DEFER_TASKRUN`, this wait is also when the
+    /// kernel finishes the operations whose data has arrived.)
+    fn submit_and_wait(&mut self) -> io::Result<()> {
+        let is_backlogged = self.ring.move_backlog_in();
+        let wait = if is_backlogged {
+            Duration::ZERO // More to submit: just collect what is done.
+        } else {
+            self.wait_timeout()
+        };
+        let timeout = Timespec::from(wait);
+        let args = SubmitArgs::new().timespec(&timeout);
+        self.ring.enters += 1;
+        match self.ring.uring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            // Timed out (a timer is due), a signal arrived, or the
+            // completion queue is full and must be reaped first.
+            Err(err)
+                if interrupted(&err)
+                    || matches!(err.raw_os_error(), Some(libc::ETIME) | Some(libc::EBUSY)) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// How long the wait may last: until the next scheduled check.
+    fn wait_timeout(&self) -> Duration {
+        let now = Instant::now();
+        [
+            self.accept_paused_until,
+            self.stop_deadline,
+            Some(self.next_sweep),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
+    }
+
+    /// Handle every completion the kernel has posted.
+    fn reap(&mut self) {
+        let mut completions = std::mem::take(&mut self.completions);
+        completions.extend(
+            self.ring
+                .uring
+                .completion()
+                .map(|cqe| (cqe.user_data(), cqe.result(), cqe.flags())),
+        );
+        if self.config.trace {
+            println!(
+                "[uring] io_uring_enter #{}: {} completions",
+                self.ring.enters,
+                completions.len()
+            );
+        }
+        if !self.is_overflow_logged && self.ring.uring.submission().cq_overflow() {
+            self.is_overflow_logged = true;
+            log::warn!(
+                "the completion queue overflowed ({COMPLETION_ENTRIES} entries): multishot operations end and are re-armed"
+            );
+        }
+        for &(user_data, result, flags) in &completions {
+            self.handle_completion(user_data, result, flags);
+        }
+        completions.clear();
+        self.completions = completions;
+    }
+
+    /// One completion: count it out if it is its operation's last, then
+    /// hand it to whoever the operation belongs to.
+    fn handle_completion(&mut self, user_data: u64, result: i32, flags: u32) {
+        // A multishot operation's last completion, or any other's only one.
+        if !cqueue::more(flags) {
+            self.ring.in_flight -= 1;
+        }
+        let Some(op) = OpId::decode(user_data) else {
+            log::warn!("completion with unknown user_data {user_data:#x}: ignored");
+            return;
+        };
+        match op.kind {
+            Kind::Wake => self.begin_stop(),
+            Kind::Accept => self.handle_accept(result, flags),
+            Kind::Cancel => {}
+            Kind::Recv | Kind::Send => {
+                let is_ours = self
+                    .connections
+                    .get(op.key)
+                    .is_some_and(|conn| conn.generation == op.generation);
+                if !is_ours {
+                    // A stray completion for a connection already gone
+                    // (cannot happen while slots are freed only when quiet,
+                    // but costs nothing to guard): return its buffer.
+                    if let Some(id) = cqueue::buffer_select(flags) {
+                        self.buffers.recycle(id);
+                    }
+                    return;
+                }
+                if op.kind == Kind::Recv {
+                    self.handle_recv(op.key, result, flags);
+                } else {
+                    self.handle_send(op.key, result);
+                }
+                self.update(op.key);
+            }
+        }
+    }
+
+    /// A completion of the multishot accept: a new connection, or why not.
+    fn handle_accept(&mut self, result: i32, flags: u32) {
+        if !cqueue::more(flags) {
+            self.is_accept_armed = false;
+        }
+        if result >= 0 {
+            // SAFETY: a successful accept's result is a new descriptor
+            // that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(result) };
+            self.accept_backoff.reset();
+            // Stopping (the accept's cancel is on its way), or full:
+            // dropping the descriptor closes it; the client learns at once.
+            if self.stop_deadline.is_none()
+                && self
+                    .capacity
+                    .admit(self.connections.len(), self.config.max_connections)
+            {
+                self.add_connection(fd);
+            }
+        } else {
+            let err = io::Error::from_raw_os_error(-result);
+            // Cancelled (a stop), or that client gave up before we took
+            // it: nothing to do. Anything else (out of descriptors): wait
+            // before accepting again, instead of failing again at once.
+            if result != -libc::ECANCELED && !interrupted(&err) && !is_connection_error(&err) {
+                let delay = self.accept_backoff.next_delay(&err);
+                self.accept_paused_until = Some(Instant::now() + delay);
+            }
+        }
+        if !self.is_accept_armed {
+            if self.stop_deadline.is_some() {
+                self.listener = None; // Its last operation is done: close it.
+            } else if self.accept_paused_until.is_none() {
+                self.arm_accept(); // Ended for a reason that has passed.
+            }
+        }
+    }
+
+    /// Take a newly accepted descriptor as a connection and give it its
+    /// first operations (a greeting may be waiting to be sent).
+    fn add_connection(&mut self, fd: OwnedFd) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let (stream, peer) = match listener.adopt(fd) {
+            Ok(adopted) => adopted,
+            // Reset before we got to it: nothing to serve.
+            Err(err) => {
+                log::info!("accepted connection unusable: {err}");
+                return;
+            }
+        };
+        let service = &self.service;
+        let session = match contained(|| BufferedSession::open(service.as_ref(), &peer)) {
+            Ok(session) => session,
+            Err(why) => {
+                log::error!("{peer}: {why}; closed, server goes on");
+                return;
+            }
+        };
+        let generation = self.next_generation;
+        self.next_generation = (generation + 1) & OpId::GENERATION_MASK;
+        let entry = self.connections.vacant_entry();
+        let key = entry.key();
+        if self.config.trace {
+            println!("[uring] accepted  #{key} from {peer}");
+        }
+        entry.insert(Connection {
+            stream,
+            peer,
+            session,
+            generation,
+            recv: RecvState::Idle,
+            send: SendState::Idle,
+            sending: Vec::new(),
+            sending_done: 0,
+            timers: Timers::new(),
+            abort: None,
+        });
+        self.update(key);
+    }
+
+    /// A completion of a connection's receive: bytes in a buffer, end of
+    /// stream, an empty buffer ring, or an error.
+    fn handle_recv(&mut self, key: usize, result: i32, flags: u32) {
+        let trace = self.config.trace;
+        let conn = &mut self.connections[key];
+        if !cqueue::more(flags) {
+            conn.recv = RecvState::Idle;
+        }
+        conn.timers.touch();
+        match result {
+            n if n > 0 => {
+                let Some(id) = cqueue::buffer_select(flags) else {
+                    conn.abort = Some("received data without a buffer".into());
+                    return;
+                };
+                let data = self.buffers.filled(id, n as usize);
+                if trace {
+                    println!("[uring] received  #{key} {n} bytes in buffer {id}");
+                }
+                let outcome = contained(|| conn.session.handle_received(data));
+                // The bytes are in the session (or refused): the buffer
+                // goes back to the ring at once.
+                self.buffers.recycle(id);
+                self.is_buffer_returned = true;
+                match outcome {
+                    Ok(Ok(requests)) => self.config.work.perform(requests),
+                    Ok(Err(err)) => log::warn!("{}: closing: {err}", conn.peer),
+                    Err(why) => abort_with(conn, key, why),
+                }
+                conn.timers.note_partial(conn.session.has_partial_request());
+            }
+            // End of stream: the peer half-closed.
+            0 => {
+                if trace {
+                    println!("[uring] end of stream #{key}");
+                }
+                match contained(|| conn.session.handle_eof()) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => log::warn!("{}: closing: {err}", conn.peer),
+                    Err(why) => abort_with(conn, key, why),
+                }
+            }
+            // The ring ran dry: the data waits in the socket, and this
+            // connection waits for buffers to come back.
+            n if n == -libc::ENOBUFS => {
+                if conn.abort.is_none() && !conn.session.is_closing() {
+                    conn.recv = RecvState::WaitingForBuffers;
+                    self.waiting_for_buffers.push((key, conn.generation));
+                }
+            }
+            // Our own cancel (backpressure, closing, a stop).
+            n if n == -libc::ECANCELED => {}
+            n => conn.abort = Some(io::Error::from_raw_os_error(-n).to_string()),
+        }
+    }
+
+    /// A completion of a connection's send: how much went, or an error.
+    fn handle_send(&mut self, key: usize, result: i32) {
+        let conn = &mut self.connections[key];
+        conn.send = SendState::Idle;
+        conn.timers.touch();
+        match result {
+            n if n > 0 => {
+                let n = n as usize;
+                if self.config.trace {
+                    println!("[uring] sent      #{key} {n} bytes");
+                }
+                conn.session.handle_sent(n);
+                conn.sending_done += n;
+                if conn.sending_done < conn.sending.len() && conn.abort.is_none() {
+                    // A short send: the rest goes next, before anything new.
+                    submit_send(&mut self.ring, conn, key);
+                }
+            }
+            0 => conn.abort = Some(io::Error::from(io::ErrorKind::WriteZero).to_string()),
+            n if n == -libc::ECANCELED => {}
+            // A reset or broken pipe ends this connection only.
+            n => conn.abort = Some(io::Error::from_raw_os_error(-n).to_string()),
+        }
+    }
+
+    /// Submit what the connection needs now, from its state: a send of its
+    /// unsent output if none is in flight, its receive armed while it may
+    /// read (cancelled while it may not), cancels when it is to close; and
+    /// close it once it is done and quiet.
+    fn update(&mut self, key: usize) {
+        let high_water = self.config.output_high_water_bytes;
+        let Some(conn) = self.connections.get_mut(key) else {
+            return;
+        };
+        if conn.abort.is_none() && conn.send == SendState::Idle && !conn.session.unsent().is_empty()
+        {
+            let unsent = conn.session.unsent();
+            conn.sending.clear();
+            conn.sending
+                .extend_from_slice(&unsent[..unsent.len().min(MAX_SEND_BYTES)]);
+            conn.sending_done = 0;
+            submit_send(&mut self.ring, conn, key);
+        }
+        let wants_read = conn.abort.is_none()
+            && !conn.session.is_closing()
+            && conn.session.unsent().len() < high_water;
+        match (conn.recv, wants_read) {
+            (RecvState::Idle, true) => {
+                let entry = opcode::RecvMulti::new(Fd(conn.stream.as_raw_fd()), BUFFER_GROUP)
+                    .build()
+                    .user_data(op_of(conn, Kind::Recv, key));
+                // SAFETY: the receive writes only into the buffer ring's
+                // buffers, which live until every operation is reaped
+                // (`finish`); the socket lives until this operation's
+                // final completion (`close_if_quiet`).
+                unsafe { self.ring.push(entry) };
+                conn.recv = RecvState::Armed;
+            }
+            // Backpressure or closing: a multishot receive goes on until
+            // cancelled.
+            (RecvState::Armed, false) => {
+                cancel(&mut self.ring, op_of(conn, Kind::Recv, key));
+                conn.recv = RecvState::Cancelling;
+            }
+            (RecvState::WaitingForBuffers, false) => conn.recv = RecvState::Idle,
+            _ => {}
+        }
+        if conn.abort.is_some() && conn.send == SendState::InFlight {
+            cancel(&mut self.ring, op_of(conn, Kind::Send, key));
+            conn.send = SendState::Cancelling;
+        }
+        self.close_if_quiet(key);
+    }
+
+    /// Close a connection that is done (or aborted) and has no operation
+    /// in flight: half-close first so the client reads a clean end of
+    /// stream, then let the socket drop.
+    fn close_if_quiet(&mut self, key: usize) {
+        let Some(conn) = self.connections.get(key) else {
+            return;
+        };
+        if !conn.is_quiet() || (conn.abort.is_none() && !conn.session.is_done()) {
+            return;
+        }
+        let conn = self.connections.remove(key);
+        let why = conn.abort.as_deref().unwrap_or("done");
+        if self.config.trace {
+            println!("[uring] closed    #{key} ({why})");
+        }
+        let _ = conn.stream.shutdown(Shutdown::Write);
+        if why != "done" {
+            log::info!("{}: connection ended: {why}", conn.peer);
+        }
+        // A descriptor is free again: if accept is paused for lack of
+        // them, try it now rather than at the end of the back-off.
+        if self.accept_paused_until.is_some() {
+            self.accept_paused_until = Some(Instant::now());
+        }
+    }
+
+    /// Mark a connection to be closed whatever its state; its operations
+    /// are cancelled and it closes once they have all completed.
+    fn abort(&mut self, key: usize, why: String) {
+        if let Some(conn) = self.connections.get_mut(key) {
+            conn.abort.get_or_insert(why);
+            self.update(key);
+        }
+    }
+
+    /// Buffers have come back this turn (each is returned in the turn
+    /// that filled it): re-arm the receives that found the ring empty.
+    fn rearm_waiting_for_buffers(&mut self) {
+        if !std::mem::take(&mut self.is_buffer_returned) || self.waiting_for_buffers.is_empty() {
+            return;
+        }
+        for (key, generation) in std::mem::take(&mut self.waiting_for_buffers) {
+            let Some(conn) = self.connections.get_mut(key) else {
+                continue;
+            };
+            if conn.generation == generation && conn.recv == RecvState::WaitingForBuffers {
+                conn.recv = RecvState::Idle;
+                self.update(key);
+            }
+        }
+    }
+
+    /// Arm the multishot accept on the listener.
+    fn arm_accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let entry = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(OpId::of_loop(Kind::Accept).encode());
+        // SAFETY: no buffer; the listener is closed only after this
+        // operation's final completion (`handle_accept`, `finish`).
+        unsafe { self.ring.push(entry) };
+        self.is_accept_armed = true;
+    }
+
+    /// Arm the poll on the stop eventfd.
+    fn arm_wake(&mut self) {
+        let entry = opcode::PollAdd::new(Fd(self.wake.0.as_raw_fd()), libc::POLLIN as u32)
+            .build()
+            .user_data(OpId::of_loop(Kind::Wake).encode());
+        // SAFETY: no buffer; the eventfd is shared through an `Arc` this
+        // loop holds until it has reaped everything.
+        unsafe { self.ring.push(entry) };
+    }
+
+    /// Re-arm accept once its back-off is over.
+    fn resume_accept_if_due(&mut self) {
+        match self.accept_paused_until {
+            Some(until) if Instant::now() >= until => {
+                self.accept_paused_until = None;
+                if !self.is_accept_armed {
+                    self.arm_accept();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every so often, close connections idle too long or holding a
+    /// partial request too long (slowloris), as the reactor does.
+    fn close_expired_if_due(&mut self) {
+        let now = Instant::now();
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + sweep_interval(&self.config);
+        let expired: Vec<(usize, String)> = self
+            .connections
+            .iter()
+            .filter(|(_, conn)| conn.abort.is_none())
+            .filter_map(|(key, conn)| Some((key, conn.timers.expired(now, &self.config)?)))
+            .collect();
+        for (key, why) in expired {
+            self.abort(key, why);
+        }
+    }
+
+    /// Stop: cancel the accept (the listener closes once it has ended) and
+    /// treat a stop as every connection's end of input: each session
+    /// answers what it has and closes once flushed. Whatever is left when
+    /// the grace period ends is cut off.
+    fn begin_stop(&mut self) {
+        if self.stop_deadline.is_some() {
+            return;
+        }
+        self.stop_deadline = Some(Instant::now() + self.config.grace);
+        self.accept_paused_until = None;
+        if self.is_accept_armed {
+            cancel(&mut self.ring, OpId::of_loop(Kind::Accept).encode());
+        } else {
+            self.listener = None;
+        }
+        let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            let conn = &mut self.connections[key];
+            match contained(|| conn.session.handle_eof()) {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => log::warn!("{}: closing: {err}", conn.peer),
+                Err(why) => abort_with(conn, key, why),
+            }
+            self.update(key);
+        }
+    }
+
+    /// Stopped, and either every connection has closed or time is up.
+    fn is_finished(&self) -> bool {
+        match self.stop_deadline {
+            None => false,
+            Some(deadline) => self.connections.is_empty() || Instant::now() >= deadline,
+        }
+    }
+
+    /// Cancel whatever is still in flight and reap until nothing is, so
+    /// that no buffer is freed while the kernel may still use it; then
+    /// take the buffer ring back. If the kernel does not finish within
+    /// [`DRAIN_TIMEOUT`], leak the memory rather than risk that.
+    fn finish(mut self) {
+        // SAFETY: a cancel carries no buffer.
+        unsafe {
+            self.ring.push(
+                opcode::AsyncCancel2::new(CancelBuilder::any())
+                    .build()
+                    .user_data(OpId::of_loop(Kind::Cancel).encode()),
+            );
+        }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while self.ring.in_flight > 0 && Instant::now() < deadline {
+            self.ring.move_backlog_in();
+            let timeout = Timespec::from(deadline.saturating_duration_since(Instant::now()));
+            let args = SubmitArgs::new().timespec(&timeout);
+            if let Err(err) = self.ring.uring.submitter().submit_with_args(1, &args) {
+                if !interrupted(&err) && err.raw_os_error() != Some(libc::ETIME) {
+                    log::warn!("uring stop: waiting for cancelled operations failed: {err}");
+                    break;
+                }
+            }
+            let ring = &mut self.ring;
+            for cqe in ring.uring.completion() {
+                if !cqueue::more(cqe.flags()) {
+                    ring.in_flight -= 1;
+                }
+                if let Some(id) = cqueue::buffer_select(cqe.flags()) {
+                    self.buffers.recycle(id);
+                }
+            }
+        }
+        if self.ring.in_flight > 0 {
+            log::error!(
+                "uring stop: {} operations still in flight after {DRAIN_TIMEOUT:?}: their buffers are leaked, not freed",
+                self.ring.in_flight
+            );
+            std::mem::forget(self.connections);
+            std::mem::forget(self.buffers);
+            return;
+        }
+        if let Err(err) = self.buffers.unregister(&self.ring.uring) {
+            log::warn!("uring stop: cannot unregister the buffer ring: {err}");
+        }
+    }
+}
+
+/// The name of a connection's operation of `kind`.
+fn op_of(conn: &Connection, kind: Kind, key: usize) -> u64 {
+    OpId {
+        kind,
+        generation: conn.generation,
+        key,
+    }
+    .encode()
+}
+
+/// Submit the rest of `conn.sending` (all of it, for a new send).
+fn submit_send(ring: &mut Ring, conn: &mut Connection, key: usize) {
+    let rest = &conn.sending[conn.sending_done..];
+    // MSG_WAITALL: the kernel itself retries a short send on a stream
+    // socket (a short result is still handled, in `handle_send`).
+    // MSG_NOSIGNAL: a peer that has gone is an error, not a SIGPIPE.
+    let entry = opcode::Send::new(
+        Fd(conn.stream.as_raw_fd()),
+        rest.as_ptr(),
+        rest.len() as u32,
+    )
+    .flags(libc::MSG_WAITALL | libc::MSG_NOSIGNAL)
+    .build()
+    .user_data(op_of(conn, Kind::Send, key));
+    // SAFETY: `conn.sending`'s heap buffer is not touched (written,
+    // resized or freed) while the send is in flight: it is refilled only
+    // when `conn.send` is `Idle`, and the connection (with the buffer) is
+    // removed only when quiet. Moving the `Connection` (the slab growing)
+    // does not move the heap buffer. The socket lives as long.
+    unsafe { ring.push(entry) };
+    conn.send = SendState::InFlight;
+}
+
+/// Ask the kernel to cancel the operation named `user_data`.
+fn cancel(ring: &mut Ring, user_data: u64) {
+    let entry = opcode::AsyncCancel::new(user_data)
+        .build()
+        .user_data(OpId::of_loop(Kind::Cancel).encode());
+    // SAFETY: a cancel carries no buffer.
+    unsafe { ring.push(entry) };
+}
+
+/// Run a session call, turning a panic in it (a bug) into the reason to
+/// close that one connection rather than the whole loop.
+fn contained<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(call))
+        .map_err(|panic| format!("handler panicked ({})", panic_message(&panic)))
+}
+
+/// Abort a connection whose session panicked, saying so in the log.
+fn abort_with(conn: &mut Connection, key: usize, why: String) {
+    log::error!("connection #{key}: {why}; closed, server goes on");
+    conn.abort.get_or_insert(why);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An operation's name survives the trip through `user_data`, and the
+    /// generation tells two connections in one slot apart.
+    #[test]
+    fn op_id_round_trips_and_keeps_generations_apart() {
+        let op = OpId {
+            kind: Kind::Send,
+            generation: 0xAB_CDEF,
+            key: 4_000_000,
+        };
+        assert_eq!(OpId::decode(op.encode()), Some(op));
+        let next = OpId {
+            generation: op.generation + 1,
+            ..op
+        };
+        assert_ne!(op.encode(), next.encode());
+        assert_eq!(OpId::decode(0), None);
+    }
+}
