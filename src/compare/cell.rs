@@ -328,6 +328,7 @@ fn run_load(
             Outcome::Finished => "finished",
             Outcome::ServerLost => "server-lost",
             Outcome::CutOff => "cut-off",
+            Outcome::Stopped => "stopped",
         }
         .to_string(),
     })
