@@ -123,7 +123,7 @@ pub enum RunEvent {
     Progress(progress::State),
     /// One load thread's finished second: the very intervals the report's
     /// [`Timeline`] is merged from.
-    Interval(Interval),
+    Interval(Box<Interval>),
 }
 
 /// Someone who follows a run as it goes (the live view) and may end it.
@@ -245,7 +245,7 @@ pub(crate) fn run_as(
             Ok(Message::Interval(interval)) => {
                 collected.add_interval(&interval);
                 if let Some(watch) = watch {
-                    watch.see(RunEvent::Interval(interval));
+                    watch.see(RunEvent::Interval(Box::new(interval)));
                 }
             }
             Ok(Message::Done(summary)) => {

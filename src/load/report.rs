@@ -339,10 +339,7 @@ impl LoadReport {
 
     /// One row per second of the measurement.
     pub fn timeline(&self) -> Vec<TimelineRow> {
-        self.intervals
-            .iter()
-            .map(TimelineRow::of)
-            .collect()
+        self.intervals.iter().map(TimelineRow::of).collect()
     }
 
     /// Append [`LoadReport::row`] to a CSV file, writing the header first
