@@ -51,6 +51,7 @@ pub mod table;
 pub mod verdict;
 
 use crate::counters::SyscallCounter;
+use crate::live::{self, CellHeader, Feed, FinishedCell};
 use cell::RunSettings;
 use matrix::{Cell, Contender, MatrixSpec, Transport};
 use quota::CpuQuota;
@@ -93,6 +94,9 @@ pub struct CompareConfig {
     /// Set (by Ctrl-C, say) to end the comparison early: the run under way
     /// finishes, the servers are stopped and what was measured is written.
     pub stop: Arc<AtomicBool>,
+    /// `--live`: the view to tell which run is under way, how it goes
+    /// (its load's per-second data) and what each finished run measured.
+    pub live: Option<Feed>,
 }
 
 /// What a comparison wrote.
@@ -380,6 +384,13 @@ fn run_rounds(
                 eta(started.elapsed(), step_number, &planned)
             )?;
             step_number += 1;
+            if let Some(feed) = &config.live {
+                feed.send(live::Event::Cell(CellHeader {
+                    number: step_number,
+                    of: planned.len(),
+                    label: format!("{round_label}{cell}"),
+                }));
+            }
             let settings = RunSettings {
                 load_threads: config.load_threads,
                 pinned: config.pin,
@@ -388,11 +399,25 @@ fn run_rounds(
                 count_syscalls: step.round == 0,
             };
             let Some(server) = running_server(config, &cell, &mut servers, progress)? else {
-                records.push(cell::failed_record(&cell, settings, "server-failed"));
+                let record = cell::failed_record(&cell, settings, "server-failed");
+                if let Some(feed) = &config.live {
+                    feed.send(live::Event::Finished(finished_cell(&cell, &record)));
+                }
+                records.push(record);
                 record::write_csv(csv, &records)?;
                 continue;
             };
-            let measured = cell::measure(&cell, &server.process, settings)?;
+            let watch = config
+                .live
+                .as_ref()
+                .map(|feed| feed as &dyn crate::load::Watch);
+            let measured = cell::measure(&cell, &server.process, settings, watch)?;
+            if let Some(feed) = &config.live {
+                feed.send(live::Event::Finished(finished_cell(
+                    &cell,
+                    &measured.record,
+                )));
+            }
             if let Some(reason) = &measured.failure {
                 writeln!(progress, "  load failed: {reason}")?;
             }
@@ -615,6 +640,35 @@ fn saturation_note(cells: &[CellSummary]) -> String {
         cells.len(),
         table::GENERATOR_SATURATED_PERCENT,
     )
+}
+
+/// A finished run as the live view's bar chart shows it: the server, and
+/// the cell's shape in short (`100 conn`, plus what differs from a plain
+/// 64-byte echo over TCP/IPv4).
+fn finished_cell(cell: &Cell, record: &CellRecord) -> FinishedCell {
+    let mut shape = format!("{} conn", cell.connections);
+    if cell.pipeline > 1 {
+        shape.push_str(&format!(" x{}", cell.pipeline));
+    }
+    if cell.size_bytes != 64 {
+        shape.push_str(&format!(" {}B", cell.size_bytes));
+    }
+    if cell.service != crate::service::ServiceKind::Echo {
+        shape.push_str(&format!(" {}", cell.service.name()));
+    }
+    if cell.work != crate::engine::Work::None {
+        shape.push_str(&format!(" {}", cell.work));
+    }
+    if cell.transport != Transport::Tcp4 {
+        shape.push_str(&format!(" {}", cell.transport));
+    }
+    FinishedCell {
+        engine: record.engine.clone(),
+        shape,
+        req_per_s: record.req_per_s,
+        p99_us: record.p99_us,
+        errors: record.errors,
+    }
 }
 
 /// One line of headline figures for the progress output.

@@ -291,9 +291,14 @@ fn draw_histogram(frame: &mut Frame<'_>, area: Rect, run: Option<&RunView>) {
         .iter()
         .map(|bucket| {
             let percent = bucket.count as f64 * 100.0 / total.max(1) as f64;
+            let text = if bucket.count > 0 && percent < 0.5 {
+                "<1%".to_string() // a few, not none
+            } else {
+                format!("{percent:.0}%")
+            };
             Bar::default()
                 .value(bucket.count)
-                .text_value(format!("{percent:.0}%"))
+                .text_value(text)
                 .label(Line::from(short_micros(bucket.upper_us)))
         })
         .collect();
