@@ -318,16 +318,11 @@ fn run_compare_live(mut config: CompareConfig) -> io::Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&config.stop))?;
     }
     let title = format!(
-        "sockbench compare: {} -> {}/{}.csv",
+        "sockbench compare -> {}",
         config
-            .spec
-            .contenders
-            .iter()
-            .map(|c| c.name())
-            .collect::<Vec<_>>()
-            .join(", "),
-        config.out_dir.display(),
-        config.name
+            .out_dir
+            .join(format!("{}.csv", config.name))
+            .display()
     );
     let view = Live::start(Dashboard::for_compare(title), Arc::clone(&config.stop))?;
     // compare stops between runs, not in the middle of one.

@@ -260,14 +260,19 @@ impl RunView {
         self.timeline.total().errors
     }
 
-    /// The latency histogram: 1-2-5 steps from the bucket of the fastest
-    /// answer to that of the slowest.
-    pub fn histogram(&self) -> Vec<Bucket> {
+    /// The latency histogram, from the bucket of the fastest answer to
+    /// that of the slowest: in 1-2-5 steps, or in powers of ten when those
+    /// would be more than `most` buckets.
+    pub fn histogram(&self, most: usize) -> Vec<Bucket> {
         let total = &self.timeline.total().latency_us;
         if total.is_empty() {
             return Vec::new();
         }
-        let mut buckets: Vec<Bucket> = bucket_bounds(total.min(), total.max())
+        let mut bounds = bucket_bounds(total.min(), total.max(), &[1, 2, 5]);
+        if bounds.len() > most {
+            bounds = bucket_bounds(total.min(), total.max(), &[1]);
+        }
+        let mut buckets: Vec<Bucket> = bounds
             .into_iter()
             .map(|upper_us| Bucket { upper_us, count: 0 })
             .collect();
@@ -283,13 +288,14 @@ impl RunView {
     }
 }
 
-/// Upper bounds (µs) in 1-2-5 steps covering `min_us..=max_us`.
-fn bucket_bounds(min_us: u64, max_us: u64) -> Vec<u64> {
+/// Upper bounds (µs) covering `min_us..=max_us`, in `steps` of each power
+/// of ten (`[1, 2, 5]`: 1, 2, 5, 10, 20, 50...).
+fn bucket_bounds(min_us: u64, max_us: u64, steps_of_ten: &[u64]) -> Vec<u64> {
     let mut steps = Vec::new();
     let mut decade = 1u64;
     let covers_max = |steps: &[u64]| matches!(steps.last(), Some(&last) if last >= max_us);
     while !covers_max(&steps) {
-        for step in [1u64, 2, 5] {
+        for &step in steps_of_ten {
             let Some(bound) = step.checked_mul(decade) else {
                 return steps; // past any latency
             };
@@ -318,8 +324,13 @@ mod tests {
     /// Buckets start at the fastest answer's and end at the slowest's.
     #[test]
     fn buckets_cover_the_fastest_to_the_slowest_answer() {
-        assert_eq!(bucket_bounds(70, 900), vec![100, 200, 500, 1000]);
-        assert_eq!(bucket_bounds(1, 1), vec![1]);
-        assert_eq!(bucket_bounds(3, 20), vec![5, 10, 20]);
+        let steps = [1, 2, 5];
+        assert_eq!(bucket_bounds(70, 900, &steps), vec![100, 200, 500, 1000]);
+        assert_eq!(bucket_bounds(1, 1, &steps), vec![1]);
+        assert_eq!(bucket_bounds(3, 20, &steps), vec![5, 10, 20]);
+        assert_eq!(
+            bucket_bounds(70, 20_000, &[1]),
+            vec![100, 1000, 10_000, 100_000]
+        );
     }
 }

@@ -277,16 +277,18 @@ fn draw_finished(frame: &mut Frame<'_>, area: Rect, finished: &[FinishedCell]) {
 /// in each 1-2-5 bucket.
 fn draw_histogram(frame: &mut Frame<'_>, area: Rect, run: Option<&RunView>) {
     let block = Block::bordered().title(" latency histogram ");
-    let buckets = run.map(RunView::histogram).unwrap_or_default();
+    let inner_width = block.inner(area).width;
+    // Bars at least as wide as their labels (`200µ`), with a gap.
+    let most = (inner_width / 5).max(1) as usize;
+    let buckets = run.map(|run| run.histogram(most)).unwrap_or_default();
     if buckets.is_empty() {
         frame.render_widget(Paragraph::new("no answers yet").block(block), area);
         return;
     }
-    let inner_width = block.inner(area).width;
     let total: u64 = buckets.iter().map(|b| b.count).sum();
     let bar_width = (inner_width / buckets.len() as u16)
         .saturating_sub(1)
-        .clamp(3, 7);
+        .clamp(4, 7);
     let bars: Vec<Bar<'static>> = buckets
         .iter()
         .map(|bucket| {
@@ -341,7 +343,8 @@ pub(crate) fn micros(us: u64) -> String {
     }
 }
 
-/// A bucket bound in at most 4 characters: `50µ`, `1m`, `200m`, `2s`.
+/// A bucket bound in at most 4 characters: `50µ`, `1m`, `200m`, `2s`
+/// (`1m` is a millisecond).
 fn short_micros(us: u64) -> String {
     match us {
         0..=999 => format!("{us}µ"),
@@ -550,6 +553,11 @@ mod tests {
             iterative.contains("12.0k/s") && iterative.contains("3 err"),
             "{iterative}"
         );
+        // The narrow histogram counts in powers of ten: 3,000 of 3,100 at
+        // most 1 ms.
+        let histogram = line_with(&screen, "97%");
+        assert!(histogram.contains("3%"), "{histogram}");
+        line_with(&screen, "1m   ");
         // The bars' pane only, not the histogram beside it.
         let bar = |line: &str| line.split("││").next().unwrap().matches('█').count();
         assert!(bar(reactor) > 3 * bar(iterative), "{reactor}\n{iterative}");
