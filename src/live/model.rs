@@ -100,6 +100,9 @@ pub struct Dashboard {
     pub cell: Option<CellHeader>,
     /// The current run, once one has started.
     pub run: Option<RunView>,
+    /// `compare`: the run before, shown until the current one has a
+    /// second to show (a run shorter than a second has none until it ends).
+    pub previous: Option<RunView>,
     /// `compare` only: finished runs, the latest of each cell.
     pub finished: Vec<FinishedCell>,
     /// The last progress lines.
@@ -114,12 +117,23 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
+    /// The run whose figures to show, and whether it is the previous one:
+    /// the current run once it has a second, the previous run until then.
+    pub fn shown_run(&self) -> (Option<&RunView>, bool) {
+        match (&self.run, &self.previous) {
+            (Some(run), _) if run.has_data() => (Some(run), false),
+            (_, Some(previous)) => (Some(previous), true),
+            (run, None) => (run.as_ref(), false),
+        }
+    }
+
     /// The view of one `load` run.
     pub fn for_load(title: String) -> Self {
         Dashboard {
             title,
             cell: None,
             run: None,
+            previous: None,
             finished: Vec::new(),
             lines: VecDeque::new(),
             stopping: false,
@@ -168,7 +182,9 @@ impl Dashboard {
             }
             Event::Cell(header) => {
                 self.cell = Some(header);
-                self.run = None;
+                if let Some(run) = self.run.take().filter(RunView::has_data) {
+                    self.previous = Some(run);
+                }
             }
             Event::Finished(cell) => {
                 match self
@@ -192,6 +208,11 @@ impl Dashboard {
 }
 
 impl RunView {
+    /// Some load thread has reported a second.
+    pub fn has_data(&self) -> bool {
+        self.timeline.latest().is_some()
+    }
+
     /// Where the run is at `now`.
     pub fn phase(&self, now: Instant) -> Phase {
         let Some(state) = self.state else {

@@ -40,7 +40,8 @@ pub fn draw(frame: &mut Frame<'_>, dashboard: &Dashboard, now: Instant) {
     let [header, body] = Layout::vertical([Constraint::Length(header_lines), Constraint::Min(0)])
         .areas(frame.area());
     draw_header(frame, header, dashboard, now);
-    let run = dashboard.run.as_ref();
+    let (run, is_previous) = dashboard.shown_run();
+    let shown = Shown { run, is_previous };
     if dashboard.is_compare {
         let log_lines = if body.height >= 28 { 5 } else { 0 };
         let [current, finished, log] = Layout::vertical([
@@ -49,18 +50,37 @@ pub fn draw(frame: &mut Frame<'_>, dashboard: &Dashboard, now: Instant) {
             Constraint::Length(log_lines),
         ])
         .areas(body);
-        draw_run(frame, current, run, now);
+        draw_run(frame, current, shown, now);
         let [bars, histogram] =
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(finished);
         draw_finished(frame, bars, &dashboard.finished);
-        draw_histogram(frame, histogram, run);
+        draw_histogram(frame, histogram, shown);
         draw_log(frame, log, dashboard);
     } else {
         let [current, histogram] =
             Layout::vertical([Constraint::Percentage(60), Constraint::Min(6)]).areas(body);
-        draw_run(frame, current, run, now);
-        draw_histogram(frame, histogram, run);
+        draw_run(frame, current, shown, now);
+        draw_histogram(frame, histogram, shown);
+    }
+}
+
+/// The run whose figures the panes show, and whether it is the previous
+/// one (their titles then say so).
+#[derive(Debug, Clone, Copy)]
+struct Shown<'a> {
+    run: Option<&'a RunView>,
+    is_previous: bool,
+}
+
+impl Shown<'_> {
+    /// A pane's title, marked when it shows the previous run.
+    fn title(&self, title: &str) -> String {
+        if self.is_previous {
+            format!(" {title} (previous run) ")
+        } else {
+            format!(" {title} ")
+        }
     }
 }
 
@@ -117,13 +137,14 @@ fn phase_text(run: &RunView, now: Instant) -> String {
 }
 
 /// requests/s chart beside the figures.
-fn draw_run(frame: &mut Frame<'_>, area: Rect, run: Option<&RunView>, now: Instant) {
+fn draw_run(frame: &mut Frame<'_>, area: Rect, shown: Shown<'_>, now: Instant) {
     let [chart_area, figures_area] =
         Layout::horizontal([Constraint::Min(24), Constraint::Length(38)]).areas(area);
-    let block = Block::bordered().title(" requests/s, second by second ");
-    let Some(run) = run else {
+    let block = Block::bordered().title(shown.title("requests/s, second by second"));
+    let figures_block = Block::bordered().title(shown.title("latency"));
+    let Some(run) = shown.run else {
         frame.render_widget(Paragraph::new("no run yet").block(block), chart_area);
-        frame.render_widget(Block::bordered().title(" latency "), figures_area);
+        frame.render_widget(figures_block, figures_area);
         return;
     };
     let points = run.rate_points();
@@ -157,7 +178,7 @@ fn draw_run(frame: &mut Frame<'_>, area: Rect, run: Option<&RunView>, now: Insta
         ]));
     frame.render_widget(chart, chart_area);
     frame.render_widget(
-        Paragraph::new(figure_lines(run, now)).block(Block::bordered().title(" latency ")),
+        Paragraph::new(figure_lines(run, now)).block(figures_block),
         figures_area,
     );
 }
@@ -275,12 +296,12 @@ fn draw_finished(frame: &mut Frame<'_>, area: Rect, finished: &[FinishedCell]) {
 
 /// The latency histogram of every answer so far: the share of answers
 /// in each 1-2-5 bucket.
-fn draw_histogram(frame: &mut Frame<'_>, area: Rect, run: Option<&RunView>) {
-    let block = Block::bordered().title(" latency histogram ");
+fn draw_histogram(frame: &mut Frame<'_>, area: Rect, shown: Shown<'_>) {
+    let block = Block::bordered().title(shown.title("latency histogram"));
     let inner_width = block.inner(area).width;
     // Bars at least as wide as their labels (`200µ`), with a gap.
     let most = (inner_width / 5).max(1) as usize;
-    let buckets = run.map(|run| run.histogram(most)).unwrap_or_default();
+    let buckets = shown.run.map(|run| run.histogram(most)).unwrap_or_default();
     if buckets.is_empty() {
         frame.render_widget(Paragraph::new("no answers yet").block(block), area);
         return;
@@ -561,6 +582,35 @@ mod tests {
         // The bars' pane only, not the histogram beside it.
         let bar = |line: &str| line.split("││").next().unwrap().matches('█').count();
         assert!(bar(reactor) > 3 * bar(iterative), "{reactor}\n{iterative}");
+    }
+
+    /// Until the run under way has a second to show, compare shows the
+    /// previous run's figures, and says so; then the new run's.
+    #[test]
+    fn compare_view_shows_the_previous_run_until_the_new_one_has_a_second() {
+        let start = Instant::now();
+        let mut dashboard = Dashboard::for_compare("compare".to_string());
+        five_second_run(&mut dashboard, start);
+        let header = |number| CellHeader {
+            number,
+            of: 2,
+            label: format!("run {number}"),
+        };
+        dashboard.apply(Event::Cell(header(2)));
+        dashboard.apply(Event::Run(RunEvent::Started {
+            connections: 1,
+            measured: Duration::from_secs(5),
+            requests: None,
+            at: start,
+        }));
+        let now = start + Duration::from_secs(1);
+        let before = screen(&dashboard, now, 120, 35);
+        line_with(&before, "latency (previous run)");
+        assert!(line_with(&before, "overall").contains("5.00 ms"));
+        dashboard.apply(second(0, &[(10, 40)]));
+        let after = screen(&dashboard, now, 120, 35);
+        assert!(!after.iter().any(|line| line.contains("previous run")));
+        assert!(line_with(&after, "overall").contains("40 µs"));
     }
 
     /// A later round of a cell replaces its bar instead of adding one.
