@@ -55,18 +55,18 @@ pub fn draw(frame: &mut Frame<'_>, dashboard: &Dashboard, now: Instant) {
             Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
                 .areas(finished);
         draw_finished(frame, bars, &dashboard.finished);
-        draw_histogram(frame, histogram, shown);
+        draw_histogram(frame, histogram, shown.run);
         draw_log(frame, log, dashboard);
     } else {
         let [current, histogram] =
             Layout::vertical([Constraint::Percentage(60), Constraint::Min(6)]).areas(body);
         draw_run(frame, current, shown, now);
-        draw_histogram(frame, histogram, shown);
+        draw_histogram(frame, histogram, shown.run);
     }
 }
 
 /// The run whose figures the panes show, and whether it is the previous
-/// one (their titles then say so).
+/// one (the titles of the chart and the figures then say so).
 #[derive(Debug, Clone, Copy)]
 struct Shown<'a> {
     run: Option<&'a RunView>,
@@ -140,7 +140,7 @@ fn phase_text(run: &RunView, now: Instant) -> String {
 fn draw_run(frame: &mut Frame<'_>, area: Rect, shown: Shown<'_>, now: Instant) {
     let [chart_area, figures_area] =
         Layout::horizontal([Constraint::Min(24), Constraint::Length(38)]).areas(area);
-    let block = Block::bordered().title(shown.title("requests/s, second by second"));
+    let block = Block::bordered().title(shown.title("req/s each second"));
     let figures_block = Block::bordered().title(shown.title("latency"));
     let Some(run) = shown.run else {
         frame.render_widget(Paragraph::new("no run yet").block(block), chart_area);
@@ -296,12 +296,13 @@ fn draw_finished(frame: &mut Frame<'_>, area: Rect, finished: &[FinishedCell]) {
 
 /// The latency histogram of every answer so far: the share of answers
 /// in each 1-2-5 bucket.
-fn draw_histogram(frame: &mut Frame<'_>, area: Rect, shown: Shown<'_>) {
-    let block = Block::bordered().title(shown.title("latency histogram"));
+fn draw_histogram(frame: &mut Frame<'_>, area: Rect, run: Option<&RunView>) {
+    // (Too narrow at 80 columns to say "previous run": the panes above do.)
+    let block = Block::bordered().title(" latency histogram ");
     let inner_width = block.inner(area).width;
     // Bars at least as wide as their labels (`200µ`), with a gap.
     let most = (inner_width / 5).max(1) as usize;
-    let buckets = shown.run.map(|run| run.histogram(most)).unwrap_or_default();
+    let buckets = run.map(|run| run.histogram(most)).unwrap_or_default();
     if buckets.is_empty() {
         frame.render_widget(Paragraph::new("no answers yet").block(block), area);
         return;
