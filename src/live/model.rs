@@ -234,18 +234,20 @@ impl RunView {
         }
     }
 
-    /// `(second, requests/s in it)` for the chart, one point per second.
-    /// The planned last second may be shorter (a 300 ms run has only
-    /// that): its rate is over its own length.
+    /// The chart's line: each second's requests/s held flat across that
+    /// second (two points, its start and its end), so one second already
+    /// shows as a line. The planned last second may be shorter (a 300 ms
+    /// run has only that): its rate is over its own length.
     pub fn rate_points(&self) -> Vec<(f64, f64)> {
         let measured_s = self.measured.as_secs_f64();
         self.timeline
             .seconds()
-            .map(|interval| {
+            .flat_map(|interval| {
                 let second = interval.second as f64;
                 let length_s = (measured_s - second).clamp(0.0, 1.0);
                 let length_s = if length_s > 0.0 { length_s } else { 1.0 };
-                (second, interval.requests as f64 / length_s)
+                let rate = interval.requests as f64 / length_s;
+                [(second, rate), (second + length_s, rate)]
             })
             .collect()
     }
@@ -341,6 +343,29 @@ pub fn error_kinds(errors: &ErrorCounts) -> Vec<(&'static str, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::Interval;
+
+    /// Each second is a flat step at its rate; the short last second of a
+    /// 1.5 s run counts over its half second.
+    #[test]
+    fn rate_points_hold_each_seconds_rate_across_it() {
+        let mut run = RunView {
+            connections: 1,
+            measured: Duration::from_millis(1500),
+            requests_limit: None,
+            state: None,
+            timeline: Timeline::new(false),
+        };
+        for (second, requests) in [(0, 1000), (1, 300)] {
+            let mut interval = Interval::new(second, false);
+            interval.requests = requests;
+            run.timeline.add(&interval);
+        }
+        assert_eq!(
+            run.rate_points(),
+            vec![(0.0, 1000.0), (1.0, 1000.0), (1.0, 600.0), (1.5, 600.0)]
+        );
+    }
 
     /// Buckets start at the fastest answer's and end at the slowest's.
     #[test]

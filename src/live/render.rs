@@ -152,7 +152,7 @@ fn draw_run(frame: &mut Frame<'_>, area: Rect, shown: Shown<'_>, now: Instant) {
         .measured
         .as_secs_f64()
         .ceil()
-        .max(points.last().map_or(1.0, |&(second, _)| second + 1.0));
+        .max(points.last().map_or(1.0, |&(end_s, _)| end_s.ceil()));
     let y_max = points
         .iter()
         .map(|&(_, rate)| rate)
