@@ -239,15 +239,13 @@ impl RunView {
     /// shows as a line. The planned last second may be shorter (a 300 ms
     /// run has only that): its rate is over its own length.
     pub fn rate_points(&self) -> Vec<(f64, f64)> {
-        let measured_s = self.measured.as_secs_f64();
         self.timeline
             .seconds()
             .flat_map(|interval| {
-                let second = interval.second as f64;
-                let length_s = (measured_s - second).clamp(0.0, 1.0);
-                let length_s = if length_s > 0.0 { length_s } else { 1.0 };
+                let length_s = self.length_s(interval.second);
                 let rate = interval.requests as f64 / length_s;
-                [(second, rate), (second + length_s, rate)]
+                let start_s = interval.second as f64;
+                [(start_s, rate), (start_s + length_s, rate)]
             })
             .collect()
     }
@@ -265,16 +263,31 @@ impl RunView {
         (!total.is_empty()).then(|| Percentiles::of(total))
     }
 
-    /// Answers so far and the rate over the measured time.
-    pub fn answers(&self, now: Instant) -> (u64, f64) {
+    /// Answers in the seconds reported so far, and their rate over those
+    /// seconds.
+    pub fn answers(&self) -> (u64, f64) {
         let requests = self.timeline.total().requests;
-        let rate = match self.phase(now) {
-            Phase::Measuring { elapsed, .. } if !elapsed.is_zero() => {
-                requests as f64 / elapsed.as_secs_f64()
-            }
-            _ => 0.0,
+        let covered_s = self
+            .timeline
+            .latest()
+            .map_or(0.0, |last| last.second as f64 + self.length_s(last.second));
+        let rate = if covered_s > 0.0 {
+            requests as f64 / covered_s
+        } else {
+            0.0
         };
         (requests, rate)
+    }
+
+    /// How long second `second` of the measurement is: 1 s, or less for
+    /// the planned last one.
+    fn length_s(&self, second: u64) -> f64 {
+        let left_s = (self.measured.as_secs_f64() - second as f64).clamp(0.0, 1.0);
+        if left_s > 0.0 {
+            left_s
+        } else {
+            1.0
+        }
     }
 
     /// Errors so far, by kind (the ramp's and warmup's are in second 0,
