@@ -142,6 +142,14 @@ fn live_without_a_terminal_falls_back_to_the_usual_output() {
         let counted = stderr.contains("counting round (system calls)");
         1 + usize::from(counted)
     });
+    let server = echo_server();
+    let addr = server.tcp_addr().unwrap().to_string();
+    let out = sockbench(&["load", "--live", "--addr", &addr, "--duration", "300ms"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("load: --live needs a terminal"), "{stderr}");
+    assert!(stdout.contains("outcome   finished"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -27,10 +27,12 @@
 //! - a table on stdout ([`table`]) and SVG charts ([`plot`]).
 //!
 //! Progress (cell i of n, ETA, and each cell's headline figures) goes to
-//! stderr. A cell a server cannot serve well (iterative at 1000
-//! connections) still runs, bounded by the load's timeouts, and its row
-//! shows what happened; combinations that are not run at all are listed
-//! with the reason before the run starts.
+//! stderr; with `--live` ([`CompareConfig::live`]) the live view is told
+//! the same, and is fed each run's load as it goes. A cell a server
+//! cannot serve well (iterative at 1000 connections) still runs, bounded
+//! by the load's timeouts, and its row shows what happened; combinations
+//! that are not run at all are listed with the reason before the run
+//! starts.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

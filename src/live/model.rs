@@ -158,7 +158,6 @@ impl Dashboard {
                 connections,
                 measured,
                 requests,
-                at: _,
             }) => {
                 self.run = Some(RunView {
                     connections,

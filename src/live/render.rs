@@ -210,7 +210,7 @@ fn figure_lines(run: &RunView) -> Vec<Line<'static>> {
     if let Some(state) = run.state {
         lines.push(Line::from(format!(
             "{:<12}{} of {}",
-            "open conns", state.open, state.connections
+            "open conns", state.open, run.connections
         )));
     }
     let errors = error_kinds(&run.errors());
@@ -448,7 +448,6 @@ mod tests {
             connections: 10,
             measured: Duration::from_secs(5),
             requests: None,
-            at: start,
         }));
         dashboard.apply(Event::Run(RunEvent::Progress(State {
             up: 10,
@@ -519,7 +518,6 @@ mod tests {
             connections: 100,
             measured: Duration::from_secs(5),
             requests: None,
-            at: start,
         }));
         dashboard.apply(Event::Run(RunEvent::Progress(State {
             up: 40,
@@ -602,7 +600,6 @@ mod tests {
             connections: 1,
             measured: Duration::from_secs(5),
             requests: None,
-            at: start,
         }));
         let now = start + Duration::from_secs(1);
         let before = screen(&dashboard, now, 120, 35);

@@ -116,8 +116,6 @@ pub enum RunEvent {
         measured: Duration,
         /// It measures until this many answers instead, if set.
         requests: Option<u64>,
-        /// When it began (the first connects).
-        at: Instant,
     },
     /// Where it is; a few times a second.
     Progress(progress::State),
@@ -214,7 +212,6 @@ pub(crate) fn run_as(
                 RunLimit::Requests(requests) => Some(requests),
                 RunLimit::Duration(_) => None,
             },
-            at: run_start,
         });
     }
     let mut stopped_by_watch = false;
