@@ -282,6 +282,22 @@ impl OnTerminal {
         self.written.lock().unwrap().1.set_size(rows, columns);
     }
 
+    /// Wait (bounded) for a program stopped with q to exit, and check that
+    /// it says so: exit status 130, the terminal given back (the alternate
+    /// screen left) before `results` is printed. The screen it leaves.
+    fn finish_stopped(self, results: &str) -> Vec<String> {
+        let (code, screen, output) = self.finish();
+        assert_eq!(code, Some(130), "{}", screen.join("\n"));
+        let restored = output
+            .rfind(LEAVE_ALTERNATE_SCREEN)
+            .unwrap_or_else(|| panic!("the terminal was not given back:\n{}", screen.join("\n")));
+        let said = output
+            .rfind(results)
+            .unwrap_or_else(|| panic!("no {results:?}:\n{}", screen.join("\n")));
+        assert!(restored < said, "the results come after the view");
+        screen
+    }
+
     /// Wait (bounded) for the program to exit; its exit code, the screen
     /// it leaves and all it wrote.
     fn finish(mut self) -> (Option<i32>, Vec<String>, String) {
@@ -369,15 +385,7 @@ fn q_stops_compare_live_with_the_results_so_far() {
     });
     terminal.wait_for("finished run", |_| has_rows(&csv, 1));
     terminal.type_keys(b"q");
-    let (code, screen, output) = terminal.finish();
-    assert_eq!(code, Some(130), "{}", screen.join("\n"));
-    let restored = output
-        .rfind(LEAVE_ALTERNATE_SCREEN)
-        .unwrap_or_else(|| panic!("the terminal was not given back:\n{}", screen.join("\n")));
-    let stopped = output
-        .rfind("stopped early")
-        .expect("says it stopped early");
-    assert!(restored < stopped, "the results come after the view");
+    let screen = terminal.finish_stopped("stopped early");
     // The normal screen again, with the end of the results on it.
     assert!(shows(&screen, "wrote"), "{}", screen.join("\n"));
     let rows = csv_rows(&csv);
@@ -410,15 +418,7 @@ fn q_stops_load_live_and_writes_the_timeline() {
     // The first measured second is on the screen.
     terminal.wait_for("first second", |rows| shows(rows, "second 0"));
     terminal.type_keys(b"q");
-    let (code, screen, output) = terminal.finish();
-    assert_eq!(code, Some(130), "{}", screen.join("\n"));
-    let restored = output
-        .rfind(LEAVE_ALTERNATE_SCREEN)
-        .unwrap_or_else(|| panic!("the terminal was not given back:\n{}", screen.join("\n")));
-    let report = output
-        .rfind("stopped early by the user")
-        .expect("the report says so");
-    assert!(restored < report, "the report comes after the view");
+    let screen = terminal.finish_stopped("stopped early by the user");
     assert!(shows(&screen, "outcome"), "{}", screen.join("\n"));
     let seconds = std::fs::read_to_string(&timeline).unwrap();
     assert!(
