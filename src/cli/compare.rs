@@ -330,7 +330,10 @@ fn run_compare_live(mut config: CompareConfig) -> io::Result<ExitCode> {
     let mut progress = Lines::new(view.feed());
     let mut table = Vec::new();
     let outcome = compare::run(&config, &mut table, &mut progress);
-    view.finish()?;
+    if let Err(err) = view.finish() {
+        // The terminal is back; the results matter more than the view.
+        eprintln!("compare: the live view failed: {err}");
+    }
     io::stderr().write_all(&progress.into_kept())?;
     io::stdout().write_all(&table)?;
     Ok(exit_code(&outcome?))

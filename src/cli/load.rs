@@ -376,7 +376,10 @@ fn run_live(config: &LoadConfig) -> io::Result<load::LoadReport> {
     );
     let view = Live::start(Dashboard::for_load(title), stop)?;
     let report = load::run_watched(config, ProgressMode::Quiet, &view.feed());
-    view.finish()?;
+    if let Err(err) = view.finish() {
+        // The terminal is back; the results matter more than the view.
+        eprintln!("load: the live view failed: {err}");
+    }
     report
 }
 
