@@ -119,7 +119,7 @@ impl Live {
         let thread_done = Arc::clone(&done);
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
-            .name("sockbench-live".to_string())
+            .name(terminal::THREAD_NAME.to_string())
             .spawn(move || screen.run(dashboard, receiver, thread_stop, thread_done))?;
         Ok(Live {
             feed: Feed {

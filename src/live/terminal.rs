@@ -4,11 +4,12 @@
 //! The terminal is restored in every case: when the view ends, when its
 //! thread fails or panics ([`Screen`]'s `Drop`), and when any thread of
 //! the process panics (`ratatui::try_init` installs a panic hook that
-//! restores it before the message is printed).
+//! restores it before the message is printed). A panic elsewhere also
+//! stops the view from drawing again over the message ([`GIVEN_BACK`]).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -20,6 +21,18 @@ use super::{render, Event};
 
 /// Time between two refreshes.
 const REFRESH: Duration = Duration::from_millis(250);
+
+/// The view's thread name, which the panic hook recognises.
+pub(super) const THREAD_NAME: &str = "sockbench-live";
+
+/// Held while a frame is drawn: a panic on another thread waits for the
+/// frame to end before it gives the terminal back.
+static FRAME: Mutex<()> = Mutex::new(());
+
+/// Set by the panic hook when it gives the terminal back: no frame is
+/// drawn after it, and nothing restores the terminal a second time (which
+/// would move the cursor back over the panic's message).
+static GIVEN_BACK: AtomicBool = AtomicBool::new(false);
 
 /// The terminal, in raw mode on the alternate screen while this lives.
 pub(super) struct Screen {
@@ -35,9 +48,18 @@ impl std::fmt::Debug for Screen {
 impl Screen {
     /// Raw mode, the alternate screen, and the panic hook that undoes both.
     pub(super) fn take() -> io::Result<Screen> {
-        Ok(Screen {
-            terminal: ratatui::try_init()?,
-        })
+        let terminal = ratatui::try_init()?;
+        // Around ratatui's hook (restore, then the usual message): first
+        // stop the view. The view's own thread panics outside a frame's
+        // lock or inside it, holding it: it must not wait for itself.
+        let restore_and_report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _frame = (std::thread::current().name() != Some(THREAD_NAME))
+                .then(|| FRAME.lock().unwrap_or_else(|e| e.into_inner()));
+            GIVEN_BACK.store(true, Ordering::SeqCst);
+            restore_and_report(info);
+        }));
+        Ok(Screen { terminal })
     }
 
     /// Show `dashboard` as `events` come, until `done`; a quit key sets
@@ -61,10 +83,15 @@ impl Screen {
             }
             let now = Instant::now();
             if now >= next_draw {
+                let frame = FRAME.lock().unwrap_or_else(|e| e.into_inner());
+                if GIVEN_BACK.load(Ordering::SeqCst) {
+                    return Ok(()); // a panic elsewhere: its message is on screen
+                }
                 // A resize is seen here: ratatui resizes its buffers and
                 // clears the screen before drawing at the new size.
                 self.terminal
                     .draw(|frame| render::draw(frame, &dashboard, now))?;
+                drop(frame);
                 next_draw = now + REFRESH;
             }
             // Wait for a key until the next refresh.
@@ -84,6 +111,9 @@ impl Screen {
 
 impl Drop for Screen {
     fn drop(&mut self) {
+        if GIVEN_BACK.load(Ordering::SeqCst) {
+            return; // by the panic hook, already
+        }
         // Nothing better to do if the terminal refuses: the shell's
         // `reset` fixes it, and the error would hide the run's results.
         let _ = ratatui::try_restore();
