@@ -50,8 +50,9 @@ impl Screen {
     pub(super) fn take() -> io::Result<Screen> {
         let terminal = ratatui::try_init()?;
         // Around ratatui's hook (restore, then the usual message): first
-        // stop the view. The view's own thread panics outside a frame's
-        // lock or inside it, holding it: it must not wait for itself.
+        // stop the view, after the frame it may be drawing. A panic on the
+        // view's own thread may come while it holds that lock: it must not
+        // wait for itself.
         let restore_and_report = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let _frame = (std::thread::current().name() != Some(THREAD_NAME))
@@ -83,7 +84,7 @@ impl Screen {
             }
             let now = Instant::now();
             if now >= next_draw {
-                let frame = FRAME.lock().unwrap_or_else(|e| e.into_inner());
+                let drawing = FRAME.lock().unwrap_or_else(|e| e.into_inner());
                 if GIVEN_BACK.load(Ordering::SeqCst) {
                     return Ok(()); // a panic elsewhere: its message is on screen
                 }
@@ -91,7 +92,7 @@ impl Screen {
                 // clears the screen before drawing at the new size.
                 self.terminal
                     .draw(|frame| render::draw(frame, &dashboard, now))?;
-                drop(frame);
+                drop(drawing);
                 next_draw = now + REFRESH;
             }
             // Wait for a key until the next refresh.
