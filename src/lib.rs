@@ -24,6 +24,8 @@
 //! - [`compare`]: `sockbench compare`: every engine plus the `tokio` and
 //!   `epoll-raw` reference servers (`examples/`) under one load matrix, to
 //!   CSV, a machine file, a terminal table and SVG plots.
+//! - [`live`]: `--live`, a full-screen terminal view of `load` and
+//!   `compare` as they run, fed the load's per-second intervals.
 //! - [`counters`]: what a process cost the kernel over a window (system
 //!   calls through a perf tracepoint, context switches from `/proc`), for
 //!   the cost-per-request figures of `compare` and the demos.
@@ -41,6 +43,7 @@ pub mod counters;
 pub mod demo;
 pub mod engine;
 pub mod io_util;
+pub mod live;
 pub mod load;
 pub mod netstat;
 pub mod service;

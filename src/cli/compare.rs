@@ -1,6 +1,6 @@
 //! `sockbench compare` and `sockbench plot`: arguments, then the library.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -12,6 +12,7 @@ use clap::Args;
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
 use crate::compare::{self, plot, quota, record, verdict, CompareConfig};
 use crate::engine::Work;
+use crate::live::{self, Dashboard, Lines, Live};
 use crate::load::LOAD_SERVICES;
 use crate::service::ServiceKind;
 
@@ -22,6 +23,8 @@ use crate::service::ServiceKind;
   ./scripts/compare.sh --full --pin --name full         # everything; server and load on own cores
   sockbench compare --engines reactor,epoll-raw --connections 100,1000 --duration 5s
   sockbench compare --smoke --name smoke                # a few seconds, for CI
+  sockbench compare --engines iterative,reactor --connections 1,100 --live
+                                                        # full screen, for class; q stops
   sockbench compare --engines reactor,epoll-raw,tokio --connections 100,1000 --pin --server-cpu 0.5 --rounds 10 --baseline epoll-raw
                                                         # verdicts: ratios with 95% intervals
 
@@ -132,6 +135,16 @@ pub struct CompareArgs {
     /// generator's core room for both load runs).
     #[arg(long)]
     pub side_by_side: bool,
+
+    /// Show the comparison as it goes, full screen: the run under way
+    /// (requests/s second by second, p50/p99, latency histogram,
+    /// connections, errors, time left) and a bar per finished run (req/s
+    /// and p99 per server), growing as the comparison goes. q (or Ctrl-C)
+    /// stops after the run under way; what was measured is printed and
+    /// written as usual. Without a terminal (piped, CI): the usual output,
+    /// with a note.
+    #[arg(long)]
+    pub live: bool,
 
     /// The quota's enforcement period: the longest stall a throttled
     /// server adds to a request (1ms to 1s).
@@ -299,7 +312,14 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         quota_period: args.quota_period,
         side_by_side: args.side_by_side,
         stop: Arc::new(AtomicBool::new(false)),
+        live: None,
     };
+    if args.live {
+        if live::is_available() {
+            return run_compare_live(config);
+        }
+        eprintln!("compare: {}", live::NO_TERMINAL);
+    }
     // Ctrl-C (or SIGTERM) ends the comparison after the run under way, with
     // the servers stopped and the results so far written; a second one
     // exits at once.
@@ -308,11 +328,47 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&config.stop))?;
     }
     let outcome = compare::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
-    Ok(if outcome.stopped_early {
+    Ok(exit_code(&outcome))
+}
+
+/// `compare --live`: the view owns the terminal while the comparison
+/// runs; the progress lines and the table are kept and printed once it
+/// is gone. q, Ctrl-C, SIGINT and SIGTERM all set the same stop flag as
+/// Ctrl-C does without the view (a second one does not exit at once: that
+/// would leave the terminal in raw mode).
+fn run_compare_live(mut config: CompareConfig) -> io::Result<ExitCode> {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&config.stop))?;
+    }
+    let title = format!(
+        "sockbench compare -> {}",
+        config
+            .out_dir
+            .join(format!("{}.csv", config.name))
+            .display()
+    );
+    let view = Live::start(Dashboard::for_compare(title), Arc::clone(&config.stop))?;
+    // compare stops between runs, not in the middle of one.
+    config.live = Some(view.feed().without_stop());
+    let mut progress = Lines::new(view.feed());
+    let mut table = Vec::new();
+    let outcome = compare::run(&config, &mut table, &mut progress);
+    if let Err(err) = view.finish() {
+        // The terminal is back; the results matter more than the view.
+        eprintln!("compare: the live view failed: {err}");
+    }
+    io::stderr().write_all(&progress.into_kept())?;
+    io::stdout().write_all(&table)?;
+    Ok(exit_code(&outcome?))
+}
+
+/// 130 for a comparison stopped early (as for a process ended by SIGINT).
+fn exit_code(outcome: &compare::CompareOutcome) -> ExitCode {
+    if outcome.stopped_early {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// Run `sockbench plot`.

@@ -7,10 +7,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
+use crate::live::{self, Dashboard, Live};
 use crate::load::source::SourceList;
 use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target};
 use crate::service::ServiceKind;
@@ -21,6 +24,7 @@ use crate::service::ServiceKind;
   sockbench load --addr 127.0.0.1:7000 --service echo --connections 100 --duration 10s
   sockbench load --service http --connections 10 --pipeline 16 --requests 100000
   sockbench load --connections 10 --rate 5000 --duration 20s --timeline t.csv
+  sockbench load --connections 100 --duration 30s --live     # full screen; q ends it early
   sockbench load --connections 1000 --connect-rate 200 --warmup 5s --duration 10s
   sockbench load --connections 50 --duration 3s --find-rate --slo p99=10ms
   sockbench load --duration 10s --hdr-log a.hlog   # then: sockbench merge-hdr a.hlog b.hlog
@@ -47,7 +51,8 @@ requests outstanding. With --rate the requests go on a fixed schedule and
 latency counts from when each was meant to go (corrected for coordinated
 omission); the summary shows the uncorrected figures beside them.
 Every answer is checked; wrong answers, timeouts and failed connects are
-errors. The exit status is 0 only for a run without errors that ran to its end.
+errors. The exit status is 0 only for a run without errors that ran to its end
+(130 for a --live run ended early with q).
 
 With --udp each connection is a connected UDP socket with one request (one
 datagram) outstanding. A request not answered within --request-timeout is
@@ -165,6 +170,14 @@ pub struct LoadArgs {
     #[arg(long, conflicts_with = "find_rate")]
     pub processes: Option<usize>,
 
+    /// Show the run as it goes, full screen: requests/s second by second,
+    /// p50 and p99 of the last second and overall, a latency histogram,
+    /// connections open, errors by kind, time left. q (or Ctrl-C) ends the
+    /// run early; the results so far are printed and written as usual.
+    /// Without a terminal (piped, CI) the usual output, with a note.
+    #[arg(long, conflicts_with_all = ["find_rate", "child"])]
+    pub live: bool,
+
     /// Run as one generator process of a --processes run (internal: reads
     /// `begin` on stdin, writes status and result lines on stdout).
     #[arg(long, hide = true, requires = "hdr_log")]
@@ -278,7 +291,10 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     {
         eprintln!("load: {warning}");
     }
-    let report = if processes > 1 {
+    let live = args.live && live_possible(processes);
+    let report = if live {
+        run_live(&config)?
+    } else if processes > 1 {
         eprintln!(
             "load: {processes} generator processes, {} connections each (at most)",
             config.connections.div_ceil(processes)
@@ -322,7 +338,49 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
         "no request was answered".to_owned()
     };
     eprintln!("sockbench: load run not clean ({why})");
-    Ok(ExitCode::FAILURE)
+    Ok(if report.outcome == load::Outcome::Stopped {
+        ExitCode::from(130) // as for an interrupted compare
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Whether `--live` can be shown for this run; if not, say why (the run
+/// then goes on with the usual output).
+fn live_possible(processes: usize) -> bool {
+    if !live::is_available() {
+        eprintln!("load: {}", live::NO_TERMINAL);
+        false
+    } else if processes > 1 {
+        eprintln!(
+            "load: --live shows one generator process, and this run needs {processes}: showing the usual output instead"
+        );
+        false
+    } else {
+        true
+    }
+}
+
+/// One run with the live view; `q`, Ctrl-C, SIGINT or SIGTERM end it early
+/// with what it measured.
+fn run_live(config: &LoadConfig) -> io::Result<load::LoadReport> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let title = format!(
+        "sockbench load {} ({}, {} connections)",
+        config.target,
+        config.service.name(),
+        config.connections
+    );
+    let view = Live::start(Dashboard::for_load(title), stop)?;
+    let report = load::run_watched(config, ProgressMode::Quiet, &view.feed());
+    if let Err(err) = view.finish() {
+        // The terminal is back; the results matter more than the view.
+        eprintln!("load: the live view failed: {err}");
+    }
+    report
 }
 
 /// Options of `sockbench merge-hdr`.

@@ -26,7 +26,7 @@ use super::server::ServerProcess;
 use super::system;
 use crate::counters::{ContextSwitches, SyscallCounter, ThreadCost, Unavailable};
 use crate::engine::ListenAddr;
-use crate::load::{self, ErrorKind, LoadConfig, Outcome, ProgressMode, RunLimit, Target};
+use crate::load::{self, ErrorKind, LoadConfig, Outcome, ProgressMode, RunLimit, Target, Watch};
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -117,7 +117,13 @@ impl WindowStart {
 /// Run `cell` against `server` and return its CSV row. A load run that
 /// fails outright is recorded as a row with one `load-failed` error, and
 /// the reason is returned beside it to be shown.
-pub fn measure(cell: &Cell, server: &ServerProcess, settings: RunSettings) -> io::Result<Measured> {
+/// With `watch`, the load run tells it how it goes (the live view).
+pub fn measure(
+    cell: &Cell,
+    server: &ServerProcess,
+    settings: RunSettings,
+    watch: Option<&dyn Watch>,
+) -> io::Result<Measured> {
     let peak_is_per_cell = server.reset_peak_rss();
     let warmup = warmup_of(cell);
     let own_pid = std::process::id();
@@ -132,7 +138,7 @@ pub fn measure(cell: &Cell, server: &ServerProcess, settings: RunSettings) -> io
                 WindowStart::of(own_pid, settings.count_syscalls),
             )
         });
-        let load = run_load(server.addr(), cell, settings.load_threads, warmup);
+        let load = run_load(server.addr(), cell, settings.load_threads, warmup, watch);
         (
             sampler.join().expect("the sampling thread does not panic"),
             load,
@@ -296,6 +302,7 @@ fn run_load(
     cell: &Cell,
     load_threads: usize,
     warmup: Duration,
+    watch: Option<&dyn Watch>,
 ) -> io::Result<LoadFigures> {
     let config = LoadConfig {
         target: match addr {
@@ -314,7 +321,10 @@ fn run_load(
         request_timeout: (cell.duration / 2).clamp(MIN_REQUEST_TIMEOUT, MAX_REQUEST_TIMEOUT),
         ..LoadConfig::default()
     };
-    let report = load::run(&config, ProgressMode::Quiet)?;
+    let report = match watch {
+        Some(watch) => load::run_watched(&config, ProgressMode::Quiet, watch)?,
+        None => load::run(&config, ProgressMode::Quiet)?,
+    };
     let latency = report.latency();
     Ok(LoadFigures {
         duration_s: report.duration_s,
@@ -337,6 +347,7 @@ fn run_load(
             Outcome::Finished => "finished",
             Outcome::ServerLost => "server-lost",
             Outcome::CutOff => "cut-off",
+            Outcome::Stopped => "stopped",
         }
         .to_string(),
         generator_cost: report.generator_cost,

@@ -31,10 +31,12 @@
 //! - a table on stdout ([`table`]) and SVG charts ([`plot`]).
 //!
 //! Progress (cell i of n, ETA, and each cell's headline figures) goes to
-//! stderr. A cell a server cannot serve well (iterative at 1000
-//! connections) still runs, bounded by the load's timeouts, and its row
-//! shows what happened; combinations that are not run at all are listed
-//! with the reason before the run starts.
+//! stderr; with `--live` ([`CompareConfig::live`]) the live view is told
+//! the same, and is fed each run's load as it goes. A cell a server
+//! cannot serve well (iterative at 1000 connections) still runs, bounded
+//! by the load's timeouts, and its row shows what happened; combinations
+//! that are not run at all are listed with the reason before the run
+//! starts.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -56,6 +58,7 @@ pub mod table;
 pub mod verdict;
 
 use crate::counters::SyscallCounter;
+use crate::live::{self, CellHeader, Feed, FinishedCell};
 use cell::RunSettings;
 use matrix::{Cell, Contender, MatrixSpec, Transport};
 use quota::CpuQuota;
@@ -101,6 +104,9 @@ pub struct CompareConfig {
     /// Set (by Ctrl-C, say) to end the comparison early: the run under way
     /// finishes, the servers are stopped and what was measured is written.
     pub stop: Arc<AtomicBool>,
+    /// `--live`: the view to tell which run is under way, how it goes
+    /// (its load's per-second data) and what each finished run measured.
+    pub live: Option<Feed>,
 }
 
 /// What a comparison wrote.
@@ -435,6 +441,13 @@ fn run_rounds(
                 eta(started.elapsed(), step_number, &planned)
             )?;
             step_number += 1;
+            if let Some(feed) = &config.live {
+                feed.send(live::Event::Cell(CellHeader {
+                    number: step_number,
+                    of: planned.len(),
+                    label: format!("{round_label}{cell}{beside_label}"),
+                }));
+            }
             let settings = RunSettings {
                 load_threads: config.load_threads,
                 pinned: config.pin,
@@ -455,11 +468,16 @@ fn run_rounds(
                 let handles: Vec<_> = runs
                     .iter()
                     .zip(&up)
-                    .map(|(cell, &is_up)| {
+                    .zip(0..)
+                    .map(|((cell, &is_up), index)| {
                         let server = running(&servers, cell.contender).filter(|_| is_up);
+                        // The live view follows one load run: the engine's,
+                        // not the baseline's beside it.
+                        let feed = config.live.as_ref().filter(|_| index == 0);
                         scope.spawn(move || match server {
                             Some(server) => {
-                                cell::measure(cell, &server.process, settings).map(Some)
+                                let watch = feed.map(|feed| feed as &dyn crate::load::Watch);
+                                cell::measure(cell, &server.process, settings, watch).map(Some)
                             }
                             None => Ok(None),
                         })
@@ -499,6 +517,9 @@ fn run_rounds(
                 // The other run of the pair, by name: the verdict pairs
                 // each engine's row with the baseline's row of its moment.
                 record.beside = (runs.len() > 1).then(|| names[1 - index].clone());
+                if let Some(feed) = &config.live {
+                    feed.send(live::Event::Finished(finished_cell(cell, &record)));
+                }
                 records.push(record);
             }
             // Rewritten after every run: an interrupted comparison keeps
@@ -747,6 +768,35 @@ fn side_by_side_note(records: &[CellRecord]) -> String {
         paired.len(),
         table::GENERATOR_SATURATED_PERCENT,
     )
+}
+
+/// A finished run as the live view's bar chart shows it: the server, and
+/// the cell's shape in short (`100 conn`, plus what differs from a plain
+/// 64-byte echo over TCP/IPv4).
+fn finished_cell(cell: &Cell, record: &CellRecord) -> FinishedCell {
+    let mut shape = format!("{} conn", cell.connections);
+    if cell.pipeline > 1 {
+        shape.push_str(&format!(" x{}", cell.pipeline));
+    }
+    if cell.size_bytes != 64 {
+        shape.push_str(&format!(" {}B", cell.size_bytes));
+    }
+    if cell.service != crate::service::ServiceKind::Echo {
+        shape.push_str(&format!(" {}", cell.service.name()));
+    }
+    if cell.work != crate::engine::Work::None {
+        shape.push_str(&format!(" {}", cell.work));
+    }
+    if cell.transport != Transport::Tcp4 {
+        shape.push_str(&format!(" {}", cell.transport));
+    }
+    FinishedCell {
+        engine: record.engine.clone(),
+        shape,
+        req_per_s: record.req_per_s,
+        p99_us: record.p99_us,
+        errors: record.errors,
+    }
 }
 
 /// One line of headline figures for the progress output.

@@ -20,8 +20,10 @@
 //! anyway and the report says loudly that the ramp is inside the window.
 //!
 //! Threads send one [`Interval`] per second to the collecting thread, which
-//! merges them: the per-second timeline, the HdrHistogram log ([`hdrlog`])
-//! and the totals of the [`LoadReport`] all come from those.
+//! merges them into a [`Timeline`]: the per-second timeline, the
+//! HdrHistogram log ([`hdrlog`]) and the totals of the [`LoadReport`] all
+//! come from it. A [`Watch`] ([`run_watched`]; the live view) is handed the
+//! same intervals as they arrive, and may end the run early.
 //!
 //! The target is a TCP or Unix stream server, or a UDP server
 //! ([`Target::Udp`]): then each client is a connected UDP socket with one
@@ -50,7 +52,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -68,6 +70,7 @@ pub mod protocol;
 pub mod report;
 pub mod source;
 pub mod stats;
+pub mod timeline;
 mod window;
 mod worker;
 
@@ -77,8 +80,9 @@ pub use config::{
 };
 pub use find_rate::{find_rate, FindRateReport, Slo};
 pub use progress::ProgressMode;
-pub use report::{LoadReport, Outcome, Percentiles, Ramp, ReportRow, TimelineRow};
+pub use report::{LoadReport, Outcome, Percentiles, Ramp, ReportRow};
 pub use stats::{ErrorCounts, ErrorKind, Interval};
+pub use timeline::{Timeline, TimelineRow};
 pub use worker::GIVE_UP_AFTER;
 
 use crate::counters::ThreadCost;
@@ -98,7 +102,45 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// a bad configuration or when the machine cannot run it (descriptor limit,
 /// local ports, threads); server failures are counted in the report.
 pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport> {
-    run_as(config, progress, Role::Alone)
+    run_as(config, progress, Role::Alone, None)
+}
+
+/// What a run tells a [`Watch`] as it goes.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// The run begins.
+    Started {
+        /// Connections asked for.
+        connections: usize,
+        /// How long it measures once the ramp and warmup are over (a
+        /// request limit: at most this long).
+        measured: Duration,
+        /// It measures until this many answers instead, if set.
+        requests: Option<u64>,
+    },
+    /// Where it is; a few times a second.
+    Progress(progress::State),
+    /// One load thread's finished second: the very intervals the report's
+    /// [`Timeline`] is merged from.
+    Interval(Box<Interval>),
+}
+
+/// Someone who follows a run as it goes (the live view) and may end it.
+pub trait Watch: fmt::Debug {
+    /// Hear what happened. Called on the collecting thread: keep it short.
+    fn see(&self, event: RunEvent);
+    /// End the run now, with what was measured so far
+    /// ([`Outcome::Stopped`]).
+    fn should_stop(&self) -> bool;
+}
+
+/// [`run`], telling `watch` how it goes; `watch` may end it early.
+pub fn run_watched(
+    config: &LoadConfig,
+    progress: ProgressMode,
+    watch: &dyn Watch,
+) -> io::Result<LoadReport> {
+    run_as(config, progress, Role::Alone, Some(watch))
 }
 
 /// Whether this process is the whole run or one of several generator
@@ -117,6 +159,7 @@ pub(crate) fn run_as(
     config: &LoadConfig,
     progress: ProgressMode,
     role: Role,
+    watch: Option<&dyn Watch>,
 ) -> io::Result<LoadReport> {
     config.validate()?;
     if let Ok(range) = capacity::PortRange::read() {
@@ -162,9 +205,25 @@ pub(crate) fn run_as(
 
     let mut display = progress::Progress::new(progress, run_start, clock.measured);
     let mut collected = Collected::new(config.rate_per_s.is_some());
+    if let Some(watch) = watch {
+        watch.see(RunEvent::Started {
+            connections: config.connections,
+            measured: clock.measured,
+            requests: match config.limit {
+                RunLimit::Requests(requests) => Some(requests),
+                RunLimit::Duration(_) => None,
+            },
+        });
+    }
+    let mut stopped_by_watch = false;
     let mut done = 0;
     while done < threads {
         let now = Instant::now();
+        if !stopped_by_watch && watch.is_some_and(|watch| watch.should_stop()) {
+            // The threads stop at their next turn and report as usual.
+            stopped_by_watch = true;
+            stop.store(true, Ordering::Relaxed);
+        }
         if window.begins().is_none() && ramp_limit.is_some_and(|limit| now >= limit) {
             // Not every connection is up in time: measure anyway, and say so.
             window.begin(now);
@@ -181,7 +240,12 @@ pub(crate) fn run_as(
             break;
         }
         match receiver.recv_timeout(PROGRESS_EVERY.min(wake_at.saturating_duration_since(now))) {
-            Ok(Message::Interval(interval)) => collected.add_interval(interval),
+            Ok(Message::Interval(interval)) => {
+                collected.add_interval(&interval);
+                if let Some(watch) = watch {
+                    watch.see(RunEvent::Interval(Box::new(interval)));
+                }
+            }
             Ok(Message::Done(summary)) => {
                 done += 1;
                 collected.add_summary(summary);
@@ -191,12 +255,16 @@ pub(crate) fn run_as(
         }
         let state = progress::State {
             up: window.up(),
+            open: window.open(),
             connections: config.connections,
             measure_start: window.begins(),
             requests: collected.requests,
             errors: collected.errors,
         };
         display.update(Instant::now(), state);
+        if let Some(watch) = watch {
+            watch.see(RunEvent::Progress(state));
+        }
         if role == Role::Child {
             processes::tell_parent(&state)?;
         }
@@ -217,6 +285,8 @@ pub(crate) fn run_as(
         Outcome::CutOff
     } else if collected.server_lost {
         Outcome::ServerLost
+    } else if stopped_by_watch {
+        Outcome::Stopped
     } else {
         Outcome::Finished
     };
@@ -297,8 +367,7 @@ struct Shape {
 
 /// What the collector has received so far.
 struct Collected {
-    rate_mode: bool,
-    by_second: BTreeMap<u64, Interval>,
+    timeline: Timeline,
     requests: u64,
     errors: u64,
     connect_us: hdrhistogram::Histogram<u64>,
@@ -313,8 +382,7 @@ struct Collected {
 impl Collected {
     fn new(rate_mode: bool) -> Self {
         Collected {
-            rate_mode,
-            by_second: BTreeMap::new(),
+            timeline: Timeline::new(rate_mode),
             requests: 0,
             errors: 0,
             connect_us: new_histogram(),
@@ -327,13 +395,10 @@ impl Collected {
         }
     }
 
-    fn add_interval(&mut self, interval: Interval) {
+    fn add_interval(&mut self, interval: &Interval) {
         self.requests += interval.requests;
         self.errors += interval.errors.total();
-        self.by_second
-            .entry(interval.second)
-            .or_insert_with(|| Interval::new(interval.second, self.rate_mode))
-            .merge(&interval);
+        self.timeline.add(interval);
     }
 
     fn add_summary(&mut self, summary: worker::ThreadSummary) {
@@ -349,10 +414,7 @@ impl Collected {
     }
 
     fn into_report(self, config: &LoadConfig, shape: Shape, outcome: Outcome) -> LoadReport {
-        let mut total = Interval::new(0, self.rate_mode);
-        for interval in self.by_second.values() {
-            total.merge(interval);
-        }
+        let (total, intervals) = self.timeline.into_parts();
         LoadReport {
             target: config.target.to_string(),
             is_udp: config.target.is_udp(),
@@ -376,7 +438,7 @@ impl Collected {
             ramp: shape.ramp,
             connections_open_at_end: self.open_at_end,
             listen_queue: shape.listen_queue,
-            intervals: self.by_second.into_values().collect(),
+            intervals,
             generator_cost: self.cost,
             outcome,
         }

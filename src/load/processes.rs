@@ -8,7 +8,7 @@
 //!    request limit; the rate per connection stays the same) and starts
 //!    `sockbench load --child` for each share.
 //! 2. Each child opens its connections and prints `status UP REQUESTS
-//!    ERRORS` lines on stdout. When every child's connections are up (or at
+//!    ERRORS OPEN` lines on stdout. When every child's connections are up (or at
 //!    the ramp limit), the parent writes `begin` to every child's stdin, so
 //!    that all the measured windows begin together.
 //! 3. At its end a child writes its latencies to an HdrHistogram log (what
@@ -156,7 +156,7 @@ impl ChildResult {
 /// The child side: run this share when the parent says `begin`, write the
 /// latencies to `hdr_log`, print the result line.
 pub fn run_child(config: &LoadConfig, hdr_log: &Path) -> io::Result<()> {
-    let report = run_as(config, ProgressMode::Quiet, Role::Child)?;
+    let report = run_as(config, ProgressMode::Quiet, Role::Child, None)?;
     hdrlog::write_log(hdr_log, &report)?;
     let json = serde_json::to_string(&ChildResult::of(&report)).map_err(io::Error::other)?;
     let mut out = io::stdout().lock();
@@ -188,8 +188,8 @@ pub(crate) fn tell_parent(state: &progress::State) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(
         out,
-        "status {} {} {}",
-        state.up, state.requests, state.errors
+        "status {} {} {} {}",
+        state.up, state.requests, state.errors, state.open
     )?;
     out.flush()
 }
@@ -201,6 +201,7 @@ enum Heard {
         up: usize,
         requests: u64,
         errors: u64,
+        open: usize,
     },
     Result(Box<ChildResult>),
     /// Its stdout closed.
@@ -213,6 +214,7 @@ struct Generator {
     stdin: Option<ChildStdin>,
     hdr_log: PathBuf,
     up: usize,
+    open: usize,
     requests: u64,
     errors: u64,
     result: Option<ChildResult>,
@@ -257,6 +259,7 @@ pub fn run_parent(
             child,
             hdr_log,
             up: 0,
+            open: 0,
             requests: 0,
             errors: 0,
             result: None,
@@ -308,10 +311,12 @@ pub fn run_parent(
                         up,
                         requests,
                         errors,
+                        open,
                     } => {
                         generator.up = up;
                         generator.requests = requests;
                         generator.errors = errors;
+                        generator.open = open;
                     }
                     Heard::Result(result) => generator.result = Some(*result),
                     Heard::Gone => generator.gone = true,
@@ -324,6 +329,7 @@ pub fn run_parent(
             Instant::now(),
             progress::State {
                 up: generators.iter().map(|g| g.up).sum(),
+                open: generators.iter().map(|g| g.open).sum(),
                 connections: config.connections,
                 measure_start: ramp_end.map(|(at, _)| at + config.warmup),
                 requests: generators.iter().map(|g| g.requests).sum(),
@@ -428,13 +434,14 @@ fn hear_child(
                 .split_whitespace()
                 .filter_map(|n| n.parse().ok())
                 .collect();
-            let [up, requests, errors] = numbers[..] else {
+            let [up, requests, errors, open] = numbers[..] else {
                 continue;
             };
             Heard::Status {
                 up: up as usize,
                 requests,
                 errors,
+                open: open as usize,
             }
         } else {
             continue;
@@ -473,7 +480,7 @@ fn add_child(
                 _ => {}
             }
         }
-        collected.add_interval(interval);
+        collected.add_interval(&interval);
     }
     for line in lines.iter().filter(|line| line.tag == CONNECT_TAG) {
         add_histogram(&mut collected.connect_us, &line.histogram);
@@ -486,12 +493,13 @@ fn add_child(
 }
 
 /// The outcome of a run made of two: a cut-off beats a lost server, which
-/// beats a finish.
+/// beats a stop by the user, which beats a finish.
 fn worse(a: Outcome, b: Outcome) -> Outcome {
     let rank = |o: Outcome| match o {
         Outcome::Finished => 0,
-        Outcome::ServerLost => 1,
-        Outcome::CutOff => 2,
+        Outcome::Stopped => 1,
+        Outcome::ServerLost => 2,
+        Outcome::CutOff => 3,
     };
     if rank(b) > rank(a) {
         b

@@ -45,11 +45,13 @@ pub(crate) struct Progress {
     next_line: Instant,
 }
 
-/// Where the run is, for the display.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct State {
+/// Where the run is, for the display (and the live view, [`super::RunEvent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct State {
     /// Connections up at least once.
     pub up: usize,
+    /// Connections open now.
+    pub open: usize,
     /// Connections asked for.
     pub connections: usize,
     /// When measuring begins, once the ramp is over.

@@ -22,7 +22,7 @@
 //! | `connections_open_at_end` | connections open when the run stopped |
 //! | `slow_connects` | connects that took over 1 s (a SYN sent again) |
 //! | `listen_overflows`, `listen_drops` | TCP to loopback: growth of the kernel's `ListenOverflows`, `ListenDrops` over the run (every listener on this machine); empty for a server elsewhere |
-//! | `outcome` | `finished`, `server-lost` or `cut-off` (see [`Outcome`]) |
+//! | `outcome` | `finished`, `server-lost`, `cut-off` or `stopped` (see [`Outcome`]) |
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::capacity::PortRange;
 use super::stats::{ErrorCounts, Interval};
+use super::timeline::TimelineRow;
 use crate::counters::ThreadCost;
 use crate::netstat::ListenQueue;
 use crate::service::ServiceKind;
@@ -55,6 +56,9 @@ pub enum Outcome {
     /// Some load threads did not report by the hard deadline; the figures
     /// are what had arrived.
     CutOff,
+    /// The user ended it early (`q` or Ctrl-C in the live view); the
+    /// figures cover the time it ran.
+    Stopped,
 }
 
 impl fmt::Display for Outcome {
@@ -65,6 +69,7 @@ impl fmt::Display for Outcome {
                 "server lost: no connection could be opened (UDP: datagrams refused) for a second, ended early"
             }
             Outcome::CutOff => "cut off: load threads did not stop in time, partial results",
+            Outcome::Stopped => "stopped early by the user, partial results",
         })
     }
 }
@@ -221,21 +226,6 @@ pub struct ReportRow {
     pub outcome: Outcome,
 }
 
-/// One row of `--timeline`: one second of the measurement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct TimelineRow {
-    /// Seconds since the measurement began.
-    pub second: u64,
-    /// Correct answers in that second.
-    pub requests: u64,
-    /// Errors in that second (second 0 includes the ramp's and the warmup's).
-    pub errors: u64,
-    /// Median latency of that second, µs.
-    pub p50_us: u64,
-    /// 99th percentile latency of that second, µs.
-    pub p99_us: u64,
-}
-
 impl LoadReport {
     /// Correct answers per second.
     pub fn req_per_s(&self) -> f64 {
@@ -355,16 +345,7 @@ impl LoadReport {
 
     /// One row per second of the measurement.
     pub fn timeline(&self) -> Vec<TimelineRow> {
-        self.intervals
-            .iter()
-            .map(|interval| TimelineRow {
-                second: interval.second,
-                requests: interval.requests,
-                errors: interval.errors.total(),
-                p50_us: interval.latency_us.value_at_quantile(0.5),
-                p99_us: interval.latency_us.value_at_quantile(0.99),
-            })
-            .collect()
+        self.intervals.iter().map(TimelineRow::of).collect()
     }
 
     /// Append [`LoadReport::row`] to a CSV file, writing the header first

@@ -13,6 +13,9 @@
 //! begins anyway ([`Window::begin`]) and the report says loudly how many were
 //! up: the ramp is then inside the measured window.
 //!
+//! It also keeps the one figure about connections that changes between two
+//! seconds and that the live view shows: how many are open now.
+//!
 //! With several generator processes, each says when its connections are up
 //! and the parent tells them all to begin at once (`begins_when_up` false),
 //! so that their windows coincide.
@@ -34,6 +37,8 @@ pub(crate) struct Window {
     begins_when_up: bool,
     /// Connections established at least once.
     up: AtomicUsize,
+    /// Connections established and not closed since.
+    open: AtomicUsize,
     /// When the last connection came up.
     all_up_at: OnceLock<Instant>,
     /// When the ramp was declared over, and how many were up then.
@@ -47,6 +52,7 @@ impl Window {
             warmup,
             begins_when_up,
             up: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
             all_up_at: OnceLock::new(),
             ramp_end: OnceLock::new(),
         }
@@ -61,6 +67,21 @@ impl Window {
                 self.begin(now);
             }
         }
+    }
+
+    /// A connection was established (for the first time or again).
+    pub(crate) fn connection_opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An established connection was closed.
+    pub(crate) fn connection_closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Connections open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// End the ramp at `now`: measuring begins after the warmup. Only the

@@ -718,6 +718,7 @@ impl Worker {
         record_us(&mut self.connect_us, micros(now - started));
         self.established += 1;
         self.open_count += 1;
+        self.clock.window.connection_opened();
         if !std::mem::replace(&mut self.slots[index].has_been_up, true) {
             self.clock.window.connection_up(now);
         }
@@ -1049,6 +1050,7 @@ impl Worker {
     fn close(&mut self, index: usize, now: Instant, close: Close) {
         if self.drop_conn(index) {
             self.open_count -= 1;
+            self.clock.window.connection_closed();
         }
         let kind = match close {
             Close::Error(ErrorKind::Refused) => {
