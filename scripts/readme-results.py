@@ -26,7 +26,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-ENGINE_ORDER = ["iterative", "threaded", "pool", "reactor", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw"]
+ENGINE_ORDER = ["iterative", "threaded", "pool", "reactor", "uring", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw"]
 
 
 def load(csv_path):
@@ -280,9 +280,13 @@ def main():
     parts = []
     if (ROOT / "results/verdicts.verdicts.csv").exists():
         parts.append(verdicts_section("verdicts", "verdicts-2"))
-    for stem, title in [("offload", "Blocking work: the offload pool"), ("loops", "Two event loops on two shared cores")]:
+    for stem, title, costs in [
+        ("uring-verdicts", "Completion against readiness: uring", True),
+        ("offload", "Blocking work: the offload pool", False),
+        ("loops", "Two event loops on two shared cores", False),
+    ]:
         if (ROOT / f"results/{stem}.verdicts.csv").exists():
-            parts.append(verdicts_section(stem, title=title, costs=False))
+            parts.append(verdicts_section(stem, title=title, costs=costs))
     parts.append(single_run_section(ROOT / "results/full.csv"))
     readme.write_text(head + BEGIN + "\n" + "\n".join(parts) + END + tail)
     print("README.md results section rewritten from results/verdicts*.csv and results/full.csv")
