@@ -46,6 +46,19 @@ pub struct ProcStats {
     pub peak_rss_kb: u64,
 }
 
+/// What a server holds at one moment, summed over the process and its
+/// child processes, from `/proc/PID`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holding {
+    /// Resident memory now (`VmRSS`), in KiB.
+    pub rss_kb: u64,
+    /// Threads (`Threads:`).
+    pub threads: u64,
+    /// Open descriptors (entries of `/proc/PID/fd`): one per connection,
+    /// plus the listener, the poller and the standard streams.
+    pub descriptors: u64,
+}
+
 /// How a server ended when asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
@@ -124,15 +137,31 @@ impl ServerProcess {
     /// CPU time and peak RSS so far, of the server and its child processes
     /// (the peaks are added: an upper bound of the tree's peak).
     pub fn stats(&self) -> io::Result<ProcStats> {
-        let mut total = ProcStats {
-            cpu_s: 0.0,
-            peak_rss_kb: 0,
-        };
+        tree_stats(self.pid())
+    }
+
+    /// Memory, threads and descriptors held now, of the server and its
+    /// child processes.
+    pub fn holding(&self) -> io::Result<Holding> {
+        let mut total = Holding::default();
         for (index, pid) in process_tree(self.pid())?.into_iter().enumerate() {
-            match process_stats(pid) {
-                Ok(stats) => {
-                    total.cpu_s += stats.cpu_s;
-                    total.peak_rss_kb += stats.peak_rss_kb;
+            let one = fs::read_to_string(format!("/proc/{pid}/status")).and_then(|status| {
+                let field = |name: &str| {
+                    status_field(&status, name).ok_or_else(|| {
+                        io::Error::other(format!("/proc/{pid}/status has no {name}"))
+                    })
+                };
+                Ok(Holding {
+                    rss_kb: field("VmRSS:")?,
+                    threads: field("Threads:")?,
+                    descriptors: fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64,
+                })
+            });
+            match one {
+                Ok(one) => {
+                    total.rss_kb += one.rss_kb;
+                    total.threads += one.threads;
+                    total.descriptors += one.descriptors;
                 }
                 // A child may end between the listing and the read; the server may not.
                 Err(err) if index == 0 => return Err(err),
@@ -232,6 +261,27 @@ pub fn parse_listening_line(line: &str) -> Option<ListenAddr> {
     }
 }
 
+/// CPU time and peak RSS so far of process `pid` and its descendants (the
+/// peaks are added: an upper bound of the tree's peak).
+pub fn tree_stats(pid: u32) -> io::Result<ProcStats> {
+    let mut total = ProcStats {
+        cpu_s: 0.0,
+        peak_rss_kb: 0,
+    };
+    for (index, pid) in process_tree(pid)?.into_iter().enumerate() {
+        match process_stats(pid) {
+            Ok(stats) => {
+                total.cpu_s += stats.cpu_s;
+                total.peak_rss_kb += stats.peak_rss_kb;
+            }
+            // A child may end between the listing and the read; `pid` may not.
+            Err(err) if index == 0 => return Err(err),
+            Err(_) => {}
+        }
+    }
+    Ok(total)
+}
+
 /// CPU time and peak RSS of the one process `pid`.
 fn process_stats(pid: u32) -> io::Result<ProcStats> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -262,9 +312,15 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 
 /// `VmHWM` (peak resident set size) in KiB from `/proc/PID/status`.
 fn parse_peak_rss_kb(status: &str) -> Option<u64> {
+    status_field(status, "VmHWM:")
+}
+
+/// The number after `name` (such as `VmRSS:` or `Threads:`) in the text of
+/// `/proc/PID/status`.
+pub fn status_field(status: &str, name: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(name))?
         .split_whitespace()
         .next()?
         .parse()
@@ -335,6 +391,12 @@ mod tests {
         let stats = server.stats().unwrap();
         assert!(stats.peak_rss_kb > 0);
         assert!(stats.cpu_s >= 0.0);
+        let holding = server.holding().unwrap();
+        assert!(holding.rss_kb > 0 && holding.threads >= 1, "{holding:?}");
+        assert!(
+            holding.descriptors >= 3,
+            "stdin, stdout, stderr: {holding:?}"
+        );
         assert!(matches!(server.stop(STOP_TIMEOUT), Ok(Stopped::Exited(_))));
     }
 
