@@ -26,7 +26,7 @@ use super::server::ServerProcess;
 use super::system;
 use crate::counters::{ContextSwitches, SyscallCounter, Unavailable};
 use crate::engine::ListenAddr;
-use crate::load::{self, ErrorKind, LoadConfig, Outcome, ProgressMode, RunLimit, Target};
+use crate::load::{self, LoadConfig, ProgressMode, RunLimit, Target};
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -319,16 +319,7 @@ fn run_load(
             latency.p999_us,
             latency.max_us,
         ]),
-        errors_by_kind: ErrorKind::ALL
-            .into_iter()
-            .map(|kind| (kind.name(), report.errors.get(kind)))
-            .filter(|&(_, count)| count > 0)
-            .collect(),
-        outcome: match report.outcome {
-            Outcome::Finished => "finished",
-            Outcome::ServerLost => "server-lost",
-            Outcome::CutOff => "cut-off",
-        }
-        .to_string(),
+        errors_by_kind: report.errors.by_kind(),
+        outcome: report.outcome.name().to_string(),
     })
 }

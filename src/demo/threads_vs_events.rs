@@ -72,7 +72,7 @@ pub struct Report {
 
 /// Run the demo.
 pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
-    let limit = raise_open_file_limit()?;
+    let limit = crate::load::capacity::raise_descriptor_limit()?;
     let affordable = limit.saturating_sub(SPARE_DESCRIPTORS) as usize;
     let connections = params.connections.min(affordable);
     if connections < params.connections {
@@ -145,28 +145,4 @@ fn open_idle_clients(addr: std::net::SocketAddr, n: usize) -> io::Result<Vec<Tcp
             Ok(client)
         })
         .collect()
-}
-
-/// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit now.
-fn raise_open_file_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    Ok(limit.rlim_cur)
 }

@@ -56,6 +56,17 @@ pub enum Outcome {
     CutOff,
 }
 
+impl Outcome {
+    /// The short spelling, as in CSV files: `finished`, `server-lost`, `cut-off`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Finished => "finished",
+            Outcome::ServerLost => "server-lost",
+            Outcome::CutOff => "cut-off",
+        }
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
