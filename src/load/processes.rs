@@ -17,7 +17,10 @@
 //! 4. The parent reads the logs back and adds everything up into one
 //!    report, exactly as the load threads of one process are added up.
 //!
-//! A child whose stdin closes (its parent is gone) stops.
+//! A child whose stdin closes (its parent is gone) stops. A child that dies
+//! mid-run is named on stderr with how it ended; the others run to their
+//! end, and the report's outcome is [`Outcome::GeneratorLost`]: its
+//! figures lack that child's connections.
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Write};
@@ -270,6 +273,8 @@ enum Heard {
 /// One child as the parent sees it.
 struct Generator {
     child: Child,
+    /// Connections of its share.
+    connections: usize,
     stdin: Option<ChildStdin>,
     hdr_log: PathBuf,
     up: usize,
@@ -313,6 +318,7 @@ pub fn run_parent(
         let sender = sender.clone();
         std::thread::spawn(move || hear_child(index, stdout, sender));
         generators.push(Generator {
+            connections: share.connections,
             stdin: child.stdin.take(),
             child,
             hdr_log,
@@ -395,11 +401,23 @@ pub fn run_parent(
     for generator in &mut generators {
         generator.stdin = None; // closing stdin stops a child still running
     }
-    for generator in &mut generators {
+    for (index, generator) in generators.iter_mut().enumerate() {
         if !generator.gone {
             let _ = generator.child.kill();
         }
-        let _ = generator.child.wait();
+        let status = generator.child.wait();
+        if generator.result.is_none() {
+            let how = status.map_or_else(
+                |err| format!("its status is unknown: {err}"),
+                |s| s.to_string(),
+            );
+            eprintln!(
+                "load: generator process {} of {processes} (pid {}) ended without a result ({how}): its {} connections are missing from the figures",
+                index + 1,
+                generator.child.id(),
+                generator.connections,
+            );
+        }
     }
     let missing = generators.iter().filter(|g| g.result.is_none()).count();
     if ramp_end.is_none() || missing == processes {
@@ -412,7 +430,7 @@ pub fn run_parent(
     let mut threads = 0;
     let mut duration_s: f64 = 0.0;
     let mut outcome = if missing > 0 {
-        Outcome::CutOff
+        Outcome::GeneratorLost
     } else {
         outcome
     };
@@ -545,13 +563,14 @@ fn add_child(
     Ok(())
 }
 
-/// The outcome of a run made of two: a cut-off beats a lost server, which
-/// beats a finish.
+/// The outcome of a run made of two: a lost generator beats a cut-off,
+/// which beats a lost server, which beats a finish.
 fn worse(a: Outcome, b: Outcome) -> Outcome {
     let rank = |o: Outcome| match o {
         Outcome::Finished => 0,
         Outcome::ServerLost => 1,
         Outcome::CutOff => 2,
+        Outcome::GeneratorLost => 3,
     };
     if rank(b) > rank(a) {
         b

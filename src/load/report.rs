@@ -22,7 +22,7 @@
 //! | `connections_open_at_end` | connections open when the run stopped |
 //! | `slow_connects` | connects that took over 1 s (a SYN sent again) |
 //! | `listen_overflows`, `listen_drops` | TCP to loopback: growth of the kernel's `ListenOverflows`, `ListenDrops` over the run (every listener on this machine); empty for a server elsewhere |
-//! | `outcome` | `finished`, `server-lost` or `cut-off` (see [`Outcome`]) |
+//! | `outcome` | `finished`, `server-lost`, `cut-off` or `generator-lost` (see [`Outcome`]) |
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -54,6 +54,9 @@ pub enum Outcome {
     /// Some load threads did not report by the hard deadline; the figures
     /// are what had arrived.
     CutOff,
+    /// With `--processes`: a generator process ended without a result (it
+    /// died, or was killed, mid-run); the figures cover the others only.
+    GeneratorLost,
 }
 
 impl Outcome {
@@ -63,6 +66,7 @@ impl Outcome {
             Outcome::Finished => "finished",
             Outcome::ServerLost => "server-lost",
             Outcome::CutOff => "cut-off",
+            Outcome::GeneratorLost => "generator-lost",
         }
     }
 }
@@ -75,6 +79,9 @@ impl fmt::Display for Outcome {
                 "server lost: no connection could be opened (UDP: datagrams refused) for a second, ended early"
             }
             Outcome::CutOff => "cut off: load threads did not stop in time, partial results",
+            Outcome::GeneratorLost => {
+                "generator lost: a generator process ended without a result, the figures cover the others only"
+            }
         })
     }
 }
