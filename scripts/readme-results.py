@@ -262,6 +262,14 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
     return "\n".join(out) + "\n"
 
 
+def others(row):
+    """Cores the rest of the machine used in a scenario row's window."""
+    duration = float(row["duration_s"])
+    if not row.get("other_cpu_s") or duration <= 0:
+        return "-"
+    return f"{float(row['other_cpu_s']) / duration:.2f}"
+
+
 def scenario_section(stems):
     """Connections held and memory per connection, one row per server of
     each scenario run (`compare --scenario`), each run with its machine file."""
@@ -277,10 +285,13 @@ def scenario_section(stems):
         "in TCP buffer pages (`/proc/net/sockstat` `TCP: mem`) and in slab caches "
         "(`/proc/meminfo` `Slab`, where the socket structures live) per connection held, both "
         "ends of each loopback connection; machine-wide, so other work on the machine shows "
-        "in it. Latency from each request's intended send time.",
+        "in it; divided by the connections the generator had up, since the kernel holds both ends "
+        "of each, accepted or queued. *Others*: cores the rest of the machine used in the window "
+        "(its busy time less the server's and the load's). Latency from each request's intended "
+        "send time.",
         "",
-        "| scenario | engine | held / asked | req/s (asked) | p99 | errors | threads | server RSS | user per conn | kernel per conn: TCP buffers | slab |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | engine | held / asked | req/s (asked) | p99 | errors | threads | server RSS | user per conn | kernel per conn: TCP buffers | slab | others |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     kib = lambda v: f"{float(v):.1f} KiB" if v else "-"
     for path in paths:
@@ -295,7 +306,8 @@ def scenario_section(stems):
                 f"| {r['scenario']} | {r['engine']} | {held} / {int(r['connections']):,} "
                 f"| {float(r['req_per_s']):,.0f} ({float(r['rate_per_s']):,.0f}) | {p99} | {errors} "
                 f"| {r['server_threads'] or '-'} | {rss} | {kib(r['rss_per_connection_kib'])} "
-                f"| {kib(r['tcp_buffers_per_connection_kib'])} | {kib(r['slab_per_connection_kib'])} |"
+                f"| {kib(r['tcp_buffers_per_connection_kib'])} | {kib(r['slab_per_connection_kib'])} "
+                f"| {others(r)} |"
             )
     out.append("")
     for path in paths:

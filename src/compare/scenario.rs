@@ -14,16 +14,18 @@
 //!   to show that wall.
 //!
 //! Each server runs once, as a process of its own, with the scenario's
-//! listen backlog. Before the load, its idle memory, threads and
-//! descriptors and the kernel's socket memory ([`KernelMemory`]) are read;
+//! listen backlog. Before the load, its idle memory, threads and sockets
+//! and the kernel's socket memory ([`KernelMemory`]) are read;
 //! during the load a sampling thread reads them again every
 //! [`SAMPLE_EVERY`]. The figures of the measured window (which begins once
 //! every connection is up, or at the ramp limit) are the samples taken in
 //! it: connections held are the fewest sockets the server had above its
 //! idle count, memory and threads the most. Memory per connection is
-//! the growth over the idle figures divided by the connections held; the
-//! kernel's counts are machine-wide and cover both ends of each loopback
-//! connection.
+//! the growth over the idle figures divided by the connections held (user
+//! memory) or the connections up (the kernel's, which holds both ends of
+//! every connection up, accepted or queued); the kernel's counts are
+//! machine-wide. A per-second timeline says, beside each second's
+//! latencies, how much CPU the rest of the machine used in it.
 //!
 //! `--scale F` runs the same shape with F times the connections, the rate
 //! and the durations (at least 1 s measured; connects at the same rate):
@@ -318,10 +320,11 @@ pub struct ScenarioConfig {
 /// | `server_rss_idle_kb`, `server_rss_kb` | server resident memory before the load, and the most in the window (all its processes) |
 /// | `rss_per_connection_kib` | `(server_rss_kb - server_rss_idle_kb) / server_connections` |
 /// | `kernel_tcp_buffers_kb`, `kernel_slab_kb` | growth of the kernel's TCP buffer pages and slab caches from before the load to the most in the window, machine-wide ([`KernelMemory`]) |
-/// | `tcp_buffers_per_connection_kib`, `slab_per_connection_kib` | the same divided by `server_connections`: both ends of a connection |
+/// | `tcp_buffers_per_connection_kib`, `slab_per_connection_kib` | the same divided by `connections_up`: both ends of every connection the generator had up are in the kernel, whether the server accepted it or left it in its queue |
 /// | `server_cpu_s`, `load_cpu_s` | CPU time of the server and of the load generator (this process and its generator processes) in the window |
+/// | `other_cpu_s`, `steal_s` | CPU time the rest of the machine used in the window (its busy time, `/proc/stat`, less the server's and the load's), and the time the hypervisor gave this machine's cores to other guests: what else competed for the cores |
 /// | `generator_processes`, `load_threads`, `sources` | how the load was made |
-/// | `server_log` | the last line the server wrote on stderr, if any: often why it failed |
+/// | `server_log` | the last two lines the server wrote on stderr, if any: often why it failed |
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[allow(missing_docs)] // the columns are documented in the table above
 pub struct ScenarioRecord {
@@ -356,6 +359,8 @@ pub struct ScenarioRecord {
     pub slab_per_connection_kib: Option<f64>,
     pub server_cpu_s: Option<f64>,
     pub load_cpu_s: Option<f64>,
+    pub other_cpu_s: Option<f64>,
+    pub steal_s: Option<f64>,
     pub generator_processes: u64,
     pub load_threads: u64,
     pub sources: u64,
@@ -411,7 +416,9 @@ pub fn run(
     std::fs::write(&machine, info.render())?;
     writeln!(progress, "{}", plan.describe())?;
 
+    let timeline_csv = config.out_dir.join(format!("{}.timeline.csv", config.name));
     let mut records = Vec::new();
+    let mut seconds = Vec::new();
     for (index, server) in plan.servers.iter().enumerate() {
         if config.stop.load(Ordering::Relaxed) {
             writeln!(progress, "stopped early: {} servers run", records.len())?;
@@ -425,24 +432,26 @@ pub fn run(
             plan.scenario,
             server.name()
         )?;
-        let record = run_one(config, server).unwrap_or_else(|err| {
+        let (record, timeline) = run_one(config, server).unwrap_or_else(|err| {
             let mut record = empty_record(plan, server, 0, String::new());
             record.outcome = "server-failed".to_string();
             record.errors = 1;
             record.errors_by_kind = format!("server-failed={}", csv_safe(&err.to_string()));
-            record
+            (record, Vec::new())
         });
         writeln!(progress, "  {}", headline(&record))?;
         records.push(record);
+        seconds.extend(timeline);
         // Rewritten after every server: an interrupted run keeps its rows.
         record::write_csv(&csv, &records)?;
+        record::write_csv(&timeline_csv, &seconds)?;
     }
     let table = render(plan, &records);
     write!(out, "{table}")?;
     let table_path = config.out_dir.join(format!("{}.table.txt", config.name));
     std::fs::write(&table_path, &table)?;
     writeln!(out)?;
-    for path in [&csv, &machine, &table_path] {
+    for path in [&csv, &timeline_csv, &machine, &table_path] {
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(records)
@@ -474,6 +483,43 @@ struct Sample {
     server_cpu_s: Option<f64>,
     /// This process and its generator processes.
     load_cpu_s: Option<f64>,
+    /// The whole machine's busy CPU time and the time the hypervisor took.
+    machine: Option<MachineCpu>,
+}
+
+/// CPU time of the whole machine so far, from the `cpu` line of
+/// `/proc/stat`, in seconds summed over cores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MachineCpu {
+    /// user + nice + system + irq + softirq: every process's work, ours too.
+    busy_s: f64,
+    /// steal: time this virtual machine wanted a core and the hypervisor
+    /// gave it to another guest.
+    steal_s: f64,
+}
+
+impl MachineCpu {
+    fn read() -> Option<MachineCpu> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<MachineCpu> {
+        let ticks: Vec<f64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|n| n.parse().ok())
+            .collect::<Option<_>>()?;
+        let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
+            return None;
+        };
+        let per_s = server::clock_ticks_per_s();
+        Some(MachineCpu {
+            busy_s: (user + nice + system + irq + softirq) / per_s,
+            steal_s: steal / per_s,
+        })
+    }
 }
 
 /// Read the server, the kernel and the load's CPU now.
@@ -490,11 +536,15 @@ fn sample(server: &ServerProcess, count_sockets: bool) -> Sample {
         kernel: KernelMemory::read().ok(),
         server_cpu_s,
         load_cpu_s,
+        machine: MachineCpu::read(),
     }
 }
 
-/// Start `server`, load it with the plan, and make its row.
-fn run_one(config: &ScenarioConfig, server: &ScenarioServer) -> io::Result<ScenarioRecord> {
+/// Start `server`, load it with the plan; its row and its timeline.
+fn run_one(
+    config: &ScenarioConfig,
+    server: &ScenarioServer,
+) -> io::Result<(ScenarioRecord, Vec<TimelineRow>)> {
     let plan = &config.plan;
     let process = ServerProcess::start(
         server.command(plan, &config.sockbench_exe, &config.examples_dir),
@@ -519,17 +569,26 @@ fn run_one(config: &ScenarioConfig, server: &ScenarioServer) -> io::Result<Scena
         done.store(true, Ordering::Relaxed);
         (load, sampler.join().expect("the sampler does not panic"))
     });
-    let server_log = process
-        .stderr_excerpt()
-        .lines()
-        .last()
-        .map(|line| line.trim().chars().take(200).collect())
-        .unwrap_or_default();
+    // The last two lines: a failure and its recovery often come in pairs.
+    let excerpt = process.stderr_excerpt();
+    let lines: Vec<&str> = excerpt.lines().skip(1).map(str::trim).collect();
+    let server_log: String = lines[lines.len().saturating_sub(2)..]
+        .join(" | ")
+        .chars()
+        .take(300)
+        .collect();
     match process.stop(server::STOP_TIMEOUT)? {
         Stopped::Exited(_) => {}
         Stopped::Killed => eprintln!("  note: {} ignored SIGTERM and was killed", server.name()),
     }
-    Ok(record_of(plan, server, load, &idle, &samples, server_log))
+    let timeline = match &load {
+        Ok(report) => timeline_of(&server.name(), report, &samples),
+        Err(_) => Vec::new(),
+    };
+    Ok((
+        record_of(plan, server, load, &idle, &samples, server_log),
+        timeline,
+    ))
 }
 
 /// Run the plan's load against `addr`: in this process, or over the
@@ -589,6 +648,8 @@ fn empty_record(
         slab_per_connection_kib: None,
         server_cpu_s: None,
         load_cpu_s: None,
+        other_cpu_s: None,
+        steal_s: None,
         generator_processes: plan.generator_processes as u64,
         load_threads: 0,
         sources: plan.load.sources.len() as u64,
@@ -650,10 +711,15 @@ fn record_of(
     // the last sample taken.
     let start = report.started_at;
     let end = start + Duration::from_secs_f64(report.duration_s);
-    let window: Vec<&Sample> = samples
+    let mut window: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.at >= start && s.at <= end)
         .collect();
+    if window.is_empty() {
+        // A window too short for a sample (or a run that ended early):
+        // the last sample before its end.
+        window.extend(samples.iter().rev().find(|s| s.at <= end));
+    }
     let holdings: Vec<Holding> = window.iter().filter_map(|s| s.holding).collect();
     // Sockets are counted in some samples only; a window too short for one
     // takes the last count before its end.
@@ -693,16 +759,118 @@ fn record_of(
         let (buffers, slab) = grown.fold((0, 0), |(b, s), k| {
             (b.max(k.tcp_buffers_kib), s.max(k.slab_kib))
         });
+        // Both ends of every connection the generator had up are in the
+        // kernel, accepted by the server or still in its queue.
+        let up = record.connections_up;
+        let per_up = |kib: u64| (up > 0).then(|| round(kib as f64 / up as f64, 2));
         record.kernel_tcp_buffers_kb = Some(buffers);
         record.kernel_slab_kb = Some(slab);
-        record.tcp_buffers_per_connection_kib = per_connection(buffers);
-        record.slab_per_connection_kib = per_connection(slab);
+        record.tcp_buffers_per_connection_kib = per_up(buffers);
+        record.slab_per_connection_kib = per_up(slab);
     }
-    let (first, last) = (window[0], window[window.len() - 1]);
-    let spent = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round(b - a, 3));
-    record.server_cpu_s = spent(first.server_cpu_s, last.server_cpu_s);
-    record.load_cpu_s = spent(first.load_cpu_s, last.load_cpu_s);
+    let costs = Costs::between(window[0], window[window.len() - 1]);
+    record.server_cpu_s = costs.server_cpu_s;
+    record.load_cpu_s = costs.load_cpu_s;
+    record.other_cpu_s = costs.other_cpu_s;
+    record.steal_s = costs.steal_s;
     record
+}
+
+/// CPU time spent between two samples, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Costs {
+    server_cpu_s: Option<f64>,
+    load_cpu_s: Option<f64>,
+    /// The machine's busy time less the server's and the load's.
+    other_cpu_s: Option<f64>,
+    steal_s: Option<f64>,
+}
+
+impl Costs {
+    fn between(first: &Sample, last: &Sample) -> Costs {
+        let spent = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round(b - a, 3));
+        let server_cpu_s = spent(first.server_cpu_s, last.server_cpu_s);
+        let load_cpu_s = spent(first.load_cpu_s, last.load_cpu_s);
+        let busy_s = spent(
+            first.machine.map(|m| m.busy_s),
+            last.machine.map(|m| m.busy_s),
+        );
+        Costs {
+            server_cpu_s,
+            load_cpu_s,
+            other_cpu_s: busy_s
+                .zip(server_cpu_s.zip(load_cpu_s))
+                .map(|(busy, (server, load))| round((busy - server - load).max(0.0), 3)),
+            steal_s: spent(
+                first.machine.map(|m| m.steal_s),
+                last.machine.map(|m| m.steal_s),
+            ),
+        }
+    }
+}
+
+/// One second of one server's measured window: the load's figures and
+/// what else used the machine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineRow {
+    /// Which server.
+    pub engine: String,
+    /// Seconds since measuring began.
+    pub second: u64,
+    /// Correct answers in that second.
+    pub requests: u64,
+    /// Errors in that second.
+    pub errors: u64,
+    /// Median latency, µs.
+    pub p50_us: u64,
+    /// 99th percentile latency, µs.
+    pub p99_us: u64,
+    /// Largest latency, µs.
+    pub max_us: u64,
+    /// CPU seconds of the server, the load and the rest of the machine, and
+    /// stolen by the hypervisor, between the samples around that second
+    /// (empty where no two samples fall in it).
+    pub server_cpu_s: Option<f64>,
+    #[allow(missing_docs)]
+    pub load_cpu_s: Option<f64>,
+    #[allow(missing_docs)]
+    pub other_cpu_s: Option<f64>,
+    #[allow(missing_docs)]
+    pub steal_s: Option<f64>,
+}
+
+/// The per-second rows of one server's run.
+fn timeline_of(engine: &str, report: &LoadReport, samples: &[Sample]) -> Vec<TimelineRow> {
+    report
+        .intervals
+        .iter()
+        .map(|interval| {
+            let from = report.started_at + Duration::from_secs(interval.second);
+            let to = from + Duration::from_secs(1);
+            let inside: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| s.at >= from && s.at <= to)
+                .collect();
+            let costs = match inside[..] {
+                [first, .., last] => Costs::between(first, last),
+                _ => Costs::default(),
+            };
+            let latency = &interval.latency_us;
+            TimelineRow {
+                engine: engine.to_string(),
+                second: interval.second,
+                requests: interval.requests,
+                errors: interval.errors.total(),
+                p50_us: latency.value_at_quantile(0.5),
+                p99_us: latency.value_at_quantile(0.99),
+                max_us: latency.max(),
+                server_cpu_s: costs.server_cpu_s,
+                load_cpu_s: costs.load_cpu_s,
+                other_cpu_s: costs.other_cpu_s,
+                steal_s: costs.steal_s,
+            }
+        })
+        .collect()
 }
 
 /// `value` rounded to `decimals` places, so the CSV reads cleanly.
@@ -744,8 +912,8 @@ fn micros(us: Option<u64>) -> String {
 /// saying what it ran into.
 pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
     let mut text = format!("{}\n\n", plan.describe());
-    text.push_str("| engine | held / asked | up at start | req/s | p50 | p99 | max | errors | server RSS | RSS per conn | threads | kernel per conn (buffers + slab) | outcome |\n");
-    text.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    text.push_str("| engine | held / asked | up at start | req/s | p50 | p99 | max | errors | server RSS | RSS per conn | threads | kernel per conn (buffers + slab) | cores: server, load, others | outcome |\n");
+    text.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let kib = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} KiB"));
     for r in records {
         let kernel = match (r.tcp_buffers_per_connection_kib, r.slab_per_connection_kib) {
@@ -753,7 +921,7 @@ pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
             _ => "-".to_string(),
         };
         text.push_str(&format!(
-            "| {} | {} / {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {kernel} | {} |\n",
+            "| {} | {} / {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {kernel} | {} | {} |\n",
             r.engine,
             r.server_connections
                 .map_or("-".to_string(), |n| n.to_string()),
@@ -774,6 +942,7 @@ pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
             )),
             kib(r.rss_per_connection_kib),
             r.server_threads.map_or("-".to_string(), |n| n.to_string()),
+            cores(r),
             r.outcome,
         ));
     }
@@ -788,6 +957,21 @@ pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
         }
     }
     text
+}
+
+/// CPU time in the window as shares of a core: the server, the load, and
+/// the rest of the machine (`-` where unknown).
+fn cores(r: &ScenarioRecord) -> String {
+    let share = |cpu_s: Option<f64>| match cpu_s {
+        Some(cpu_s) if r.duration_s > 0.0 => format!("{:.2}", cpu_s / r.duration_s),
+        _ => "-".to_string(),
+    };
+    format!(
+        "{}, {}, {}",
+        share(r.server_cpu_s),
+        share(r.load_cpu_s),
+        share(r.other_cpu_s)
+    )
 }
 
 /// What one server ran into, from its row.
@@ -872,6 +1056,25 @@ mod tests {
         assert_eq!(small.servers.len(), Scenario::C100k.plan(1.0).servers.len());
         assert_eq!(small.generator_processes, 8);
         assert_eq!(Scenario::C10k.plan(0.0001).load.connections, 2);
+    }
+
+    /// The machine's busy time counts user, nice, system, irq and softirq,
+    /// not idle or iowait; steal apart.
+    #[test]
+    fn machine_cpu_adds_the_busy_columns_of_proc_stat() {
+        let ticks = server::clock_ticks_per_s();
+        let stat = format!(
+            "cpu  {} 0 {} 999999 5 {} {} {} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n",
+            ticks * 3.0,
+            ticks,
+            ticks / 2.0,
+            ticks / 2.0,
+            ticks * 2.0
+        );
+        let cpu = MachineCpu::parse(&stat).unwrap();
+        assert!((cpu.busy_s - 5.0).abs() < 1e-9, "{cpu:?}");
+        assert!((cpu.steal_s - 2.0).abs() < 1e-9, "{cpu:?}");
+        assert_eq!(MachineCpu::parse("intr 1 2 3\n"), None);
     }
 
     /// `--engines` keeps the servers named; one the scenario does not run

@@ -353,7 +353,7 @@ pub fn status_field(status: &str, name: &str) -> Option<u64> {
 }
 
 /// Clock ticks per second, the unit of `/proc/PID/stat` times.
-fn clock_ticks_per_s() -> f64 {
+pub fn clock_ticks_per_s() -> f64 {
     // SAFETY: sysconf has no preconditions.
     match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
         ticks if ticks > 0 => ticks as f64,
