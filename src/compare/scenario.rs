@@ -749,8 +749,8 @@ fn record_of(
     record.server_connections = Some(held);
     record.server_threads = holdings.iter().map(|h| h.threads).max();
     record.server_rss_kb = Some(rss_kb);
-    let per_connection = |kib: u64| (held > 0).then(|| round(kib as f64 / held as f64, 2));
-    record.rss_per_connection_kib = per_connection(rss_kb.saturating_sub(idle_holding.rss_kb));
+    record.rss_per_connection_kib =
+        per_connection(rss_kb.saturating_sub(idle_holding.rss_kb), held);
     if let Some(idle_kernel) = idle.kernel {
         let grown = window
             .iter()
@@ -762,11 +762,10 @@ fn record_of(
         // Both ends of every connection the generator had up are in the
         // kernel, accepted by the server or still in its queue.
         let up = record.connections_up;
-        let per_up = |kib: u64| (up > 0).then(|| round(kib as f64 / up as f64, 2));
         record.kernel_tcp_buffers_kb = Some(buffers);
         record.kernel_slab_kb = Some(slab);
-        record.tcp_buffers_per_connection_kib = per_up(buffers);
-        record.slab_per_connection_kib = per_up(slab);
+        record.tcp_buffers_per_connection_kib = per_connection(buffers, up);
+        record.slab_per_connection_kib = per_connection(slab, up);
     }
     let costs = Costs::between(window[0], window[window.len() - 1]);
     record.server_cpu_s = costs.server_cpu_s;
@@ -774,6 +773,11 @@ fn record_of(
     record.other_cpu_s = costs.other_cpu_s;
     record.steal_s = costs.steal_s;
     record
+}
+
+/// `kib` shared over `connections`, to two decimals; none without connections.
+fn per_connection(kib: u64, connections: u64) -> Option<f64> {
+    (connections > 0).then(|| round(kib as f64 / connections as f64, 2))
 }
 
 /// CPU time spent between two samples, in seconds.
