@@ -833,7 +833,8 @@ pub struct TimelineRow {
     pub max_us: u64,
     /// CPU seconds of the server, the load and the rest of the machine, and
     /// stolen by the hypervisor, between the samples around that second
-    /// (empty where no two samples fall in it).
+    /// (the last before it, the first after it: a little over a second;
+    /// empty at the ends of the run).
     pub server_cpu_s: Option<f64>,
     #[allow(missing_docs)]
     pub load_cpu_s: Option<f64>,
@@ -851,12 +852,12 @@ fn timeline_of(engine: &str, report: &LoadReport, samples: &[Sample]) -> Vec<Tim
         .map(|interval| {
             let from = report.started_at + Duration::from_secs(interval.second);
             let to = from + Duration::from_secs(1);
-            let inside: Vec<&Sample> = samples
-                .iter()
-                .filter(|s| s.at >= from && s.at <= to)
-                .collect();
-            let costs = match inside[..] {
-                [first, .., last] => Costs::between(first, last),
+            // The samples around the second: the last at or before its
+            // start, the first at or after its end.
+            let before = samples.iter().rev().find(|s| s.at <= from);
+            let after = samples.iter().find(|s| s.at >= to);
+            let costs = match (before, after) {
+                (Some(first), Some(last)) => Costs::between(first, last),
                 _ => Costs::default(),
             };
             let latency = &interval.latency_us;
