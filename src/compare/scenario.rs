@@ -317,6 +317,7 @@ pub struct ScenarioConfig {
 /// | `listen_overflows`, `listen_drops` | growth of the kernel's counters over the run (every listener) |
 /// | `outcome` | how the load run ended (`finished`, `server-lost`, `cut-off`, `generator-lost`, `load-failed`) |
 /// | `server_threads` | the most threads the server had in the window |
+/// | `server_descriptors_most`, `descriptor_limit` | the most descriptors one server process had open in the window's counts, and the hard limit of each process |
 /// | `server_rss_idle_kb`, `server_rss_kb` | server resident memory before the load, and the most in the window (all its processes) |
 /// | `rss_per_connection_kib` | `(server_rss_kb - server_rss_idle_kb) / server_connections` |
 /// | `kernel_tcp_buffers_kb`, `kernel_slab_kb` | growth of the kernel's TCP buffer pages and slab caches from before the load to the most in the window, machine-wide ([`KernelMemory`]) |
@@ -350,6 +351,8 @@ pub struct ScenarioRecord {
     pub listen_drops: Option<u64>,
     pub outcome: String,
     pub server_threads: Option<u64>,
+    pub server_descriptors_most: Option<u64>,
+    pub descriptor_limit: u64,
     pub server_rss_idle_kb: u64,
     pub server_rss_kb: Option<u64>,
     pub rss_per_connection_kib: Option<f64>,
@@ -639,6 +642,8 @@ fn empty_record(
         listen_drops: None,
         outcome: "load-failed".to_string(),
         server_threads: None,
+        server_descriptors_most: None,
+        descriptor_limit: capacity::descriptor_limits().map_or(0, |(_, hard)| hard),
         server_rss_idle_kb,
         server_rss_kb: None,
         rss_per_connection_kib: None,
@@ -748,6 +753,7 @@ fn record_of(
     let rss_kb = holdings.iter().map(|h| h.rss_kb).max().unwrap_or(0);
     record.server_connections = Some(held);
     record.server_threads = holdings.iter().map(|h| h.threads).max();
+    record.server_descriptors_most = holdings.iter().filter_map(|h| h.descriptors_most).max();
     record.server_rss_kb = Some(rss_kb);
     record.rss_per_connection_kib =
         per_connection(rss_kb.saturating_sub(idle_holding.rss_kb), held);
@@ -988,6 +994,12 @@ fn shortfall(r: &ScenarioRecord) -> String {
         r.connections,
         r.connections_up
     )];
+    if let Some(most) = r.server_descriptors_most {
+        parts.push(format!(
+            "{most} descriptors open in its busiest process (limit {})",
+            r.descriptor_limit
+        ));
+    }
     if r.errors > 0 {
         parts.push(format!("errors {}", r.errors_by_kind.replace(';', ", ")));
     }

@@ -59,6 +59,9 @@ pub struct Holding {
     /// when asked: `readlink` on every descriptor costs time at 100,000.
     /// One per connection, plus the listener.
     pub sockets: Option<u64>,
+    /// Descriptors open in the process that has the most, counted with the
+    /// sockets: each process may open at most its hard `RLIMIT_NOFILE`.
+    pub descriptors_most: Option<u64>,
 }
 
 /// How a server ended when asked to stop.
@@ -156,11 +159,16 @@ impl ServerProcess {
                 Ok(Holding {
                     rss_kb: field("VmRSS:")?,
                     threads: field("Threads:")?,
-                    sockets: if count_sockets {
-                        Some(sockets_of(pid)?)
+                    ..if count_sockets {
+                        let (sockets, descriptors) = sockets_of(pid)?;
+                        Holding {
+                            sockets: Some(sockets),
+                            descriptors_most: Some(descriptors),
+                            ..Holding::default()
+                        }
                     } else {
-                        None
-                    },
+                        Holding::default()
+                    }
                 })
             });
             match one {
@@ -172,6 +180,7 @@ impl ServerProcess {
                         (None, b) if index == 0 => b,
                         (a, _) => a,
                     };
+                    total.descriptors_most = total.descriptors_most.max(one.descriptors_most);
                 }
                 // A child may end between the listing and the read; the server may not.
                 Err(err) if index == 0 => return Err(err),
@@ -271,10 +280,13 @@ pub fn parse_listening_line(line: &str) -> Option<ListenAddr> {
     }
 }
 
-/// Distinct sockets among the descriptors of process `pid`.
-fn sockets_of(pid: u32) -> io::Result<u64> {
+/// Distinct sockets among the descriptors of process `pid`, and its
+/// descriptors.
+fn sockets_of(pid: u32) -> io::Result<(u64, u64)> {
     let mut inodes = std::collections::HashSet::new();
+    let mut descriptors = 0;
     for entry in fs::read_dir(format!("/proc/{pid}/fd"))? {
+        descriptors += 1;
         // A descriptor closed between the listing and the read is skipped.
         if let Ok(target) = fs::read_link(entry?.path()) {
             let target = target.to_string_lossy();
@@ -283,7 +295,7 @@ fn sockets_of(pid: u32) -> io::Result<u64> {
             }
         }
     }
-    Ok(inodes.len() as u64)
+    Ok((inodes.len() as u64, descriptors))
 }
 
 /// CPU time and peak RSS so far of process `pid` and its descendants (the
