@@ -264,10 +264,7 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
 
 def others(row):
     """Cores the rest of the machine used in a scenario row's window."""
-    duration = float(row["duration_s"])
-    if not row.get("other_cpu_s") or duration <= 0:
-        return "-"
-    return f"{float(row['other_cpu_s']) / duration:.2f}"
+    return row.get("other_cores") or "-"
 
 
 def scenario_section(stems):

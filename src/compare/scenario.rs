@@ -322,8 +322,9 @@ pub struct ScenarioConfig {
 /// | `rss_per_connection_kib` | `(server_rss_kb - server_rss_idle_kb) / server_connections` |
 /// | `kernel_tcp_buffers_kb`, `kernel_slab_kb` | growth of the kernel's TCP buffer pages and slab caches from before the load to the most in the window, machine-wide ([`KernelMemory`]) |
 /// | `tcp_buffers_per_connection_kib`, `slab_per_connection_kib` | the same divided by `connections_up`: both ends of every connection the generator had up are in the kernel, whether the server accepted it or left it in its queue |
-/// | `server_cpu_s`, `load_cpu_s` | CPU time of the server and of the load generator (this process and its generator processes) in the window |
-/// | `other_cpu_s`, `steal_s` | CPU time the rest of the machine used in the window (its busy time, `/proc/stat`, less the server's and the load's), and the time the hypervisor gave this machine's cores to other guests: what else competed for the cores |
+/// | `server_cores`, `load_cores` | CPU the server and the load generator (this process and its generator processes, the sampler left out) used in the window, in cores (CPU seconds per second) |
+/// | `other_cores`, `steal_cores` | CPU the rest of the machine used in the window (its busy time, `/proc/stat`, less the server's, the load's and the sampler's), and the time the hypervisor gave this machine's cores to other guests, in cores: what else competed for the cores |
+/// | `sampler_cores` | CPU the sampling thread itself used (counting sockets costs): the measurement's own cost |
 /// | `generator_processes`, `load_threads`, `sources` | how the load was made |
 /// | `server_log` | the last two lines the server wrote on stderr, if any: often why it failed |
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -360,10 +361,11 @@ pub struct ScenarioRecord {
     pub kernel_slab_kb: Option<u64>,
     pub tcp_buffers_per_connection_kib: Option<f64>,
     pub slab_per_connection_kib: Option<f64>,
-    pub server_cpu_s: Option<f64>,
-    pub load_cpu_s: Option<f64>,
-    pub other_cpu_s: Option<f64>,
-    pub steal_s: Option<f64>,
+    pub server_cores: Option<f64>,
+    pub load_cores: Option<f64>,
+    pub other_cores: Option<f64>,
+    pub steal_cores: Option<f64>,
+    pub sampler_cores: Option<f64>,
     pub generator_processes: u64,
     pub load_threads: u64,
     pub sources: u64,
@@ -488,6 +490,9 @@ struct Sample {
     load_cpu_s: Option<f64>,
     /// The whole machine's busy CPU time and the time the hypervisor took.
     machine: Option<MachineCpu>,
+    /// CPU time of the thread that took the sample (the sampler), so far:
+    /// counting sockets costs, and it is not the load's.
+    sampler_cpu_s: f64,
 }
 
 /// CPU time of the whole machine so far, from the `cpu` line of
@@ -525,16 +530,31 @@ impl MachineCpu {
     }
 }
 
+/// CPU time of the calling thread so far, in seconds.
+fn thread_cpu_s() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
+}
+
 /// Read the server, the kernel and the load's CPU now.
 fn sample(server: &ServerProcess, count_sockets: bool) -> Sample {
+    let at = SystemTime::now();
+    let sampler_cpu_s = thread_cpu_s();
     let server_cpu_s = server.stats().ok().map(|s| s.cpu_s);
-    // This process's tree holds the servers too: take them out.
+    // This process's tree holds the servers and the sampler too: take
+    // them out.
     let load_cpu_s = server::tree_stats(std::process::id())
         .ok()
         .zip(server_cpu_s)
-        .map(|(all, server)| all.cpu_s - server);
+        .map(|(all, server)| all.cpu_s - server - sampler_cpu_s);
     Sample {
-        at: SystemTime::now(),
+        at,
+        sampler_cpu_s,
         holding: server.holding(count_sockets).ok(),
         kernel: KernelMemory::read().ok(),
         server_cpu_s,
@@ -651,10 +671,11 @@ fn empty_record(
         kernel_slab_kb: None,
         tcp_buffers_per_connection_kib: None,
         slab_per_connection_kib: None,
-        server_cpu_s: None,
-        load_cpu_s: None,
-        other_cpu_s: None,
-        steal_s: None,
+        server_cores: None,
+        load_cores: None,
+        other_cores: None,
+        steal_cores: None,
+        sampler_cores: None,
         generator_processes: plan.generator_processes as u64,
         load_threads: 0,
         sources: plan.load.sources.len() as u64,
@@ -714,8 +735,14 @@ fn record_of(
 
     // The samples of the measured window; if it was too short for one,
     // the last sample taken.
+    // The window as planned: the report's duration runs on to when the
+    // load stopped, and by then connections are closing.
     let start = report.started_at;
-    let end = start + Duration::from_secs_f64(report.duration_s);
+    let planned = match plan.load.limit {
+        RunLimit::Duration(duration) => duration.as_secs_f64(),
+        RunLimit::Requests(_) => report.duration_s,
+    };
+    let end = start + Duration::from_secs_f64(report.duration_s.min(planned));
     let mut window: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.at >= start && s.at <= end)
@@ -773,11 +800,12 @@ fn record_of(
         record.tcp_buffers_per_connection_kib = per_connection(buffers, up);
         record.slab_per_connection_kib = per_connection(slab, up);
     }
-    let costs = Costs::between(window[0], window[window.len() - 1]);
-    record.server_cpu_s = costs.server_cpu_s;
-    record.load_cpu_s = costs.load_cpu_s;
-    record.other_cpu_s = costs.other_cpu_s;
-    record.steal_s = costs.steal_s;
+    let cores = Cores::between(window[0], window[window.len() - 1]);
+    record.server_cores = cores.server;
+    record.load_cores = cores.load;
+    record.other_cores = cores.other;
+    record.steal_cores = cores.steal;
+    record.sampler_cores = cores.sampler;
     record
 }
 
@@ -786,35 +814,52 @@ fn per_connection(kib: u64, connections: u64) -> Option<f64> {
     (connections > 0).then(|| round(kib as f64 / connections as f64, 2))
 }
 
-/// CPU time spent between two samples, in seconds.
+/// CPU used between two samples, in cores (CPU seconds per second); none
+/// where unknown, or where a process ended in between (its time left the
+/// sum).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Costs {
-    server_cpu_s: Option<f64>,
-    load_cpu_s: Option<f64>,
-    /// The machine's busy time less the server's and the load's.
-    other_cpu_s: Option<f64>,
-    steal_s: Option<f64>,
+struct Cores {
+    server: Option<f64>,
+    load: Option<f64>,
+    /// The machine's busy time less the server's, the load's and the sampler's.
+    other: Option<f64>,
+    steal: Option<f64>,
+    sampler: Option<f64>,
 }
 
-impl Costs {
-    fn between(first: &Sample, last: &Sample) -> Costs {
-        let spent = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round(b - a, 3));
-        let server_cpu_s = spent(first.server_cpu_s, last.server_cpu_s);
-        let load_cpu_s = spent(first.load_cpu_s, last.load_cpu_s);
-        let busy_s = spent(
+impl Cores {
+    fn between(first: &Sample, last: &Sample) -> Cores {
+        let span_s = last
+            .at
+            .duration_since(first.at)
+            .map_or(0.0, |span| span.as_secs_f64());
+        if span_s <= 0.0 {
+            return Cores::default();
+        }
+        let rate = |a: Option<f64>, b: Option<f64>| {
+            a.zip(b)
+                .map(|(a, b)| (b - a) / span_s)
+                .filter(|cores| *cores >= 0.0)
+        };
+        let server = rate(first.server_cpu_s, last.server_cpu_s);
+        let load = rate(first.load_cpu_s, last.load_cpu_s);
+        let sampler = rate(Some(first.sampler_cpu_s), Some(last.sampler_cpu_s));
+        let busy = rate(
             first.machine.map(|m| m.busy_s),
             last.machine.map(|m| m.busy_s),
         );
-        Costs {
-            server_cpu_s,
-            load_cpu_s,
-            other_cpu_s: busy_s
-                .zip(server_cpu_s.zip(load_cpu_s))
-                .map(|(busy, (server, load))| round((busy - server - load).max(0.0), 3)),
-            steal_s: spent(
+        let round2 = |v: Option<f64>| v.map(|v| round(v, 2));
+        Cores {
+            server: round2(server),
+            load: round2(load),
+            other: round2(busy.zip(server.zip(load.zip(sampler))).map(
+                |(busy, (server, (load, sampler)))| (busy - server - load - sampler).max(0.0),
+            )),
+            steal: round2(rate(
                 first.machine.map(|m| m.steal_s),
                 last.machine.map(|m| m.steal_s),
-            ),
+            )),
+            sampler: round2(sampler),
         }
     }
 }
@@ -837,17 +882,17 @@ pub struct TimelineRow {
     pub p99_us: u64,
     /// Largest latency, µs.
     pub max_us: u64,
-    /// CPU seconds of the server, the load and the rest of the machine, and
+    /// Cores used by the server, the load and the rest of the machine, and
     /// stolen by the hypervisor, between the samples around that second
     /// (the last before it, the first after it: a little over a second;
-    /// empty at the ends of the run).
-    pub server_cpu_s: Option<f64>,
+    /// empty at the ends of the run), as in [`ScenarioRecord`].
+    pub server_cores: Option<f64>,
     #[allow(missing_docs)]
-    pub load_cpu_s: Option<f64>,
+    pub load_cores: Option<f64>,
     #[allow(missing_docs)]
-    pub other_cpu_s: Option<f64>,
+    pub other_cores: Option<f64>,
     #[allow(missing_docs)]
-    pub steal_s: Option<f64>,
+    pub steal_cores: Option<f64>,
 }
 
 /// The per-second rows of one server's run.
@@ -862,9 +907,9 @@ fn timeline_of(engine: &str, report: &LoadReport, samples: &[Sample]) -> Vec<Tim
             // start, the first at or after its end.
             let before = samples.iter().rev().find(|s| s.at <= from);
             let after = samples.iter().find(|s| s.at >= to);
-            let costs = match (before, after) {
-                (Some(first), Some(last)) => Costs::between(first, last),
-                _ => Costs::default(),
+            let cores = match (before, after) {
+                (Some(first), Some(last)) => Cores::between(first, last),
+                _ => Cores::default(),
             };
             let latency = &interval.latency_us;
             TimelineRow {
@@ -875,10 +920,10 @@ fn timeline_of(engine: &str, report: &LoadReport, samples: &[Sample]) -> Vec<Tim
                 p50_us: latency.value_at_quantile(0.5),
                 p99_us: latency.value_at_quantile(0.99),
                 max_us: latency.max(),
-                server_cpu_s: costs.server_cpu_s,
-                load_cpu_s: costs.load_cpu_s,
-                other_cpu_s: costs.other_cpu_s,
-                steal_s: costs.steal_s,
+                server_cores: cores.server,
+                load_cores: cores.load,
+                other_cores: cores.other,
+                steal_cores: cores.steal,
             }
         })
         .collect()
@@ -970,18 +1015,15 @@ pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
     text
 }
 
-/// CPU time in the window as shares of a core: the server, the load, and
-/// the rest of the machine (`-` where unknown).
+/// Cores used in the window: the server, the load, and the rest of the
+/// machine (`-` where unknown).
 fn cores(r: &ScenarioRecord) -> String {
-    let share = |cpu_s: Option<f64>| match cpu_s {
-        Some(cpu_s) if r.duration_s > 0.0 => format!("{:.2}", cpu_s / r.duration_s),
-        _ => "-".to_string(),
-    };
+    let show = |cores: Option<f64>| cores.map_or("-".to_string(), |c| format!("{c:.2}"));
     format!(
         "{}, {}, {}",
-        share(r.server_cpu_s),
-        share(r.load_cpu_s),
-        share(r.other_cpu_s)
+        show(r.server_cores),
+        show(r.load_cores),
+        show(r.other_cores)
     )
 }
 
