@@ -7,6 +7,10 @@
 # - net.core.somaxconn caps every listen() backlog (the scenario asks 4096);
 # - net.ipv4.tcp_max_syn_backlog bounds half-open connections per listener
 #   while thousands connect at once;
+# - net.core.netdev_max_backlog is each core's queue of received packets,
+#   loopback's too: when the softirq thread that drains it waits for a core
+#   (two cores, busy), a full queue drops packets, and TCP resends each
+#   after 200 ms or more (compare's `backlog_drops`, `data_retransmits`);
 # - fs.file-max bounds open files machine-wide: 100,000 connections over
 #   loopback are 200,000 sockets (both ends);
 # - nf_conntrack_max, where connection tracking is loaded, bounds tracked
@@ -36,6 +40,7 @@ raise() {
 
 raise net.core.somaxconn 4096
 raise net.ipv4.tcp_max_syn_backlog 8192
+raise net.core.netdev_max_backlog 16384
 raise fs.file-max 400000
 raise net.netfilter.nf_conntrack_max 262144
 if [[ -e /proc/sys/net/netfilter/nf_conntrack_count ]]; then

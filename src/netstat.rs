@@ -35,21 +35,9 @@ impl ListenQueue {
     /// The counters in the text of `/proc/net/netstat`: a `TcpExt:` line of
     /// names followed by a `TcpExt:` line of values.
     fn parse(netstat: &str) -> io::Result<ListenQueue> {
-        let mut lines = netstat.lines().filter_map(|l| l.strip_prefix("TcpExt:"));
-        let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
-            return Err(io::Error::other("/proc/net/netstat has no TcpExt lines"));
-        };
-        let value_of = |wanted: &str| {
-            names
-                .split_whitespace()
-                .zip(values.split_whitespace())
-                .find(|(name, _)| *name == wanted)
-                .and_then(|(_, value)| value.parse().ok())
-                .ok_or_else(|| io::Error::other(format!("/proc/net/netstat has no {wanted}")))
-        };
         Ok(ListenQueue {
-            overflows: value_of("ListenOverflows")?,
-            drops: value_of("ListenDrops")?,
+            overflows: counter(netstat, "TcpExt:", "ListenOverflows")?,
+            drops: counter(netstat, "TcpExt:", "ListenDrops")?,
         })
     }
 
@@ -58,6 +46,81 @@ impl ListenQueue {
         ListenQueue {
             overflows: self.overflows.saturating_sub(before.overflows),
             drops: self.drops.saturating_sub(before.drops),
+        }
+    }
+}
+
+/// The counter `wanted` in a `/proc/net/netstat` or `/proc/net/snmp` text:
+/// a `prefix` line of names followed by a `prefix` line of values.
+fn counter(text: &str, prefix: &str, wanted: &str) -> io::Result<u64> {
+    let mut lines = text.lines().filter_map(|l| l.strip_prefix(prefix));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return Err(io::Error::other(format!("no {prefix} lines")));
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == wanted)
+        .and_then(|(_, value)| value.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no {prefix} {wanted} counter")))
+}
+
+/// Packets lost on the way and sent again, machine-wide, so far: what turns
+/// a loopback request of 100 µs into one of 200 ms or more.
+///
+/// Loopback cannot lose a packet on a wire, but it can drop one: every
+/// packet sent goes through the receiving core's backlog queue
+/// (`net.core.netdev_max_backlog` packets, 1000 by default), drained by the
+/// kernel's softirq, or by the `ksoftirqd` thread when the softirq runs
+/// long. When that thread waits for a core, the queue fills and packets are
+/// dropped (`/proc/net/softnet_stat`, second column); TCP sends each again
+/// after its retransmission timeout, at least 200 ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// Packets dropped at a full backlog queue, every core.
+    pub backlog_drops: u64,
+    /// TCP data segments sent again (`RetransSegs` less `TCPSynRetrans`).
+    pub data_retransmits: u64,
+    /// SYNs sent again (`TCPSynRetrans`): connects that were not answered.
+    pub syn_retransmits: u64,
+}
+
+impl Losses {
+    /// The counters now.
+    pub fn read() -> io::Result<Losses> {
+        Self::parse(
+            &std::fs::read_to_string("/proc/net/softnet_stat")?,
+            &std::fs::read_to_string("/proc/net/snmp")?,
+            &std::fs::read_to_string("/proc/net/netstat")?,
+        )
+    }
+
+    fn parse(softnet: &str, snmp: &str, netstat: &str) -> io::Result<Losses> {
+        let mut backlog_drops = 0;
+        for line in softnet.lines() {
+            let dropped = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| io::Error::other("/proc/net/softnet_stat has no dropped column"))?;
+            backlog_drops += dropped;
+        }
+        let syn_retransmits = counter(netstat, "TcpExt:", "TCPSynRetrans")?;
+        Ok(Losses {
+            backlog_drops,
+            data_retransmits: counter(snmp, "Tcp:", "RetransSegs")?.saturating_sub(syn_retransmits),
+            syn_retransmits,
+        })
+    }
+
+    /// How much the counters grew since `before`.
+    pub fn since(self, before: Losses) -> Losses {
+        Losses {
+            backlog_drops: self.backlog_drops.saturating_sub(before.backlog_drops),
+            data_retransmits: self
+                .data_retransmits
+                .saturating_sub(before.data_retransmits),
+            syn_retransmits: self.syn_retransmits.saturating_sub(before.syn_retransmits),
         }
     }
 }
@@ -191,6 +254,25 @@ mod tests {
     #[test]
     fn listen_queue_refuses_text_without_the_counters() {
         assert!(ListenQueue::parse("IpExt: InNoRoutes\nIpExt: 0\n").is_err());
+    }
+
+    /// Backlog drops add up over cores (hexadecimal); data retransmits
+    /// leave the SYNs out.
+    #[test]
+    fn losses_add_cores_and_leave_syns_out() {
+        let softnet = "0e52f2cd 0000000a 0000000e 00000000\n0dc53cbc 00000010 0000000b 00000000\n";
+        let snmp = "Tcp: RtoAlgorithm RetransSegs InErrs\nTcp: 1 500 3\n";
+        let netstat = "TcpExt: TCPSynRetrans ListenDrops\nTcpExt: 120 4\n";
+        let losses = Losses::parse(softnet, snmp, netstat).unwrap();
+        assert_eq!(
+            losses,
+            Losses {
+                backlog_drops: 26,
+                data_retransmits: 380,
+                syn_retransmits: 120
+            }
+        );
+        Losses::read().unwrap();
     }
 
     /// This machine's file has them.

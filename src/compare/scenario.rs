@@ -49,7 +49,7 @@ use super::record;
 use super::server::{self, Holding, ServerProcess, Stopped};
 use crate::engine::{EngineKind, ListenAddr};
 use crate::load::{self, capacity, LoadConfig, LoadReport, ProgressMode, RunLimit, Target};
-use crate::netstat::KernelMemory;
+use crate::netstat::{KernelMemory, Losses};
 use crate::service::ServiceKind;
 
 /// How often the server and the kernel are sampled during a run.
@@ -325,6 +325,7 @@ pub struct ScenarioConfig {
 /// | `server_cores`, `load_cores` | CPU the server and the load generator (this process and its generator processes, the sampler left out) used in the window, in cores (CPU seconds per second) |
 /// | `other_cores`, `steal_cores` | CPU the rest of the machine used in the window (its busy time, `/proc/stat`, less the server's, the load's and the sampler's), and the time the hypervisor gave this machine's cores to other guests, in cores: what else competed for the cores |
 /// | `sampler_cores` | CPU the sampling thread itself used (counting sockets costs): the measurement's own cost |
+/// | `backlog_drops`, `data_retransmits` | packets dropped at a full backlog queue and TCP data segments sent again in the window, machine-wide ([`Losses`]): each resent segment waited at least 200 ms |
 /// | `generator_processes`, `load_threads`, `sources` | how the load was made |
 /// | `server_log` | the last two lines the server wrote on stderr, if any: often why it failed |
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -366,6 +367,8 @@ pub struct ScenarioRecord {
     pub other_cores: Option<f64>,
     pub steal_cores: Option<f64>,
     pub sampler_cores: Option<f64>,
+    pub backlog_drops: Option<u64>,
+    pub data_retransmits: Option<u64>,
     pub generator_processes: u64,
     pub load_threads: u64,
     pub sources: u64,
@@ -470,8 +473,9 @@ fn kernel_settings(descriptors: u64) -> String {
             .unwrap_or_else(|_| "absent".to_string())
     };
     format!(
-        "descriptors per process {descriptors}; net.core.somaxconn {}; net.ipv4.tcp_max_syn_backlog {}; net.ipv4.ip_local_port_range {}; net.netfilter.nf_conntrack_max {} (entries in use at start: {})",
+        "descriptors per process {descriptors}; net.core.somaxconn {}; net.core.netdev_max_backlog {}; net.ipv4.tcp_max_syn_backlog {}; net.ipv4.ip_local_port_range {}; net.netfilter.nf_conntrack_max {} (entries in use at start: {})",
         read("/proc/sys/net/core/somaxconn"),
+        read("/proc/sys/net/core/netdev_max_backlog"),
         read("/proc/sys/net/ipv4/tcp_max_syn_backlog"),
         read("/proc/sys/net/ipv4/ip_local_port_range"),
         read("/proc/sys/net/netfilter/nf_conntrack_max"),
@@ -490,6 +494,8 @@ struct Sample {
     load_cpu_s: Option<f64>,
     /// The whole machine's busy CPU time and the time the hypervisor took.
     machine: Option<MachineCpu>,
+    /// Packets dropped and sent again, machine-wide.
+    losses: Option<Losses>,
     /// CPU time of the thread that took the sample (the sampler), so far:
     /// counting sockets costs, and it is not the load's.
     sampler_cpu_s: f64,
@@ -560,6 +566,7 @@ fn sample(server: &ServerProcess, count_sockets: bool) -> Sample {
         server_cpu_s,
         load_cpu_s,
         machine: MachineCpu::read(),
+        losses: Losses::read().ok(),
     }
 }
 
@@ -676,6 +683,8 @@ fn empty_record(
         other_cores: None,
         steal_cores: None,
         sampler_cores: None,
+        backlog_drops: None,
+        data_retransmits: None,
         generator_processes: plan.generator_processes as u64,
         load_threads: 0,
         sources: plan.load.sources.len() as u64,
@@ -806,6 +815,9 @@ fn record_of(
     record.other_cores = cores.other;
     record.steal_cores = cores.steal;
     record.sampler_cores = cores.sampler;
+    let losses = losses_between(window[0], window[window.len() - 1]);
+    record.backlog_drops = losses.map(|l| l.backlog_drops);
+    record.data_retransmits = losses.map(|l| l.data_retransmits);
     record
 }
 
@@ -864,6 +876,11 @@ impl Cores {
     }
 }
 
+/// What was dropped and resent between two samples.
+fn losses_between(first: &Sample, last: &Sample) -> Option<Losses> {
+    Some(last.losses?.since(first.losses?))
+}
+
 /// One second of one server's measured window: the load's figures and
 /// what else used the machine.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -893,6 +910,10 @@ pub struct TimelineRow {
     pub other_cores: Option<f64>,
     #[allow(missing_docs)]
     pub steal_cores: Option<f64>,
+    /// Backlog drops and data retransmits between the same samples.
+    pub backlog_drops: Option<u64>,
+    #[allow(missing_docs)]
+    pub data_retransmits: Option<u64>,
 }
 
 /// The per-second rows of one server's run.
@@ -907,9 +928,11 @@ fn timeline_of(engine: &str, report: &LoadReport, samples: &[Sample]) -> Vec<Tim
             // start, the first at or after its end.
             let before = samples.iter().rev().find(|s| s.at <= from);
             let after = samples.iter().find(|s| s.at >= to);
-            let cores = match (before, after) {
-                (Some(first), Some(last)) => Cores::between(first, last),
-                _ => Cores::default(),
+            let (cores, losses) = match (before, after) {
+                (Some(first), Some(last)) => {
+                    (Cores::between(first, last), losses_between(first, last))
+                }
+                _ => (Cores::default(), None),
             };
             let latency = &interval.latency_us;
             TimelineRow {
@@ -924,6 +947,8 @@ fn timeline_of(engine: &str, report: &LoadReport, samples: &[Sample]) -> Vec<Tim
                 load_cores: cores.load,
                 other_cores: cores.other,
                 steal_cores: cores.steal,
+                backlog_drops: losses.map(|l| l.backlog_drops),
+                data_retransmits: losses.map(|l| l.data_retransmits),
             }
         })
         .collect()
@@ -1004,7 +1029,11 @@ pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
     }
     let short: Vec<&ScenarioRecord> = records
         .iter()
-        .filter(|r| r.server_connections != Some(r.connections) || r.errors > 0)
+        .filter(|r| {
+            r.server_connections != Some(r.connections)
+                || r.errors > 0
+                || r.data_retransmits.is_some_and(|n| n > 0)
+        })
         .collect();
     if !short.is_empty() {
         text.push_str("\nWhere a server fell short:\n");
@@ -1044,6 +1073,13 @@ fn shortfall(r: &ScenarioRecord) -> String {
     }
     if r.errors > 0 {
         parts.push(format!("errors {}", r.errors_by_kind.replace(';', ", ")));
+    }
+    if let (Some(drops), Some(resent)) = (r.backlog_drops, r.data_retransmits) {
+        if drops + resent > 0 {
+            parts.push(format!(
+                "in the window the kernel dropped {drops} packets at a full backlog queue and sent {resent} data segments again (each at least 200 ms late)"
+            ));
+        }
     }
     if r.slow_connects > 0 {
         parts.push(format!("{} connects over 1 s", r.slow_connects));
