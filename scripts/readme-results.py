@@ -15,7 +15,9 @@ Replaces everything between `<!-- results:begin -->` and
 2. the cost per request of each engine in that run (CPU, system calls,
    context switches, server and load generator);
 3. single-run tables of `results/full.*` where one run teaches something
-   (the iterative engine's timeouts, simulated work), labelled as such.
+   (the iterative engine's timeouts, simulated work), labelled as such;
+4. the scenarios of `results/c10k.*` and `results/c100k.*`: connections held
+   and memory per connection (user and kernel) per model.
 
 Every table names the file and the machine file it came from.
 """
@@ -270,6 +272,56 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
     return "\n".join(out) + "\n"
 
 
+def others(row):
+    """Cores the rest of the machine used in a scenario row's window."""
+    return row.get("other_cores") or "-"
+
+
+def scenario_section(stems):
+    """Connections held and memory per connection, one row per server of
+    each scenario run (`compare --scenario`), each run with its machine file."""
+    paths = [ROOT / f"results/{stem}.csv" for stem in stems if (ROOT / f"results/{stem}.csv").exists()]
+    if not paths:
+        return None
+    out = [
+        "**How many connections each model holds, and what each costs** "
+        "(`compare --scenario`: open loop, 64-byte echo, each server a process of its own, "
+        "measured once every connection is up). *Held*: connections the server held through "
+        "the whole measured window (its sockets, sampled). *User*: the server's resident "
+        "memory growth per connection held (all its processes). *Kernel*: the machine's growth "
+        "in TCP buffer pages (`/proc/net/sockstat` `TCP: mem`) and in slab caches "
+        "(`/proc/meminfo` `Slab`, where the socket structures live) per connection held, both "
+        "ends of each loopback connection; machine-wide, so other work on the machine shows "
+        "in it; divided by the connections the generator had up, since the kernel holds both ends "
+        "of each, accepted or queued. *Others*: cores the rest of the machine used in the window "
+        "(its busy time less the server's and the load's). Latency from each request's intended "
+        "send time.",
+        "",
+        "| scenario | engine | held / asked | req/s (asked) | p99 | errors | threads | server RSS | user per conn | kernel per conn: TCP buffers | slab | others |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    kib = lambda v: f"{float(v):.1f} KiB" if v else "-"
+    for path in paths:
+        for r in load(path):
+            held = f"{int(r['server_connections']):,}" if r["server_connections"] else "-"
+            p99 = r["p99_us"]
+            p99 = "-" if not p99 else (f"{int(p99):,} µs" if int(p99) < 10_000 else f"{int(p99) / 1000:,.1f} ms")
+            errors = int(r["errors"])
+            errors = "0" if errors == 0 else f"**{errors:,}** ({r['errors_by_kind'].replace(';', ', ')})"
+            rss = f"{int(r['server_rss_kb']) / 1024:,.1f} MiB" if r["server_rss_kb"] else "-"
+            out.append(
+                f"| {r['scenario']} | {r['engine']} | {held} / {int(r['connections']):,} "
+                f"| {float(r['req_per_s']):,.0f} ({float(r['rate_per_s']):,.0f}) | {p99} | {errors} "
+                f"| {r['server_threads'] or '-'} | {rss} | {kib(r['rss_per_connection_kib'])} "
+                f"| {kib(r['tcp_buffers_per_connection_kib'])} | {kib(r['slab_per_connection_kib'])} "
+                f"| {others(r)} |"
+            )
+    out.append("")
+    for path in paths:
+        out.append(f"`{rel(path)}`, where each server fell short in `{rel(path.with_suffix('.table.txt'))}`, measured as " + machine_block(path))
+    return "\n".join(out) + "\n"
+
+
 def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -288,8 +340,11 @@ def main():
         if (ROOT / f"results/{stem}.verdicts.csv").exists():
             parts.append(verdicts_section(stem, title=title, costs=costs))
     parts.append(single_run_section(ROOT / "results/full.csv"))
+    scenarios = scenario_section(["c10k", "c100k"])
+    if scenarios:
+        parts.append(scenarios)
     readme.write_text(head + BEGIN + "\n" + "\n".join(parts) + END + tail)
-    print("README.md results section rewritten from results/verdicts*.csv and results/full.csv")
+    print("README.md results section rewritten from results/verdicts*.csv, results/full.csv and results/c10k.csv, results/c100k.csv")
 
 
 if __name__ == "__main__":

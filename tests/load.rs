@@ -4,7 +4,7 @@
 //! over UDP (clean, lossy, late answers, nobody listening).
 //! Every run is loopback-only and a few seconds at most.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -440,6 +440,77 @@ fn cli_processes_merge_into_one_report_and_one_histogram() {
     assert_eq!(merged.latency().unwrap().len(), requests);
     assert_eq!(merged.by_tag[hdrlog::CONNECT_TAG].len(), 6);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `--processes 2` with one generator process killed mid-run: the parent
+/// names it and how it ended, the other runs to its end, the report's
+/// outcome says a generator was lost, the exit status is non-zero, and the
+/// run ends by itself.
+#[test]
+fn cli_processes_report_a_generator_killed_mid_run() {
+    let (_server, addr) = spawn_server(&["--engine", "reactor", "--service", "echo"]);
+    let mut run = Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .args([
+            "load",
+            "--addr",
+            &addr,
+            "--processes",
+            "2",
+            "--connections",
+            "4",
+        ])
+        .args(["--rate", "400", "--duration", "6s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Progress lines come every 2 s; the first with answers in it means
+    // measuring has begun.
+    let mut stderr = BufReader::new(run.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    loop {
+        let line = stderr
+            .next()
+            .unwrap_or_else(|| panic!("stderr ended before measuring began: {seen:?}"))
+            .unwrap();
+        let measuring = line.contains(" requests, ") && !line.contains(": 0 requests");
+        seen.push(line);
+        if measuring {
+            break;
+        }
+    }
+    let tree = sockbench::counters::process_tree(run.id()).unwrap();
+    assert_eq!(tree.len(), 3, "the parent and two generators: {tree:?}");
+    let killed = tree[1];
+    // SAFETY: kill(2) on a process this test's child started.
+    assert_eq!(
+        unsafe { libc::kill(killed as libc::pid_t, libc::SIGKILL) },
+        0
+    );
+    let rest = std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>());
+    let status = wait_bounded(&mut run, Duration::from_secs(30));
+    let stderr = rest.join().unwrap().join("\n");
+    let mut stdout = String::new();
+    run.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(!status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("(pid {killed}) ended without a result (signal: 9"))
+            && stderr.contains("its 2 connections are missing from the figures"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("load run not clean (generator lost"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("outcome   generator lost"), "{stdout}");
+    assert!(
+        stdout.contains("requests"),
+        "the other generator's figures: {stdout}"
+    );
 }
 
 /// A share larger than one process may hold is refused with the arithmetic

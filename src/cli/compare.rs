@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
+use crate::compare::scenario::{self, Scenario, ScenarioConfig};
 use crate::compare::{self, plot, quota, record, verdict, CompareConfig};
 use crate::engine::Work;
 use crate::live::{self, Dashboard, Lines, Live};
@@ -41,8 +42,26 @@ quota per server process) and compare paired rounds (--rounds with
 --baseline): docs/METHOD.md explains both.")]
 pub struct CompareArgs {
     /// Servers to compare: iterative, threaded, pool, reactor, tokio, epoll-raw [default: all].
+    /// With --scenario: some of the scenario's servers.
     #[arg(long, value_delimiter = ',')]
-    pub engines: Option<Vec<Contender>>,
+    pub engines: Option<Vec<String>>,
+
+    /// Run a scenario instead of a matrix: how many connections each model
+    /// holds and what each costs. c10k: 15,000 connections, one request a
+    /// second each, every model. c100k: 100,000 connections, one request
+    /// every 10 s each, held 60 s, on the prefork reactor (and the
+    /// one-process servers, to show where they stop). The scenario sets the
+    /// load and the servers: only --engines (some of its servers), --scale,
+    /// --name, --out-dir and --examples-dir go with it. Needs the kernel
+    /// settings `scripts/scale-sysctl.sh` makes (./scripts/compare.sh runs
+    /// it for a scenario).
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+
+    /// With --scenario: run it at F times its connections, rate and
+    /// durations (0 < F <= 1; at least 1 s measured), for a quick look.
+    #[arg(long, value_name = "F", requires = "scenario")]
+    pub scale: Option<f64>,
 
     /// Transports: tcp4, tcp6 (over [::1]), unix (a Unix socket) [default: tcp4].
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -110,8 +129,9 @@ pub struct CompareArgs {
     /// row; the table shows each cell's median round and the req/s range.
     /// System calls are counted in a short extra round (round 0) of their
     /// own, because counting slows them.
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
-    pub rounds: u16,
+    /// [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub rounds: Option<u16>,
 
     /// Compare every other server with this one, round by round: the
     /// median req/s ratio, its 95% interval and a verdict (faster, slower,
@@ -147,9 +167,9 @@ pub struct CompareArgs {
     pub live: bool,
 
     /// The quota's enforcement period: the longest stall a throttled
-    /// server adds to a request (1ms to 1s).
-    #[arg(long, value_name = "DURATION", default_value = "10ms", value_parser = super::parse_duration)]
-    pub quota_period: Duration,
+    /// server adds to a request (1ms to 1s) [default: 10ms].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub quota_period: Option<Duration>,
 }
 
 /// Options of `sockbench plot`.
@@ -209,8 +229,14 @@ pub fn run_verdict(args: VerdictArgs) -> io::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The quota period when `--quota-period` is not given.
+const DEFAULT_QUOTA_PERIOD: Duration = Duration::from_millis(10);
+
 /// Run `sockbench compare`.
 pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
+    if let Some(scenario) = args.scenario {
+        return run_scenario(scenario, args);
+    }
     let (mut spec, default_name) = if args.full {
         (MatrixSpec::full_run(), "full")
     } else if args.smoke {
@@ -218,8 +244,12 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
     } else {
         (MatrixSpec::default_run(), "compare")
     };
-    if let Some(engines) = args.engines {
-        spec.contenders = engines;
+    if let Some(engines) = &args.engines {
+        spec.contenders = engines
+            .iter()
+            .map(|name| name.parse::<Contender>())
+            .collect::<Result<_, String>>()
+            .map_err(|err| io::Error::other(format!("--engines: {err}")))?;
     }
     if let Some(transports) = args.transports {
         spec.transports = transports;
@@ -275,10 +305,11 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
             )));
         }
     }
-    if !(quota::MIN_PERIOD..=quota::MAX_PERIOD).contains(&args.quota_period) {
+    let quota_period = args.quota_period.unwrap_or(DEFAULT_QUOTA_PERIOD);
+    if !(quota::MIN_PERIOD..=quota::MAX_PERIOD).contains(&quota_period) {
         return Err(io::Error::other(format!(
             "--quota-period {}: the kernel accepts 1ms to 1s",
-            humantime::format_duration(args.quota_period)
+            humantime::format_duration(quota_period)
         )));
     }
     if let Some(baseline) = args.baseline {
@@ -288,15 +319,8 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
             )));
         }
     }
-    let sockbench_exe = std::env::current_exe()?;
-    let examples_dir = match args.examples_dir {
-        Some(dir) => dir,
-        None => sockbench_exe
-            .parent()
-            .map(|dir| dir.join("examples"))
-            .unwrap_or_else(|| PathBuf::from("examples")),
-    };
-    let config = CompareConfig {
+    let (sockbench_exe, examples_dir) = programs(args.examples_dir)?;
+    let mut config = CompareConfig {
         spec,
         name: args.name.unwrap_or_else(|| default_name.to_string()),
         out_dir: args.out_dir,
@@ -306,10 +330,10 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         examples_dir,
         command_line: shell_words(std::env::args()),
         latency_connections: args.latency_connections,
-        rounds: usize::from(args.rounds),
+        rounds: usize::from(args.rounds.unwrap_or(1)),
         baseline: args.baseline,
         server_cpu: args.server_cpu,
-        quota_period: args.quota_period,
+        quota_period,
         side_by_side: args.side_by_side,
         stop: Arc::new(AtomicBool::new(false)),
         live: None,
@@ -320,13 +344,7 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         }
         eprintln!("compare: {}", live::NO_TERMINAL);
     }
-    // Ctrl-C (or SIGTERM) ends the comparison after the run under way, with
-    // the servers stopped and the results so far written; a second one
-    // exits at once.
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&config.stop))?;
-        signal_hook::flag::register(signal, Arc::clone(&config.stop))?;
-    }
+    config.stop = stop_on_signals()?;
     let outcome = compare::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
     Ok(exit_code(&outcome))
 }
@@ -369,6 +387,91 @@ fn exit_code(outcome: &compare::CompareOutcome) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A flag that Ctrl-C (or SIGTERM) sets: the comparison ends after the run
+/// under way, with the servers stopped and the results so far written; a
+/// second signal exits at once.
+fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+/// This sockbench binary, and where the reference servers were built.
+fn programs(examples_dir: Option<PathBuf>) -> io::Result<(PathBuf, PathBuf)> {
+    let sockbench_exe = std::env::current_exe()?;
+    let examples_dir = match examples_dir {
+        Some(dir) => dir,
+        None => sockbench_exe
+            .parent()
+            .map(|dir| dir.join("examples"))
+            .unwrap_or_else(|| PathBuf::from("examples")),
+    };
+    Ok((sockbench_exe, examples_dir))
+}
+
+/// The flags a scenario sets itself, and whether each was given.
+fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 16] {
+    [
+        ("--connections", args.connections.is_some()),
+        ("--duration", args.duration.is_some()),
+        ("--transports", args.transports.is_some()),
+        ("--sizes", args.sizes.is_some()),
+        ("--services", args.services.is_some()),
+        ("--work", args.work.is_some()),
+        ("--pipeline", args.pipeline.is_some()),
+        ("--full", args.full),
+        ("--smoke", args.smoke),
+        ("--pin", args.pin),
+        ("--load-threads", args.load_threads.is_some()),
+        ("--latency-connections", args.latency_connections.is_some()),
+        ("--rounds", args.rounds.is_some()),
+        ("--baseline", args.baseline.is_some()),
+        ("--server-cpu", args.server_cpu.is_some()),
+        ("--quota-period", args.quota_period.is_some()),
+    ]
+}
+
+/// Run `sockbench compare --scenario`.
+fn run_scenario(scenario: Scenario, args: CompareArgs) -> io::Result<ExitCode> {
+    if let Some((flag, _)) = flags_a_scenario_sets(&args)
+        .iter()
+        .find(|(_, given)| *given)
+    {
+        return Err(io::Error::other(format!(
+            "--scenario {scenario} sets the load and the servers itself, so {flag} cannot go with it: drop {flag} (--engines picks among its servers, --scale shrinks it)"
+        )));
+    }
+    let scale = args.scale.unwrap_or(1.0);
+    if !(scale > 0.0 && scale <= 1.0) {
+        return Err(io::Error::other(format!(
+            "--scale {scale}: give a fraction above 0 and at most 1, e.g. 0.01"
+        )));
+    }
+    let mut plan = scenario.plan(scale);
+    if let Some(engines) = &args.engines {
+        plan.select(engines).map_err(io::Error::other)?;
+    }
+    let (sockbench_exe, examples_dir) = programs(args.examples_dir)?;
+    let config = ScenarioConfig {
+        plan,
+        name: args.name.unwrap_or_else(|| scenario.name().to_string()),
+        out_dir: args.out_dir,
+        sockbench_exe,
+        examples_dir,
+        command_line: shell_words(std::env::args()),
+        stop: stop_on_signals()?,
+    };
+    scenario::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
+    Ok(if config.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Run `sockbench plot`.

@@ -1,11 +1,9 @@
 //! `sockbench load` (drive a server, print and save what it measured) and
 //! `sockbench merge-hdr` (add up HdrHistogram logs from several runs).
 
-use std::ffi::OsString;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -216,56 +214,6 @@ impl LoadArgs {
     }
 }
 
-/// The command line of a `--child` generator process running `config` and
-/// writing its latencies to `hdr_log`: the inverse of [`LoadArgs::config`].
-fn child_args(config: &LoadConfig, hdr_log: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["load".into(), "--child".into()];
-    let mut flag = |name: &str, value: String| {
-        args.push(format!("--{name}").into());
-        args.push(value.into());
-    };
-    let duration = |d: Duration| humantime::format_duration(d).to_string();
-    match &config.target {
-        Target::Tcp(addr) => flag("addr", addr.to_string()),
-        Target::Udp(addr) => flag("addr", addr.to_string()),
-        Target::Unix(_) => {}
-    }
-    flag("service", config.service.name().to_owned());
-    flag("connections", config.connections.to_string());
-    if config.threads > 0 {
-        flag("threads", config.threads.to_string());
-    }
-    match config.limit {
-        RunLimit::Duration(d) => flag("duration", duration(d)),
-        RunLimit::Requests(n) => flag("requests", n.to_string()),
-    }
-    flag("size", config.size_bytes.to_string());
-    flag("pipeline", config.pipeline.to_string());
-    if let Some(rate) = config.rate_per_s {
-        flag("rate", rate.to_string());
-    }
-    flag("warmup", duration(config.warmup));
-    flag("connect-timeout", duration(config.connect_timeout));
-    flag("request-timeout", duration(config.request_timeout));
-    if let Some(rate) = config.connect_rate_per_s {
-        flag("connect-rate", rate.to_string());
-    }
-    if let Some(limit) = config.ramp_limit {
-        flag("ramp-limit", duration(limit));
-    }
-    if !config.sources.is_empty() {
-        let list: Vec<String> = config.sources.iter().map(|ip| ip.to_string()).collect();
-        flag("source", list.join(","));
-    }
-    match &config.target {
-        Target::Unix(path) => args.extend(["--unix".into(), path.clone().into_os_string()]),
-        Target::Udp(_) => args.push("--udp".into()),
-        Target::Tcp(_) => {}
-    }
-    args.extend(["--hdr-log".into(), hdr_log.as_os_str().to_owned()]);
-    args
-}
-
 /// Run `sockbench load`.
 pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     super::init_logging();
@@ -301,9 +249,7 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
         );
         let exe = std::env::current_exe()?;
         let command = |share: &LoadConfig, hdr_log: &Path| {
-            let mut command = Command::new(&exe);
-            command.args(child_args(share, hdr_log));
-            command
+            load::processes::child_command(&exe, share, hdr_log)
         };
         load::processes::run_parent(&config, processes, ProgressMode::auto(), &command)?
     } else {
@@ -413,6 +359,7 @@ pub fn run_merge_hdr(args: MergeHdrArgs) -> io::Result<ExitCode> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::ffi::OsString;
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -427,7 +374,10 @@ mod tests {
 
     fn round_trip(config: &LoadConfig) -> LoadConfig {
         let mut argv: Vec<OsString> = vec!["sockbench".into()];
-        argv.extend(child_args(config, Path::new("/tmp/x.hlog")));
+        argv.extend(load::processes::child_args(
+            config,
+            Path::new("/tmp/x.hlog"),
+        ));
         let Sub::Load(args) = Cli::try_parse_from(argv).unwrap().command;
         assert!(args.child);
         args.config()

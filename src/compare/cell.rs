@@ -26,7 +26,7 @@ use super::server::ServerProcess;
 use super::system;
 use crate::counters::{ContextSwitches, SyscallCounter, ThreadCost, Unavailable};
 use crate::engine::ListenAddr;
-use crate::load::{self, ErrorKind, LoadConfig, Outcome, ProgressMode, RunLimit, Target, Watch};
+use crate::load::{self, LoadConfig, ProgressMode, RunLimit, Target, Watch};
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -338,18 +338,8 @@ fn run_load(
             latency.p999_us,
             latency.max_us,
         ]),
-        errors_by_kind: ErrorKind::ALL
-            .into_iter()
-            .map(|kind| (kind.name(), report.errors.get(kind)))
-            .filter(|&(_, count)| count > 0)
-            .collect(),
-        outcome: match report.outcome {
-            Outcome::Finished => "finished",
-            Outcome::ServerLost => "server-lost",
-            Outcome::CutOff => "cut-off",
-            Outcome::Stopped => "stopped",
-        }
-        .to_string(),
+        errors_by_kind: report.errors.by_kind(),
+        outcome: report.outcome.name().to_string(),
         generator_cost: report.generator_cost,
     })
 }

@@ -52,6 +52,7 @@ pub mod matrix;
 pub mod plot;
 pub mod quota;
 pub mod record;
+pub mod scenario;
 pub mod server;
 pub mod system;
 pub mod table;

@@ -218,8 +218,8 @@ impl CellRecord {
     }
 }
 
-/// Write the header and `records` to `path`.
-pub fn write_csv(path: &Path, records: &[CellRecord]) -> io::Result<()> {
+/// Write the header and `records` (compare's rows, or a scenario's) to `path`.
+pub fn write_csv<T: Serialize>(path: &Path, records: &[T]) -> io::Result<()> {
     let mut writer = csv::Writer::from_path(path).map_err(|err| csv_error(path, err))?;
     for record in records {
         writer

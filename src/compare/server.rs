@@ -46,6 +46,24 @@ pub struct ProcStats {
     pub peak_rss_kb: u64,
 }
 
+/// What a server holds at one moment, summed over the process and its
+/// child processes, from `/proc/PID`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holding {
+    /// Resident memory now (`VmRSS`), in KiB.
+    pub rss_kb: u64,
+    /// Threads (`Threads:`).
+    pub threads: u64,
+    /// Sockets open (distinct socket inodes among its descriptors; the
+    /// blocking engines hold two descriptors per connection), counted only
+    /// when asked: `readlink` on every descriptor costs time at 100,000.
+    /// One per connection, plus the listener.
+    pub sockets: Option<u64>,
+    /// Descriptors open in the process that has the most, counted with the
+    /// sockets: each process may open at most its hard `RLIMIT_NOFILE`.
+    pub descriptors_most: Option<u64>,
+}
+
 /// How a server ended when asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
@@ -124,15 +142,45 @@ impl ServerProcess {
     /// CPU time and peak RSS so far, of the server and its child processes
     /// (the peaks are added: an upper bound of the tree's peak).
     pub fn stats(&self) -> io::Result<ProcStats> {
-        let mut total = ProcStats {
-            cpu_s: 0.0,
-            peak_rss_kb: 0,
-        };
+        tree_stats(self.pid())
+    }
+
+    /// Memory, threads and (with `count_sockets`) sockets held now, of the
+    /// server and its child processes.
+    pub fn holding(&self, count_sockets: bool) -> io::Result<Holding> {
+        let mut total = Holding::default();
         for (index, pid) in process_tree(self.pid())?.into_iter().enumerate() {
-            match process_stats(pid) {
-                Ok(stats) => {
-                    total.cpu_s += stats.cpu_s;
-                    total.peak_rss_kb += stats.peak_rss_kb;
+            let one = fs::read_to_string(format!("/proc/{pid}/status")).and_then(|status| {
+                let field = |name: &str| {
+                    status_field(&status, name).ok_or_else(|| {
+                        io::Error::other(format!("/proc/{pid}/status has no {name}"))
+                    })
+                };
+                Ok(Holding {
+                    rss_kb: field("VmRSS:")?,
+                    threads: field("Threads:")?,
+                    ..if count_sockets {
+                        let (sockets, descriptors) = sockets_of(pid)?;
+                        Holding {
+                            sockets: Some(sockets),
+                            descriptors_most: Some(descriptors),
+                            ..Holding::default()
+                        }
+                    } else {
+                        Holding::default()
+                    }
+                })
+            });
+            match one {
+                Ok(one) => {
+                    total.rss_kb += one.rss_kb;
+                    total.threads += one.threads;
+                    total.sockets = match (total.sockets, one.sockets) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (None, b) if index == 0 => b,
+                        (a, _) => a,
+                    };
+                    total.descriptors_most = total.descriptors_most.max(one.descriptors_most);
                 }
                 // A child may end between the listing and the read; the server may not.
                 Err(err) if index == 0 => return Err(err),
@@ -232,6 +280,45 @@ pub fn parse_listening_line(line: &str) -> Option<ListenAddr> {
     }
 }
 
+/// Distinct sockets among the descriptors of process `pid`, and its
+/// descriptors.
+fn sockets_of(pid: u32) -> io::Result<(u64, u64)> {
+    let mut inodes = std::collections::HashSet::new();
+    let mut descriptors = 0;
+    for entry in fs::read_dir(format!("/proc/{pid}/fd"))? {
+        descriptors += 1;
+        // A descriptor closed between the listing and the read is skipped.
+        if let Ok(target) = fs::read_link(entry?.path()) {
+            let target = target.to_string_lossy();
+            if let Some(inode) = target.strip_prefix("socket:") {
+                inodes.insert(inode.to_string());
+            }
+        }
+    }
+    Ok((inodes.len() as u64, descriptors))
+}
+
+/// CPU time and peak RSS so far of process `pid` and its descendants (the
+/// peaks are added: an upper bound of the tree's peak).
+pub fn tree_stats(pid: u32) -> io::Result<ProcStats> {
+    let mut total = ProcStats {
+        cpu_s: 0.0,
+        peak_rss_kb: 0,
+    };
+    for (index, pid) in process_tree(pid)?.into_iter().enumerate() {
+        match process_stats(pid) {
+            Ok(stats) => {
+                total.cpu_s += stats.cpu_s;
+                total.peak_rss_kb += stats.peak_rss_kb;
+            }
+            // A child may end between the listing and the read; `pid` may not.
+            Err(err) if index == 0 => return Err(err),
+            Err(_) => {}
+        }
+    }
+    Ok(total)
+}
+
 /// CPU time and peak RSS of the one process `pid`.
 fn process_stats(pid: u32) -> io::Result<ProcStats> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -262,9 +349,15 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 
 /// `VmHWM` (peak resident set size) in KiB from `/proc/PID/status`.
 fn parse_peak_rss_kb(status: &str) -> Option<u64> {
+    status_field(status, "VmHWM:")
+}
+
+/// The number after `name` (such as `VmRSS:` or `Threads:`) in the text of
+/// `/proc/PID/status`.
+pub fn status_field(status: &str, name: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(name))?
         .split_whitespace()
         .next()?
         .parse()
@@ -272,7 +365,7 @@ fn parse_peak_rss_kb(status: &str) -> Option<u64> {
 }
 
 /// Clock ticks per second, the unit of `/proc/PID/stat` times.
-fn clock_ticks_per_s() -> f64 {
+pub fn clock_ticks_per_s() -> f64 {
     // SAFETY: sysconf has no preconditions.
     match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
         ticks if ticks > 0 => ticks as f64,
@@ -335,6 +428,10 @@ mod tests {
         let stats = server.stats().unwrap();
         assert!(stats.peak_rss_kb > 0);
         assert!(stats.cpu_s >= 0.0);
+        let holding = server.holding(true).unwrap();
+        assert!(holding.rss_kb > 0 && holding.threads >= 1, "{holding:?}");
+        assert_eq!(holding.sockets, Some(0), "sh and sleep hold pipes only");
+        assert_eq!(server.holding(false).unwrap().sockets, None);
         assert!(matches!(server.stop(STOP_TIMEOUT), Ok(Stopped::Exited(_))));
     }
 

@@ -199,11 +199,7 @@ fn process_status() -> io::Result<ProcessStatus> {
 fn process_status_of(pid: &str) -> io::Result<ProcessStatus> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> io::Result<u64> {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|value| value.parse().ok())
+        crate::compare::server::status_field(&status, name)
             .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
     };
     Ok(ProcessStatus {

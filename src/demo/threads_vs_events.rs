@@ -23,6 +23,7 @@ use std::process::Command;
 use super::{ask_line, connect, process_status_of};
 use crate::compare::server::{ServerProcess, READY_TIMEOUT, STOP_TIMEOUT};
 use crate::engine::{EngineKind, ListenAddr};
+use crate::netstat::KernelMemory;
 
 /// Descriptors kept free for everything else the process opens.
 const SPARE_DESCRIPTORS: u64 = 64;
@@ -71,7 +72,7 @@ pub struct Report {
 
 /// Run the demo.
 pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
-    let limit = raise_open_file_limit()?;
+    let limit = crate::load::capacity::raise_descriptor_limit()?;
     let affordable = limit.saturating_sub(SPARE_DESCRIPTORS) as usize;
     let connections = params.connections.min(affordable);
     if connections < params.connections {
@@ -92,9 +93,15 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
             return Err(io::Error::other("the server did not listen on TCP"));
         };
         let pid = server.pid().to_string();
-        let (before, kernel_before) = (process_status_of(&pid)?, tcp_socket_memory_kib()?);
+        let (before, kernel_before) = (
+            process_status_of(&pid)?,
+            KernelMemory::read()?.tcp_buffers_kib,
+        );
         let clients = open_idle_clients(addr, connections)?;
-        let (during, kernel_during) = (process_status_of(&pid)?, tcp_socket_memory_kib()?);
+        let (during, kernel_during) = (
+            process_status_of(&pid)?,
+            KernelMemory::read()?.tcp_buffers_kib,
+        );
         let cost = Cost {
             engine,
             threads_added: during.threads.saturating_sub(before.threads),
@@ -138,48 +145,4 @@ fn open_idle_clients(addr: std::net::SocketAddr, n: usize) -> io::Result<Vec<Tcp
             Ok(client)
         })
         .collect()
-}
-
-/// The kernel's memory for TCP sockets, machine-wide: `TCP: ... mem N` in
-/// `/proc/net/sockstat`, in pages, as KiB.
-fn tcp_socket_memory_kib() -> io::Result<u64> {
-    let sockstat = std::fs::read_to_string("/proc/net/sockstat")?;
-    let pages: u64 = sockstat
-        .lines()
-        .find_map(|line| line.strip_prefix("TCP:"))
-        .and_then(|fields| {
-            let fields: Vec<&str> = fields.split_whitespace().collect();
-            fields
-                .windows(2)
-                .find(|pair| pair[0] == "mem")
-                .and_then(|pair| pair[1].parse().ok())
-        })
-        .ok_or_else(|| io::Error::other("/proc/net/sockstat has no TCP mem figure"))?;
-    // SAFETY: sysconf has no preconditions.
-    let page_kib = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as u64 / 1024;
-    Ok(pages * page_kib)
-}
-
-/// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit now.
-fn raise_open_file_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    Ok(limit.rlim_cur)
 }

@@ -17,8 +17,12 @@
 //! 4. The parent reads the logs back and adds everything up into one
 //!    report, exactly as the load threads of one process are added up.
 //!
-//! A child whose stdin closes (its parent is gone) stops.
+//! A child whose stdin closes (its parent is gone) stops. A child that dies
+//! mid-run is named on stderr with how it ended; the others run to their
+//! end, and the report's outcome is [`Outcome::GeneratorLost`]: its
+//! figures lack that child's connections.
 
+use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -29,6 +33,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::capacity::{self, SPARE_DESCRIPTORS};
+use super::config::Target;
 use super::hdrlog::{self, CONNECT_TAG, UNCORRECTED_TAG};
 use super::progress::{self, ProgressMode};
 use super::report::{LoadReport, Outcome, Ramp};
@@ -105,6 +110,64 @@ pub fn split(config: &LoadConfig, processes: usize) -> Vec<LoadConfig> {
 fn share(total: u64, parts: usize, index: usize) -> u64 {
     let parts = parts as u64;
     total / parts + u64::from((index as u64) < total % parts)
+}
+
+/// The command line of a `--child` generator process running `config` and
+/// writing its latencies to `hdr_log`: the inverse of `LoadArgs::config`
+/// (`src/cli/load.rs`), which the round trip test there checks.
+pub fn child_args(config: &LoadConfig, hdr_log: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["load".into(), "--child".into()];
+    let mut flag = |name: &str, value: String| {
+        args.push(format!("--{name}").into());
+        args.push(value.into());
+    };
+    let duration = |d: Duration| humantime::format_duration(d).to_string();
+    match &config.target {
+        Target::Tcp(addr) => flag("addr", addr.to_string()),
+        Target::Udp(addr) => flag("addr", addr.to_string()),
+        Target::Unix(_) => {}
+    }
+    flag("service", config.service.name().to_owned());
+    flag("connections", config.connections.to_string());
+    if config.threads > 0 {
+        flag("threads", config.threads.to_string());
+    }
+    match config.limit {
+        RunLimit::Duration(d) => flag("duration", duration(d)),
+        RunLimit::Requests(n) => flag("requests", n.to_string()),
+    }
+    flag("size", config.size_bytes.to_string());
+    flag("pipeline", config.pipeline.to_string());
+    if let Some(rate) = config.rate_per_s {
+        flag("rate", rate.to_string());
+    }
+    flag("warmup", duration(config.warmup));
+    flag("connect-timeout", duration(config.connect_timeout));
+    flag("request-timeout", duration(config.request_timeout));
+    if let Some(rate) = config.connect_rate_per_s {
+        flag("connect-rate", rate.to_string());
+    }
+    if let Some(limit) = config.ramp_limit {
+        flag("ramp-limit", duration(limit));
+    }
+    if !config.sources.is_empty() {
+        let list: Vec<String> = config.sources.iter().map(|ip| ip.to_string()).collect();
+        flag("source", list.join(","));
+    }
+    match &config.target {
+        Target::Unix(path) => args.extend(["--unix".into(), path.clone().into_os_string()]),
+        Target::Udp(_) => args.push("--udp".into()),
+        Target::Tcp(_) => {}
+    }
+    args.extend(["--hdr-log".into(), hdr_log.as_os_str().to_owned()]);
+    args
+}
+
+/// `exe load --child ...`: the generator process that runs `share`.
+pub fn child_command(exe: &Path, share: &LoadConfig, hdr_log: &Path) -> Command {
+    let mut command = Command::new(exe);
+    command.args(child_args(share, hdr_log));
+    command
 }
 
 /// What a child tells its parent at its end (the histograms go in its log).
@@ -211,6 +274,8 @@ enum Heard {
 /// One child as the parent sees it.
 struct Generator {
     child: Child,
+    /// Connections of its share.
+    connections: usize,
     stdin: Option<ChildStdin>,
     hdr_log: PathBuf,
     up: usize,
@@ -255,6 +320,7 @@ pub fn run_parent(
         let sender = sender.clone();
         std::thread::spawn(move || hear_child(index, stdout, sender));
         generators.push(Generator {
+            connections: share.connections,
             stdin: child.stdin.take(),
             child,
             hdr_log,
@@ -341,11 +407,23 @@ pub fn run_parent(
     for generator in &mut generators {
         generator.stdin = None; // closing stdin stops a child still running
     }
-    for generator in &mut generators {
+    for (index, generator) in generators.iter_mut().enumerate() {
         if !generator.gone {
             let _ = generator.child.kill();
         }
-        let _ = generator.child.wait();
+        let status = generator.child.wait();
+        if generator.result.is_none() {
+            let how = status.map_or_else(
+                |err| format!("its status is unknown: {err}"),
+                |s| s.to_string(),
+            );
+            eprintln!(
+                "load: generator process {} of {processes} (pid {}) ended without a result ({how}): its {} connections are missing from the figures",
+                index + 1,
+                generator.child.id(),
+                generator.connections,
+            );
+        }
     }
     let missing = generators.iter().filter(|g| g.result.is_none()).count();
     if ramp_end.is_none() || missing == processes {
@@ -358,7 +436,7 @@ pub fn run_parent(
     let mut threads = 0;
     let mut duration_s: f64 = 0.0;
     let mut outcome = if missing > 0 {
-        Outcome::CutOff
+        Outcome::GeneratorLost
     } else {
         outcome
     };
@@ -492,14 +570,16 @@ fn add_child(
     Ok(())
 }
 
-/// The outcome of a run made of two: a cut-off beats a lost server, which
-/// beats a stop by the user, which beats a finish.
+/// The outcome of a run made of two: a lost generator beats a cut-off,
+/// which beats a lost server, which beats a stop by the user, which beats
+/// a finish.
 fn worse(a: Outcome, b: Outcome) -> Outcome {
     let rank = |o: Outcome| match o {
         Outcome::Finished => 0,
         Outcome::Stopped => 1,
         Outcome::ServerLost => 2,
         Outcome::CutOff => 3,
+        Outcome::GeneratorLost => 4,
     };
     if rank(b) > rank(a) {
         b

@@ -22,7 +22,7 @@
 //! | `connections_open_at_end` | connections open when the run stopped |
 //! | `slow_connects` | connects that took over 1 s (a SYN sent again) |
 //! | `listen_overflows`, `listen_drops` | TCP to loopback: growth of the kernel's `ListenOverflows`, `ListenDrops` over the run (every listener on this machine); empty for a server elsewhere |
-//! | `outcome` | `finished`, `server-lost`, `cut-off` or `stopped` (see [`Outcome`]) |
+//! | `outcome` | `finished`, `server-lost`, `cut-off`, `stopped` or `generator-lost` (see [`Outcome`]) |
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -59,6 +59,23 @@ pub enum Outcome {
     /// The user ended it early (`q` or Ctrl-C in the live view); the
     /// figures cover the time it ran.
     Stopped,
+    /// With `--processes`: a generator process ended without a result (it
+    /// died, or was killed, mid-run); the figures cover the others only.
+    GeneratorLost,
+}
+
+impl Outcome {
+    /// The short spelling, as in CSV files: `finished`, `server-lost`,
+    /// `cut-off`, `stopped`, `generator-lost`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Finished => "finished",
+            Outcome::ServerLost => "server-lost",
+            Outcome::CutOff => "cut-off",
+            Outcome::Stopped => "stopped",
+            Outcome::GeneratorLost => "generator-lost",
+        }
+    }
 }
 
 impl fmt::Display for Outcome {
@@ -70,6 +87,9 @@ impl fmt::Display for Outcome {
             }
             Outcome::CutOff => "cut off: load threads did not stop in time, partial results",
             Outcome::Stopped => "stopped early by the user, partial results",
+            Outcome::GeneratorLost => {
+                "generator lost: a generator process ended without a result, the figures cover the others only"
+            }
         })
     }
 }

@@ -157,6 +157,15 @@ impl ErrorCounts {
         ErrorKind::ALL.iter().map(|&kind| self.get(kind)).sum()
     }
 
+    /// The kinds that happened, with their counts, in [`ErrorKind::ALL`] order.
+    pub fn by_kind(&self) -> Vec<(&'static str, u64)> {
+        ErrorKind::ALL
+            .into_iter()
+            .map(|kind| (kind.name(), self.get(kind)))
+            .filter(|&(_, count)| count > 0)
+            .collect()
+    }
+
     /// Add another set of counts to this one.
     pub fn merge(&mut self, other: &ErrorCounts) {
         for kind in ErrorKind::ALL {
@@ -168,10 +177,10 @@ impl ErrorCounts {
 impl fmt::Display for ErrorCounts {
     /// `none`, or the non-zero kinds: `refused 3, timeout 2`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = ErrorKind::ALL
-            .iter()
-            .filter(|&&kind| self.get(kind) > 0)
-            .map(|&kind| format!("{} {}", kind.name(), self.get(kind)))
+        let parts: Vec<String> = self
+            .by_kind()
+            .into_iter()
+            .map(|(kind, count)| format!("{kind} {count}"))
             .collect();
         if parts.is_empty() {
             f.write_str("none")
