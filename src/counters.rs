@@ -17,8 +17,9 @@
 //! - **Context switches** are the sums of `voluntary_ctxt_switches` (the
 //!   thread waited: a blocking call, an empty epoll) and
 //!   `nonvoluntary_ctxt_switches` (the scheduler took the core away) over
-//!   `/proc/PID/task/*/status`. A thread that ends inside the window takes
-//!   its counts with it, so a window in which threads end undercounts.
+//!   `/proc/PID/task/*/status`, taken thread by thread ([`SwitchSnapshot`]).
+//!   A thread that ends inside the window takes its counts with it, so a
+//!   window in which threads end undercounts.
 //!
 //! - **One thread's own cost** ([`ThreadCost`]): CPU time and context
 //!   switches of the calling thread, from `getrusage(RUSAGE_THREAD)`. The
@@ -30,6 +31,7 @@
 //! through the kernel's slower tracing entry path; `docs/METHOD.md` gives
 //! what that costs here.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::io;
@@ -218,27 +220,56 @@ impl ThreadCost {
 }
 
 impl ContextSwitches {
-    /// The sums over every thread that `pid` and its child processes have now.
-    pub fn of_process(pid: u32) -> io::Result<ContextSwitches> {
-        let mut total = ContextSwitches::default();
-        for tid in threads_of_tree(pid)? {
-            // A thread may end between the listing and the read.
-            if let Ok(status) = fs::read_to_string(format!("/proc/{tid}/status")) {
-                let (voluntary, involuntary) = parse_context_switches(&status);
-                total.voluntary += voluntary;
-                total.involuntary += involuntary;
-            }
-        }
-        Ok(total)
-    }
-
-    /// What happened between `earlier` and `self` (threads that ended in
-    /// between can make a sum shrink: never below zero).
+    /// What happened between `earlier` and `self` (never below zero).
     pub fn since(self, earlier: ContextSwitches) -> ContextSwitches {
         ContextSwitches {
             voluntary: self.voluntary.saturating_sub(earlier.voluntary),
             involuntary: self.involuntary.saturating_sub(earlier.involuntary),
         }
+    }
+}
+
+/// The context switches of every thread of a process tree at one moment,
+/// thread by thread, so that a window's count can be taken per thread.
+#[derive(Debug, Clone, Default)]
+pub struct SwitchSnapshot(HashMap<u32, ContextSwitches>);
+
+impl SwitchSnapshot {
+    /// Every thread that `pid` and its child processes have now.
+    pub fn of_process(pid: u32) -> io::Result<SwitchSnapshot> {
+        let mut by_thread = HashMap::new();
+        for tid in threads_of_tree(pid)? {
+            // A thread may end between the listing and the read.
+            if let Ok(status) = fs::read_to_string(format!("/proc/{tid}/status")) {
+                let (voluntary, involuntary) = parse_context_switches(&status);
+                by_thread.insert(
+                    tid,
+                    ContextSwitches {
+                        voluntary,
+                        involuntary,
+                    },
+                );
+            }
+        }
+        Ok(SwitchSnapshot(by_thread))
+    }
+
+    /// The switches made since `earlier`, thread by thread: for a thread
+    /// alive in both, the difference; for one born since, all of its own.
+    /// A thread that ended in between is left out, with its switches in
+    /// the window: sums over whole processes would instead subtract its
+    /// earlier count from everyone else's (a thread-per-connection server
+    /// whose previous clients' threads end as a window begins then showed
+    /// zero switches).
+    pub fn since(&self, earlier: &SwitchSnapshot) -> ContextSwitches {
+        let mut total = ContextSwitches::default();
+        for (tid, now) in &self.0 {
+            let then = earlier.0.get(tid).copied().unwrap_or_default();
+            let delta = now.since(then);
+            total.voluntary += delta.voluntary;
+            total.involuntary += delta.involuntary;
+        }
+        total
     }
 }
 
@@ -323,6 +354,21 @@ fn parse_context_switches(status: &str) -> (u64, u64) {
 mod tests {
     use super::*;
 
+    /// A window's switches are counted thread by thread: a thread that
+    /// ended does not take the others' counts with it, and one born in the
+    /// window counts all of its own.
+    #[test]
+    fn switches_since_a_snapshot_are_taken_thread_by_thread() {
+        let at = |voluntary, involuntary| ContextSwitches {
+            voluntary,
+            involuntary,
+        };
+        let earlier = SwitchSnapshot(HashMap::from([(1, at(10, 1)), (2, at(100, 5))]));
+        // Thread 2 ended; thread 3 was born.
+        let now = SwitchSnapshot(HashMap::from([(1, at(15, 2)), (3, at(4, 1))]));
+        assert_eq!(now.since(&earlier), at(9, 2));
+    }
+
     /// Both counts are read from the lines a status file has.
     #[test]
     fn context_switches_parse_from_a_status_file() {
@@ -353,13 +399,13 @@ mod tests {
     #[test]
     fn sleeping_adds_voluntary_context_switches() {
         let pid = std::process::id();
-        let before = ContextSwitches::of_process(pid).unwrap();
+        let before = SwitchSnapshot::of_process(pid).unwrap();
         for _ in 0..5 {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        let after = ContextSwitches::of_process(pid).unwrap();
+        let after = SwitchSnapshot::of_process(pid).unwrap();
         assert!(
-            after.since(before).voluntary >= 5,
+            after.since(&before).voluntary >= 5,
             "{before:?} -> {after:?}"
         );
     }

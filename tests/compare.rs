@@ -263,14 +263,23 @@ fn side_by_side_runs_each_engine_at_the_same_moment_as_the_baseline() {
         let number = |row: &std::collections::HashMap<String, String>, column: &str| -> f64 {
             row[column].parse().unwrap()
         };
-        for (row, partner) in [(pool, reactor), (reactor, pool)] {
-            assert!(
-                number(row, "load_core_cpu_s")
-                    >= number(row, "client_cpu_s") + 0.5 * number(partner, "client_cpu_s"),
-                "round {round}: the generator's CPU over {}'s window does not cover both runs: {row:?}",
-                row["engine"]
-            );
-        }
+        // Over the pair: the generator process's CPU in each run's window
+        // covers that run and a good part of the other (all of it when
+        // the windows coincide; a third leaves room for a ramp that takes
+        // longer on one side on a loaded machine). Runs that took turns
+        // would cover only themselves.
+        let own: f64 = [pool, reactor]
+            .iter()
+            .map(|r| number(r, "client_cpu_s"))
+            .sum();
+        let core: f64 = [pool, reactor]
+            .iter()
+            .map(|r| number(r, "load_core_cpu_s"))
+            .sum();
+        assert!(
+            core >= own * (1.0 + 1.0 / 3.0),
+            "round {round}: the generator's CPU over the runs' windows ({core:.3} s) does not cover both runs ({own:.3} s): {pool:?} {reactor:?}"
+        );
     }
     assert!(
         rows.iter()

@@ -24,7 +24,7 @@ use super::matrix::Cell;
 use super::record::CellRecord;
 use super::server::ServerProcess;
 use super::system;
-use crate::counters::{ContextSwitches, SyscallCounter, ThreadCost, Unavailable};
+use crate::counters::{ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable};
 use crate::engine::ListenAddr;
 use crate::load::{self, LoadConfig, ProgressMode, RunLimit, Target, Watch};
 
@@ -79,7 +79,7 @@ pub struct RunSettings {
 struct WindowStart {
     syscalls: Result<Option<SyscallCounter>, Unavailable>,
     syscalls_at_start: Option<u64>,
-    switches: Option<ContextSwitches>,
+    switches: Option<SwitchSnapshot>,
 }
 
 impl WindowStart {
@@ -96,7 +96,7 @@ impl WindowStart {
         WindowStart {
             syscalls,
             syscalls_at_start,
-            switches: ContextSwitches::of_process(pid).ok(),
+            switches: SwitchSnapshot::of_process(pid).ok(),
         }
     }
 
@@ -106,8 +106,8 @@ impl WindowStart {
             (Ok(Some(counter)), Some(start)) => counter.count().ok().map(|end| end - start),
             _ => None,
         };
-        let switches = match (self.switches, ContextSwitches::of_process(pid)) {
-            (Some(start), Ok(end)) => Some(end.since(start)),
+        let switches = match (self.switches, SwitchSnapshot::of_process(pid)) {
+            (Some(start), Ok(end)) => Some(end.since(&start)),
             _ => None,
         };
         (syscalls, switches)
