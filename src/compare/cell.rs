@@ -272,7 +272,7 @@ fn load_threads_of(cell: &Cell, load_threads: usize) -> usize {
 }
 
 /// `value` rounded to `decimals` places, so the CSV reads cleanly.
-fn round(value: f64, decimals: i32) -> f64 {
+pub(crate) fn round(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
 }
