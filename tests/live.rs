@@ -179,6 +179,16 @@ impl OnTerminal {
             )
         };
         assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+        // Close-on-exec, so the program does not inherit the master side:
+        // if this test dies, the terminal then goes away and the program
+        // with it, instead of blocking forever on a terminal nobody reads.
+        for fd in [master, slave] {
+            // SAFETY: fcntl on descriptors we own, with plain integer flags.
+            assert_ne!(
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+                -1
+            );
+        }
         // SAFETY: both descriptors were just opened and are owned here only.
         let (master, slave) =
             unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
@@ -321,6 +331,16 @@ impl OnTerminal {
             std::thread::sleep(Duration::from_millis(20));
         }
         (status.code(), self.rows(), self.output())
+    }
+}
+
+impl Drop for OnTerminal {
+    /// A test that failed half way leaves no program behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
