@@ -2,7 +2,7 @@
 # Build sockbench and the reference servers in release mode, then run
 # `sockbench compare` with every argument passed through.
 #
-#   ./scripts/compare.sh                  # default matrix, about 2 minutes
+#   ./scripts/compare.sh                  # default matrix, about 3 minutes
 #   ./scripts/compare.sh --full --pin     # the full matrix, pinned cores
 #   ./scripts/compare.sh --help           # every option
 #   ./scripts/compare.sh --scenario c100k --name c100k   # also checks and raises kernel settings
