@@ -490,6 +490,18 @@ fn verdict_redoes_the_statistics_from_the_csv() {
         std::fs::read_to_string(&again).unwrap(),
         std::fs::read_to_string(dir.join("v.verdicts.csv")).unwrap()
     );
+    // Both verdict files name the machine their figures came from: how
+    // they were made, then the run's machine file.
+    let run_machine = std::fs::read_to_string(dir.join("v.machine.txt")).unwrap();
+    for verdicts in [dir.join("v.verdicts.csv"), again.clone()] {
+        let beside = std::fs::read_to_string(verdicts.with_extension("machine.txt"))
+            .unwrap_or_else(|err| panic!("no machine file beside {}: {err}", verdicts.display()));
+        assert!(beside.starts_with("derived: "), "{beside}");
+        assert!(
+            beside.ends_with(&run_machine) && run_machine.contains("nproc: "),
+            "{beside}"
+        );
+    }
     let other = sockbench(&["verdict", csv.to_str().unwrap(), "--baseline", "pool"]);
     let stdout = String::from_utf8_lossy(&other.stdout);
     assert!(other.status.success());

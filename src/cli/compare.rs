@@ -224,7 +224,15 @@ pub fn run_verdict(args: VerdictArgs) -> io::Result<ExitCode> {
     print!("{}", verdict::render(&comparisons));
     if let Some(path) = &args.out {
         verdict::write_csv(path, &comparisons)?;
+        let how = format!(
+            "`sockbench verdict {} --baseline {}`, from the rounds of that run",
+            args.csv.display(),
+            args.baseline
+        );
+        let machine =
+            compare::machine::write_derived(path, &args.csv.with_extension("machine.txt"), &how)?;
         println!("wrote {}", path.display());
+        println!("wrote {}", machine.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,26 @@
 //! command that may be missing; a missing one is written as `unknown`.
 
 use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The machine file of a file made from a run rather than by it
+/// (`NAME.verdicts.csv`, `NAME.timeline.csv`): beside it, as
+/// `NAME.verdicts.machine.txt`, a line saying how it was made from the
+/// run, then the run's own machine file (`run_machine`), so every results
+/// file names the machine its figures came from. Returns the path written.
+pub fn write_derived(derived: &Path, run_machine: &Path, how: &str) -> io::Result<PathBuf> {
+    let facts = fs::read_to_string(run_machine).unwrap_or_else(|err| {
+        format!(
+            "the run's machine file {} could not be read ({err}): its machine is unknown\n",
+            run_machine.display()
+        )
+    });
+    let path = derived.with_extension("machine.txt");
+    fs::write(&path, format!("derived: {how}\n{facts}"))?;
+    Ok(path)
+}
 
 /// Facts about the machine and the run, as `key: value` lines.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -249,6 +249,11 @@ pub fn run(
         table.push_str(&verdict::render(&comparisons));
         let path = config.out_dir.join(format!("{}.verdicts.csv", config.name));
         verdict::write_csv(&path, &comparisons)?;
+        let how = format!(
+            "the verdicts of the rounds in {} against {baseline}",
+            csv.display()
+        );
+        written.push(machine::write_derived(&path, &machine, &how)?);
         written.push(path);
     }
     write!(out, "{table}")?;

@@ -390,12 +390,23 @@ pub fn run(
         csv_file::write_csv(&csv, &records)?;
         csv_file::write_csv(&timeline_csv, &seconds)?;
     }
+    let timeline_machine = super::machine::write_derived(
+        &timeline_csv,
+        &machine,
+        &format!("the per-second timeline of the runs in {}", csv.display()),
+    )?;
     let table = render(plan, &records);
     write!(out, "{table}")?;
     let table_path = config.out_dir.join(format!("{}.table.txt", config.name));
     std::fs::write(&table_path, &table)?;
     writeln!(out)?;
-    for path in [&csv, &timeline_csv, &machine, &table_path] {
+    for path in [
+        &csv,
+        &timeline_csv,
+        &timeline_machine,
+        &machine,
+        &table_path,
+    ] {
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(records)
