@@ -83,7 +83,9 @@ struct WindowStart {
 }
 
 impl WindowStart {
-    fn of(pid: u32, count_syscalls: bool) -> WindowStart {
+    /// `count_switches` false: the side's switches are read elsewhere (the
+    /// generator's, by its load threads).
+    fn of(pid: u32, count_syscalls: bool, count_switches: bool) -> WindowStart {
         let mut syscalls = if count_syscalls {
             SyscallCounter::attach(pid).map(Some)
         } else {
@@ -96,20 +98,23 @@ impl WindowStart {
         WindowStart {
             syscalls,
             syscalls_at_start,
-            switches: SwitchSnapshot::of_process(pid).ok(),
+            switches: count_switches
+                .then(|| SwitchSnapshot::of_process(pid).ok())
+                .flatten(),
         }
     }
 
-    /// `(system calls, voluntary, involuntary)` since the start, where known.
+    /// System calls and context switches since the start, where counted.
     fn finish(mut self, pid: u32) -> (Option<u64>, Option<ContextSwitches>) {
         let syscalls = match (&mut self.syscalls, self.syscalls_at_start) {
             (Ok(Some(counter)), Some(start)) => counter.count().ok().map(|end| end - start),
             _ => None,
         };
-        let switches = match (self.switches, SwitchSnapshot::of_process(pid)) {
-            (Some(start), Ok(end)) => Some(end.since(&start)),
-            _ => None,
-        };
+        let switches = self.switches.and_then(|start| {
+            SwitchSnapshot::of_process(pid)
+                .ok()
+                .map(|end| end.since(&start))
+        });
         (syscalls, switches)
     }
 }
@@ -134,8 +139,8 @@ pub fn measure(
             (
                 server.stats(),
                 system::process_cpu_s(),
-                WindowStart::of(server.pid(), settings.count_syscalls),
-                WindowStart::of(own_pid, settings.count_syscalls),
+                WindowStart::of(server.pid(), settings.count_syscalls, true),
+                WindowStart::of(own_pid, settings.count_syscalls, false),
             )
         });
         let load = run_load(server.addr(), cell, settings.load_threads, warmup, watch);

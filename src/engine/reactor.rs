@@ -69,7 +69,7 @@ use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
 use super::buffered::BufferedSession;
 use super::nonblocking::{NbListener, NbStream};
 use super::offload::{Job, Pool};
-use super::timeouts::{sweep_interval, Timers};
+use super::timeouts::{self, sweep_interval, Timers};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
 use crate::service::{Peer, Service};
@@ -330,16 +330,14 @@ impl Reactor {
         if !self.ready.is_empty() {
             return Some(Duration::ZERO); // Work is queued: just collect new events.
         }
-        let now = Instant::now();
-        [
-            self.accept_paused_until,
-            self.stop_deadline,
-            Some(self.next_sweep),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|at| at.saturating_duration_since(now))
+        timeouts::wait_until_earliest(
+            &[
+                self.accept_paused_until,
+                self.stop_deadline,
+                Some(self.next_sweep),
+            ],
+            Instant::now(),
+        )
     }
 
     /// Accept every waiting connection (drain the listener's readiness).

@@ -86,3 +86,14 @@ pub fn timeout_reason(has_partial_request: bool, config: &EngineConfig) -> Strin
 pub fn sweep_interval(config: &EngineConfig) -> Duration {
     (config.idle_timeout.min(config.request_timeout) / 4).max(Duration::from_millis(10))
 }
+
+/// How long an event loop may wait: until the earliest of its deadlines
+/// (accept back-off, end of a stop's grace, next sweep) that is set, from
+/// `now`; `None` when none is set.
+pub fn wait_until_earliest(deadlines: &[Option<Instant>], now: Instant) -> Option<Duration> {
+    deadlines
+        .iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_duration_since(now))
+}

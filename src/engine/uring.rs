@@ -84,7 +84,7 @@ use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
 use super::buf_ring::BufRing;
 use super::buffered::BufferedSession;
 use super::listener::Stream;
-use super::timeouts::{sweep_interval, Timers};
+use super::timeouts::{self, sweep_interval, Timers};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error};
 use crate::service::{Peer, Service};
@@ -515,16 +515,15 @@ impl Uring {
 
     /// How long the wait may last: until the next scheduled check.
     fn wait_timeout(&self) -> Duration {
-        let now = Instant::now();
-        [
-            self.accept_paused_until,
-            self.stop_deadline,
-            Some(self.next_sweep),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
+        timeouts::wait_until_earliest(
+            &[
+                self.accept_paused_until,
+                self.stop_deadline,
+                Some(self.next_sweep),
+            ],
+            Instant::now(),
+        )
+        .unwrap_or(Duration::ZERO)
     }
 
     /// Handle every completion the kernel has posted.
