@@ -128,8 +128,19 @@ pub enum RingSetup {
 
 /// Whether io_uring can be used here: `Ok`, or the one-line reason (with
 /// what to do instead) that `serve --engine uring` would fail with.
+///
+/// The trial ring is made and dropped on a thread of its own. A thread
+/// that has made a ring is interrupted (`EINTR`, as if by a signal) when
+/// the kernel later tears the ring down, and a blocking call with a timeout
+/// (a socket read with `SO_RCVTIMEO`) then fails instead of restarting: on
+/// the caller's thread, that would reach whatever it does next.
 pub fn probe() -> io::Result<()> {
-    IoUring::new(2).map(drop).map_err(unavailable)
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| IoUring::new(2).map(drop).map_err(unavailable))
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the io_uring probe thread panicked")))
+    })
 }
 
 /// The error for a ring that cannot be set up, saying why and what to do.
@@ -1074,5 +1085,31 @@ mod tests {
         };
         assert_ne!(op.encode(), next.encode());
         assert_eq!(OpId::decode(0), None);
+    }
+
+    /// `probe` must not leave the calling thread open to a late
+    /// interruption: a blocking read with a timeout, made right after it,
+    /// ends by its timeout, not with `EINTR`.
+    #[test]
+    fn probe_does_not_interrupt_the_callers_blocking_calls() {
+        use std::io::Read;
+        use std::os::unix::net::UnixStream;
+        if let Err(err) = probe() {
+            eprintln!("skipped: {err}");
+            return;
+        }
+        let (mut quiet, _peer) = UnixStream::pair().expect("a socket pair");
+        quiet
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("set a read timeout");
+        for _ in 0..3 {
+            probe().expect("probe again");
+            let err = quiet.read(&mut [0u8; 1]).expect_err("nothing is sent");
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::WouldBlock,
+                "the read after a probe ended early: {err}"
+            );
+        }
     }
 }
