@@ -19,7 +19,8 @@
 //!   `nonvoluntary_ctxt_switches` (the scheduler took the core away) over
 //!   `/proc/PID/task/*/status`, taken thread by thread ([`SwitchSnapshot`]).
 //!   A thread that ends inside the window takes its counts with it, so a
-//!   window in which threads end undercounts.
+//!   window in which threads end undercounts (compare reads the window's
+//!   end before the load closes its connections, for that reason).
 //!
 //! - **One thread's own cost** ([`ThreadCost`]): CPU time and context
 //!   switches of the calling thread, from `getrusage(RUSAGE_THREAD)`. The

@@ -298,6 +298,82 @@ fn measurement_begins_when_every_connection_is_up() {
     );
 }
 
+/// What a watch was told of the window's edges, when, and whether any
+/// connection had closed by then.
+#[derive(Debug)]
+struct EdgeRecorder {
+    edges: std::sync::Mutex<Vec<(&'static str, SystemTime)>>,
+    closed: std::sync::mpsc::Receiver<()>,
+}
+
+impl load::Watch for EdgeRecorder {
+    fn see(&self, event: load::RunEvent) {
+        let edge = match event {
+            load::RunEvent::Measuring => "measuring",
+            load::RunEvent::Measured => "measured",
+            _ => return,
+        };
+        self.edges.lock().unwrap().push((edge, SystemTime::now()));
+        if edge == "measured" {
+            // A negative check: while the watch reads the window's end,
+            // no connection closes (the run holds them until it returns).
+            let closed = self.closed.recv_timeout(Duration::from_millis(300));
+            assert!(
+                closed.is_err(),
+                "a connection closed before the end was read"
+            );
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// A watch is told once that the measured window begins and once that it
+/// has ended, in that order, no earlier than the report's window; and every
+/// connection is still open when it hears of the end.
+#[test]
+fn a_watch_hears_the_window_edges_with_every_connection_open() {
+    let (closed_tx, closed) = std::sync::mpsc::channel();
+    let closed_tx = std::sync::Mutex::new(closed_tx);
+    let addr = test_server(move |stream| {
+        echo_with(stream, |_| {});
+        let _ = closed_tx.lock().unwrap().send(());
+    });
+    let config = short_run(addr, ServiceKind::Echo);
+    let recorder = EdgeRecorder {
+        edges: std::sync::Mutex::new(Vec::new()),
+        closed,
+    };
+    let report = load::run_watched(&config, ProgressMode::Quiet, &recorder).unwrap();
+    assert!(report.is_clean(), "{report}");
+    let edges = recorder.edges.into_inner().unwrap();
+    let names: Vec<&str> = edges.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["measuring", "measured"]);
+    // (Wall-clock readings of monotonic instants: a millisecond of slack.)
+    let slack = Duration::from_millis(1);
+    assert!(
+        edges[0].1 + slack >= report.started_at,
+        "told of the start early"
+    );
+    let RunLimit::Duration(measured) = config.limit else {
+        unreachable!()
+    };
+    assert!(
+        edges[1].1 + slack >= report.started_at + measured,
+        "told of the end early"
+    );
+    // Afterwards every connection closes: the negative check above could
+    // have seen a close.
+    for _ in 0..config.connections {
+        recorder
+            .closed
+            .recv_timeout(Duration::from_secs(10))
+            .expect("every connection closes once the run is over");
+    }
+}
+
 /// A server that accepts nobody: only what fits in its accept queue
 /// connects, so the ramp limit ends the ramp, and the report says loudly
 /// that the ramp is inside the measured window; the kernel counted the

@@ -4,29 +4,32 @@
 //! Order of a cell: reset the server's peak-RSS mark, start the load (it
 //! ends by itself: warmup plus cell duration, with connect and request
 //! timeouts, so a server that cannot keep up yields timeouts and errors
-//! rather than a hang). When the warmup ends, a sampling thread reads the
-//! server's and our own CPU time; when the load returns, they are read
-//! again. The CPU columns are the differences, so they cover the same
-//! window as `duration_s`, `requests` and the latencies (plus the moments
-//! the load takes to stop). `server_rss_kb` is the peak over the whole
-//! cell, warmup included: connection set-up is when memory grows.
+//! rather than a hang). The load run says when its measured window begins
+//! and ends ([`RunEvent::Measuring`], [`RunEvent::Measured`]), and the
+//! server's and our own CPU time are read at those moments, so the CPU
+//! columns cover the same window as `duration_s`, `requests` and the
+//! latencies. The load keeps its connections open until the end has been
+//! read: a thread-per-connection server's threads are all still there to
+//! be counted. `server_rss_kb` is the peak over the whole cell, warmup
+//! included: connection set-up is when memory grows.
 //!
 //! The cost counters ([`crate::counters`]) cover the same window: system
-//! calls are counted from the warmup's end (counters attached to every
-//! thread of the server and of this process), context switches are the
-//! differences of the `/proc` sums.
+//! calls are counted from its start (counters attached to every thread of
+//! the server and of this process), context switches are the differences
+//! of per-thread `/proc` readings.
 
+use std::cell::RefCell;
+use std::fmt;
 use std::io;
-use std::thread;
 use std::time::Duration;
 
 use super::matrix::Cell;
 use super::record::CellRecord;
-use super::server::ServerProcess;
+use super::server::{ProcStats, ServerProcess};
 use super::system;
 use crate::counters::{ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable};
 use crate::engine::ListenAddr;
-use crate::load::{self, LoadConfig, ProgressMode, RunLimit, Target, Watch};
+use crate::load::{self, LoadConfig, ProgressMode, RunEvent, RunLimit, Target, Watch};
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -119,6 +122,98 @@ impl WindowStart {
     }
 }
 
+/// Both sides' counters when the load's measured window began.
+struct Opened {
+    server: io::Result<ProcStats>,
+    process_cpu_s: f64,
+    server_window: WindowStart,
+    client_window: WindowStart,
+}
+
+/// What both sides cost over the measured window, read at its end.
+struct Closed {
+    /// The server's CPU time and peak memory at the start and the end.
+    server: io::Result<(ProcStats, ProcStats)>,
+    load_core_cpu_s: f64,
+    server_syscalls: Option<u64>,
+    server_switches: Option<ContextSwitches>,
+    client_syscalls: Option<u64>,
+    syscalls_unavailable: Option<Unavailable>,
+}
+
+/// The window's edges as the load run tells them ([`RunEvent::Measuring`],
+/// [`RunEvent::Measured`]): the server's and this process's counters are
+/// read at those moments, so they cover the load's own measured window.
+/// The load keeps its connections open until it has told the end, so a
+/// server's per-connection threads are still there to be read. Every other
+/// event goes on to the live view, if there is one.
+struct WindowReader<'a> {
+    server: &'a ServerProcess,
+    count_syscalls: bool,
+    live: Option<&'a dyn Watch>,
+    opened: RefCell<Option<Opened>>,
+    closed: RefCell<Option<Closed>>,
+}
+
+impl fmt::Debug for WindowReader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WindowReader")
+            .field("server", &self.server.pid())
+            .field("is_open", &self.opened.borrow().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WindowReader<'_> {
+    fn open(&self) {
+        *self.opened.borrow_mut() = Some(Opened {
+            server: self.server.stats(),
+            process_cpu_s: system::process_cpu_s(),
+            server_window: WindowStart::of(self.server.pid(), self.count_syscalls, true),
+            client_window: WindowStart::of(std::process::id(), self.count_syscalls, false),
+        });
+    }
+
+    /// Read the end of the window, if it was opened and not yet closed.
+    fn close(&self) {
+        let Some(opened) = self.opened.borrow_mut().take() else {
+            return;
+        };
+        let syscalls_unavailable = opened.server_window.syscalls.as_ref().err().cloned();
+        let (server_syscalls, server_switches) = opened.server_window.finish(self.server.pid());
+        // The generator's switches are its load threads' own (not the whole
+        // process's): a run beside another in this process counts only itself.
+        let (client_syscalls, _) = opened.client_window.finish(std::process::id());
+        *self.closed.borrow_mut() = Some(Closed {
+            server: opened
+                .server
+                .and_then(|before| self.server.stats().map(|after| (before, after))),
+            load_core_cpu_s: system::process_cpu_s() - opened.process_cpu_s,
+            server_syscalls,
+            server_switches,
+            client_syscalls,
+            syscalls_unavailable,
+        });
+    }
+}
+
+impl Watch for WindowReader<'_> {
+    fn see(&self, event: RunEvent) {
+        match event {
+            RunEvent::Measuring => self.open(),
+            RunEvent::Measured => self.close(),
+            _ => {}
+        }
+        if let Some(live) = self.live {
+            live.see(event);
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.live.is_some_and(|live| live.should_stop())
+    }
+}
+
 /// Run `cell` against `server` and return its CSV row. A load run that
 /// fails outright is recorded as a row with one `load-failed` error, and
 /// the reason is returned beside it to be shown.
@@ -130,31 +225,16 @@ pub fn measure(
     watch: Option<&dyn Watch>,
 ) -> io::Result<Measured> {
     let peak_is_per_cell = server.reset_peak_rss();
-    let warmup = warmup_of(cell);
-    let own_pid = std::process::id();
-    let (at_warmup_end, load) = thread::scope(|scope| {
-        let sampler = scope.spawn(|| {
-            // A timed sample, not synchronisation: the load's warmup ends now.
-            thread::sleep(warmup);
-            (
-                server.stats(),
-                system::process_cpu_s(),
-                WindowStart::of(server.pid(), settings.count_syscalls, true),
-                WindowStart::of(own_pid, settings.count_syscalls, false),
-            )
-        });
-        let load = run_load(server.addr(), cell, settings.load_threads, warmup, watch);
-        (
-            sampler.join().expect("the sampling thread does not panic"),
-            load,
-        )
-    });
-    let (server_before, client_before, server_window, client_window) = at_warmup_end;
-    let syscalls_unavailable = server_window.syscalls.as_ref().err().cloned();
-    let (server_syscalls, server_switches) = server_window.finish(server.pid());
-    // The generator's switches are its load threads' own (not the whole
-    // process's): a run beside another in this process counts only itself.
-    let (client_syscalls, _) = client_window.finish(own_pid);
+    let reader = WindowReader {
+        server,
+        count_syscalls: settings.count_syscalls,
+        live: watch,
+        opened: RefCell::new(None),
+        closed: RefCell::new(None),
+    };
+    let load = run_load(server.addr(), cell, settings.load_threads, &reader);
+    // A run that ended before its window did (it failed) is read now.
+    reader.close();
     let (mut figures, failure) = match load {
         Ok(figures) => (figures, None),
         Err(err) => (
@@ -166,10 +246,13 @@ pub fn measure(
             Some(err.to_string()),
         ),
     };
-    let load_core_cpu_s = system::process_cpu_s() - client_before;
+    let closed = reader.closed.into_inner();
     let generator = figures.generator_cost;
-    let (server_cpu_s, server_rss_kb) = match (server_before, server.stats()) {
-        (Ok(before), Ok(after)) => (
+    // Checked again now, so a server that died at the window's end counts
+    // too: its cost is unknown and written as 0, and the outcome says so.
+    let is_alive = server.stats().is_ok();
+    let (server_cpu_s, server_rss_kb) = match closed.as_ref().map(|closed| &closed.server) {
+        Some(Ok((before, after))) if is_alive => (
             after.cpu_s - before.cpu_s,
             if peak_is_per_cell {
                 after.peak_rss_kb
@@ -177,8 +260,8 @@ pub fn measure(
                 after.peak_rss_kb.max(before.peak_rss_kb)
             },
         ),
-        // The server died during the cell: its cost is unknown and written
-        // as 0, and the outcome says so.
+        // No window was measured (the load failed first): nothing it cost.
+        None if is_alive => (0.0, 0),
         _ => {
             figures.outcome = "server-died".to_string();
             (0.0, 0)
@@ -188,16 +271,16 @@ pub fn measure(
         server_cpu_s,
         server_rss_kb,
         client_cpu_s: generator.map_or(0.0, |cost| cost.cpu_s),
-        load_core_cpu_s,
-        server_syscalls,
-        server_switches,
-        client_syscalls,
+        load_core_cpu_s: closed.as_ref().map_or(0.0, |closed| closed.load_core_cpu_s),
+        server_syscalls: closed.as_ref().and_then(|closed| closed.server_syscalls),
+        server_switches: closed.as_ref().and_then(|closed| closed.server_switches),
+        client_syscalls: closed.as_ref().and_then(|closed| closed.client_syscalls),
         client_switches: generator.map(|cost| cost.switches),
     };
     Ok(Measured {
         record: record_of(cell, settings, figures, costs),
         failure,
-        syscalls_unavailable,
+        syscalls_unavailable: closed.and_then(|closed| closed.syscalls_unavailable),
     })
 }
 
@@ -306,8 +389,7 @@ fn run_load(
     addr: &ListenAddr,
     cell: &Cell,
     load_threads: usize,
-    warmup: Duration,
-    watch: Option<&dyn Watch>,
+    watch: &dyn Watch,
 ) -> io::Result<LoadFigures> {
     let config = LoadConfig {
         target: match addr {
@@ -321,15 +403,12 @@ fn run_load(
         limit: RunLimit::Duration(cell.duration),
         size_bytes: cell.size_bytes,
         pipeline: cell.pipeline,
-        warmup,
+        warmup: warmup_of(cell),
         connect_timeout: CONNECT_TIMEOUT,
         request_timeout: (cell.duration / 2).clamp(MIN_REQUEST_TIMEOUT, MAX_REQUEST_TIMEOUT),
         ..LoadConfig::default()
     };
-    let report = match watch {
-        Some(watch) => load::run_watched(&config, ProgressMode::Quiet, watch)?,
-        None => load::run(&config, ProgressMode::Quiet)?,
-    };
+    let report = load::run_watched(&config, ProgressMode::Quiet, watch)?;
     let latency = report.latency();
     Ok(LoadFigures {
         duration_s: report.duration_s,

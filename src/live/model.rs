@@ -179,6 +179,8 @@ impl Dashboard {
                     run.timeline.add(&interval);
                 }
             }
+            // The phase shown comes from the progress state's window start.
+            Event::Run(RunEvent::Measuring | RunEvent::Measured) => {}
             Event::Cell(header) => {
                 self.cell = Some(header);
                 if let Some(run) = self.run.take().filter(RunView::has_data) {

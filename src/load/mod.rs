@@ -118,6 +118,12 @@ pub enum RunEvent {
         /// It measures until this many answers instead, if set.
         requests: Option<u64>,
     },
+    /// The measured window begins now (ramp and warmup are over): what a
+    /// watcher counts for the same window, it starts counting now.
+    Measuring,
+    /// The measured window is over now (what follows is teardown). Told
+    /// only after [`RunEvent::Measuring`].
+    Measured,
     /// Where it is; a few times a second.
     Progress(progress::State),
     /// One load thread's finished second: the very intervals the report's
@@ -189,15 +195,22 @@ pub(crate) fn run_as(
         processes::listen_to_parent(Arc::clone(&window), Arc::clone(&stop))?;
     }
     let (sender, receiver) = crossbeam_channel::unbounded();
+    // The load threads keep their connections open until this is dropped,
+    // once a watcher has been told the window's end: what it reads then
+    // (such as a server's thread per connection) is still there.
+    let (hold_connections, connections_held) = crossbeam_channel::bounded::<()>(0);
     let mut handles = Vec::with_capacity(threads);
     for (index, assignment) in assign(config, threads).into_iter().enumerate() {
         let config = config.clone();
         let thread_stop = Arc::clone(&stop);
         let sender = sender.clone();
         let clock = clock.clone();
+        let held = connections_held.clone();
         let handle = std::thread::Builder::new()
             .name(format!("sockbench-load-{index}"))
-            .spawn(move || worker::run_thread(&config, assignment, clock, thread_stop, sender))
+            .spawn(move || {
+                worker::run_thread(&config, assignment, clock, thread_stop, sender, held)
+            })
             .inspect_err(|_| stop.store(true, Ordering::Relaxed))?;
         handles.push(handle);
     }
@@ -216,6 +229,7 @@ pub(crate) fn run_as(
         });
     }
     let mut stopped_by_watch = false;
+    let mut edges = Edges::default();
     let mut done = 0;
     while done < threads {
         let now = Instant::now();
@@ -239,7 +253,16 @@ pub(crate) fn run_as(
             stop.store(true, Ordering::Relaxed);
             break;
         }
-        match receiver.recv_timeout(PROGRESS_EVERY.min(wake_at.saturating_duration_since(now))) {
+        // A watcher hears of the window's edges on time, not at the next tick.
+        let wait = [
+            Some(wake_at),
+            watch.and(edges.next(&window, clock.measured)),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|at| at.saturating_duration_since(now))
+        .fold(PROGRESS_EVERY, Duration::min);
+        match receiver.recv_timeout(wait) {
             Ok(Message::Interval(interval)) => {
                 collected.add_interval(&interval);
                 if let Some(watch) = watch {
@@ -250,8 +273,17 @@ pub(crate) fn run_as(
                 done += 1;
                 collected.add_summary(summary);
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Ok(Message::RampEnded) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break, // a thread failed
+        }
+        if let Some(watch) = watch {
+            edges.tell(
+                watch,
+                Instant::now(),
+                &window,
+                clock.measured,
+                done == threads,
+            );
         }
         let state = progress::State {
             up: window.up(),
@@ -271,6 +303,10 @@ pub(crate) fn run_as(
     }
     display.finish();
     stop.store(true, Ordering::Relaxed);
+    if let Some(watch) = watch {
+        edges.tell(watch, Instant::now(), &window, clock.measured, true);
+    }
+    drop(hold_connections);
     if done == threads {
         for handle in handles {
             match handle.join() {
@@ -315,6 +351,49 @@ pub(crate) fn run_as(
         },
         outcome,
     ))
+}
+
+/// Which edges of the measured window a watcher has been told of.
+#[derive(Debug, Default)]
+struct Edges {
+    begun: bool,
+    ended: bool,
+}
+
+impl Edges {
+    /// The next edge to tell of, once the window's start is known.
+    fn next(&self, window: &Window, measured: Duration) -> Option<Instant> {
+        let begins = window.begins()?;
+        match (self.begun, self.ended) {
+            (false, _) => Some(begins),
+            (true, false) => Some(begins + measured),
+            (true, true) => None,
+        }
+    }
+
+    /// Tell `watch` of the edges passed by `now`. `is_over`: every load
+    /// thread has stopped measuring (a request limit reached, or the run
+    /// ending), whatever the clock says.
+    fn tell(
+        &mut self,
+        watch: &dyn Watch,
+        now: Instant,
+        window: &Window,
+        measured: Duration,
+        is_over: bool,
+    ) {
+        let Some(begins) = window.begins() else {
+            return;
+        };
+        if !self.begun && (now >= begins || is_over) {
+            self.begun = true;
+            watch.see(RunEvent::Measuring);
+        }
+        if self.begun && !self.ended && (now >= begins + measured || is_over) {
+            self.ended = true;
+            watch.see(RunEvent::Measured);
+        }
+    }
 }
 
 /// The kernel's listen-queue counters, for a TCP server on this machine (a

@@ -235,7 +235,9 @@ pub(crate) fn listen_to_parent(window: Arc<Window>, stop: Arc<AtomicBool>) -> io
         .spawn(move || {
             for line in io::stdin().lock().lines() {
                 match line.as_deref() {
-                    Ok("begin") => window.begin(Instant::now()),
+                    Ok("begin") => {
+                        window.begin(Instant::now());
+                    }
                     Ok(_) => {}
                     Err(_) => break,
                 }

@@ -58,15 +58,16 @@ impl Window {
         }
     }
 
-    /// A connection was established for the first time.
-    pub(crate) fn connection_up(&self, now: Instant) {
+    /// A connection was established for the first time. `true` when it
+    /// was the last, and the ramp ended with it (the collector is then told
+    /// at once, so it can announce the window's start on time).
+    pub(crate) fn connection_up(&self, now: Instant) -> bool {
         let up = self.up.fetch_add(1, Ordering::Relaxed) + 1;
-        if up == self.connections {
-            let _ = self.all_up_at.set(now);
-            if self.begins_when_up {
-                self.begin(now);
-            }
+        if up != self.connections {
+            return false;
         }
+        let _ = self.all_up_at.set(now);
+        self.begins_when_up && self.begin(now)
     }
 
     /// A connection was established (for the first time or again).
@@ -85,9 +86,9 @@ impl Window {
     }
 
     /// End the ramp at `now`: measuring begins after the warmup. Only the
-    /// first call counts.
-    pub(crate) fn begin(&self, now: Instant) {
-        let _ = self.ramp_end.set((now, self.up()));
+    /// first call counts, and says so with `true`.
+    pub(crate) fn begin(&self, now: Instant) -> bool {
+        self.ramp_end.set((now, self.up())).is_ok()
     }
 
     /// Connections established at least once so far.
@@ -120,10 +121,13 @@ mod tests {
     fn window_begins_after_the_last_connection_and_the_warmup() {
         let window = Window::new(2, Duration::from_secs(1), true);
         let start = Instant::now();
-        window.connection_up(start);
+        assert!(!window.connection_up(start));
         assert_eq!(window.begins(), None);
         let last = start + Duration::from_millis(300);
-        window.connection_up(last);
+        assert!(
+            window.connection_up(last),
+            "the last connection ends the ramp"
+        );
         assert_eq!(window.begins(), Some(last + Duration::from_secs(1)));
         assert_eq!(window.ramp_end(), Some((last, 2)));
     }
@@ -137,7 +141,10 @@ mod tests {
         window.connection_up(start);
         window.begin(start + Duration::from_secs(6));
         window.connection_up(start + Duration::from_secs(7));
-        window.connection_up(start + Duration::from_secs(8));
+        assert!(
+            !window.connection_up(start + Duration::from_secs(8)),
+            "the ramp had already ended"
+        );
         assert_eq!(window.ramp_end(), Some((start + Duration::from_secs(6), 1)));
         assert_eq!(window.all_up_at(), Some(start + Duration::from_secs(8)));
     }
@@ -147,7 +154,7 @@ mod tests {
     fn window_of_a_child_waits_to_be_told() {
         let window = Window::new(1, Duration::ZERO, false);
         let now = Instant::now();
-        window.connection_up(now);
+        assert!(!window.connection_up(now), "the parent ends the ramp");
         assert_eq!(window.all_up_at(), Some(now));
         assert_eq!(window.begins(), None);
     }

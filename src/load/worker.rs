@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use hdrhistogram::Histogram;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -92,6 +92,9 @@ pub(crate) struct Clock {
 pub(crate) enum Message {
     /// A finished second (or the last, partial one).
     Interval(Interval),
+    /// This thread's connection was the last up: the ramp is over, and the
+    /// measured window begins after the warmup.
+    RampEnded,
     /// The thread has stopped; its last interval was sent before this.
     Done(ThreadSummary),
 }
@@ -424,13 +427,15 @@ struct Worker {
 }
 
 /// Run one load thread to its end, then report. Errors setting up the loop
-/// (no `Poll`) are returned; everything else is counted.
+/// (no `Poll`) are returned; everything else is counted. The connections
+/// are closed once `held` is let go (its sender dropped).
 pub(crate) fn run_thread(
     config: &LoadConfig,
     assignment: Assignment,
     clock: Clock,
     stop: Arc<AtomicBool>,
     messages: Sender<Message>,
+    held: Receiver<()>,
 ) -> io::Result<()> {
     let total_connections = config.connections as f64;
     let slots = assignment
@@ -502,7 +507,10 @@ pub(crate) fn run_thread(
         server_seen_at: clock.run_start,
         failures_since_seen: 0,
     };
-    worker.run()
+    let result = worker.run();
+    // The connections close when `worker` is dropped, after this.
+    let _ = held.recv();
+    result
 }
 
 impl Worker {
@@ -719,8 +727,10 @@ impl Worker {
         self.established += 1;
         self.open_count += 1;
         self.clock.window.connection_opened();
-        if !std::mem::replace(&mut self.slots[index].has_been_up, true) {
-            self.clock.window.connection_up(now);
+        if !std::mem::replace(&mut self.slots[index].has_been_up, true)
+            && self.clock.window.connection_up(now)
+        {
+            let _ = self.messages.send(Message::RampEnded);
         }
         if !self.is_udp {
             // (A UDP socket is set up locally: only an answer counts.)
