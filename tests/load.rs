@@ -374,6 +374,55 @@ fn a_watch_hears_the_window_edges_with_every_connection_open() {
     }
 }
 
+/// The whole process's CPU time at each edge of the measured window.
+#[derive(Debug, Default)]
+struct ProcessCpuAtEdges {
+    cpu_s: std::sync::Mutex<Vec<f64>>,
+}
+
+impl load::Watch for ProcessCpuAtEdges {
+    fn see(&self, event: load::RunEvent) {
+        if matches!(event, load::RunEvent::Measuring | load::RunEvent::Measured) {
+            let cpu_s = sockbench::counters::ThreadCost::of_this_process().cpu_s;
+            self.cpu_s.lock().unwrap().push(cpu_s);
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// The load threads' own cost covers the measured window, not the warmup
+/// before it: with a warmup three times the window, it stays near what the
+/// whole process used between the window's edges (counted from the warmup,
+/// it would be about four times that).
+#[test]
+fn generator_cost_leaves_the_warmup_out() {
+    let server = start(EngineKind::Reactor, ServiceKind::Echo);
+    let config = LoadConfig {
+        warmup: Duration::from_millis(900),
+        limit: RunLimit::Duration(Duration::from_millis(300)),
+        ..short_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
+    };
+    let edges = ProcessCpuAtEdges::default();
+    let report = load::run_watched(&config, ProgressMode::Quiet, &edges).unwrap();
+    assert!(report.is_clean(), "{report}");
+    let cost = report
+        .generator_cost
+        .expect("the load threads read their cost");
+    let cpu_s = edges.cpu_s.into_inner().unwrap();
+    let [start, end] = cpu_s[..] else {
+        panic!("two edges, not {cpu_s:?}")
+    };
+    let window_cpu_s = end - start;
+    assert!(
+        cost.cpu_s <= 1.5 * window_cpu_s + 0.02,
+        "the load threads' cost ({:.3} s) is more than the process used in the window ({window_cpu_s:.3} s)",
+        cost.cpu_s
+    );
+}
+
 /// A server that accepts nobody: only what fits in its accept queue
 /// connects, so the ramp limit ends the ramp, and the report says loudly
 /// that the ramp is inside the measured window; the kernel counted the

@@ -519,7 +519,7 @@ impl Worker {
         let mut server_lost = false;
         loop {
             let now = Instant::now();
-            self.see_window();
+            self.see_window(now);
             if self.is_finished(now) {
                 break;
             }
@@ -551,7 +551,7 @@ impl Worker {
             }
             let now = Instant::now();
             // Answers read below are measured if the window has begun.
-            self.see_window();
+            self.see_window(now);
             for event in events.iter() {
                 let index = event.token().0;
                 // Readiness for a socket closed earlier in this batch, for
@@ -592,16 +592,19 @@ impl Worker {
     }
 
     /// Learn when measuring begins, once the ramp is over (the thread whose
-    /// connection completed the ramp, or the collector, decides).
-    fn see_window(&mut self) {
-        if self.measure_start.is_some() {
-            return;
+    /// connection completed the ramp, or the collector, decides), and read
+    /// this thread's cost at its first turn inside the window: the start is
+    /// learned a warmup before it comes.
+    fn see_window(&mut self, now: Instant) {
+        if self.measure_start.is_none() {
+            if let Some(begins) = self.clock.window.begins() {
+                self.measure_start = Some(begins);
+                self.stop_at = Some(begins + self.clock.measured);
+                self.next_tick = Some(begins + Duration::from_secs(1));
+            }
         }
-        if let Some(begins) = self.clock.window.begins() {
+        if self.cost_at_start.is_none() && self.measure_start.is_some_and(|start| now >= start) {
             self.cost_at_start = Some(ThreadCost::of_this_thread());
-            self.measure_start = Some(begins);
-            self.stop_at = Some(begins + self.clock.measured);
-            self.next_tick = Some(begins + Duration::from_secs(1));
         }
     }
 
@@ -646,7 +649,12 @@ impl Worker {
     /// When the next thing this thread must do is due.
     fn next_deadline(&self) -> Instant {
         let mut until = self.next_scan;
-        for deadline in [self.next_tick, self.stop_at].into_iter().flatten() {
+        // Until its cost is read, the window's start is a deadline too.
+        let cost_due = self.measure_start.filter(|_| self.cost_at_start.is_none());
+        for deadline in [self.next_tick, self.stop_at, cost_due]
+            .into_iter()
+            .flatten()
+        {
             until = until.min(deadline);
         }
         if let Some(Reverse((at, _))) = self.connect_heap.peek() {
