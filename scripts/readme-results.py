@@ -187,10 +187,13 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
                "under equal quotas, a load run for each; the servers' order rotated from one cell to the next)"
                if any(r.get("beside") for r in measured) else
                "each cell back to back (order rotated from one cell to the next)")
+    fresh = ("fresh server processes in each round, so that what one process happens to get (its "
+             "memory layout) is sampled like any other noise; "
+             if "fresh process in each round" in (ROOT / f"results/{stem}.machine.txt").read_text() else "")
     out = [
         f"**{title}** (`{rel(csv_path)}` and `results/{stem}.verdicts.csv`; 64-byte echo, "
         f"work `{work}`): {held}; {rounds} paired rounds, in each of which every server runs "
-        f"{pairing}; per cell, the median of "
+        f"{pairing}; {fresh}per cell, the median of "
         f"the rounds' req/s ratios to `{baseline}`, a distribution-free 95% interval for that "
         "median, and the verdict: *faster* or *slower* when the whole interval is on one side "
         "of 1.0, *no difference* when it contains 1.0. `docs/METHOD.md` says why and what the "

@@ -79,6 +79,18 @@ fn rounds_keep_every_row_and_give_verdicts_and_costs() {
             "counted in round 0 only: {row:?}"
         );
     }
+    // Every round starts fresh server processes: no two runs of an engine
+    // in different rounds share one.
+    for engine in ["threaded", "reactor"] {
+        let runs: Vec<&str> = all_rows
+            .iter()
+            .filter(|r| r["engine"] == engine)
+            .map(|r| r["server_pid"].as_str())
+            .collect();
+        let distinct: std::collections::HashSet<&str> = runs.iter().copied().collect();
+        assert!(runs.iter().all(|pid| !pid.is_empty()), "{runs:?}");
+        assert_eq!(distinct.len(), runs.len(), "{engine}: {runs:?}");
+    }
     let (counting, rows): (Vec<_>, Vec<_>) = all_rows.iter().partition(|r| r["round"] == "0");
     let verdicts = csv_rows(&dir.join("rounds.verdicts.csv"));
     assert_eq!(verdicts.len(), 1, "{verdicts:?}");

@@ -278,7 +278,10 @@ pub fn measure(
         client_switches: generator.map(|cost| cost.switches),
     };
     Ok(Measured {
-        record: record_of(cell, settings, figures, costs),
+        record: CellRecord {
+            server_pid: Some(server.pid()),
+            ..record_of(cell, settings, figures, costs)
+        },
         failure,
         syscalls_unavailable: closed.and_then(|closed| closed.syscalls_unavailable),
     })
@@ -351,6 +354,7 @@ fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Co
         client_ivcsw: costs.client_switches.map(|s| s.involuntary),
         load_core_cpu_s: Some(round(costs.load_core_cpu_s, 3)),
         beside: None,
+        server_pid: None,
     }
 }
 

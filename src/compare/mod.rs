@@ -190,7 +190,10 @@ pub fn run(
     };
     info.method.push((
         "rounds".to_string(),
-        format!("{}; {pairing}", config.rounds),
+        format!(
+            "{}; {pairing}; every server a fresh process in each round",
+            config.rounds
+        ),
     ));
     if let Some(baseline) = config.baseline {
         info.method
@@ -300,7 +303,8 @@ struct Step<'a> {
 const COUNTING_RUN: Duration = Duration::from_secs(1);
 
 /// The order of every run, group by group: in each group (the cells one
-/// set of server processes serves), round after round, each cell's shape
+/// server per contender serves, started afresh in every round, see
+/// [`run_rounds`]), round after round, each cell's shape
 /// run by every contender back to back, the contenders' order rotated
 /// from one shape (and round) to the next. With `counting`, a counting
 /// round (round 0) comes first. With `side_by_side` (the baseline), every
@@ -379,8 +383,8 @@ fn plan(
         .collect()
 }
 
-/// Run every step of the [`plan`], a group's servers started together
-/// and stopped when the group is done; every run's row is kept.
+/// Run every step of the [`plan`], a group's servers started afresh in
+/// each round and stopped at its end; every run's row is kept.
 fn run_rounds(
     config: &CompareConfig,
     cells: &[Cell],
@@ -419,15 +423,21 @@ fn run_rounds(
     let mut step_number = 0;
     'groups: for steps in &groups {
         let mut servers: Vec<(Contender, Option<Running>)> = Vec::new();
+        let mut round_of_servers = None;
         for step in steps {
             if config.stop.load(Ordering::Relaxed) {
-                for (contender, server) in servers.drain(..) {
-                    if let Some(server) = server {
-                        stop(server, contender, progress)?;
-                    }
-                }
+                stop_all(&mut servers, progress)?;
                 break 'groups;
             }
+            // Fresh server processes in every round. What one process gets
+            // by chance (where its code, stack and heap land in memory)
+            // stays with it for as long as it runs and moves its speed by
+            // a percent or two; kept for every round, it would shift the
+            // whole run while the interval, made of the rounds, missed it.
+            if round_of_servers.is_some_and(|round| round != step.round) {
+                stop_all(&mut servers, progress)?;
+            }
+            round_of_servers = Some(step.round);
             let cell = run_of(step.cell, step.round);
             let beside = step.beside.map(|cell| run_of(cell, step.round));
             let round_label = match step.round {
@@ -532,11 +542,7 @@ fn run_rounds(
             // what it measured.
             record::write_csv(csv, &records)?;
         }
-        for (contender, server) in servers {
-            if let Some(server) = server {
-                stop(server, contender, progress)?;
-            }
-        }
+        stop_all(&mut servers, progress)?;
     }
     Ok(records)
 }
@@ -699,6 +705,19 @@ fn fresh_unix_socket_path() -> String {
 }
 
 /// Stop a server and remove its quota group; say so if it had to be killed.
+/// Stop every running server of a group.
+fn stop_all(
+    servers: &mut Vec<(Contender, Option<Running>)>,
+    progress: &mut dyn Write,
+) -> io::Result<()> {
+    for (contender, server) in servers.drain(..) {
+        if let Some(server) = server {
+            stop(server, contender, progress)?;
+        }
+    }
+    Ok(())
+}
+
 fn stop(server: Running, contender: Contender, progress: &mut dyn Write) -> io::Result<()> {
     let Running { process, _quota } = server;
     let excerpt = process.stderr_excerpt();

@@ -28,6 +28,7 @@
 //! | `server_vcsw`, `server_ivcsw`, `client_vcsw`, `client_ivcsw` | voluntary and involuntary context switches in the measured window, server and generator, summed over threads (`counters`; the generator's from its load threads, as `client_cpu_s`) |
 //! | `load_core_cpu_s` | CPU time of the whole generator process over the window: with `--side-by-side` both runs of the pair, which share the generator's core; what the `bound` column's "load" is judged by (empty in older files: `client_cpu_s` is used) |
 //! | `beside` | with `--side-by-side`, the server whose run took place at the same moment (the baseline for an engine's row, the engine for a baseline's row); empty when runs took turns |
+//! | `server_pid` | the server's process id in this run (the supervisor's, for prefork): a new one every round, since every round starts fresh server processes; empty where no server ran |
 
 use std::io;
 use std::path::Path;
@@ -118,6 +119,9 @@ pub struct CellRecord {
     /// The server that ran at the same moment (`--side-by-side`).
     #[serde(default)]
     pub beside: Option<String>,
+    /// The server's process id in this run.
+    #[serde(default)]
+    pub server_pid: Option<u32>,
 }
 
 /// The transport of rows written before the column existed.
@@ -292,6 +296,7 @@ pub(crate) mod tests {
             client_ivcsw: Some(10),
             load_core_cpu_s: None,
             beside: None,
+            server_pid: None,
         }
     }
 
@@ -305,9 +310,12 @@ pub(crate) mod tests {
         let path = dir.join("old.csv");
         write_csv(&path, &[sample("reactor", 10, 1.0, Some(5))]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
+        // Every column after `pinned` is newer: cut them off each line.
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        let newer = header.len() - 1 - header.iter().position(|&c| c == "pinned").unwrap();
         let old: String = text
             .lines()
-            .map(|line| line.rsplitn(13, ',').last().unwrap().to_string() + "\n")
+            .map(|line| line.rsplitn(newer + 1, ',').last().unwrap().to_string() + "\n")
             .collect();
         assert!(old.starts_with("engine,") && old.lines().next().unwrap().ends_with(",pinned"));
         std::fs::write(&path, old).unwrap();

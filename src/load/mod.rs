@@ -23,7 +23,10 @@
 //! merges them into a [`Timeline`]: the per-second timeline, the
 //! HdrHistogram log ([`hdrlog`]) and the totals of the [`LoadReport`] all
 //! come from it. A [`Watch`] ([`run_watched`]; the live view) is handed the
-//! same intervals as they arrive, and may end the run early.
+//! same intervals as they arrive, and may end the run early. It is also told
+//! the moments the measured window begins and ends, so that what it counts
+//! itself (compare: the server's CPU time) covers the same window; the load
+//! threads keep their connections open until it has heard of the end.
 //!
 //! The target is a TCP or Unix stream server, or a UDP server
 //! ([`Target::Udp`]): then each client is a connected UDP socket with one
