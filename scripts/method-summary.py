@@ -46,6 +46,40 @@ def verdict_line(name):
             f"{float(v['ratio_high']):.3f} ({v['rounds_used']} rounds), verdict *{v['verdict']}*")
 
 
+def fresh_servers_section():
+    """The README's command run twice with one server process per engine
+    for all rounds (`kept-servers-*`, from before compare restarted them),
+    and twice with fresh server processes in every round (the README's
+    `verdicts`, `verdicts-2`): how far apart the two runs of each pair are."""
+    runs = [("one process for all rounds", "kept-servers-1"), ("one process for all rounds, again", "kept-servers-2"),
+            ("fresh processes every round", "verdicts"), ("fresh processes every round, again", "verdicts-2")]
+    cells = [("reactor", "100"), ("reactor", "1000"), ("tokio", "100"), ("tokio", "1000")]
+    out = ["### Fresh server processes every round\n",
+           "The README's command, run twice while compare kept one process per server for all ten rounds "
+           "(`results/kept-servers-1.*` and `-2.*`: the files of `--name verdicts` and `--name verdicts-2` at the "
+           "revision in their machine files, renamed), then twice with a fresh process for every server in every "
+           "round (the README's `results/verdicts.*` and `results/verdicts-2.*`). Each cell: the median ratio to "
+           "epoll-raw, its 95% interval, and the verdict.\n",
+           "| runs | " + " | ".join(f"{e}, {c}" for e, c in cells) + " | same verdict as the run before, of all 10 cells |",
+           "|---|" + "---|" * (len(cells) + 1)]
+    previous = None
+    for label, name in runs:
+        with open(ROOT / f"results/{name}.verdicts.csv", newline="") as f:
+            verdicts = {(v["engine"], v["connections"]): v for v in csv.DictReader(f)}
+        row = []
+        for key in cells:
+            v = verdicts[key]
+            row.append(f"{float(v['median_ratio']):.3f} ({float(v['ratio_low']):.3f} to {float(v['ratio_high']):.3f}) {v['verdict']}")
+        same = ""
+        if previous is not None and label.endswith("again"):
+            agree = sum(previous[k]["verdict"] == v["verdict"] for k, v in verdicts.items() if k in previous)
+            same = f"{agree} of {len(verdicts)}"
+        out.append(f"| {label} (`{name}`) | " + " | ".join(row) + f" | {same} |")
+        previous = verdicts
+    out.append("")
+    return out
+
+
 def main():
     out = []
     out.append("### Noise, with and without a quota\n")
@@ -113,6 +147,8 @@ def main():
                        f"| {min(per_round):.3f} to {max(per_round):.3f} "
                        f"| {float(v['ratio_low']):.3f} to {float(v['ratio_high']):.3f} |")
         out.append("")
+    if (ROOT / "results/kept-servers-1.verdicts.csv").exists() and (ROOT / "results/verdicts-2.verdicts.csv").exists():
+        out += fresh_servers_section()
     if (ROOT / "results/method-side-by-side-as-is.csv").exists():
         out.append("### Turns against side by side\n")
         out.append("`./scripts/method.sh`: reactor against epoll-raw, 64-byte echo, 2 s cells, pinned, "
