@@ -125,8 +125,10 @@ pub struct CompareArgs {
 
     /// Run the matrix in N rounds: in each, every server runs each cell
     /// once, back to back with the others, in an order rotated from one
-    /// cell to the next (ABC, BCA, CAB, ...). The CSV keeps every round's
-    /// row; the table shows each cell's median round and the req/s range.
+    /// cell to the next (ABC, BCA, CAB, ...), every server a fresh process
+    /// (so what one process happens to get, such as its memory layout, is
+    /// sampled like any other noise). The CSV keeps every round's row; the
+    /// table shows each cell's median round and the req/s range.
     /// System calls are counted in a short extra round (round 0) of their
     /// own, because counting slows them.
     /// [default: 1]
