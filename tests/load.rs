@@ -298,26 +298,39 @@ fn measurement_begins_when_every_connection_is_up() {
     );
 }
 
-/// What a watch was told of the window's edges, when, and whether any
-/// connection had closed by then.
-#[derive(Debug)]
+/// What a watch was told of the window's edges: which, when, and the whole
+/// process's CPU time then; with `closed` (a message per connection the
+/// server saw close), it also checks that none closed by the end.
+#[derive(Debug, Default)]
 struct EdgeRecorder {
-    edges: std::sync::Mutex<Vec<(&'static str, SystemTime)>>,
-    closed: std::sync::mpsc::Receiver<()>,
+    edges: std::sync::Mutex<Vec<Edge>>,
+    closed: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+/// One edge of the measured window, as [`EdgeRecorder`] saw it.
+#[derive(Debug)]
+struct Edge {
+    name: &'static str,
+    at: SystemTime,
+    process_cpu_s: f64,
 }
 
 impl load::Watch for EdgeRecorder {
     fn see(&self, event: load::RunEvent) {
-        let edge = match event {
+        let name = match event {
             load::RunEvent::Measuring => "measuring",
             load::RunEvent::Measured => "measured",
             _ => return,
         };
-        self.edges.lock().unwrap().push((edge, SystemTime::now()));
-        if edge == "measured" {
+        self.edges.lock().unwrap().push(Edge {
+            name,
+            at: SystemTime::now(),
+            process_cpu_s: sockbench::counters::ThreadCost::of_this_process().cpu_s,
+        });
+        if let (Some(closed), "measured") = (&self.closed, name) {
             // A negative check: while the watch reads the window's end,
             // no connection closes (the run holds them until it returns).
-            let closed = self.closed.recv_timeout(Duration::from_millis(300));
+            let closed = closed.recv_timeout(Duration::from_millis(300));
             assert!(
                 closed.is_err(),
                 "a connection closed before the end was read"
@@ -343,53 +356,34 @@ fn a_watch_hears_the_window_edges_with_every_connection_open() {
     });
     let config = short_run(addr, ServiceKind::Echo);
     let recorder = EdgeRecorder {
-        edges: std::sync::Mutex::new(Vec::new()),
-        closed,
+        closed: Some(closed),
+        ..EdgeRecorder::default()
     };
     let report = load::run_watched(&config, ProgressMode::Quiet, &recorder).unwrap();
     assert!(report.is_clean(), "{report}");
     let edges = recorder.edges.into_inner().unwrap();
-    let names: Vec<&str> = edges.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = edges.iter().map(|edge| edge.name).collect();
     assert_eq!(names, ["measuring", "measured"]);
     // (Wall-clock readings of monotonic instants: a millisecond of slack.)
     let slack = Duration::from_millis(1);
     assert!(
-        edges[0].1 + slack >= report.started_at,
+        edges[0].at + slack >= report.started_at,
         "told of the start early"
     );
     let RunLimit::Duration(measured) = config.limit else {
         unreachable!()
     };
     assert!(
-        edges[1].1 + slack >= report.started_at + measured,
+        edges[1].at + slack >= report.started_at + measured,
         "told of the end early"
     );
     // Afterwards every connection closes: the negative check above could
     // have seen a close.
+    let closed = recorder.closed.expect("given above");
     for _ in 0..config.connections {
-        recorder
-            .closed
+        closed
             .recv_timeout(Duration::from_secs(10))
             .expect("every connection closes once the run is over");
-    }
-}
-
-/// The whole process's CPU time at each edge of the measured window.
-#[derive(Debug, Default)]
-struct ProcessCpuAtEdges {
-    cpu_s: std::sync::Mutex<Vec<f64>>,
-}
-
-impl load::Watch for ProcessCpuAtEdges {
-    fn see(&self, event: load::RunEvent) {
-        if matches!(event, load::RunEvent::Measuring | load::RunEvent::Measured) {
-            let cpu_s = sockbench::counters::ThreadCost::of_this_process().cpu_s;
-            self.cpu_s.lock().unwrap().push(cpu_s);
-        }
-    }
-
-    fn should_stop(&self) -> bool {
-        false
     }
 }
 
@@ -405,17 +399,17 @@ fn generator_cost_leaves_the_warmup_out() {
         limit: RunLimit::Duration(Duration::from_millis(300)),
         ..short_run(server.tcp_addr().unwrap(), ServiceKind::Echo)
     };
-    let edges = ProcessCpuAtEdges::default();
-    let report = load::run_watched(&config, ProgressMode::Quiet, &edges).unwrap();
+    let recorder = EdgeRecorder::default();
+    let report = load::run_watched(&config, ProgressMode::Quiet, &recorder).unwrap();
     assert!(report.is_clean(), "{report}");
     let cost = report
         .generator_cost
         .expect("the load threads read their cost");
-    let cpu_s = edges.cpu_s.into_inner().unwrap();
-    let [start, end] = cpu_s[..] else {
-        panic!("two edges, not {cpu_s:?}")
+    let edges = recorder.edges.into_inner().unwrap();
+    let [start, end] = &edges[..] else {
+        panic!("two edges, not {edges:?}")
     };
-    let window_cpu_s = end - start;
+    let window_cpu_s = end.process_cpu_s - start.process_cpu_s;
     assert!(
         cost.cpu_s <= 1.5 * window_cpu_s + 0.02,
         "the load threads' cost ({:.3} s) is more than the process used in the window ({window_cpu_s:.3} s)",
