@@ -1,9 +1,12 @@
 //! Every lecture demo, run small, asserting the effect its narrative claims.
 //! Claims compare measurements from the same run (ratios, generous margins),
 //! never absolute timings. The demos run one at a time (thread and memory
-//! counts are per process), each narrating into a sink.
+//! counts are per process), each narrating into a buffer that must fit a
+//! projector: no line wider than 80 columns, no step longer than a screen.
+//! (The engines' own `--trace` lines go straight to standard output and
+//! are not seen here.)
 
-use std::io;
+use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -18,6 +21,46 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Run one demo, narrating into a buffer, and fail if the narrative does
+/// not fit a projector; returns the demo's report and its narrative.
+fn narrated<T>(demo: &str, run: impl FnOnce(&mut dyn Write) -> io::Result<T>) -> (T, String) {
+    let mut out = Vec::new();
+    let report = run(&mut out).unwrap_or_else(|err| panic!("{demo}: {err}"));
+    let text = String::from_utf8(out).expect("the narrative is UTF-8");
+    assert_fits_screen(demo, &text);
+    (report, text)
+}
+
+/// No line of `text` wider than [`SCREEN_COLUMNS`] characters, no step
+/// (lines between blank lines) longer than [`SCREEN_LINES`].
+fn assert_fits_screen(demo: &str, text: &str) {
+    assert!(!text.trim().is_empty(), "{demo} printed nothing");
+    for line in text.lines() {
+        let columns = line.chars().count();
+        assert!(
+            columns <= SCREEN_COLUMNS,
+            "{demo}: a line of {columns} columns (at most {SCREEN_COLUMNS}):\n{line}"
+        );
+    }
+    for step in text.split("\n\n") {
+        let lines = step.lines().count();
+        assert!(
+            lines <= SCREEN_LINES,
+            "{demo}: a step of {lines} lines (at most {SCREEN_LINES}):\n{step}"
+        );
+    }
+}
+
+/// `demo --list` fits the screen too, one line per demo.
+#[test]
+fn demo_list_fits_the_screen() {
+    let mut out = Vec::new();
+    demo::write_list(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.lines().count(), DEMOS.len());
+    assert_fits_screen("--list", &text);
 }
 
 /// Every listed demo has a runner, and an unknown name is an error naming them.
@@ -40,7 +83,9 @@ fn demo_iterative_vs_concurrent() {
     let params = iterative_vs_concurrent::Params {
         idle: Duration::from_millis(400),
     };
-    let report = iterative_vs_concurrent::run(&params, &mut io::sink()).unwrap();
+    let (report, _) = narrated("iterative-vs-concurrent", |out| {
+        iterative_vs_concurrent::run(&params, out)
+    });
     for (engine, waited) in report.second_client_wait {
         if engine == EngineKind::Iterative {
             assert!(
@@ -57,7 +102,7 @@ fn demo_iterative_vs_concurrent() {
 #[test]
 fn demo_select_loop() {
     let _one = serial();
-    let report = select_loop::run(&mut io::sink()).unwrap();
+    let (report, _) = narrated("select-loop", select_loop::run);
     assert_eq!(
         report.answers,
         [&b"LINE FROM C\n"[..], b"LINE FROM A\n", b"LINE FROM B\n"]
@@ -80,7 +125,13 @@ fn demo_threads_vs_events() {
         connections: 200,
         server_exe: env!("CARGO_BIN_EXE_sockbench").into(),
     };
-    let report = threads_vs_events::run(&params, &mut io::sink()).unwrap();
+    let (report, out) = narrated("threads-vs-events", |out| {
+        threads_vs_events::run(&params, out)
+    });
+    assert!(
+        out.contains("kernel slab"),
+        "the socket structures shown: {out}"
+    );
     assert_eq!(report.connections, 200);
     let threaded = report.costs[0];
     let reactor = report.costs[1];
@@ -121,7 +172,7 @@ fn demo_partial_io() {
         big_send_bytes: 4 * 1024 * 1024,
         recv_buffer_bytes: 64 * 1024,
     };
-    let report = partial_io::run(&params, &mut io::sink()).unwrap();
+    let (report, _) = narrated("partial-io", |out| partial_io::run(&params, out));
     assert_eq!(report.first_recv_bytes, report.small_sends_bytes);
     assert!(report.big_recv_calls > 1);
     assert!(report.nonblocking_send_bytes < params.big_send_bytes);
@@ -131,19 +182,16 @@ fn demo_partial_io() {
 #[test]
 fn demo_framing() {
     let _one = serial();
-    let report = framing::run(&mut io::sink()).unwrap();
-    assert_eq!(report.unframed_first_recv, b"helloworld");
-    assert_eq!(
-        report.framed_messages,
-        [b"hello".to_vec(), b"world".to_vec()]
-    );
+    let (report, _) = narrated("framing", framing::run);
+    assert_eq!(report.unframed_first_recv, b"hithere");
+    assert_eq!(report.framed_messages, [b"hi".to_vec(), b"there".to_vec()]);
 }
 
 /// half-close: the partial line is answered after the client's shutdown(Write).
 #[test]
 fn demo_half_close() {
     let _one = serial();
-    let report = half_close::run(&mut io::sink()).unwrap();
+    let (report, _) = narrated("half-close", half_close::run);
     assert_eq!(report.answer_after_shutdown, b"LAST WORDS, NO NEWLINE");
 }
 
@@ -156,7 +204,8 @@ fn demo_backlog() {
         waiting_clients: 4,
         connect_timeout: Duration::from_millis(300),
     };
-    let report = backlog::run(&params, &mut io::sink()).unwrap();
+    let (report, out) = narrated("backlog", |out| backlog::run(&params, out));
+    assert!(out.contains("backlog + 1"), "the narrative says why: {out}");
     let completed = report.connects.iter().filter(|(ok, _)| *ok).count();
     assert!(completed >= 1, "no handshake completed");
     assert!(
@@ -172,7 +221,7 @@ fn demo_backlog() {
 #[test]
 fn demo_reuseaddr() {
     let _one = serial();
-    let report = reuseaddr::run(&mut io::sink()).unwrap();
+    let (report, _) = narrated("reuseaddr", reuseaddr::run);
     assert!(report.time_wait_on_port >= 1);
     assert_eq!(report.without_reuseaddr, Err(io::ErrorKind::AddrInUse));
     assert_eq!(report.with_reuseaddr, Ok(()));
@@ -191,7 +240,7 @@ fn demo_udp_loss() {
             max_wait: Duration::from_millis(320),
         },
     };
-    let report = udp_loss::run(&params, &mut io::sink()).unwrap();
+    let (report, _) = narrated("udp-loss", |out| udp_loss::run(&params, out));
     assert_eq!(report.answered, 10);
     assert!(report.retries > 0);
     assert!(
@@ -223,7 +272,7 @@ fn demo_blocking_work() {
         cpu: Duration::from_millis(1),
         cpu_requests: 400,
     };
-    let report = blocking_work::run(&params, &mut io::sink()).unwrap();
+    let (report, _) = narrated("blocking-work", |out| blocking_work::run(&params, out));
     let slowest = |engine| {
         report
             .slowest_wait
@@ -265,12 +314,10 @@ fn demo_multi_loop() {
         requests: 50,
         cpu: Duration::from_micros(200),
     };
-    let mut out = Vec::new();
-    let report = multi_loop::run(&params, &mut out).unwrap();
+    let (report, out) = narrated("multi-loop", |out| multi_loop::run(&params, out));
     let runs: Vec<usize> = report.rates.iter().map(|(_, loops, _)| *loops).collect();
     assert_eq!(runs, [1, 2, 1, 2]);
     assert!(report.rates.iter().all(|(_, _, rate)| *rate > 0.0));
-    let out = String::from_utf8(out).unwrap();
     assert!(out.contains(&format!("{} core(s)", report.cores)), "{out}");
 }
 
@@ -291,7 +338,9 @@ fn demo_readiness_vs_completion() {
         server_exe: env!("CARGO_BIN_EXE_sockbench").into(),
         ..Default::default()
     };
-    let report = readiness_vs_completion::run(&params, &mut io::sink()).unwrap();
+    let (report, _) = narrated("readiness-vs-completion", |out| {
+        readiness_vs_completion::run(&params, out)
+    });
     for (engine, answers) in &report.answers {
         let expected: Vec<Vec<u8>> = ["A", "B", "C"]
             .iter()

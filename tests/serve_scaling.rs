@@ -124,7 +124,7 @@ fn loops_print_per_loop_connection_counts_at_stop() {
     let stderr = server.stderr.clone();
     assert!(server.terminate(), "serve exits cleanly");
     let line = std::iter::from_fn(|| stderr.recv_timeout(IO_TIMEOUT).ok())
-        .find(|line| line.starts_with("connections per loop"))
+        .find(|line| line.trim_start().starts_with("connections per loop"))
         .expect("a per-loop count line at stop");
     let counts: Vec<u64> = line
         .split("loop ")

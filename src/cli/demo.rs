@@ -1,6 +1,6 @@
 //! `sockbench demo NAME`: run one lecture demonstration; `--list` names them.
 
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -30,9 +30,7 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> io::Result<ExitCode> {
     let mut stdout = io::stdout();
     if args.list {
-        for info in demo::DEMOS {
-            writeln!(stdout, "{:<24} {}", info.name, info.summary)?;
-        }
+        demo::write_list(&mut stdout)?;
         return Ok(ExitCode::SUCCESS);
     }
     let name = args.name.unwrap_or_default();

@@ -65,7 +65,7 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     ask_line(&mut busy, b"busy\n")?;
     writeln!(
         out,
-        "Iterative server with listen({}) on {addr} is busy serving one client.",
+        "Iterative server with listen({}) on {addr}, busy with one client.",
         params.backlog
     )?;
     writeln!(
@@ -82,16 +82,38 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         let took = started.elapsed();
         match result {
             Ok(stream) => {
-                writeln!(out, "  client {i}: connect() completed in {:>8}  (handshake done by the kernel, queued for accept)", ms(took))?;
+                writeln!(
+                    out,
+                    "  client {i}: {:<13} {:>9}   handshake done by the kernel, queued",
+                    "connected in",
+                    ms(took)
+                )?;
                 queued.push(stream);
                 connects.push((true, took));
             }
             Err(err) => {
-                writeln!(out, "  client {i}: connect() gave up after {:>8} ({})  (accept queue full: SYN dropped)", ms(took), err.kind())?;
+                writeln!(
+                    out,
+                    "  client {i}: {:<13} {:>9}   queue full: SYN dropped ({})",
+                    "gave up after",
+                    ms(took),
+                    err.kind()
+                )?;
                 connects.push((false, took));
             }
         }
     }
+    let completed = connects.iter().filter(|(ok, _)| *ok).count();
+    writeln!(
+        out,
+        "{completed} handshakes completed with listen({}): Linux queues up to backlog + 1",
+        params.backlog
+    )?;
+    writeln!(
+        out,
+        "(it calls the accept queue full only once it holds more than backlog)."
+    )?;
+    writeln!(out)?;
     drop(busy);
     writeln!(
         out,
@@ -109,7 +131,12 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
             ms(started.elapsed())
         )?;
     }
-    writeln!(out, "The backlog is not a client limit: it is how many finished handshakes may wait for accept().")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "The backlog is not a client limit: it is how many finished handshakes"
+    )?;
+    writeln!(out, "may wait for accept().")?;
     writeln!(
         out,
         "Open src/engine/listener.rs (listen(backlog)) and src/engine/iterative.rs."

@@ -64,10 +64,11 @@ pub struct Report {
 pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     writeln!(
         out,
-        "1. Every request sleeps {} (Work::Sleep); {} clients ask at the same moment.",
+        "1. Every request sleeps {} (Work::Sleep); {} clients ask at once.",
         ms(params.sleep),
         params.clients
     )?;
+    writeln!(out, "   Each client's wait, fastest to slowest:")?;
     let mut slowest_wait = Vec::new();
     for engine in [
         EngineKind::Reactor,
@@ -81,24 +82,36 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         };
         let (server, addr) =
             start_tcp(engine, ServiceKind::Upper, ListenOptions::default(), config)?;
-        let waits = concurrent_requests(addr, params.clients, 1)?;
-        let slowest = waits.iter().copied().max().unwrap_or_default();
-        let shown: Vec<String> = waits.iter().map(|w| ms(*w)).collect();
-        writeln!(
-            out,
-            "  {:<9} waits: {}  (slowest {})",
-            engine.name(),
-            shown.join(", "),
-            ms(slowest)
-        )?;
+        let mut waits = concurrent_requests(addr, params.clients, 1)?;
+        // Sorted, so the reactor's staircase (one sleep more per client) shows.
+        waits.sort();
+        let slowest = waits.last().copied().unwrap_or_default();
+        let shown: Vec<String> = waits.iter().map(|w| format!("{:>9}", ms(*w))).collect();
+        writeln!(out, "   {:<9}{}", engine.name(), shown.join(" "))?;
         slowest_wait.push((engine, slowest));
         server.shutdown()?;
     }
-    writeln!(out, "  The reactor's single thread did every sleep in turn: one slow request stalls every client.")?;
-    writeln!(out, "  offload is that same single loop thread, handing each sleep to its worker pool: nobody waits for anybody.")?;
+    writeln!(
+        out,
+        "   The reactor's single thread did every sleep in turn: one slow request"
+    )?;
+    writeln!(
+        out,
+        "   stalls every client. offload is that same loop thread, handing each"
+    )?;
+    writeln!(
+        out,
+        "   sleep to its worker pool: nobody waits for anybody."
+    )?;
+    writeln!(out)?;
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    writeln!(out, "2. Every request burns {} of CPU (Work::Cpu) on `threaded`; this machine has {cores} core(s).", ms(params.cpu))?;
+    writeln!(
+        out,
+        "2. Every request burns {} of CPU (Work::Cpu) on `threaded`;",
+        ms(params.cpu)
+    )?;
+    writeln!(out, "   this machine has {cores} core(s).")?;
     let config = EngineConfig {
         work: Work::Cpu(params.cpu),
         ..EngineConfig::default()
@@ -115,14 +128,30 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         let started = Instant::now();
         concurrent_requests(addr, threads, per_thread)?;
         let rate = (per_thread * threads) as f64 / started.elapsed().as_secs_f64();
-        writeln!(out, "  {threads:>3} client threads: {rate:>7.0} requests/s")?;
+        writeln!(
+            out,
+            "   {threads:>3} client threads: {rate:>7.0} requests/s"
+        )?;
         cpu_throughput.push((threads, rate));
     }
     server.shutdown()?;
-    writeln!(out, "  Once every core is busy, more threads only take turns. Threads hide waiting, not computing.")?;
+    writeln!(
+        out,
+        "   Once every core is busy, more threads only take turns."
+    )?;
+    writeln!(out, "   Threads hide waiting, not computing.")?;
+    writeln!(out)?;
 
     let threads = cores * 4;
-    writeln!(out, "3. The same CPU work, {threads} client threads, on the reactor and on offload (its pool: {} workers).", crate::engine::default_workers())?;
+    writeln!(
+        out,
+        "3. The same CPU work, {threads} client threads, on the reactor and on offload"
+    )?;
+    writeln!(
+        out,
+        "   (its pool: {} workers).",
+        crate::engine::default_workers()
+    )?;
     let per_thread = (params.cpu_requests / threads).max(1);
     let mut cpu_offload = Vec::new();
     for engine in [EngineKind::Reactor, EngineKind::Offload] {
@@ -135,12 +164,24 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         let started = Instant::now();
         concurrent_requests(addr, threads, per_thread)?;
         let rate = (per_thread * threads) as f64 / started.elapsed().as_secs_f64();
-        writeln!(out, "  {:<9} {rate:>7.0} requests/s", engine.name())?;
+        writeln!(out, "   {:<9} {rate:>7.0} requests/s", engine.name())?;
         cpu_offload.push((engine, rate));
         server.shutdown()?;
     }
-    writeln!(out, "  Offloading computation buys at most the {cores} core(s) this machine has, shared here with the clients: a pool cannot make CPUs.")?;
-    writeln!(out, "Open src/engine/work.rs, the `work.perform` calls in src/engine/reactor.rs and blocking.rs, and src/engine/offload.rs.")?;
+    writeln!(
+        out,
+        "   Offloading computation buys at most the {cores} core(s) this machine has,"
+    )?;
+    writeln!(
+        out,
+        "   shared here with the clients: a pool cannot make CPUs."
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Open src/engine/work.rs, the `work.perform` calls in src/engine/reactor.rs"
+    )?;
+    writeln!(out, "and blocking.rs, and src/engine/offload.rs.")?;
     Ok(Report {
         slowest_wait,
         cores,

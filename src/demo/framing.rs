@@ -1,7 +1,7 @@
 //! `framing`: a length prefix in network byte order.
 //!
 //! Without framing, two messages sent back to back can arrive as one
-//! `recv` ("helloworld"): the receiver cannot tell where the first ended.
+//! `recv` ("hithere"): the receiver cannot tell where the first ended.
 //! With framing, each message goes out as a 4-byte big-endian length
 //! (`htonl(len)`, here `u32::to_be_bytes`) followed by the payload; the
 //! receiver reads exactly 4 bytes, then exactly that many more. The `frame`
@@ -25,7 +25,8 @@ pub struct Report {
 
 /// Run the demo.
 pub fn run(out: &mut dyn Write) -> io::Result<Report> {
-    let messages: [&[u8]; 2] = [b"hello", b"world"];
+    // Of different lengths, so that the two headers differ on screen.
+    let messages: [&[u8]; 2] = [b"hi", b"there"];
 
     // Without framing: two sends, one recv.
     let listener = TcpListener::bind(loopback_any_port())?;
@@ -42,15 +43,16 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     unframed_first_recv.truncate(n);
     writeln!(
         out,
-        "Without framing: sent {:?} then {:?}; the receiver's recv() got {:?}.",
-        "hello",
-        "world",
+        "Without framing: sent {:?} then {:?}; one recv() got {:?}.",
+        String::from_utf8_lossy(messages[0]),
+        String::from_utf8_lossy(messages[1]),
         String::from_utf8_lossy(&unframed_first_recv)
     )?;
     writeln!(
         out,
-        "  One message or two? \"hell\" + \"oworld\"? The bytes alone cannot say."
+        "  One message or two? \"hit\" + \"here\"? The bytes alone cannot say."
     )?;
+    writeln!(out)?;
 
     // With framing: length prefix, big-endian, against the `frame` server.
     let (server, addr) = start_tcp(
@@ -79,8 +81,9 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     }
     writeln!(
         out,
-        "  (little-endian would have been {:02x?}: byte order matters on the wire)",
-        5u32.to_le_bytes()
+        "  (in little-endian {} is {:02x?}: byte order matters on the wire)",
+        messages[1].len(),
+        (messages[1].len() as u32).to_le_bytes()
     )?;
     client.write_all(&wire)?; // Both frames in one send, on purpose.
     let mut framed_messages = Vec::new();
@@ -94,13 +97,21 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     }
     writeln!(
         out,
-        "  Sent both frames in one send(); the echoing `frame` server's reply parses back into {} messages: {:?}",
-        framed_messages.len(),
-        framed_messages.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect::<Vec<_>>()
+        "  Both frames went out in one send(); the `frame` server echoed them."
     )?;
     writeln!(
         out,
-        "Open src/service/frame.rs: a complete frame is answered, an incomplete one waits."
+        "  Its reply parses back into {} messages: {:?}",
+        framed_messages.len(),
+        framed_messages
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .collect::<Vec<_>>()
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Open src/service/frame.rs: a complete frame is answered, an incomplete waits."
     )?;
     drop(client);
     server.shutdown()?;

@@ -34,8 +34,12 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     client.write_all(request)?;
     writeln!(
         out,
-        "The client sent {:?} (no newline: `upper` waits for the rest of the line).",
+        "The client sent {:?}",
         String::from_utf8_lossy(request)
+    )?;
+    writeln!(
+        out,
+        "  (no newline: `upper` waits for the rest of the line)."
     )?;
     let started = Instant::now();
     client.shutdown(Shutdown::Write)?;
@@ -43,11 +47,16 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
         out,
         "The client calls shutdown(Write): a FIN goes out, \"I will send nothing more\"."
     )?;
+    writeln!(out)?;
     let mut answer_after_shutdown = Vec::new();
     client.read_to_end(&mut answer_after_shutdown)?; // until the server's own EOF
     writeln!(
         out,
-        "The server saw end of stream, answered the partial line and closed; {} later the client read {:?} and then EOF.",
+        "The server saw end of stream, answered the partial line and closed."
+    )?;
+    writeln!(
+        out,
+        "{} later the client read {:?}, then EOF.",
         ms(started.elapsed()),
         String::from_utf8_lossy(&answer_after_shutdown)
     )?;
@@ -55,7 +64,12 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
         out,
         "close() would have given up both directions: no answer could have been read."
     )?;
-    writeln!(out, "Open src/engine/blocking.rs (read returns 0 -> handle_eof) and src/service/upper.rs (handle_eof).")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Open src/engine/blocking.rs (read returns 0 -> handle_eof)"
+    )?;
+    writeln!(out, " and src/service/upper.rs (handle_eof).")?;
     server.shutdown()?;
     Ok(Report {
         answer_after_shutdown,

@@ -74,7 +74,7 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
             String::from_utf8_lossy(answer.trim_ascii_end()),
             ms(waited),
             if waited >= idle / 2 {
-                "   <- waited for A to leave"
+                "  <- waited for A"
             } else {
                 ""
             }
@@ -87,10 +87,8 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         out,
         "B's connect() succeeded at once everywhere (the kernel completes the handshake);"
     )?;
-    writeln!(
-        out,
-        "only iterative took no accept() for B until A closed. Open src/engine/iterative.rs."
-    )?;
+    writeln!(out, "only iterative took no accept() for B until A closed.")?;
+    writeln!(out, "Open src/engine/iterative.rs.")?;
     Ok(Report {
         idle: params.idle,
         second_client_wait,

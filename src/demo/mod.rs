@@ -38,60 +38,67 @@ pub struct DemoInfo {
     pub summary: &'static str,
 }
 
-/// Every demo, in the order a lecture would use them.
+/// Every demo, in the order a lecture would use them; each summary fits
+/// the screen beside the longest name (`sockbench demo --list`).
 pub const DEMOS: [DemoInfo; 12] = [
     DemoInfo {
         name: "iterative-vs-concurrent",
-        summary:
-            "an idle client blocks the iterative server; threaded, pool and reactor answer at once",
+        summary: "an idle client blocks iterative; the others answer",
     },
     DemoInfo {
         name: "select-loop",
-        summary: "the reactor's readiness events, one line each, for three clients on one thread",
+        summary: "the reactor's events, one line each, for 3 clients",
     },
     DemoInfo {
         name: "threads-vs-events",
-        summary: "2,000 idle connections: threads and memory of threaded vs reactor",
+        summary: "2,000 idle connections: threads and memory per model",
     },
     DemoInfo {
         name: "partial-io",
-        summary: "TCP has no message boundaries: coalesced sends, split receives, a partial send",
+        summary: "no message boundaries: coalesced, split, partial I/O",
     },
     DemoInfo {
         name: "framing",
-        summary: "a 4-byte length prefix in network byte order, and what goes wrong without one",
+        summary: "a length prefix in network byte order, and why",
     },
     DemoInfo {
         name: "half-close",
-        summary: "shutdown(Write) vs close: the server still answers after the client's EOF",
+        summary: "shutdown(Write) vs close: answers after the EOF",
     },
     DemoInfo {
         name: "backlog",
-        summary:
-            "a busy iterative server with listen(2): which connect() calls complete, which stall",
+        summary: "listen(2) on a busy server: which connects stall",
     },
     DemoInfo {
         name: "reuseaddr",
-        summary: "restart on a port with a connection in TIME_WAIT, without and with SO_REUSEADDR",
+        summary: "restart over TIME_WAIT, without and with SO_REUSEADDR",
     },
     DemoInfo {
         name: "udp-loss",
-        summary: "a UDP server losing 30%, the backoff client's retries, and giving up",
+        summary: "30% UDP loss: the client's backoff, retries, give-up",
     },
     DemoInfo {
         name: "blocking-work",
-        summary:
-            "slow requests stall the reactor but not threads or offload; CPU work stops scaling with cores",
+        summary: "slow requests stall the reactor, not threads/offload",
     },
     DemoInfo {
         name: "multi-loop",
-        summary: "reactor with 1 loop, then 2 (SO_REUSEPORT): what a second loop buys on shared cores",
+        summary: "reactor with 1 loop, then 2 (SO_REUSEPORT)",
     },
     DemoInfo {
         name: "readiness-vs-completion",
-        summary: "reactor's readiness events vs uring's completions, and the system calls per request each needs",
+        summary: "reactor's readiness vs uring's completions, syscalls",
     },
 ];
+
+/// `sockbench demo --list`: one line per demo, name then summary.
+pub fn write_list(out: &mut dyn Write) -> io::Result<()> {
+    let name_columns = DEMOS.iter().map(|d| d.name.len()).max().unwrap_or(0);
+    for info in DEMOS {
+        writeln!(out, "{:<name_columns$}  {}", info.name, info.summary)?;
+    }
+    Ok(())
+}
 
 /// Run the demo called `name` with its lecture defaults, narrating to `out`.
 pub fn run(name: &str, out: &mut dyn Write) -> io::Result<()> {
@@ -174,6 +181,38 @@ fn ask_line(stream: &mut TcpStream, line: &[u8]) -> io::Result<Vec<u8>> {
         answer.extend_from_slice(&chunk[..n]);
     }
     Ok(answer)
+}
+
+/// The width every narrative line fits in: a projector's terminal.
+pub const SCREEN_COLUMNS: usize = 80;
+
+/// The lines of one step of a narrative (lines between blank lines): what
+/// a projector shows at once.
+pub const SCREEN_LINES: usize = 40;
+
+/// Write `prefix` then `text`, wrapped at word boundaries to
+/// [`SCREEN_COLUMNS`], continuation lines indented under the text: for
+/// messages the demo does not write itself (errors), whose length it
+/// cannot choose.
+fn write_wrapped(out: &mut dyn Write, prefix: &str, text: &str) -> io::Result<()> {
+    let indent = prefix.chars().count();
+    let mut line = prefix.to_string();
+    let mut line_columns = indent;
+    for word in text.split_whitespace() {
+        let word_columns = word.chars().count();
+        if line_columns > indent && line_columns + 1 + word_columns > SCREEN_COLUMNS {
+            writeln!(out, "{line}")?;
+            line = " ".repeat(indent);
+            line_columns = indent;
+        }
+        if line_columns > indent {
+            line.push(' ');
+            line_columns += 1;
+        }
+        line.push_str(word);
+        line_columns += word_columns;
+    }
+    writeln!(out, "{line}")
 }
 
 /// A duration in milliseconds with one decimal, for the narratives.

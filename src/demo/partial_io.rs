@@ -78,6 +78,7 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         out,
         "   TCP kept the bytes and their order, not the boundaries between the sends."
     )?;
+    writeln!(out)?;
 
     // 2. One big send, many recvs.
     let big = vec![b'x'; params.big_send_bytes];
@@ -100,13 +101,22 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     sender
         .join()
         .map_err(|_| io::Error::other("sender thread panicked"))??;
-    writeln!(out, "2. The client sent {} bytes with one sendall(); the server needed {big_recv_calls} recv() calls", params.big_send_bytes)?;
     writeln!(
         out,
-        "   of at most {} bytes (largest {largest}) to get all {received}, in {:.1} ms.",
+        "2. The client sent {} bytes with one sendall().",
+        params.big_send_bytes
+    )?;
+    writeln!(
+        out,
+        "   The server needed {big_recv_calls} recv() calls of at most {} bytes (largest {largest})",
         params.recv_buffer_bytes,
+    )?;
+    writeln!(
+        out,
+        "   to get all {received}, in {:.1} ms.",
         started.elapsed().as_secs_f64() * 1e3
     )?;
+    writeln!(out)?;
 
     // 3. A non-blocking send returns a partial count.
     let mut client = TcpStream::connect(addr)?;
@@ -118,13 +128,27 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         Err(err) if would_block(&err) => 0,
         Err(err) => return Err(err),
     };
-    writeln!(out, "3. A non-blocking send() of {} bytes to a peer that is not reading returned {nonblocking_send_bytes}:", params.big_send_bytes)?;
     writeln!(
         out,
-        "   only what fit in the kernel's buffers. The rest is the caller's to send later."
+        "3. A non-blocking send() of {} bytes to a peer that is not reading",
+        params.big_send_bytes
     )?;
-    writeln!(out, "So: loop on send (sendall), loop on recv (recv_all), and frame your messages (demo framing).")?;
-    writeln!(out, "Open src/engine/blocking.rs (write_all) and src/engine/reactor.rs (write_some keeps the rest).")?;
+    writeln!(
+        out,
+        "   returned {nonblocking_send_bytes}: only what fit in the kernel's buffers."
+    )?;
+    writeln!(out, "   The rest is the caller's to send later.")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "So: loop on send (sendall), loop on recv (recv_all), frame your messages"
+    )?;
+    writeln!(out, "(sockbench demo framing).")?;
+    writeln!(out, "Open src/engine/blocking.rs (write_all)")?;
+    writeln!(
+        out,
+        " and src/engine/reactor.rs (write_some keeps the rest)."
+    )?;
     Ok(Report {
         first_recv_bytes,
         small_sends_bytes,

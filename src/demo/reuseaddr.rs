@@ -51,7 +51,11 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
         "A server on port {} accepted a client and closed the connection first,",
         addr.port()
     )?;
-    writeln!(out, "then exited. /proc/net/tcp shows {time_wait_on_port} connection(s) on that port in TIME_WAIT (state 06).")?;
+    writeln!(
+        out,
+        "then exited: {time_wait_on_port} connection(s) on that port in TIME_WAIT (/proc/net/tcp: 06)."
+    )?;
+    writeln!(out)?;
     let without_reuseaddr = bind_tcp(addr, without).map(drop).map_err(|e| e.kind());
     writeln!(
         out,
@@ -66,7 +70,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     )?;
     writeln!(
         out,
-        "That is why servers set it (sockbench does by default; --no-reuseaddr turns it off)."
+        "That is why servers set it (sockbench does; --no-reuseaddr turns it off)."
     )?;
     writeln!(
         out,
@@ -83,7 +87,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
 fn describe(result: &Result<(), io::ErrorKind>) -> String {
     match result {
         Ok(()) => "bind succeeded".to_string(),
-        Err(kind) => format!("bind failed: {kind} (\"Address already in use\")"),
+        Err(kind) => format!("bind failed: {kind}"),
     }
 }
 

@@ -33,10 +33,8 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
         ListenOptions::default(),
         config,
     )?;
-    writeln!(
-        out,
-        "A reactor (one thread) serves `upper` on {addr} and prints each event it handles."
-    )?;
+    writeln!(out, "A reactor (one thread) serves `upper` on {addr}")?;
+    writeln!(out, "and prints each event it handles.")?;
     let mut clients = Vec::new();
     for name in ["A", "B", "C"] {
         writeln!(out, "-- client {name} connects: expect `accept`")?;
@@ -74,10 +72,13 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     drop(clients);
     server.shutdown()?;
     let threads_added = during.threads.saturating_sub(before.threads);
-    writeln!(out, "Threads in this process while three clients were connected: +{threads_added} (the reactor's one).")?;
     writeln!(
         out,
-        "Each event names a socket by its token; the loop never blocks on any one client."
+        "Threads added while three clients were connected: +{threads_added} (the reactor's)."
+    )?;
+    writeln!(
+        out,
+        "Each event names a socket by its token; the loop never blocks on one client."
     )?;
     writeln!(
         out,

@@ -3,10 +3,12 @@
 //! Hold N idle connections (default 2,000) on `threaded`, then on `reactor`,
 //! each engine running as a server process of its own (`sockbench serve`),
 //! and read that process's thread count and resident memory (RSS) from
-//! `/proc/PID/status` before and after, plus the kernel's memory for TCP
-//! sockets (`/proc/net/sockstat`, `TCP: mem`, in pages). Threaded pays one
-//! OS thread (a stack, a kernel task) per client; the reactor pays a slab
-//! entry; both pay the kernel for the sockets.
+//! `/proc/PID/status` before and after, plus the kernel's memory for the
+//! sockets as the scenarios of `compare` read it ([`KernelMemory`]): the
+//! slab caches that hold the socket structures, and the pages of socket
+//! buffers (`TCP: mem`), which an idle socket does not hold. Threaded pays
+//! one OS thread (a stack, a kernel task) per client; the reactor pays a
+//! slab entry; both pay the kernel for the sockets.
 //!
 //! A process of its own per engine, because measured in one process the
 //! second engine reuses the heap the first one freed and shows almost
@@ -56,9 +58,13 @@ pub struct Cost {
     pub threads_added: usize,
     /// Resident memory the server process gained, in KiB.
     pub rss_added_kib: u64,
-    /// Kernel memory for TCP sockets gained, both ends, in KiB (the
-    /// machine-wide `TCP: mem` count, so other traffic shows up in it).
-    pub kernel_added_kib: u64,
+    /// Kernel slab caches gained (the socket structures, both ends, and
+    /// for threaded the kernel tasks), in KiB; machine-wide, so other work
+    /// on the machine shows up in it.
+    pub slab_added_kib: u64,
+    /// TCP socket buffer pages gained, both ends, in KiB (machine-wide
+    /// `TCP: mem`): none for sockets with nothing queued.
+    pub tcp_buffers_added_kib: u64,
 }
 
 /// What was measured.
@@ -76,11 +82,20 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     let affordable = limit.saturating_sub(SPARE_DESCRIPTORS) as usize;
     let connections = params.connections.min(affordable);
     if connections < params.connections {
-        writeln!(out, "Open-file limit is {limit}: holding {connections} connections instead of {} (raise `ulimit -n`).", params.connections)?;
+        writeln!(
+            out,
+            "Open-file limit is {limit}: holding {connections} connections, not {}.",
+            params.connections
+        )?;
+        writeln!(out, "Raise `ulimit -n` to hold them all.")?;
     }
     writeln!(
         out,
-        "Holding {connections} idle connections on each engine, each engine a server process of its own."
+        "Holding {connections} idle connections on each engine, each its own server process."
+    )?;
+    writeln!(
+        out,
+        "  engine    threads   server RSS  per conn  kernel slab  per conn  buffers"
     )?;
     let mut costs = Vec::new();
     for engine in [EngineKind::Threaded, EngineKind::Reactor] {
@@ -93,31 +108,31 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
             return Err(io::Error::other("the server did not listen on TCP"));
         };
         let pid = server.pid().to_string();
-        let (before, kernel_before) = (
-            process_status_of(&pid)?,
-            KernelMemory::read()?.tcp_buffers_kib,
-        );
+        let (before, kernel_before) = (process_status_of(&pid)?, KernelMemory::read()?);
         let clients = open_idle_clients(addr, connections)?;
-        let (during, kernel_during) = (
-            process_status_of(&pid)?,
-            KernelMemory::read()?.tcp_buffers_kib,
-        );
+        let (during, kernel_during) = (process_status_of(&pid)?, KernelMemory::read()?);
         let cost = Cost {
             engine,
             threads_added: during.threads.saturating_sub(before.threads),
             rss_added_kib: during.rss_kib.saturating_sub(before.rss_kib),
-            kernel_added_kib: kernel_during.saturating_sub(kernel_before),
+            slab_added_kib: kernel_during
+                .slab_kib
+                .saturating_sub(kernel_before.slab_kib),
+            tcp_buffers_added_kib: kernel_during
+                .tcp_buffers_kib
+                .saturating_sub(kernel_before.tcp_buffers_kib),
         };
         let per = |kib: u64| kib as f64 / connections.max(1) as f64;
         writeln!(
             out,
-            "  {:<9} threads +{:<6} server RSS +{:>7} KiB ({:>5.1} KiB per connection)   kernel socket memory +{:>6} KiB ({:.1} KiB per connection, both ends)",
+            "  {:<9} {:>+7} {:>+8} KiB {:>5.1} KiB {:>+8} KiB {:>5.1} KiB {:>+4} KiB",
             engine.name(),
             cost.threads_added,
             cost.rss_added_kib,
             per(cost.rss_added_kib),
-            cost.kernel_added_kib,
-            per(cost.kernel_added_kib),
+            cost.slab_added_kib,
+            per(cost.slab_added_kib),
+            cost.tcp_buffers_added_kib,
         )?;
         costs.push(cost);
         drop(clients);
@@ -125,13 +140,26 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     }
     writeln!(
         out,
-        "Threaded: one thread per client, each with its own stack. Reactor: one thread for all."
+        "Threaded: one thread per client, each with its own stack. Reactor: one for all."
     )?;
     writeln!(
         out,
-        "Kernel socket memory is the pages of socket buffers (TCP: mem in /proc/net/sockstat): an idle socket holds none; the socket structures themselves are slab memory, outside this figure."
+        "The kernel holds both ends of every loopback connection, in either model:"
     )?;
-    writeln!(out, "Compare src/engine/threaded.rs (spawn per accept) with src/engine/reactor.rs (a slab entry).")?;
+    writeln!(
+        out,
+        "slab (/proc/meminfo Slab) is the socket structures, plus for threaded each"
+    )?;
+    writeln!(
+        out,
+        "thread's kernel task; buffers (TCP: mem in /proc/net/sockstat) are pages of"
+    )?;
+    writeln!(
+        out,
+        "queued data, none when idle. Both machine-wide: other work shows in them too."
+    )?;
+    writeln!(out, "Compare src/engine/threaded.rs (spawn per accept)")?;
+    writeln!(out, "   with src/engine/reactor.rs (a slab entry).")?;
     Ok(Report { connections, costs })
 }
 

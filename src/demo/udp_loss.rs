@@ -12,7 +12,7 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{loopback_any_port, ms};
+use super::{loopback_any_port, ms, write_wrapped};
 use crate::engine::udp_common::{bind_udp, DropPolicy, UdpConfig};
 use crate::engine::{start_udp, EngineKind};
 use crate::service::{self, ServiceKind, ServiceLimits};
@@ -64,7 +64,12 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     let addr = server
         .udp_addr()
         .ok_or_else(|| io::Error::other("a UDP server has a UDP address"))?;
-    let waits: Vec<String> = params.backoff.waits().into_iter().map(ms).collect();
+    let waits: Vec<String> = params
+        .backoff
+        .waits()
+        .into_iter()
+        .map(|wait| wait.as_millis().to_string())
+        .collect();
     writeln!(
         out,
         "UDP `upper` server on {addr} drops {}% of datagrams (seed {}).",
@@ -73,7 +78,7 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     )?;
     writeln!(
         out,
-        "Client schedule: waits of {}, then give up.",
+        "The client waits {} ms for an answer, then gives up.",
         waits.join(", ")
     )?;
     let (mut answered, mut retries, mut slowest) = (0, 0, Duration::ZERO);
@@ -100,7 +105,7 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
                     ms(answer.elapsed)
                 )?;
             }
-            Err(err) => writeln!(out, "  {message:<10} -> {err}")?,
+            Err(err) => write_wrapped(out, &format!("  {message:<10} -> "), &err.to_string())?,
         }
     }
     server.shutdown()?;
@@ -110,6 +115,7 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         params.requests,
         ms(slowest)
     )?;
+    writeln!(out)?;
 
     let silent = start(DropPolicy::new(1.0, 0).map_err(io::Error::other)?)?;
     let silent_addr = silent
@@ -118,11 +124,17 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
     writeln!(out, "A server that drops everything ({silent_addr}):")?;
     let silent_server = ask_expecting_failure(silent_addr, &params.backoff, out)?;
     silent.shutdown()?;
+    writeln!(out)?;
 
     let free_port = UdpSocket::bind(loopback_any_port())?.local_addr()?; // bound, then closed
     writeln!(out, "A port where nobody listens ({free_port}):")?;
     let no_server = ask_expecting_failure(free_port, &params.backoff, out)?;
-    writeln!(out, "A connected UDP socket hears ICMP port unreachable as ECONNREFUSED; a silent server looks like loss.")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "A connected UDP socket hears ICMP port unreachable as ECONNREFUSED;"
+    )?;
+    writeln!(out, "a silent server looks like loss.")?;
     writeln!(
         out,
         "Open src/udp_client.rs (request) and src/engine/udp_iterative.rs."
@@ -164,7 +176,7 @@ fn ask_expecting_failure(
             String::from_utf8_lossy(&answer.reply)
         ))),
         Err(err) => {
-            writeln!(out, "  -> {err}")?;
+            write_wrapped(out, "  -> ", &err.to_string())?;
             Ok(err)
         }
     }

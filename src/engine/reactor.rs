@@ -193,7 +193,7 @@ fn run_loops(mut reactors: Vec<Reactor>) -> io::Result<()> {
         })
         .collect();
     eprintln!(
-        "connections per loop ({count} loops, SO_REUSEPORT hash): {}",
+        "  connections per loop ({count} loops, SO_REUSEPORT hash): {}",
         counts.join(", ")
     );
     results
