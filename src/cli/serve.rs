@@ -276,7 +276,12 @@ fn serve_until_signal(
         } else {
             "SIGTERM"
         };
-        eprintln!("{name}: no new connections; finishing replies in flight (up to {grace:?})");
+        if server.udp_addr().is_some() {
+            // UDP has no connections: every datagram read was answered at once.
+            eprintln!("{name}: stopping; no more datagrams are read");
+        } else {
+            eprintln!("{name}: no new connections; finishing replies in flight (up to {grace:?})");
+        }
     }
     server.shutdown()?;
     Ok(ExitCode::SUCCESS)
