@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Write the README's results section from `compare` CSVs, so that every
-number in the README comes out of a measurement, not a keyboard.
+"""Write the results from `compare` CSVs, so that every number in the
+README and in docs/RESULTS.md comes out of a measurement, not a keyboard.
 
-    python3 scripts/readme-results.py
+    python3 scripts/readme-results.py          # rewrite both
+    python3 scripts/readme-results.py --check  # exit 1 if either is stale
 
 Replaces everything between `<!-- results:begin -->` and
-`<!-- results:end -->` in README.md with:
+`<!-- results:end -->` in README.md with a summary of what the runs found
+(one line per claim, each with its figure and a link to its table), and
+between the same markers in docs/RESULTS.md with the full tables:
 
 1. the verdicts of `results/verdicts.*` (and of `results/offload.*` and
    `results/loops.*`, the same method on blocking work and on two loops) (server-bound cells, paired rounds,
@@ -28,6 +31,13 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+# The section titles of docs/RESULTS.md, which the README's summary links to.
+VERDICTS = "Verdicts"
+URING = "Completion against readiness: uring"
+OFFLOAD = "Blocking work: the offload pool"
+LOOPS = "Two event loops on two shared cores"
+SINGLE_RUNS = "Single runs"
+SCENARIOS = "Connections held and memory per connection"
 ENGINE_ORDER = ["iterative", "threaded", "pool", "reactor", "uring", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw"]
 
 
@@ -118,7 +128,7 @@ def single_run_section(csv_path):
     before rounds have no round column: every row is round 1)."""
     rows = [r for r in load(csv_path) if r.get("round", "1") == "1"]
     parts = [
-        f"**Single runs** (`{rel(csv_path)}`, {len(rows)} cells, one run each). One run of a cell "
+        f"## {SINGLE_RUNS}\n\n`{rel(csv_path)}`, {len(rows)} cells, one run each. One run of a cell "
         "moves by 20% or more on this machine, so these tables are not verdicts between fast "
         "servers (the verdicts above are); they show what is many times larger than that noise: "
         "an iterative server timing out all but one client, blocking work stalling an event loop. "
@@ -171,7 +181,24 @@ def bound(row):
         (server_full, load_full), "neither")
 
 
-def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
+def verdict_agreement(stem, again_stem):
+    """(same, total, how the others differ) between the verdicts of two runs
+    of one command; None when the second run is not committed."""
+    again = ROOT / f"results/{again_stem}.verdicts.csv"
+    if not again.exists():
+        return None
+    verdicts = load(ROOT / f"results/{stem}.verdicts.csv")
+    second = {(v["engine"], v["connections"]): v for v in load(again)}
+    differ = [
+        f"{v['engine']} at {v['connections']} connections ({v['verdict']}, then {second[(v['engine'], v['connections'])]['verdict']})"
+        for v in verdicts
+        if (v["engine"], v["connections"]) in second
+        and second[(v["engine"], v["connections"])]["verdict"] != v["verdict"]
+    ]
+    return len(verdicts) - len(differ), len(verdicts), differ
+
+
+def verdicts_section(stem, again_stem=None, title=VERDICTS, costs=True):
     csv_path = ROOT / f"results/{stem}.csv"
     rows = load(csv_path)
     verdicts = load(ROOT / f"results/{stem}.verdicts.csv")
@@ -191,7 +218,7 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
              "memory layout) is sampled like any other noise; "
              if "fresh process in each round" in (ROOT / f"results/{stem}.machine.txt").read_text() else "")
     out = [
-        f"**{title}** (`{rel(csv_path)}` and `results/{stem}.verdicts.csv`; 64-byte echo, "
+        f"## {title}\n\n`{rel(csv_path)}` and `results/{stem}.verdicts.csv` (64-byte echo, "
         f"work `{work}`): {held}; {rounds} paired rounds, in each of which every server runs "
         f"{pairing}; {fresh}per cell, the median of "
         f"the rounds' req/s ratios to `{baseline}`, a distribution-free 95% interval for that "
@@ -219,18 +246,11 @@ def verdicts_section(stem, again_stem=None, title="Verdicts", costs=True):
     for conns in sorted({r["connections"] for r in base_rows}, key=int):
         m = median_round([r for r in base_rows if r["connections"] == conns])
         out.append(f"| {baseline} (baseline) | {conns} | 1 | | | {float(m['req_per_s']):,.0f} | {int(m['p99_us']):,} | {bound(m)} |")
-    again = ROOT / f"results/{again_stem}.verdicts.csv" if again_stem else None
-    if again is not None and again.exists():
-        second = {(v["engine"], v["connections"]): v for v in load(again)}
-        differ = [
-            f"{v['engine']} at {v['connections']} connections ({v['verdict']}, then {second[(v['engine'], v['connections'])]['verdict']})"
-            for v in verdicts
-            if (v["engine"], v["connections"]) in second
-            and second[(v["engine"], v["connections"])]["verdict"] != v["verdict"]
-        ]
-        same = len(verdicts) - len(differ)
+    agreement = verdict_agreement(stem, again_stem) if again_stem else None
+    if agreement is not None:
+        same, total, differ = agreement
         out += ["", f"The same command run again (`results/{again_stem}.*`, its own machine file) gave the "
-                f"same verdict in {same} of {len(verdicts)} cells"
+                f"same verdict in {same} of {total} cells"
                 + (": " + "; ".join(differ) + "." if differ else ".")]
     for path in sorted(ROOT.glob(f"results/{stem}-vs-*.verdicts.csv")):
         other = load(path)
@@ -287,7 +307,8 @@ def scenario_section(stems):
     if not paths:
         return None
     out = [
-        "**How many connections each model holds, and what each costs** "
+        f"## {SCENARIOS}\n\n"
+        "How many connections each model holds, and what each costs "
         "(`compare --scenario`: open loop, 64-byte echo, each server a process of its own, "
         "measured once every connection is up). *Held*: connections the server held through "
         "the whole measured window (its sockets, sampled). *User*: the server's resident "
@@ -325,20 +346,108 @@ def scenario_section(stems):
     return "\n".join(out) + "\n"
 
 
-def main():
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"README.md lacks the {BEGIN} / {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+def anchor(title):
+    """The link to a `## title` section of docs/RESULTS.md (GitHub's anchor:
+    lowercase, punctuation dropped, spaces as hyphens)."""
+    slug = "".join(c for c in title.lower() if c.isalnum() or c in " -").replace(" ", "-")
+    return f"docs/RESULTS.md#{slug}"
+
+
+class Run:
+    """One committed `compare` run (`results/STEM.csv`) and its verdicts."""
+
+    def __init__(self, stem):
+        self.rows = load(ROOT / f"results/{stem}.csv")
+        path = ROOT / f"results/{stem}.verdicts.csv"
+        self.verdicts = {(v["engine"], v["connections"]): v for v in load(path)} if path.exists() else {}
+
+    def ratio(self, engine, conns):
+        """The median ratio to the baseline and the verdict, as the table shows them."""
+        v = self.verdicts[(engine, str(conns))]
+        return f"{float(v['median_ratio']):.2f}", v["verdict"]
+
+    def median(self, engine, conns):
+        """The cell's median round, as the tables pick it."""
+        return median_round([r for r in self.rows if r["round"] != "0" and r["engine"] == engine
+                             and r["connections"] == str(conns)])
+
+    def counting(self, engine, conns):
+        """The cell's system-call counting round."""
+        return next(r for r in self.rows if r["round"] == "0" and r["engine"] == engine
+                    and r["connections"] == str(conns))
+
+
+def summary():
+    """What the committed runs found, one claim a line, each with its figures
+    and a link to the table in docs/RESULTS.md that holds them."""
+    machine = dict(line.split(": ", 1) for line in (ROOT / "results/verdicts.machine.txt").read_text().splitlines()
+                   if ": " in line)
+    lines = [f"On the machine of the committed runs ({machine['nproc']} cores, {machine['cpu']}, Linux "
+             f"{machine['kernel']}; each run's own machine file is beside it in `results/`):", ""]
+    verdicts = Run("verdicts")
+    ratios = lambda run, conns, engines: ", ".join(
+        f"{e} {run.ratio(e, conns)[0]}" + ("" if run.ratio(e, conns)[1] == "slower" else f" ({run.ratio(e, conns)[1]})")
+        for e in engines)
+    baseline = next(iter(verdicts.verdicts.values()))["baseline"]
+    engines = [e for e in ENGINE_ORDER if (e, "100") in verdicts.verdicts]
+    lines.append(f"- **Under the same CPU quota, 100 connections**: req/s as a share of `{baseline}`'s (the "
+                 f"leanest epoll loop), median of paired rounds: {ratios(verdicts, 100, engines)} "
+                 f"([verdicts]({anchor(VERDICTS)})).")
+    lines.append(f"- **The same at 1000 connections**: {ratios(verdicts, 1000, engines)} "
+                 f"([verdicts]({anchor(VERDICTS)})).")
+    same, total, _ = verdict_agreement("verdicts", "verdicts-2")
+    lines.append(f"- **Run again**, the same command gave the same verdict in {same} of {total} cells "
+                 f"([verdicts]({anchor(VERDICTS)})).")
+    cost = lambda e: float(verdicts.median(e, 100)["server_cpu_s"]) * 1e6 / int(verdicts.median(e, 100)["requests"])
+    switches = lambda e: per_request(verdicts.median(e, 100), "server_vcsw")
+    lines.append(f"- **What a request costs the server** at 100 connections: threaded {cost('threaded'):.1f} µs of CPU "
+                 f"and {switches('threaded'):.2f} voluntary context switches, reactor {cost('reactor'):.1f} µs and "
+                 f"{switches('reactor'):.3f} ([cost per request]({anchor(VERDICTS)})).")
+    full = [r for r in load(ROOT / "results/full.csv") if r.get("round", "1") == "1"
+            and r["service"] == "echo" and r["work"] == "none" and r["size"] == "64"
+            and r["pipeline"] == "1" and r["connections"] == "100"]
+    errors = ", ".join(f"{r['engine']} {int(r['errors']):,}" for e in ENGINE_ORDER for r in full if r["engine"] == e)
+    lines.append(f"- **A blocking server serves as many clients as it has threads**: errors (timeouts) with "
+                 f"100 connections, one run: {errors} "
+                 f"([single runs]({anchor(SINGLE_RUNS)})).")
+    uring = Run("uring-verdicts")
+    syscalls = lambda e: per_request(uring.counting(e, 100), "server_syscalls")
+    ratio, verdict = uring.ratio("uring", 100)
+    lines.append(f"- **Completions instead of readiness**: uring {ratio}× `{baseline}`'s req/s at 100 "
+                 f"connections ({verdict}), with {syscalls('uring'):.2f} system calls per request against the "
+                 f"reactor's {syscalls('reactor'):.2f} ([uring]({anchor(URING)})).")
+    offload = Run("offload")
+    work = offload.rows[0]["work"]
+    base = next(iter(offload.verdicts.values()))["baseline"]
+    lines.append(f"- **Blocking work** (`{work}` per request, 100 connections), req/s as a share of "
+                 f"`{base}`'s: {ratios(offload, 100, ['reactor', 'pool', 'offload'])} "
+                 f"([offload]({anchor(OFFLOAD)})).")
+    loops = Run("loops")
+    ratio, verdict = loops.ratio("reactor-x2", 100)
+    lines.append(f"- **A second event loop on 2 shared cores**: reactor-x2 {ratio}× one reactor's req/s at 100 "
+                 f"connections ({verdict}) ([loops]({anchor(LOOPS)})).")
+    for stem in ["c10k", "c100k"]:
+        rows = load(ROOT / f"results/{stem}.csv")
+        held = "; ".join(
+            f"{r['engine']} {int(r['server_connections'] or 0):,}"
+            + (f" ({float(r['rss_per_connection_kib']):.1f} KiB user, {float(r['slab_per_connection_kib']):.1f} KiB "
+               "kernel slab each)" if r["rss_per_connection_kib"] and r["slab_per_connection_kib"] else "")
+            for r in rows if r["engine"] in ("threaded", "reactor", "prefork-x8"))
+        lines.append(f"- **{stem}**: connections held of {int(rows[0]['connections']):,}: {held} "
+                     f"(descriptor limit {int(rows[0]['descriptor_limit']):,} per process) "
+                     f"([scenarios]({anchor(SCENARIOS)})).")
+    return "\n".join(lines) + "\n"
+
+
+def results_page():
+    """The full tables of docs/RESULTS.md."""
     parts = []
     if (ROOT / "results/verdicts.verdicts.csv").exists():
         parts.append(verdicts_section("verdicts", "verdicts-2"))
     for stem, title, costs in [
-        ("uring-verdicts", "Completion against readiness: uring", True),
-        ("offload", "Blocking work: the offload pool", False),
-        ("loops", "Two event loops on two shared cores", False),
+        ("uring-verdicts", URING, True),
+        ("offload", OFFLOAD, False),
+        ("loops", LOOPS, False),
     ]:
         if (ROOT / f"results/{stem}.verdicts.csv").exists():
             parts.append(verdicts_section(stem, title=title, costs=costs))
@@ -346,8 +455,37 @@ def main():
     scenarios = scenario_section(["c10k", "c100k"])
     if scenarios:
         parts.append(scenarios)
-    readme.write_text(head + BEGIN + "\n" + "\n".join(parts) + END + tail)
-    print("README.md results section rewritten from results/verdicts*.csv, results/full.csv and results/c10k.csv, results/c100k.csv")
+    return "\n".join(parts)
+
+
+def between_markers(path, generated):
+    """The text of `path` with `generated` between its markers."""
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{rel(path)} lacks the {BEGIN} / {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + BEGIN + "\n" + generated + END + tail
+
+
+def main():
+    check = sys.argv[1:] == ["--check"]
+    if sys.argv[1:] and not check:
+        sys.exit("usage: python3 scripts/readme-results.py [--check]")
+    stale = []
+    for path, generated in [(ROOT / "README.md", summary()), (ROOT / "docs/RESULTS.md", results_page())]:
+        text = between_markers(path, generated)
+        if path.read_text() == text:
+            continue
+        stale.append(rel(path))
+        if not check:
+            path.write_text(text)
+    if check:
+        if stale:
+            sys.exit(f"out of date with results/: {', '.join(stale)}: run python3 scripts/readme-results.py")
+        print("README.md and docs/RESULTS.md match results/")
+    else:
+        print(f"rewritten from results/: {', '.join(stale) or 'nothing (already up to date)'}")
 
 
 if __name__ == "__main__":
