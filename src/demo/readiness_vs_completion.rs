@@ -174,6 +174,8 @@ fn narrate(engine: EngineKind, out: &mut dyn Write) -> io::Result<Vec<Vec<u8>>> 
         }
         clients.push(client);
     }
+    // A step of its own: uring's trace of both steps is more than a screen.
+    writeln!(out)?;
     writeln!(
         out,
         "-- {engine}: A, B and C each send a line, then read the answers"
