@@ -263,3 +263,28 @@ fn wait_until_readable(stream: &TcpStream, bytes: usize) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message longer than the screen is wrapped at a word boundary,
+    /// continuation lines indented under its text, no word lost.
+    #[test]
+    fn write_wrapped_keeps_every_line_within_the_screen() {
+        let text =
+            "no server at 127.0.0.1:57515 (connection refused: ICMP port unreachable came back)";
+        let mut out = Vec::new();
+        write_wrapped(&mut out, "  -> ", text).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= SCREEN_COLUMNS),
+            "{out}"
+        );
+        assert!(lines[1].starts_with("     came"), "{out}");
+        let words: Vec<&str> = out.split_whitespace().skip(1).collect();
+        assert_eq!(words, text.split_whitespace().collect::<Vec<_>>());
+    }
+}
