@@ -78,11 +78,11 @@ mod window;
 mod worker;
 
 pub use config::{
-    LoadConfig, RunLimit, Target, LENGTH_SIZE_CYCLE, LOAD_SERVICES, MAX_UDP_PAYLOAD_BYTES,
-    UDP_LOAD_SERVICES,
+    LoadConfig, RunLimit, Target, LOAD_SERVICES, MAX_UDP_PAYLOAD_BYTES, UDP_LOAD_SERVICES,
 };
 pub use find_rate::{find_rate, FindRateReport, Slo};
 pub use progress::ProgressMode;
+pub use protocol::LENGTH_SIZE_CYCLE;
 pub use report::{LoadReport, Outcome, Percentiles, Ramp, ReportRow};
 pub use stats::{ErrorCounts, ErrorKind, Interval};
 pub use timeline::{Timeline, TimelineRow};
