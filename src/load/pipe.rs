@@ -1,5 +1,5 @@
 //! What a generator process and its parent say to each other (`load
-//! --processes`, [`super::processes`]): the parent writes `begin` on the
+//! --processes`, `load/processes.rs`): the parent writes `begin` on the
 //! child's stdin when the ramp is over, and closes it to stop the child;
 //! the child prints `status UP REQUESTS ERRORS OPEN` lines on stdout as it
 //! goes, and `result JSON` ([`ChildResult`]) at its end.

@@ -41,7 +41,7 @@ pub fn run_watched(
 }
 
 /// Whether this process is the whole run or one of several generator
-/// processes ([`super::processes`]).
+/// processes (`load/processes.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     /// The ramp ends when every connection is up, or at the ramp limit.
