@@ -19,8 +19,12 @@
 //! - [`udp_client`]: the notes' UDP client (connected socket, timeout,
 //!   exponential backoff); the UDP engines are `engine::udp_iterative` and
 //!   `engine::udp_reactor`.
-//! - [`load`]: `sockbench load`: the load generator (a mio loop per thread,
-//!   closed or open loop, answers validated, HdrHistogram latencies).
+//! - [`load`]: `sockbench load`: the load generator (closed or open loop,
+//!   answers validated, HdrHistogram latencies). One collector
+//!   (`load/mod.rs`) follows a run's per-second intervals from its source:
+//!   this process's load threads (`load/threads.rs`, each a mio loop in
+//!   `load/worker/`: the loop, the connection, its timers), or several
+//!   generator processes ([`load::processes`]).
 //! - [`compare`]: `sockbench compare`: every engine plus the `tokio` and
 //!   `epoll-raw` reference servers (`examples/`) under one load matrix, to
 //!   CSV, a machine file, a terminal table and SVG plots.
@@ -31,9 +35,9 @@
 //!   the cost-per-request figures of `compare` and the demos.
 //! - [`netstat`]: the kernel's listen-queue counters (`ListenOverflows`,
 //!   `ListenDrops`), which explain failed and slow connects.
-//! - [`cli`]: the `sockbench` command's subcommands (with `serve
-//!   --processes N`'s prefork supervisor, `cli::prefork`); `src/main.rs`
-//!   only parses and dispatches.
+//! - [`cli`]: the `sockbench` command's subcommands, one module each (`serve
+//!   --processes N`'s prefork supervisor is a mode of serve,
+//!   [`cli::serve::prefork`]); `src/main.rs` only parses and dispatches.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

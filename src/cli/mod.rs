@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 pub mod compare;
 pub mod demo;
 pub mod load;
-pub mod prefork;
 pub mod send;
 pub mod serve;
 

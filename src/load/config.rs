@@ -16,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::protocol::LENGTH_SIZE_CYCLE;
 use crate::service::ServiceKind;
 
 /// Where the load goes.
@@ -151,10 +152,6 @@ pub const UDP_LOAD_SERVICES: [ServiceKind; 3] =
 /// Largest UDP request: the largest IPv4 UDP payload (65,535 bytes less the
 /// 20-byte IP and 8-byte UDP headers).
 pub const MAX_UDP_PAYLOAD_BYTES: usize = 65_507;
-
-/// `length` over UDP: request `n` of a client is `--size + n % 64` bytes,
-/// so the answer (which names only a size) tells which request it belongs to.
-pub const LENGTH_SIZE_CYCLE: usize = 64;
 
 impl LoadConfig {
     /// The load threads actually started: [`LoadConfig::threads`], or the

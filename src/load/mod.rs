@@ -19,14 +19,18 @@
 //! are not all up by [`LoadConfig::effective_ramp_limit`], measuring begins
 //! anyway and the report says loudly that the ramp is inside the window.
 //!
-//! Threads send one [`Interval`] per second to the collecting thread, which
-//! merges them into a [`Timeline`]: the per-second timeline, the
-//! HdrHistogram log ([`hdrlog`]) and the totals of the [`LoadReport`] all
-//! come from it. A [`Watch`] ([`run_watched`]; the live view) is handed the
-//! same intervals as they arrive, and may end the run early. It is also told
-//! the moments the measured window begins and ends, so that what it counts
-//! itself (compare: the server's CPU time) covers the same window; the load
-//! threads keep their connections open until it has heard of the end.
+//! Threads send one [`Interval`] per second to the collecting thread (the
+//! collector, `collect`, in this file), which merges them into a
+//! [`Timeline`]: the per-second timeline, the HdrHistogram log ([`hdrlog`])
+//! and the totals of the [`LoadReport`] all come from it. A [`Watch`]
+//! ([`run_watched`]; the live view) is handed the same intervals as they
+//! arrive, and may end the run early. It is also told the moments the
+//! measured window begins and ends, so that what it counts itself
+//! (compare: the server's CPU time) covers the same window; the load
+//! threads keep their connections open until it has heard of the end. The
+//! collector reads from a `Source`: the load threads of this process
+//! (`threads.rs`), or the generator processes of a run too large for one
+//! ([`processes`]).
 //!
 //! The target is a TCP or Unix stream server, or a UDP server
 //! ([`Target::Udp`]): then each client is a connected UDP socket with one
@@ -57,56 +61,50 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::RecvTimeoutError;
+use hdrhistogram::Histogram;
 
 pub mod capacity;
 pub mod config;
 pub mod find_rate;
 pub mod hdrlog;
+mod pipe;
 pub mod processes;
 pub mod progress;
 pub mod protocol;
 pub mod report;
 pub mod source;
 pub mod stats;
+mod threads;
 pub mod timeline;
 mod window;
 mod worker;
 
 pub use config::{
-    LoadConfig, RunLimit, Target, LENGTH_SIZE_CYCLE, LOAD_SERVICES, MAX_UDP_PAYLOAD_BYTES,
-    UDP_LOAD_SERVICES,
+    LoadConfig, RunLimit, Target, LOAD_SERVICES, MAX_UDP_PAYLOAD_BYTES, UDP_LOAD_SERVICES,
 };
 pub use find_rate::{find_rate, FindRateReport, Slo};
 pub use progress::ProgressMode;
+pub use protocol::LENGTH_SIZE_CYCLE;
 pub use report::{LoadReport, Outcome, Percentiles, Ramp, ReportRow};
 pub use stats::{ErrorCounts, ErrorKind, Interval};
+pub use threads::{run, run_watched};
 pub use timeline::{Timeline, TimelineRow};
 pub use worker::GIVE_UP_AFTER;
 
 use crate::counters::ThreadCost;
 use crate::netstat::ListenQueue;
-use stats::{add_histogram, new_histogram};
+use progress::{Progress, State};
+use stats::new_histogram;
 use window::Window;
-use worker::{Assignment, Clock, Message};
 
-/// How long past the planned end the collector waits for load threads
-/// before returning what it has.
-const HARD_DEADLINE_SLACK: Duration = Duration::from_secs(3);
+/// How long past the planned end the collector waits for the load threads
+/// before returning what it has (a source of processes waits twice that).
+pub(crate) const HARD_DEADLINE_SLACK: Duration = Duration::from_secs(3);
 
 /// How often the collector refreshes the progress display.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
-
-/// Run one load test to its end and return what it measured. Fails only for
-/// a bad configuration or when the machine cannot run it (descriptor limit,
-/// local ports, threads); server failures are counted in the report.
-pub fn run(config: &LoadConfig, progress: ProgressMode) -> io::Result<LoadReport> {
-    run_as(config, progress, Role::Alone, None)
-}
 
 /// What a run tells a [`Watch`] as it goes.
 #[derive(Debug, Clone)]
@@ -128,7 +126,7 @@ pub enum RunEvent {
     /// only after [`RunEvent::Measuring`].
     Measured,
     /// Where it is; a few times a second.
-    Progress(progress::State),
+    Progress(State),
     /// One load thread's finished second: the very intervals the report's
     /// [`Timeline`] is merged from.
     Interval(Box<Interval>),
@@ -143,88 +141,109 @@ pub trait Watch: fmt::Debug {
     fn should_stop(&self) -> bool;
 }
 
-/// [`run`], telling `watch` how it goes; `watch` may end it early.
-pub fn run_watched(
-    config: &LoadConfig,
-    progress: ProgressMode,
-    watch: &dyn Watch,
-) -> io::Result<LoadReport> {
-    run_as(config, progress, Role::Alone, Some(watch))
+/// Where a run's measurements come from: the load threads of this process
+/// ([`threads`]), or its generator processes ([`processes`]).
+pub(crate) trait Source {
+    /// How long past the window's planned end its parts may be late.
+    const LATE_SLACK: Duration;
+
+    /// The run's window: the ramp, and when measuring begins.
+    fn window(&self) -> &Window;
+
+    /// When the collector ends the ramp if the connections are not all up
+    /// (`None`: someone else decides, as a parent process does for a
+    /// child).
+    fn ramp_limit(&self) -> Option<Instant>;
+
+    /// Wait at most `timeout` for what the source says next: a finished
+    /// second, returned; anything else it takes in itself, or adds to
+    /// `collected`.
+    fn hear(&mut self, timeout: Duration, collected: &mut Collected) -> Option<Interval>;
+
+    /// Every part has ended (or none can say more): the loop is over.
+    fn is_over(&self) -> bool;
+
+    /// The answers and errors counted so far, for the progress display.
+    fn so_far(&self, collected: &Collected) -> (u64, u64);
+
+    /// Pass on where the run is (a child process tells its parent).
+    fn tell(&mut self, _state: &State) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Ask every part to stop now.
+    fn stop(&self);
+
+    /// Let the connections go, wait for the parts and add what they
+    /// measured to `collected`. `is_cut_off`: the collector gave up on
+    /// late parts.
+    fn finish(self, collected: &mut Collected, is_cut_off: bool) -> io::Result<Ending>;
 }
 
-/// Whether this process is the whole run or one of several generator
-/// processes ([`processes`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    /// The ramp ends when every connection is up, or at the ramp limit.
-    Alone,
-    /// The parent ends the ramp (a `begin` line on stdin) and hears how the
-    /// run goes (`status` lines on stdout); stdin closing stops the run.
-    Child,
+/// What a source says at its end, besides what it added to [`Collected`].
+#[derive(Debug)]
+pub(crate) struct Ending {
+    /// Load threads, over every process.
+    pub threads: usize,
+    /// The worst of the parts' ends (a lost server aside: [`Collected`]
+    /// knows of that).
+    pub outcome: Outcome,
+    /// How long the measurement lasted, if the parts said (otherwise:
+    /// until the last load thread stopped).
+    pub duration_s: Option<f64>,
 }
 
-/// [`run`], as the whole run or as one of several processes.
-pub(crate) fn run_as(
+/// A run's beginning, taken before its first connect: the configuration
+/// checked, and what the end is compared with.
+#[derive(Debug)]
+pub(crate) struct Start {
+    /// When connecting began.
+    pub run_start: Instant,
+    listen_before: Option<ListenQueue>,
+}
+
+impl Start {
+    /// Check `config` against this machine (ports), and read the listen
+    /// queue's counters.
+    pub(crate) fn new(config: &LoadConfig) -> io::Result<Self> {
+        config.validate()?;
+        if let Ok(range) = capacity::PortRange::read() {
+            capacity::check_ports(config, &range)?;
+        }
+        Ok(Start {
+            listen_before: read_listen_queue(config),
+            run_start: Instant::now(),
+        })
+    }
+}
+
+/// How long a run measures: its duration, or at most its `max_duration`
+/// with a request limit.
+pub(crate) fn measured(config: &LoadConfig) -> Duration {
+    match config.limit {
+        RunLimit::Duration(duration) => duration,
+        RunLimit::Requests(_) => config.max_duration,
+    }
+}
+
+/// Follow `source` from `start` to its end, telling `watch` how it goes,
+/// and return what it measured.
+pub(crate) fn collect<S: Source>(
     config: &LoadConfig,
+    start: Start,
+    mut source: S,
     progress: ProgressMode,
-    role: Role,
     watch: Option<&dyn Watch>,
 ) -> io::Result<LoadReport> {
-    config.validate()?;
-    if let Ok(range) = capacity::PortRange::read() {
-        capacity::check_ports(config, &range)?;
-    }
-    ensure_descriptors(config.connections)?;
-    let threads = config.effective_threads();
-    let listen_before = read_listen_queue(config);
-    let run_start = Instant::now();
-    let window = Arc::new(Window::new(
-        config.connections,
-        config.warmup,
-        role == Role::Alone,
-    ));
-    // A child's ramp ends when its parent says so.
-    let ramp_limit = (role == Role::Alone).then(|| run_start + config.effective_ramp_limit());
-    let clock = Clock {
-        run_start,
-        window: Arc::clone(&window),
-        measured: match config.limit {
-            RunLimit::Duration(duration) => duration,
-            RunLimit::Requests(_) => config.max_duration,
-        },
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    if role == Role::Child {
-        processes::listen_to_parent(Arc::clone(&window), Arc::clone(&stop))?;
-    }
-    let (sender, receiver) = crossbeam_channel::unbounded();
-    // The load threads keep their connections open until this is dropped,
-    // once a watcher has been told the window's end: what it reads then
-    // (such as a server's thread per connection) is still there.
-    let (hold_connections, connections_held) = crossbeam_channel::bounded::<()>(0);
-    let mut handles = Vec::with_capacity(threads);
-    for (index, assignment) in assign(config, threads).into_iter().enumerate() {
-        let config = config.clone();
-        let thread_stop = Arc::clone(&stop);
-        let sender = sender.clone();
-        let clock = clock.clone();
-        let held = connections_held.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("sockbench-load-{index}"))
-            .spawn(move || {
-                worker::run_thread(&config, assignment, clock, thread_stop, sender, held)
-            })
-            .inspect_err(|_| stop.store(true, Ordering::Relaxed))?;
-        handles.push(handle);
-    }
-    drop(sender);
-
-    let mut display = progress::Progress::new(progress, run_start, clock.measured);
+    let run_start = start.run_start;
+    let measured = measured(config);
+    let ramp_limit = source.ramp_limit();
+    let mut display = Progress::new(progress, run_start, measured);
     let mut collected = Collected::new(config.rate_per_s.is_some());
     if let Some(watch) = watch {
         watch.see(RunEvent::Started {
             connections: config.connections,
-            measured: clock.measured,
+            measured,
             requests: match config.limit {
                 RunLimit::Requests(requests) => Some(requests),
                 RunLimit::Duration(_) => None,
@@ -232,123 +251,102 @@ pub(crate) fn run_as(
         });
     }
     let mut stopped_by_watch = false;
+    let mut is_cut_off = false;
     let mut edges = Edges::default();
-    let mut done = 0;
-    while done < threads {
+    while !source.is_over() {
         let now = Instant::now();
+        let window = source.window();
         if !stopped_by_watch && watch.is_some_and(|watch| watch.should_stop()) {
-            // The threads stop at their next turn and report as usual.
+            // The parts stop at their next turn and report as usual.
             stopped_by_watch = true;
-            stop.store(true, Ordering::Relaxed);
+            source.stop();
         }
         if window.begins().is_none() && ramp_limit.is_some_and(|limit| now >= limit) {
             // Not every connection is up in time: measure anyway, and say so.
             window.begin(now);
         }
         // Before the ramp ends, wake for the ramp limit; after, give up on
-        // late threads a little after the planned end.
+        // late parts a little after the planned end.
         let wake_at = match (window.begins(), ramp_limit) {
-            (Some(begins), _) => begins + clock.measured + HARD_DEADLINE_SLACK,
+            (Some(begins), _) => begins + measured + S::LATE_SLACK,
             (None, Some(limit)) => limit,
             (None, None) => now + PROGRESS_EVERY,
         };
         if window.begins().is_some() && now >= wake_at {
-            stop.store(true, Ordering::Relaxed);
+            is_cut_off = true;
+            source.stop();
             break;
         }
         // A watcher hears of the window's edges on time, not at the next tick.
-        let wait = [
-            Some(wake_at),
-            watch.and(edges.next(&window, clock.measured)),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|at| at.saturating_duration_since(now))
-        .fold(PROGRESS_EVERY, Duration::min);
-        match receiver.recv_timeout(wait) {
-            Ok(Message::Interval(interval)) => {
-                collected.add_interval(&interval);
-                if let Some(watch) = watch {
-                    watch.see(RunEvent::Interval(Box::new(interval)));
-                }
+        let wait = [Some(wake_at), watch.and(edges.next(window, measured))]
+            .into_iter()
+            .flatten()
+            .map(|at| at.saturating_duration_since(now))
+            .fold(PROGRESS_EVERY, Duration::min);
+        if let Some(interval) = source.hear(wait, &mut collected) {
+            collected.add_interval(&interval);
+            if let Some(watch) = watch {
+                watch.see(RunEvent::Interval(Box::new(interval)));
             }
-            Ok(Message::Done(summary)) => {
-                done += 1;
-                collected.add_summary(summary);
-            }
-            Ok(Message::RampEnded) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break, // a thread failed
         }
+        let window = source.window();
         if let Some(watch) = watch {
-            edges.tell(
-                watch,
-                Instant::now(),
-                &window,
-                clock.measured,
-                done == threads,
-            );
+            edges.tell(watch, Instant::now(), window, measured, source.is_over());
         }
-        let state = progress::State {
+        let (requests, errors) = source.so_far(&collected);
+        let state = State {
             up: window.up(),
             open: window.open(),
             connections: config.connections,
             measure_start: window.begins(),
-            requests: collected.requests,
-            errors: collected.errors,
+            requests,
+            errors,
         };
         display.update(Instant::now(), state);
         if let Some(watch) = watch {
             watch.see(RunEvent::Progress(state));
         }
-        if role == Role::Child {
-            processes::tell_parent(&state)?;
-        }
+        source.tell(&state)?;
     }
     display.finish();
-    stop.store(true, Ordering::Relaxed);
+    source.stop();
     if let Some(watch) = watch {
-        edges.tell(watch, Instant::now(), &window, clock.measured, true);
+        edges.tell(watch, Instant::now(), source.window(), measured, true);
     }
-    drop(hold_connections);
-    if done == threads {
-        for handle in handles {
-            match handle.join() {
-                Ok(result) => result?,
-                Err(_) => return Err(io::Error::other("a load thread panicked")),
-            }
-        }
-    }
-    // Otherwise the late threads are left behind: they see `stop` and end
-    // on their own; their results are not waited for.
-    let outcome = if done < threads {
-        Outcome::CutOff
-    } else if collected.server_lost {
-        Outcome::ServerLost
-    } else if stopped_by_watch {
-        Outcome::Stopped
-    } else {
-        Outcome::Finished
-    };
-    let stopped_at = collected.stopped_at.unwrap_or_else(Instant::now);
-    let measure_start = window.begins().unwrap_or(stopped_at);
+    let window = source.window();
     let since_start = |at: Instant| at.duration_since(run_start).as_secs_f64();
     let ramp = Ramp {
         up: window.ramp_end().map_or(window.up(), |(_, up)| up) as u64,
         duration_s: window.ramp_end().map(|(ended, _)| since_start(ended)),
         all_up_s: window.all_up_at().map(since_start),
     };
-    let listen_queue = listen_before.and_then(|before| {
-        let after = read_listen_queue(config)?;
-        Some(after.since(before))
-    });
+    let begins = window.begins();
+    let ending = source.finish(&mut collected, is_cut_off)?;
+    let outcome = worse(
+        ending.outcome,
+        if collected.server_lost {
+            Outcome::ServerLost
+        } else if stopped_by_watch {
+            Outcome::Stopped
+        } else {
+            Outcome::Finished
+        },
+    );
+    let stopped_at = collected.stopped_at.unwrap_or_else(Instant::now);
+    let measure_start = begins.unwrap_or(stopped_at);
+    let listen_queue = start
+        .listen_before
+        .and_then(|before| Some(read_listen_queue(config)?.since(before)));
     Ok(collected.into_report(
         config,
         Shape {
-            threads,
+            threads: ending.threads,
             started_at: wall_clock_of(measure_start),
-            duration_s: stopped_at
-                .saturating_duration_since(measure_start)
-                .as_secs_f64(),
+            duration_s: ending.duration_s.unwrap_or_else(|| {
+                stopped_at
+                    .saturating_duration_since(measure_start)
+                    .as_secs_f64()
+            }),
             ramp,
             listen_queue,
         },
@@ -399,6 +397,24 @@ impl Edges {
     }
 }
 
+/// The outcome of a run made of parts: a lost generator beats a cut-off,
+/// which beats a lost server, which beats a stop by the user, which beats
+/// a finish.
+pub(crate) fn worse(a: Outcome, b: Outcome) -> Outcome {
+    let rank = |o: Outcome| match o {
+        Outcome::Finished => 0,
+        Outcome::Stopped => 1,
+        Outcome::ServerLost => 2,
+        Outcome::CutOff => 3,
+        Outcome::GeneratorLost => 4,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
 /// The kernel's listen-queue counters, for a TCP server on this machine (a
 /// loopback address: the counters are this machine's, and count TCP
 /// listeners only); `None` otherwise or if they cannot be read.
@@ -419,24 +435,7 @@ fn wall_clock_of(at: Instant) -> SystemTime {
     }
 }
 
-/// Spread connections over threads round-robin (connection `n` goes to
-/// thread `n % threads`), and a request limit in near-equal shares.
-fn assign(config: &LoadConfig, threads: usize) -> Vec<Assignment> {
-    (0..threads)
-        .map(|index| Assignment {
-            connections: (index..config.connections).step_by(threads).collect(),
-            quota: match config.limit {
-                RunLimit::Requests(total) => {
-                    let threads = threads as u64;
-                    Some(total / threads + u64::from((index as u64) < total % threads))
-                }
-                RunLimit::Duration(_) => None,
-            },
-        })
-        .collect()
-}
-
-/// The facts of a run besides what the threads counted.
+/// The facts of a run besides what the parts counted.
 #[derive(Debug)]
 struct Shape {
     threads: usize,
@@ -448,17 +447,26 @@ struct Shape {
 }
 
 /// What the collector has received so far.
-struct Collected {
+pub(crate) struct Collected {
     timeline: Timeline,
-    requests: u64,
-    errors: u64,
-    connect_us: hdrhistogram::Histogram<u64>,
-    established: u64,
-    failed: u64,
-    open_at_end: u64,
-    server_lost: bool,
-    stopped_at: Option<Instant>,
-    cost: Option<ThreadCost>,
+    /// Answers measured, from the intervals.
+    pub requests: u64,
+    /// Errors, from the intervals.
+    pub errors: u64,
+    /// Connect times in µs (warmup included).
+    pub connect_us: Histogram<u64>,
+    /// Connections established, reconnects included.
+    pub established: u64,
+    /// Connection attempts that failed.
+    pub failed: u64,
+    /// Connections open when the parts stopped.
+    pub open_at_end: u64,
+    /// A part stopped because the server could no longer be reached.
+    pub server_lost: bool,
+    /// When the last load thread stopped.
+    pub stopped_at: Option<Instant>,
+    /// What the load threads cost over the measured window.
+    pub cost: Option<ThreadCost>,
 }
 
 impl Collected {
@@ -477,22 +485,11 @@ impl Collected {
         }
     }
 
-    fn add_interval(&mut self, interval: &Interval) {
+    /// Add one part's finished second.
+    pub(crate) fn add_interval(&mut self, interval: &Interval) {
         self.requests += interval.requests;
         self.errors += interval.errors.total();
         self.timeline.add(interval);
-    }
-
-    fn add_summary(&mut self, summary: worker::ThreadSummary) {
-        add_histogram(&mut self.connect_us, &summary.connect_us);
-        self.established += summary.established;
-        self.failed += summary.failed;
-        self.open_at_end += summary.open_at_end;
-        self.server_lost |= summary.server_lost;
-        self.stopped_at = self.stopped_at.max(Some(summary.stopped_at));
-        if let Some(cost) = summary.cost {
-            self.cost = Some(self.cost.unwrap_or_default().plus(cost));
-        }
     }
 
     fn into_report(self, config: &LoadConfig, shape: Shape, outcome: Outcome) -> LoadReport {
@@ -557,19 +554,18 @@ pub fn ensure_descriptors(connections: usize) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    /// Connections go round-robin; request shares add up to the limit.
+    /// Outcomes combine to the worst.
     #[test]
-    fn assign_spreads_connections_and_requests() {
-        let config = LoadConfig {
-            connections: 5,
-            limit: RunLimit::Requests(10),
-            ..LoadConfig::default()
-        };
-        let shares = assign(&config, 3);
-        assert_eq!(shares[0].connections, vec![0, 3]);
-        assert_eq!(shares[2].connections, vec![2]);
-        let total: u64 = shares.iter().map(|s| s.quota.unwrap()).sum();
-        assert_eq!(total, 10);
+    fn worse_outcome_wins() {
+        assert_eq!(
+            worse(Outcome::Finished, Outcome::ServerLost),
+            Outcome::ServerLost
+        );
+        assert_eq!(worse(Outcome::CutOff, Outcome::ServerLost), Outcome::CutOff);
+        assert_eq!(
+            worse(Outcome::Finished, Outcome::Finished),
+            Outcome::Finished
+        );
     }
 
     /// A limit far above any hard limit is refused with advice.

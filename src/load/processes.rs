@@ -15,7 +15,10 @@
 //!    `--hdr-log` writes: one histogram per second, and the connect times)
 //!    and prints `result JSON` with its counts per second.
 //! 4. The parent reads the logs back and adds everything up into one
-//!    report, exactly as the load threads of one process are added up.
+//!    report, exactly as the load threads of one process are added up: the
+//!    same collector (`collect`, in `load/mod.rs`) follows both, the
+//!    children here being its source (`Generators`), the lines they
+//!    exchange in `load/pipe.rs`.
 //!
 //! A child whose stdin closes (its parent is gone) stops. A child that dies
 //! mid-run is named on stderr with how it ended; the others run to their
@@ -23,25 +26,24 @@
 //! figures lack that child's connections.
 
 use std::ffi::OsString;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::capacity::{self, SPARE_DESCRIPTORS};
 use super::config::Target;
 use super::hdrlog::{self, CONNECT_TAG, UNCORRECTED_TAG};
-use super::progress::{self, ProgressMode};
-use super::report::{LoadReport, Outcome, Ramp};
-use super::stats::{add_histogram, ErrorCounts, Interval};
+use super::pipe::{self, hear_child, ChildResult, Heard};
+use super::progress::ProgressMode;
+use super::report::{LoadReport, Outcome};
+use super::stats::{add_histogram, Interval};
+use super::threads::{run_as, Role};
 use super::window::Window;
 use super::{
-    read_listen_queue, run_as, wall_clock_of, Collected, LoadConfig, Role, RunLimit, Shape,
-    HARD_DEADLINE_SLACK, PROGRESS_EVERY,
+    collect, worse, Collected, Ending, LoadConfig, RunLimit, Source, Start, HARD_DEADLINE_SLACK,
 };
 
 /// How many processes run `config`: `asked`, checked, or the fewest whose
@@ -170,107 +172,12 @@ pub fn child_command(exe: &Path, share: &LoadConfig, hdr_log: &Path) -> Command 
     command
 }
 
-/// What a child tells its parent at its end (the histograms go in its log).
-#[derive(Debug, Serialize, Deserialize)]
-struct ChildResult {
-    threads: usize,
-    duration_s: f64,
-    seconds: Vec<SecondCounts>,
-    established: u64,
-    failed: u64,
-    open_at_end: u64,
-    outcome: Outcome,
-}
-
-/// The counts of one second of a child's measurement.
-#[derive(Debug, Serialize, Deserialize)]
-struct SecondCounts {
-    second: u64,
-    sent: u64,
-    requests: u64,
-    bytes: u64,
-    errors: ErrorCounts,
-}
-
-impl ChildResult {
-    fn of(report: &LoadReport) -> Self {
-        ChildResult {
-            threads: report.threads,
-            duration_s: report.duration_s,
-            seconds: report
-                .intervals
-                .iter()
-                .map(|interval| SecondCounts {
-                    second: interval.second,
-                    sent: interval.sent,
-                    requests: interval.requests,
-                    bytes: interval.bytes,
-                    errors: interval.errors,
-                })
-                .collect(),
-            established: report.connections_established,
-            failed: report.connections_failed,
-            open_at_end: report.connections_open_at_end,
-            outcome: report.outcome,
-        }
-    }
-}
-
 /// The child side: run this share when the parent says `begin`, write the
 /// latencies to `hdr_log`, print the result line.
 pub fn run_child(config: &LoadConfig, hdr_log: &Path) -> io::Result<()> {
     let report = run_as(config, ProgressMode::Quiet, Role::Child, None)?;
     hdrlog::write_log(hdr_log, &report)?;
-    let json = serde_json::to_string(&ChildResult::of(&report)).map_err(io::Error::other)?;
-    let mut out = io::stdout().lock();
-    writeln!(out, "result {json}")?;
-    out.flush()
-}
-
-/// In a child: a thread that ends the ramp when the parent writes `begin`,
-/// and stops the run when stdin closes.
-pub(crate) fn listen_to_parent(window: Arc<Window>, stop: Arc<AtomicBool>) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("sockbench-load-parent".into())
-        .spawn(move || {
-            for line in io::stdin().lock().lines() {
-                match line.as_deref() {
-                    Ok("begin") => {
-                        window.begin(Instant::now());
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            // The parent is gone, or done with us.
-            stop.store(true, Ordering::Relaxed);
-        })?;
-    Ok(())
-}
-
-/// In a child: one status line for the parent.
-pub(crate) fn tell_parent(state: &progress::State) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    writeln!(
-        out,
-        "status {} {} {} {}",
-        state.up, state.requests, state.errors, state.open
-    )?;
-    out.flush()
-}
-
-/// A line from a child, with the child's index.
-#[derive(Debug)]
-enum Heard {
-    Status {
-        up: usize,
-        requests: u64,
-        errors: u64,
-        open: usize,
-    },
-    Result(Box<ChildResult>),
-    /// Its stdout closed.
-    Gone,
+    pipe::tell_result(&report)
 }
 
 /// One child as the parent sees it.
@@ -297,185 +204,214 @@ pub fn run_parent(
     progress: ProgressMode,
     command: &dyn Fn(&LoadConfig, &Path) -> Command,
 ) -> io::Result<LoadReport> {
-    config.validate()?;
-    if let Ok(range) = capacity::PortRange::read() {
-        capacity::check_ports(config, &range)?;
-    }
-    let scratch = Scratch::new()?;
-    let listen_before = read_listen_queue(config);
-    let run_start = Instant::now();
-    let (sender, heard) = crossbeam_channel::unbounded();
-    let mut generators = Vec::with_capacity(processes);
-    for (index, share) in split(config, processes).iter().enumerate() {
-        let hdr_log = scratch.0.join(format!("generator-{index}.hlog"));
-        let mut child = command(share, &hdr_log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|err| {
-                io::Error::new(
-                    err.kind(),
-                    format!("cannot start a generator process: {err}"),
-                )
-            })?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let sender = sender.clone();
-        std::thread::spawn(move || hear_child(index, stdout, sender));
-        generators.push(Generator {
-            connections: share.connections,
-            stdin: child.stdin.take(),
-            child,
-            hdr_log,
-            up: 0,
-            open: 0,
-            requests: 0,
-            errors: 0,
-            result: None,
-            gone: false,
-        });
-    }
-    drop(sender);
+    let start = Start::new(config)?;
+    let generators = Generators::start(config, processes, start.run_start, command)?;
+    collect(config, start, generators, progress, None)
+}
 
-    let measured = match config.limit {
-        RunLimit::Duration(duration) => duration,
-        RunLimit::Requests(_) => config.max_duration,
-    };
-    let ramp_limit = run_start + config.effective_ramp_limit();
-    let mut ramp_end: Option<(Instant, usize)> = None;
-    let mut all_up_at = None;
-    let mut display = progress::Progress::new(progress, run_start, measured);
-    let outcome = loop {
-        let now = Instant::now();
-        let up: usize = generators.iter().map(|g| g.up).sum();
-        if up == config.connections && all_up_at.is_none() {
-            all_up_at = Some(now);
+/// The generator processes of a run, as the collector's [`Source`].
+struct Generators {
+    generators: Vec<Generator>,
+    heard: Receiver<(usize, Heard)>,
+    /// The whole run's ramp: the children's connections added up.
+    window: Window,
+    ramp_limit: Instant,
+    /// Every child has been told to `begin`.
+    is_begun: bool,
+    rate_mode: bool,
+    /// Holds the children's logs until they are read.
+    _scratch: Scratch,
+}
+
+impl Generators {
+    /// Start a child per share of `config`.
+    fn start(
+        config: &LoadConfig,
+        processes: usize,
+        run_start: Instant,
+        command: &dyn Fn(&LoadConfig, &Path) -> Command,
+    ) -> io::Result<Self> {
+        let scratch = Scratch::new()?;
+        let (sender, heard) = crossbeam_channel::unbounded();
+        let mut generators = Vec::with_capacity(processes);
+        for (index, share) in split(config, processes).iter().enumerate() {
+            let hdr_log = scratch.0.join(format!("generator-{index}.hlog"));
+            let mut child = command(share, &hdr_log)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .map_err(|err| {
+                    io::Error::new(
+                        err.kind(),
+                        format!("cannot start a generator process: {err}"),
+                    )
+                })?;
+            let stdout = child.stdout.take().expect("stdout is piped");
+            let sender = sender.clone();
+            std::thread::spawn(move || hear_child(index, stdout, sender));
+            generators.push(Generator {
+                connections: share.connections,
+                stdin: child.stdin.take(),
+                child,
+                hdr_log,
+                up: 0,
+                open: 0,
+                requests: 0,
+                errors: 0,
+                result: None,
+                gone: false,
+            });
         }
-        if ramp_end.is_none() && (up == config.connections || now >= ramp_limit) {
-            ramp_end = Some((now, up));
-            for generator in &mut generators {
-                // A child that is gone cannot hear it; its absence shows later.
-                if let Some(stdin) = generator.stdin.as_mut() {
-                    let _ = stdin.write_all(b"begin\n").and_then(|()| stdin.flush());
+        Ok(Generators {
+            generators,
+            heard,
+            window: Window::new(config.connections, config.warmup, true),
+            ramp_limit: run_start + config.effective_ramp_limit(),
+            is_begun: false,
+            rate_mode: config.rate_per_s.is_some(),
+            _scratch: scratch,
+        })
+    }
+
+    /// Once the ramp is over (every connection up, or the ramp limit),
+    /// tell every child to begin, so that their windows coincide.
+    fn begin_when_ramp_ends(&mut self) {
+        if self.is_begun || self.window.ramp_end().is_none() {
+            return;
+        }
+        self.is_begun = true;
+        for generator in &mut self.generators {
+            // A child that is gone cannot hear it; its absence shows later.
+            if let Some(stdin) = generator.stdin.as_mut() {
+                let _ = stdin.write_all(b"begin\n").and_then(|()| stdin.flush());
+            }
+        }
+    }
+}
+
+impl Source for Generators {
+    // Children start late and write their logs at their end: more slack.
+    const LATE_SLACK: Duration = HARD_DEADLINE_SLACK.saturating_mul(2);
+
+    fn window(&self) -> &Window {
+        &self.window
+    }
+
+    fn ramp_limit(&self) -> Option<Instant> {
+        Some(self.ramp_limit)
+    }
+
+    fn hear(&mut self, timeout: Duration, _: &mut Collected) -> Option<Interval> {
+        // The collector may have ended the ramp at its limit.
+        self.begin_when_ramp_ends();
+        match self.heard.recv_timeout(timeout) {
+            Ok((
+                index,
+                Heard::Status {
+                    up,
+                    requests,
+                    errors,
+                    open,
+                },
+            )) => {
+                let generator = &mut self.generators[index];
+                generator.up = up;
+                generator.requests = requests;
+                generator.errors = errors;
+                generator.open = open;
+                let up = self.generators.iter().map(|g| g.up).sum();
+                let open = self.generators.iter().map(|g| g.open).sum();
+                self.window.set_counts(up, open, Instant::now());
+                self.begin_when_ramp_ends();
+            }
+            Ok((index, Heard::Result(result))) => self.generators[index].result = Some(*result),
+            Ok((index, Heard::Gone)) => self.generators[index].gone = true,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                for generator in &mut self.generators {
+                    generator.gone = true;
                 }
             }
         }
-        if generators.iter().all(|g| g.gone) {
-            break Outcome::Finished;
-        }
-        let deadline =
-            ramp_end.map(|(at, _)| at + config.warmup + measured + 2 * HARD_DEADLINE_SLACK);
-        if deadline.is_some_and(|deadline| now >= deadline) {
-            break Outcome::CutOff;
-        }
-        if ramp_end.is_none() && generators.iter().any(|g| g.gone) {
-            // A child failed before measuring began: its message is above.
-            break Outcome::CutOff;
-        }
-        match heard.recv_timeout(PROGRESS_EVERY) {
-            Ok((index, message)) => {
-                let generator: &mut Generator = &mut generators[index];
-                match message {
-                    Heard::Status {
-                        up,
-                        requests,
-                        errors,
-                        open,
-                    } => {
-                        generator.up = up;
-                        generator.requests = requests;
-                        generator.errors = errors;
-                        generator.open = open;
-                    }
-                    Heard::Result(result) => generator.result = Some(*result),
-                    Heard::Gone => generator.gone = true,
-                }
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break Outcome::Finished,
-        }
-        display.update(
-            Instant::now(),
-            progress::State {
-                up: generators.iter().map(|g| g.up).sum(),
-                open: generators.iter().map(|g| g.open).sum(),
-                connections: config.connections,
-                measure_start: ramp_end.map(|(at, _)| at + config.warmup),
-                requests: generators.iter().map(|g| g.requests).sum(),
-                errors: generators.iter().map(|g| g.errors).sum(),
-            },
-        );
-    };
-    display.finish();
-    for generator in &mut generators {
-        generator.stdin = None; // closing stdin stops a child still running
-    }
-    for (index, generator) in generators.iter_mut().enumerate() {
-        if !generator.gone {
-            let _ = generator.child.kill();
-        }
-        let status = generator.child.wait();
-        if generator.result.is_none() {
-            let how = status.map_or_else(
-                |err| format!("its status is unknown: {err}"),
-                |s| s.to_string(),
-            );
-            eprintln!(
-                "load: generator process {} of {processes} (pid {}) ended without a result ({how}): its {} connections are missing from the figures",
-                index + 1,
-                generator.child.id(),
-                generator.connections,
-            );
-        }
-    }
-    let missing = generators.iter().filter(|g| g.result.is_none()).count();
-    if ramp_end.is_none() || missing == processes {
-        return Err(io::Error::other(format!(
-            "{missing} of {processes} generator processes ended without a result (see their messages above)"
-        )));
+        // Their seconds arrive with their results, at the end.
+        None
     }
 
-    let mut collected = Collected::new(config.rate_per_s.is_some());
-    let mut threads = 0;
-    let mut duration_s: f64 = 0.0;
-    let mut outcome = if missing > 0 {
-        Outcome::GeneratorLost
-    } else {
-        outcome
-    };
-    for generator in &generators {
-        let Some(result) = &generator.result else {
-            continue;
+    fn is_over(&self) -> bool {
+        // A child that fails before measuring begins ends the run: its
+        // message is above.
+        let is_any_gone = self.generators.iter().any(|g| g.gone);
+        let is_all_gone = self.generators.iter().all(|g| g.gone);
+        is_all_gone || (is_any_gone && self.window.ramp_end().is_none())
+    }
+
+    fn so_far(&self, _: &Collected) -> (u64, u64) {
+        (
+            self.generators.iter().map(|g| g.requests).sum(),
+            self.generators.iter().map(|g| g.errors).sum(),
+        )
+    }
+
+    fn stop(&self) {
+        // Nothing to do at once: `finish` closes the children's stdin, which
+        // stops them.
+    }
+
+    fn finish(mut self, collected: &mut Collected, is_cut_off: bool) -> io::Result<Ending> {
+        let processes = self.generators.len();
+        for generator in &mut self.generators {
+            generator.stdin = None; // closing stdin stops a child still running
+        }
+        for (index, generator) in self.generators.iter_mut().enumerate() {
+            if !generator.gone {
+                let _ = generator.child.kill();
+            }
+            let status = generator.child.wait();
+            if generator.result.is_none() {
+                let how = status.map_or_else(
+                    |err| format!("its status is unknown: {err}"),
+                    |s| s.to_string(),
+                );
+                eprintln!(
+                    "load: generator process {} of {processes} (pid {}) ended without a result ({how}): its {} connections are missing from the figures",
+                    index + 1,
+                    generator.child.id(),
+                    generator.connections,
+                );
+            }
+        }
+        let missing = self
+            .generators
+            .iter()
+            .filter(|g| g.result.is_none())
+            .count();
+        if self.window.ramp_end().is_none() || missing == processes {
+            return Err(io::Error::other(format!(
+                "{missing} of {processes} generator processes ended without a result (see their messages above)"
+            )));
+        }
+        let mut threads = 0;
+        let mut duration_s: f64 = 0.0;
+        let mut outcome = match (missing, is_cut_off) {
+            (1.., _) => Outcome::GeneratorLost,
+            (0, true) => Outcome::CutOff,
+            (0, false) => Outcome::Finished,
         };
-        threads += result.threads;
-        duration_s = duration_s.max(result.duration_s);
-        outcome = worse(outcome, result.outcome);
-        add_child(
-            &mut collected,
-            result,
-            &generator.hdr_log,
-            config.rate_per_s.is_some(),
-        )?;
-    }
-    let (ended, up) = ramp_end.expect("checked above");
-    let since_start = |at: Instant| at.duration_since(run_start).as_secs_f64();
-    let ramp = Ramp {
-        up: up as u64,
-        duration_s: Some(since_start(ended)),
-        all_up_s: all_up_at.map(since_start),
-    };
-    let listen_queue =
-        listen_before.and_then(|before| Some(read_listen_queue(config)?.since(before)));
-    Ok(collected.into_report(
-        config,
-        Shape {
+        for generator in &self.generators {
+            let Some(result) = &generator.result else {
+                continue;
+            };
+            threads += result.threads;
+            duration_s = duration_s.max(result.duration_s);
+            outcome = worse(outcome, result.outcome);
+            add_child(collected, result, &generator.hdr_log, self.rate_mode)?;
+        }
+        Ok(Ending {
             threads,
-            started_at: wall_clock_of(ended + config.warmup),
-            duration_s,
-            ramp,
-            listen_queue,
-        },
-        outcome,
-    ))
+            outcome,
+            duration_s: Some(duration_s),
+        })
+    }
 }
 
 /// A directory for the children's logs, removed when dropped.
@@ -494,43 +430,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// Read a child's stdout lines and pass on what they say.
-fn hear_child(
-    index: usize,
-    stdout: impl io::Read,
-    sender: crossbeam_channel::Sender<(usize, Heard)>,
-) {
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        let heard = if let Some(json) = line.strip_prefix("result ") {
-            match serde_json::from_str(json) {
-                Ok(result) => Heard::Result(Box::new(result)),
-                Err(_) => continue,
-            }
-        } else if let Some(status) = line.strip_prefix("status ") {
-            let numbers: Vec<u64> = status
-                .split_whitespace()
-                .filter_map(|n| n.parse().ok())
-                .collect();
-            let [up, requests, errors, open] = numbers[..] else {
-                continue;
-            };
-            Heard::Status {
-                up: up as usize,
-                requests,
-                errors,
-                open: open as usize,
-            }
-        } else {
-            continue;
-        };
-        if sender.send((index, heard)).is_err() {
-            return;
-        }
-    }
-    let _ = sender.send((index, Heard::Gone));
 }
 
 /// Add one child's counts (from its result) and histograms (from its log)
@@ -570,24 +469,6 @@ fn add_child(
     collected.open_at_end += result.open_at_end;
     collected.server_lost |= result.outcome == Outcome::ServerLost;
     Ok(())
-}
-
-/// The outcome of a run made of two: a lost generator beats a cut-off,
-/// which beats a lost server, which beats a stop by the user, which beats
-/// a finish.
-fn worse(a: Outcome, b: Outcome) -> Outcome {
-    let rank = |o: Outcome| match o {
-        Outcome::Finished => 0,
-        Outcome::Stopped => 1,
-        Outcome::ServerLost => 2,
-        Outcome::CutOff => 3,
-        Outcome::GeneratorLost => 4,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
 }
 
 #[cfg(test)]
@@ -642,19 +523,5 @@ mod tests {
         );
         assert!(process_count_within(3, Some(4), 20_000).is_err());
         assert!(process_count_within(3, Some(0), 20_000).is_err());
-    }
-
-    /// Outcomes combine to the worst.
-    #[test]
-    fn worse_outcome_wins() {
-        assert_eq!(
-            worse(Outcome::Finished, Outcome::ServerLost),
-            Outcome::ServerLost
-        );
-        assert_eq!(worse(Outcome::CutOff, Outcome::ServerLost), Outcome::CutOff);
-        assert_eq!(
-            worse(Outcome::Finished, Outcome::Finished),
-            Outcome::Finished
-        );
     }
 }

@@ -27,8 +27,11 @@
 use std::io::Write;
 use std::ops::Range;
 
-use super::config::LENGTH_SIZE_CYCLE;
 use crate::service::{frame, http, ServiceKind};
+
+/// `length` over UDP: request `n` of a client is `--size + n % 64` bytes,
+/// so the answer (which names only a size) tells which request it belongs to.
+pub const LENGTH_SIZE_CYCLE: usize = 64;
 
 /// The verdict on the bytes at the front of a connection's read buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]

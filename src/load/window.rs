@@ -16,9 +16,11 @@
 //! It also keeps the one figure about connections that changes between two
 //! seconds and that the live view shows: how many are open now.
 //!
-//! With several generator processes, each says when its connections are up
-//! and the parent tells them all to begin at once (`begins_when_up` false),
-//! so that their windows coincide.
+//! With several generator processes, each says how many of its connections
+//! are up, the parent adds them up in its own window
+//! ([`Window::set_counts`]) and tells them all to begin at once (their
+//! windows do not begin by themselves: `begins_when_up` false), so that
+//! their windows coincide.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -78,6 +80,19 @@ impl Window {
     /// An established connection was closed.
     pub(crate) fn connection_closed(&self) {
         self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A parent process's window: its children have `up` connections
+    /// established at least once and `open` open now. `true` when this
+    /// ended the ramp (the last connection is up).
+    pub(crate) fn set_counts(&self, up: usize, open: usize, now: Instant) -> bool {
+        self.up.store(up, Ordering::Relaxed);
+        self.open.store(open, Ordering::Relaxed);
+        if up != self.connections {
+            return false;
+        }
+        let _ = self.all_up_at.set(now);
+        self.begins_when_up && self.begin(now)
     }
 
     /// Connections open now.

@@ -14,6 +14,11 @@
 //! Answers are checked at the front of the read buffer in request order
 //! ([`Protocol::check_response`]); a wrong answer closes the connection.
 //!
+//! This file is the loop and what it counts; [`connection`] is one
+//! connection (socket, buffers, requests in flight, its reads and writes);
+//! [`timer`] is when the loop wakes (the `timerfd`, the queues of slots due
+//! to connect or to send, the timeout scan).
+//!
 //! Over UDP the same loop drives a second kind of "connection": a UDP
 //! socket `connect`ed to the server, so the kernel passes it only the
 //! server's datagrams and an ICMP "port unreachable" comes back as
@@ -29,28 +34,27 @@
 //!   a thread that has had refusals and no answer for [`GIVE_UP_AFTER`]
 //!   ends the run, as when a TCP server is gone.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::ops::Range;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{self, Read};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use hdrhistogram::Histogram;
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Token};
 
 use super::config::{LoadConfig, Target};
 use super::protocol::{Check, Datagram, Protocol};
-use super::source::connect_from;
 use super::stats::{new_histogram, record_us, ErrorKind, Interval};
 use super::window::Window;
 use crate::counters::ThreadCost;
-use crate::io_util::{forward_source, interrupted, would_block};
+use crate::io_util::{interrupted, would_block};
+use connection::{micros, request_id, Close, Conn, InFlight, Readiness, Slot, Stream};
+use timer::{timeout_scan_every, DueQueue, WakeTimer};
+
+mod connection;
+mod timer;
 
 /// Wait this long before retrying a connection that could not be opened.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
@@ -60,21 +64,8 @@ const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 /// gone and ends the run. Over UDP: refusals and no answer for this long.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(1);
 
-/// Connect and request timeouts are checked every 1/32 of the shorter of
-/// the two, but no more often than every 10 ms (each check visits every
-/// connection of the thread: checking every few milliseconds would cost a
-/// pass over the whole table every few hundred requests) and no less often
-/// than every 50 ms, which is also how soon the stop flag is seen.
-const TIMEOUT_SCAN_FRACTION: u32 = 32;
-const TIMEOUT_SCAN_BOUNDS: (Duration, Duration) =
-    (Duration::from_millis(10), Duration::from_millis(50));
-
 /// Bytes read per `read` call (also more than the largest datagram).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
-
-/// Bits of a request id that count the requests of one connection; the
-/// bits above hold the connection's global number.
-const REQUEST_COUNT_BITS: u32 = 40;
 
 /// The run's time line, shared by every thread.
 #[derive(Debug, Clone)]
@@ -129,245 +120,6 @@ pub(crate) struct Assignment {
     pub quota: Option<u64>,
 }
 
-/// A request sent and not yet answered.
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    id: u64,
-    /// When it was meant to go (rate mode), else when it went.
-    intended: Instant,
-    /// When it went.
-    sent: Instant,
-    /// Meant to go inside the measured window (not during the ramp or the
-    /// warmup): its answer, or its loss, is part of the figures.
-    measured: bool,
-}
-
-impl InFlight {
-    /// The latency of an answer arriving `now`: from the intended send time
-    /// (corrected, in rate mode) and from the actual send, in µs.
-    fn latencies_us(&self, now: Instant) -> (u64, u64) {
-        (micros(now - self.intended), micros(now - self.sent))
-    }
-}
-
-/// A `timerfd` in the poll set that wakes the loop at its next deadline
-/// (the end of a second, a timeout scan, a connect of the ramp, a scheduled
-/// send), so `poll` itself waits with no timeout. Two reasons:
-/// - a timed `epoll_wait` sets a kernel timer every time it sleeps (in a
-///   virtual machine, programming the timer is a trip to the hypervisor),
-///   while this timer is set again only when the deadline changes;
-/// - epoll's timeout counts in whole milliseconds, which would add up to a
-///   millisecond of lateness to every corrected latency in rate mode.
-#[derive(Debug)]
-struct WakeTimer {
-    fd: OwnedFd,
-    /// The deadline the timer is set for.
-    armed_for: Option<Instant>,
-}
-
-/// The timer's token: beyond any slot index.
-const TIMER: Token = Token(usize::MAX);
-
-impl WakeTimer {
-    fn new(registry: &Registry) -> io::Result<Self> {
-        // SAFETY: plain syscall; the returned descriptor is owned below.
-        let raw = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        registry.register(&mut SourceFd(&fd.as_raw_fd()), TIMER, Interest::READABLE)?;
-        Ok(WakeTimer {
-            fd,
-            armed_for: None,
-        })
-    }
-
-    /// Fire once at `deadline`, unless already set for it (setting it again
-    /// resets a pending expiry, so its event need not be read).
-    fn wake_at(&mut self, deadline: Instant, now: Instant) -> io::Result<()> {
-        if self.armed_for == Some(deadline) {
-            return Ok(());
-        }
-        // At least 1 ns: zero would disarm.
-        let after = deadline.duration_since(now).max(Duration::from_nanos(1));
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: after.as_secs() as libc::time_t,
-                tv_nsec: after.subsec_nanos() as libc::c_long,
-            },
-        };
-        // SAFETY: `spec` is a valid itimerspec; the old value is not wanted.
-        if unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) }
-            != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        self.armed_for = Some(deadline);
-        Ok(())
-    }
-}
-
-/// A client socket: TCP, Unix, or a connected UDP socket (whose `read` and
-/// `write` receive and send one whole datagram).
-#[derive(Debug)]
-enum Stream {
-    Tcp(mio::net::TcpStream),
-    Unix(mio::net::UnixStream),
-    Udp(mio::net::UdpSocket),
-}
-
-impl Stream {
-    /// Start a non-blocking connect, over TCP from `source` if given. For
-    /// UDP, `connect` sends nothing: it only fixes the peer, and is done at
-    /// once.
-    fn connect(target: &Target, source: Option<IpAddr>) -> io::Result<Stream> {
-        match target {
-            Target::Tcp(addr) => Ok(Stream::Tcp(match source {
-                Some(source) => connect_from(source, *addr)?,
-                None => mio::net::TcpStream::connect(*addr)?,
-            })),
-            Target::Unix(path) => Ok(Stream::Unix(mio::net::UnixStream::connect(path)?)),
-            Target::Udp(addr) => {
-                let any: SocketAddr = match addr {
-                    SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-                    SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-                };
-                let socket = mio::net::UdpSocket::bind(any)?;
-                socket.connect(*addr)?;
-                Ok(Stream::Udp(socket))
-            }
-        }
-    }
-
-    /// After a readiness event on a connecting socket: `Ok(true)` once
-    /// connected, `Ok(false)` if still connecting (a spurious event), the
-    /// connect error otherwise (mio's documented recipe).
-    fn is_connected(&self) -> io::Result<bool> {
-        let (error, peer) = match self {
-            Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(drop)),
-            Stream::Unix(s) => (s.take_error()?, s.peer_addr().map(drop)),
-            Stream::Udp(s) => (s.take_error()?, s.peer_addr().map(drop)),
-        };
-        if let Some(err) = error {
-            return Err(err);
-        }
-        match peer {
-            Ok(()) => {
-                if let Stream::Tcp(s) = self {
-                    // Small requests must not wait for Nagle.
-                    s.set_nodelay(true)?;
-                }
-                Ok(true)
-            }
-            Err(err) if err.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(err) => Err(err),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-            Stream::Udp(s) => s.recv(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-            Stream::Udp(s) => s.send(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-forward_source!(Stream { Tcp, Unix, Udp });
-
-/// One open (or opening) connection.
-#[derive(Debug)]
-struct Conn {
-    stream: Stream,
-    /// `Some(start)` while the handshake runs.
-    connecting_since: Option<Instant>,
-    /// Requests queued; `out[out_sent..]` is not written yet.
-    out: Vec<u8>,
-    out_sent: usize,
-    /// Bytes read and not yet matched to a request.
-    input: Vec<u8>,
-    in_flight: VecDeque<InFlight>,
-    /// Registered for WRITABLE too (while connecting or output is pending).
-    wants_writable: bool,
-}
-
-/// A connection's place in the run, kept across reconnects.
-#[derive(Debug)]
-struct Slot {
-    conn: Option<Conn>,
-    /// The connection's global number.
-    number: usize,
-    /// When to (re)connect while `conn` is `None`.
-    connect_at: Instant,
-    /// Requests sent on this slot, for ids.
-    requests_sent: u64,
-    /// Rate mode: when the next request is meant to go (set at the first
-    /// connect, then advancing on schedule whatever happens).
-    next_intended: Option<Instant>,
-    /// Rate mode: an entry for this slot is in the send heap.
-    in_send_heap: bool,
-    /// Has been established at least once (counts toward the ramp).
-    has_been_up: bool,
-}
-
-impl Slot {
-    /// The ids of every request this slot has sent.
-    fn sent_ids(&self) -> Range<u64> {
-        request_id(self.number, 0)..request_id(self.number, self.requests_sent)
-    }
-}
-
-/// The id of request number `count` of connection `number`: unique across
-/// threads, and consecutive within a connection.
-fn request_id(number: usize, count: u64) -> u64 {
-    ((number as u64) << REQUEST_COUNT_BITS) | count
-}
-
-/// What an event says about a socket.
-#[derive(Debug, Clone, Copy)]
-struct Readiness {
-    /// There may be bytes (or an EOF, or an error) to read.
-    readable: bool,
-    /// The peer closed its side (or the socket failed).
-    read_closed: bool,
-}
-
-/// Why a connection is being closed.
-#[derive(Debug, Clone, Copy)]
-enum Close {
-    /// A failure, counted.
-    Error(ErrorKind),
-    /// The server closed with nothing owed: just reconnect.
-    Clean,
-}
-
 /// One load thread. Built and run on its own thread by [`run_thread`].
 struct Worker {
     poll: Poll,
@@ -392,9 +144,9 @@ struct Worker {
 
     slots: Vec<Slot>,
     /// Slots waiting to connect, by time.
-    connect_heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    connect_queue: DueQueue,
     /// Rate mode: slots with a future intended send, by time.
-    send_heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    send_queue: DueQueue,
     read_buf: Vec<u8>,
     scratch: Vec<u8>,
     /// Slots handled in this turn whose next requests have not gone out
@@ -450,14 +202,14 @@ pub(crate) fn run_thread(
                 }),
             requests_sent: 0,
             next_intended: None,
-            in_send_heap: false,
+            in_send_queue: false,
             has_been_up: false,
         })
         .collect::<Vec<_>>();
-    let connect_heap = slots
+    let connect_queue = slots
         .iter()
         .enumerate()
-        .map(|(index, slot)| Reverse((slot.connect_at, index)))
+        .map(|(index, slot)| (slot.connect_at, index))
         .collect();
     let rate_per_s = config.rate_per_s.unwrap_or(0.0);
     let poll = Poll::new()?;
@@ -485,8 +237,8 @@ pub(crate) fn run_thread(
         messages,
         quota: assignment.quota,
         slots,
-        connect_heap,
-        send_heap: BinaryHeap::new(),
+        connect_queue,
+        send_queue: DueQueue::default(),
         read_buf: vec![0; READ_CHUNK_BYTES],
         scratch: Vec::new(),
         answered: Vec::new(),
@@ -496,8 +248,7 @@ pub(crate) fn run_thread(
         current: Interval::new(0, config.rate_per_s.is_some()),
         next_tick: None,
         next_scan: clock.run_start,
-        scan_every: (config.connect_timeout.min(config.request_timeout) / TIMEOUT_SCAN_FRACTION)
-            .clamp(TIMEOUT_SCAN_BOUNDS.0, TIMEOUT_SCAN_BOUNDS.1),
+        scan_every: timeout_scan_every(config.connect_timeout, config.request_timeout),
         connect_us: new_histogram(),
         established: 0,
         failed: 0,
@@ -657,11 +408,11 @@ impl Worker {
         {
             until = until.min(deadline);
         }
-        if let Some(Reverse((at, _))) = self.connect_heap.peek() {
-            until = until.min(*at);
-        }
-        if let Some(Reverse((at, _))) = self.send_heap.peek() {
-            until = until.min(*at);
+        for due in [self.connect_queue.next_at(), self.send_queue.next_at()]
+            .into_iter()
+            .flatten()
+        {
+            until = until.min(due);
         }
         until
     }
@@ -674,11 +425,7 @@ impl Worker {
     }
 
     fn open_due_connections(&mut self, now: Instant) {
-        while let Some(&Reverse((at, index))) = self.connect_heap.peek() {
-            if at > now {
-                break;
-            }
-            self.connect_heap.pop();
+        while let Some(index) = self.connect_queue.pop_due(now) {
             self.connect(index, now);
         }
     }
@@ -699,15 +446,7 @@ impl Worker {
         {
             return self.connect_failed(index, ErrorKind::of_io(&err), now);
         }
-        self.slots[index].conn = Some(Conn {
-            stream,
-            connecting_since: Some(now),
-            out: Vec::new(),
-            out_sent: 0,
-            input: Vec::new(),
-            in_flight: VecDeque::new(),
-            wants_writable: true,
-        });
+        self.slots[index].conn = Some(Conn::connecting(stream, now));
     }
 
     /// A connection could not be opened: count it, retry after a pause.
@@ -719,7 +458,7 @@ impl Worker {
         }
         let at = now + RECONNECT_BACKOFF;
         self.slots[index].connect_at = at;
-        self.connect_heap.push(Reverse((at, index)));
+        self.connect_queue.push(at, index);
     }
 
     /// The handshake finished: record it and start sending.
@@ -757,12 +496,8 @@ impl Worker {
 
     /// Rate mode: send for every slot whose intended time has come.
     fn send_due_requests(&mut self, now: Instant) {
-        while let Some(&Reverse((at, index))) = self.send_heap.peek() {
-            if at > now {
-                break;
-            }
-            self.send_heap.pop();
-            self.slots[index].in_send_heap = false;
+        while let Some(index) = self.send_queue.pop_due(now) {
+            self.slots[index].in_send_queue = false;
             self.send_more(index, now);
         }
     }
@@ -808,10 +543,10 @@ impl Worker {
             self.current.sent += u64::from(measured);
         }
         self.in_flight_total += queued;
-        if let (Some(next), false) = (slot.next_intended, slot.in_send_heap) {
+        if let (Some(next), false) = (slot.next_intended, slot.in_send_queue) {
             if next > now {
-                slot.in_send_heap = true;
-                self.send_heap.push(Reverse((next, index)));
+                slot.in_send_queue = true;
+                self.send_queue.push(next, index);
             }
             // Otherwise it is late and waits for an answer to make room:
             // `send_answered` calls `send_more` again.
@@ -821,39 +556,12 @@ impl Worker {
         }
     }
 
-    /// Write queued requests until done or the socket is full; keep
-    /// WRITABLE interest exactly while something is left.
+    /// Write slot `index`'s queued requests ([`Conn::flush`]).
     fn flush(&mut self, index: usize) -> Result<(), Close> {
-        let Some(conn) = self.slots[index].conn.as_mut() else {
-            return Ok(());
-        };
-        while conn.out_sent < conn.out.len() {
-            match conn.stream.write(&conn.out[conn.out_sent..]) {
-                Ok(0) => return Err(Close::Error(ErrorKind::Closed)),
-                Ok(n) => conn.out_sent += n,
-                Err(err) if would_block(&err) => break,
-                Err(err) if interrupted(&err) => continue,
-                Err(err) => return Err(Close::Error(ErrorKind::of_io(&err))),
-            }
+        match self.slots[index].conn.as_mut() {
+            Some(conn) => conn.flush(self.poll.registry(), Token(index)),
+            None => Ok(()),
         }
-        if conn.out_sent == conn.out.len() {
-            conn.out.clear();
-            conn.out_sent = 0;
-        }
-        let wants_writable = !conn.out.is_empty();
-        if wants_writable != conn.wants_writable {
-            let interest = if wants_writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            self.poll
-                .registry()
-                .reregister(&mut conn.stream, Token(index), interest)
-                .map_err(|err| Close::Error(ErrorKind::of_io(&err)))?;
-            conn.wants_writable = wants_writable;
-        }
-        Ok(())
     }
 
     /// A readiness event for slot `index`.
@@ -909,27 +617,7 @@ impl Worker {
         let Some(conn) = self.slots[index].conn.as_mut() else {
             return Ok(());
         };
-        let mut eof = false;
-        loop {
-            match conn.stream.read(&mut self.read_buf) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    conn.input.extend_from_slice(&self.read_buf[..n]);
-                    if n < self.read_buf.len() && !read_closed {
-                        // A short read drained the socket: the next arrival
-                        // raises a new edge (tokio relies on the same), so
-                        // the read that would say WouldBlock is saved.
-                        break;
-                    }
-                }
-                Err(err) if would_block(&err) => break,
-                Err(err) if interrupted(&err) => continue,
-                Err(err) => return Err(Close::Error(ErrorKind::of_io(&err))),
-            }
-        }
+        let eof = conn.read_stream(&mut self.read_buf, read_closed)?;
         let mut consumed = 0;
         loop {
             // Borrowed again each time round: `count_answer` needs `self`.
@@ -1081,7 +769,7 @@ impl Worker {
             self.current.errors.add(kind);
         }
         self.slots[index].connect_at = now;
-        self.connect_heap.push(Reverse((now, index)));
+        self.connect_queue.push(now, index);
     }
 
     /// Deregister and drop slot `index`'s socket. Returns whether it had
@@ -1096,9 +784,4 @@ impl Worker {
         self.in_flight_total -= conn.in_flight.len() as u64;
         conn.connecting_since.is_none()
     }
-}
-
-/// A duration in whole microseconds, as histograms record it.
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }

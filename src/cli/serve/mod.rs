@@ -1,4 +1,6 @@
-//! `sockbench serve`: bind, print the bound address, serve until a signal.
+//! `sockbench serve`: bind, print the bound address, serve until a signal;
+//! with `--processes N`, the prefork supervisor of N such servers
+//! ([`prefork`]).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -11,6 +13,8 @@ use signal_hook::iterator::Signals;
 
 use crate::engine::{self, EngineConfig, EngineKind, ListenOptions, Work};
 use crate::service::{self, ServiceKind, ServiceLimits};
+
+pub mod prefork;
 
 /// Flags that only mean something for a stream (TCP or Unix) server:
 /// passing one with `--udp` is an error rather than silently ignored.
@@ -195,7 +199,17 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         return Err(io::Error::other("--processes must be at least 1"));
     }
     if args.processes > 1 && !args.prefork_child {
-        return super::prefork::supervise(&args);
+        return prefork::supervise(&prefork::Prefork {
+            addr: args.addr,
+            processes: args.processes,
+            grace: args.grace,
+            what: format!(
+                "engine {}, service {}, work {}",
+                args.engine,
+                args.service.name(),
+                args.work
+            ),
+        });
     }
     let options = ListenOptions {
         backlog: args.backlog,

@@ -46,8 +46,6 @@ use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::serve::ServeArgs;
-
 /// Restarts allowed per child before it is left down.
 pub const MAX_RESTARTS: u32 = 5;
 
@@ -69,9 +67,24 @@ struct Slot {
     restarts: u32,
 }
 
+/// What a prefork parent needs of `sockbench serve`'s flags (the children
+/// get all of them again, from this process's command line).
+#[derive(Debug)]
+pub struct Prefork {
+    /// Where the children serve (port 0: one free port, kept on restarts).
+    pub addr: SocketAddr,
+    /// How many children serve.
+    pub processes: usize,
+    /// How long a stopping child may finish its replies in flight.
+    pub grace: Duration,
+    /// What each child serves, for the `listening on` line
+    /// (`engine E, service S, work W`).
+    pub what: String,
+}
+
 /// Run `sockbench serve` as a prefork parent: start `args.processes`
 /// children, supervise them until SIGINT or SIGTERM, then stop them all.
-pub fn supervise(args: &ServeArgs) -> io::Result<ExitCode> {
+pub fn supervise(args: &Prefork) -> io::Result<ExitCode> {
     let reserved = reserve_port(args.addr)?;
     let addr = reserved
         .local_addr()?
@@ -106,11 +119,8 @@ pub fn supervise(args: &ServeArgs) -> io::Result<ExitCode> {
     let mut stdout = io::stdout().lock();
     writeln!(
         stdout,
-        "listening on {addr} (engine {}, service {}, work {}, {} processes)",
-        args.engine,
-        args.service.name(),
-        args.work,
-        args.processes
+        "listening on {addr} ({}, {} processes)",
+        args.what, args.processes
     )?;
     stdout.flush()?;
     drop(stdout);
