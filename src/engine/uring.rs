@@ -72,7 +72,6 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,14 +79,15 @@ use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use slab::Slab;
 
-use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
 use super::buf_ring::BufRing;
-use super::buffered::BufferedSession;
+use super::kit::{contained, CapacityLog, Deadlines, Trace};
 use super::listener::Stream;
-use super::timeouts::{self, sweep_interval, Timers};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error};
+use crate::service::buffered::BufferedSession;
+use crate::service::timers::Timers;
 use crate::service::{Peer, Service};
+use crate::trace_line;
 
 /// Submission queue entries: more than a turn queues in practice (a few
 /// per completion); past it, entries wait in [`Ring::backlog`].
@@ -402,14 +402,14 @@ struct Uring {
     completions: Vec<(u64, i32, u32)>,
     service: Arc<dyn Service>,
     config: EngineConfig,
-    /// While accept fails (out of descriptors), it is re-armed only at
-    /// this instant, or sooner when a connection closes.
-    accept_paused_until: Option<Instant>,
-    accept_backoff: AcceptBackoff,
+    trace: Trace,
+    /// Accept pause (re-armed at its end, or sooner when a connection
+    /// closes), stop grace, timeout sweep.
+    deadlines: Deadlines,
+    /// The loop's clock, read once per turn when the wait returns: what
+    /// the connections' timers are handed.
+    now: Instant,
     capacity: CapacityLog,
-    /// Set by a stop: after this instant, remaining connections are cut off.
-    stop_deadline: Option<Instant>,
-    next_sweep: Instant,
     wake: Arc<EventFd>,
     is_overflow_logged: bool,
 }
@@ -446,6 +446,7 @@ impl Uring {
         let buffers =
             BufRing::register(&uring, BUFFER_GROUP, config.ring_buffers, RECV_BUFFER_BYTES)
                 .map_err(unavailable)?;
+        let now = Instant::now();
         Ok(Uring {
             ring: Ring {
                 uring,
@@ -462,11 +463,10 @@ impl Uring {
             is_buffer_returned: false,
             completions: Vec::new(),
             service,
-            accept_paused_until: None,
-            accept_backoff: AcceptBackoff::default(),
+            trace: Trace::new(config.trace, &config.trace_to),
+            deadlines: Deadlines::new(&config, now),
+            now,
             capacity: CapacityLog::default(),
-            stop_deadline: None,
-            next_sweep: Instant::now() + sweep_interval(&config),
             config,
             wake,
             is_overflow_logged: false,
@@ -486,6 +486,7 @@ impl Uring {
     fn serve(&mut self) -> io::Result<()> {
         loop {
             self.submit_and_wait()?;
+            self.now = Instant::now();
             self.reap();
             self.rearm_waiting_for_buffers();
             self.resume_accept_if_due();
@@ -505,7 +506,7 @@ impl Uring {
         let wait = if is_backlogged {
             Duration::ZERO // More to submit: just collect what is done.
         } else {
-            self.wait_timeout()
+            self.deadlines.wait(Instant::now())
         };
         let timeout = Timespec::from(wait);
         let args = SubmitArgs::new().timespec(&timeout);
@@ -524,19 +525,6 @@ impl Uring {
         }
     }
 
-    /// How long the wait may last: until the next scheduled check.
-    fn wait_timeout(&self) -> Duration {
-        timeouts::wait_until_earliest(
-            &[
-                self.accept_paused_until,
-                self.stop_deadline,
-                Some(self.next_sweep),
-            ],
-            Instant::now(),
-        )
-        .unwrap_or(Duration::ZERO)
-    }
-
     /// Handle every completion the kernel has posted.
     fn reap(&mut self) {
         let mut completions = std::mem::take(&mut self.completions);
@@ -546,13 +534,12 @@ impl Uring {
                 .completion()
                 .map(|cqe| (cqe.user_data(), cqe.result(), cqe.flags())),
         );
-        if self.config.trace {
-            println!(
-                "[uring] io_uring_enter #{}: {} completions",
-                self.ring.enters,
-                completions.len()
-            );
-        }
+        trace_line!(
+            self.trace,
+            "[uring] io_uring_enter #{}: {} completions",
+            self.ring.enters,
+            completions.len()
+        );
         if !self.is_overflow_logged && self.ring.uring.submission().cq_overflow() {
             self.is_overflow_logged = true;
             log::warn!(
@@ -614,10 +601,10 @@ impl Uring {
             // SAFETY: a successful accept's result is a new descriptor
             // that nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(result) };
-            self.accept_backoff.reset();
+            self.deadlines.accept_succeeded();
             // Stopping (the accept's cancel is on its way), or full:
             // dropping the descriptor closes it; the client learns at once.
-            if self.stop_deadline.is_none()
+            if !self.deadlines.is_stopping()
                 && self
                     .capacity
                     .admit(self.connections.len(), self.config.max_connections)
@@ -630,14 +617,13 @@ impl Uring {
             // it: nothing to do. Anything else (out of descriptors): wait
             // before accepting again, instead of failing again at once.
             if result != -libc::ECANCELED && !interrupted(&err) && !is_connection_error(&err) {
-                let delay = self.accept_backoff.next_delay(&err);
-                self.accept_paused_until = Some(Instant::now() + delay);
+                self.deadlines.accept_failed(&err, self.now);
             }
         }
         if !self.is_accept_armed {
-            if self.stop_deadline.is_some() {
+            if self.deadlines.is_stopping() {
                 self.listener = None; // Its last operation is done: close it.
-            } else if self.accept_paused_until.is_none() {
+            } else if !self.deadlines.is_accept_paused() {
                 self.arm_accept(); // Ended for a reason that has passed.
             }
         }
@@ -669,9 +655,7 @@ impl Uring {
         self.next_generation = (generation + 1) & OpId::GENERATION_MASK;
         let entry = self.connections.vacant_entry();
         let key = entry.key();
-        if self.config.trace {
-            println!("[uring] accepted  #{key} from {peer}");
-        }
+        trace_line!(self.trace, "[uring] accepted  #{key} from {peer}");
         entry.insert(Connection {
             stream,
             peer,
@@ -681,7 +665,7 @@ impl Uring {
             send: SendState::Idle,
             sending: Vec::new(),
             sending_done: 0,
-            timers: Timers::new(),
+            timers: Timers::new(self.now),
             abort: None,
         });
         self.update(key);
@@ -690,12 +674,12 @@ impl Uring {
     /// A completion of a connection's receive: bytes in a buffer, end of
     /// stream, an empty buffer ring, or an error.
     fn handle_recv(&mut self, key: usize, result: i32, flags: u32) {
-        let trace = self.config.trace;
+        let (trace, now) = (&self.trace, self.now);
         let conn = &mut self.connections[key];
         if !cqueue::more(flags) {
             conn.recv = RecvState::Idle;
         }
-        conn.timers.touch();
+        conn.timers.touch(now);
         match result {
             n if n > 0 => {
                 let Some(id) = cqueue::buffer_select(flags) else {
@@ -703,9 +687,7 @@ impl Uring {
                     return;
                 };
                 let data = self.buffers.filled(id, n as usize);
-                if trace {
-                    println!("[uring] received  #{key} {n} bytes in buffer {id}");
-                }
+                trace_line!(trace, "[uring] received  #{key} {n} bytes in buffer {id}");
                 let outcome = contained(|| conn.session.handle_received(data));
                 // The bytes are in the session (or refused): the buffer
                 // goes back to the ring at once.
@@ -716,13 +698,12 @@ impl Uring {
                     Ok(Err(err)) => log::warn!("{}: closing: {err}", conn.peer),
                     Err(why) => abort_with(conn, key, why),
                 }
-                conn.timers.note_partial(conn.session.has_partial_request());
+                conn.timers
+                    .note_partial(conn.session.has_partial_request(), now);
             }
             // End of stream: the peer half-closed.
             0 => {
-                if trace {
-                    println!("[uring] end of stream #{key}");
-                }
+                trace_line!(trace, "[uring] end of stream #{key}");
                 match contained(|| conn.session.handle_eof()) {
                     Ok(Ok(())) => {}
                     Ok(Err(err)) => log::warn!("{}: closing: {err}", conn.peer),
@@ -747,13 +728,11 @@ impl Uring {
     fn handle_send(&mut self, key: usize, result: i32) {
         let conn = &mut self.connections[key];
         conn.send = SendState::Idle;
-        conn.timers.touch();
+        conn.timers.touch(self.now);
         match result {
             n if n > 0 => {
                 let n = n as usize;
-                if self.config.trace {
-                    println!("[uring] sent      #{key} {n} bytes");
-                }
+                trace_line!(self.trace, "[uring] sent      #{key} {n} bytes");
                 conn.session.handle_sent(n);
                 conn.sending_done += n;
                 if conn.sending_done < conn.sending.len() && conn.abort.is_none() {
@@ -786,9 +765,7 @@ impl Uring {
             conn.sending_done = 0;
             submit_send(&mut self.ring, conn, key);
         }
-        let wants_read = conn.abort.is_none()
-            && !conn.session.is_closing()
-            && conn.session.unsent().len() < high_water;
+        let wants_read = conn.abort.is_none() && conn.session.may_read(high_water);
         match (conn.recv, wants_read) {
             (RecvState::Idle, true) => {
                 let entry = opcode::RecvMulti::new(Fd(conn.stream.as_raw_fd()), BUFFER_GROUP)
@@ -829,18 +806,14 @@ impl Uring {
         }
         let conn = self.connections.remove(key);
         let why = conn.abort.as_deref().unwrap_or("done");
-        if self.config.trace {
-            println!("[uring] closed    #{key} ({why})");
-        }
+        trace_line!(self.trace, "[uring] closed    #{key} ({why})");
         let _ = conn.stream.shutdown(Shutdown::Write);
         if why != "done" {
             log::info!("{}: connection ended: {why}", conn.peer);
         }
         // A descriptor is free again: if accept is paused for lack of
         // them, try it now rather than at the end of the back-off.
-        if self.accept_paused_until.is_some() {
-            self.accept_paused_until = Some(Instant::now());
-        }
+        self.deadlines.shorten_accept_pause(self.now);
     }
 
     /// Mark a connection to be closed whatever its state; its operations
@@ -896,31 +869,24 @@ impl Uring {
 
     /// Re-arm accept once its back-off is over.
     fn resume_accept_if_due(&mut self) {
-        match self.accept_paused_until {
-            Some(until) if Instant::now() >= until => {
-                self.accept_paused_until = None;
-                if !self.is_accept_armed {
-                    self.arm_accept();
-                }
-            }
-            _ => {}
+        if self.deadlines.take_accept_resume(self.now) && !self.is_accept_armed {
+            self.arm_accept();
         }
     }
 
     /// Every so often, close connections idle too long or holding a
     /// partial request too long (slowloris), as the reactor does.
     fn close_expired_if_due(&mut self) {
-        let now = Instant::now();
-        if now < self.next_sweep {
+        if !self.deadlines.take_sweep(self.now) {
             return;
         }
-        self.next_sweep = now + sweep_interval(&self.config);
-        let expired: Vec<(usize, String)> = self
-            .connections
-            .iter()
-            .filter(|(_, conn)| conn.abort.is_none())
-            .filter_map(|(key, conn)| Some((key, conn.timers.expired(now, &self.config)?)))
-            .collect();
+        let expired = self.deadlines.expired(
+            self.connections
+                .iter()
+                .filter(|(_, conn)| conn.abort.is_none())
+                .map(|(key, conn)| (key, &conn.timers)),
+            self.now,
+        );
         for (key, why) in expired {
             self.abort(key, why);
         }
@@ -931,11 +897,9 @@ impl Uring {
     /// answers what it has and closes once flushed. Whatever is left when
     /// the grace period ends is cut off.
     fn begin_stop(&mut self) {
-        if self.stop_deadline.is_some() {
+        if !self.deadlines.begin_stop(self.now) {
             return;
         }
-        self.stop_deadline = Some(Instant::now() + self.config.grace);
-        self.accept_paused_until = None;
         if self.is_accept_armed {
             cancel(&mut self.ring, OpId::of_loop(Kind::Accept).encode());
         } else {
@@ -955,10 +919,7 @@ impl Uring {
 
     /// Stopped, and either every connection has closed or time is up.
     fn is_finished(&self) -> bool {
-        match self.stop_deadline {
-            None => false,
-            Some(deadline) => self.connections.is_empty() || Instant::now() >= deadline,
-        }
+        self.deadlines.is_finished(self.connections.len(), self.now)
     }
 
     /// Cancel whatever is still in flight and reap until nothing is, so
@@ -1050,13 +1011,6 @@ fn cancel(ring: &mut Ring, user_data: u64) {
         .user_data(OpId::of_loop(Kind::Cancel).encode());
     // SAFETY: a cancel carries no buffer.
     unsafe { ring.push(entry) };
-}
-
-/// Run a session call, turning a panic in it (a bug) into the reason to
-/// close that one connection rather than the whole loop.
-fn contained<T>(call: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(call))
-        .map_err(|panic| format!("handler panicked ({})", panic_message(&panic)))
 }
 
 /// Abort a connection whose session panicked, saying so in the log.

@@ -1,15 +1,18 @@
-//! The buffer bookkeeping every engine needs, written once.
+//! The session driver: the buffer bookkeeping every engine needs, written
+//! once, still without a socket.
 //!
 //! A [`BufferedSession`] wraps a protocol [`Session`] with the two buffers a
 //! connection needs: the tail of input that has not yet formed a request, and
 //! the output not yet written to the socket. Engines differ only in *when*
-//! they read and write; what happens to the bytes is decided here.
+//! they read and write; what happens to the bytes is decided here, and so is
+//! whether a connection may be read at all right now
+//! ([`BufferedSession::may_read`]).
 //!
 //! Memory stays bounded: input waiting for a request to complete never
 //! exceeds the service's [`Service::max_request_bytes`], and both buffers are
 //! released when they empty, so an idle connection holds no buffer at all.
 
-use crate::service::{Control, Peer, ProtocolError, Service, Session};
+use super::{Control, Peer, ProtocolError, Service, Session};
 
 /// Buffers larger than this are freed (not just cleared) once they empty,
 /// so one burst does not pin memory for the life of the connection.
@@ -136,6 +139,15 @@ impl BufferedSession {
         }
     }
 
+    /// Whether the engine may read from this connection now: the session
+    /// still wants input, and its unsent output is below `high_water_bytes`
+    /// (backpressure: a client that never reads its answers cannot make the
+    /// server buffer without bound). An engine may add conditions of its
+    /// own (`offload`: no work out), never drop these.
+    pub fn may_read(&self, high_water_bytes: usize) -> bool {
+        !self.is_closing && self.unsent().len() < high_water_bytes
+    }
+
     /// No more input is wanted from the peer.
     pub fn is_closing(&self) -> bool {
         self.is_closing
@@ -169,7 +181,7 @@ fn release_if_empty(buf: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::{Progress, Service};
+    use crate::service::Progress;
 
     /// A line service used only here: answers each `\n`-terminated line with
     /// its length, closes on `quit`, errors on `bad`.
@@ -279,6 +291,20 @@ mod tests {
         assert_eq!(s.unsent(), b"2\n");
         assert_eq!(s.handle_received(b"more\n").unwrap(), 0);
         assert_eq!(s.unsent(), b"2\n");
+    }
+
+    /// Reading pauses while unsent output is at the high-water mark and
+    /// resumes once it is written; a closing session is never read.
+    #[test]
+    fn may_read_follows_backpressure_and_closing() {
+        let mut s = open();
+        s.handle_received(b"abc\n").unwrap();
+        assert!(!s.may_read(2), "2 bytes unsent, high water 2");
+        assert!(s.may_read(3));
+        s.handle_sent(2);
+        assert!(s.may_read(2));
+        s.handle_received(b"quit\n").unwrap();
+        assert!(!s.may_read(usize::MAX));
     }
 
     /// A protocol error stops reading; earlier answers are still flushed.
