@@ -178,22 +178,18 @@ impl Deadlines {
         }
     }
 
-    /// Whether a timeout sweep is due at `now`; the next one is scheduled
-    /// when this says so.
-    pub fn take_sweep(&mut self, now: Instant) -> bool {
-        if now < self.next_sweep {
-            return false;
-        }
-        self.next_sweep = now + sweep_interval(&self.timeouts);
-        true
-    }
-
-    /// The connections among `timers` past a timeout at `now`, with why.
-    pub fn expired<'a, K>(
-        &self,
+    /// When a timeout sweep is due at `now`: the connections among
+    /// `timers` past a timeout, with why (and the next sweep is scheduled).
+    /// Otherwise none, and `timers` is not even looked at.
+    pub fn expired_if_due<'a, K>(
+        &mut self,
         timers: impl Iterator<Item = (K, &'a Timers)>,
         now: Instant,
     ) -> Vec<(K, String)> {
+        if now < self.next_sweep {
+            return Vec::new();
+        }
+        self.next_sweep = now + sweep_interval(&self.timeouts);
         timers
             .filter_map(|(key, timers)| Some((key, timers.expired(now, &self.timeouts)?)))
             .collect()

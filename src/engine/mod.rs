@@ -29,7 +29,6 @@ use crate::service::timers::Timeouts;
 use crate::service::Service;
 
 pub mod blocking;
-pub mod buf_ring;
 pub mod iterative;
 pub mod kit;
 pub mod listener;
@@ -37,6 +36,7 @@ pub mod nonblocking;
 pub mod offload;
 pub mod pool;
 pub mod reactor;
+pub mod ring;
 pub mod threaded;
 pub mod udp_common;
 pub mod udp_iterative;

@@ -579,10 +579,7 @@ impl Reactor {
     /// have held a partial request too long (slowloris). A sweep over all
     /// connections is simple and cheap at the interval it runs.
     fn close_expired_if_due(&mut self) {
-        if !self.deadlines.take_sweep(self.now) {
-            return;
-        }
-        let expired = self.deadlines.expired(
+        let expired = self.deadlines.expired_if_due(
             self.connections
                 .iter()
                 // (`offload`) A connection whose work is out waits on us, not idle.
