@@ -28,8 +28,7 @@ use super::kit::{panic_message, AcceptBackoff, CapacityLog};
 use super::listener::{Listener, Stream};
 use super::{EngineConfig, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
-use crate::service::buffered::BufferedSession;
-use crate::service::timers::{timeout_reason, track_partial};
+use crate::service::buffered::{timeout_reason, track_partial, BufferedSession};
 use crate::service::{Peer, Service};
 
 /// Per-connection read buffer for the blocking engines: each connection's

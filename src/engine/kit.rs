@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::EngineConfig;
 use crate::io_util::is_out_of_descriptors;
-use crate::service::timers::{Timeouts, Timers};
+use crate::service::buffered::{Timeouts, Timers};
 
 /// Enforces the connection cap, logging once each time the server fills
 /// up rather than once per refused client.

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::service::timers::Timeouts;
+use crate::service::buffered::Timeouts;
 use crate::service::Service;
 
 pub mod blocking;

@@ -69,8 +69,7 @@ use super::nonblocking::{NbListener, NbStream};
 use super::work::{Job, Pool};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
-use crate::service::buffered::BufferedSession;
-use crate::service::timers::Timers;
+use crate::service::buffered::{BufferedSession, Timers};
 use crate::service::{Peer, Service};
 use crate::trace_line;
 

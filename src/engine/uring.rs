@@ -78,8 +78,7 @@ use super::listener::Stream;
 use super::ring::{BufRing, EventFd, Ring};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error};
-use crate::service::buffered::BufferedSession;
-use crate::service::timers::Timers;
+use crate::service::buffered::{BufferedSession, Timers};
 use crate::service::{Peer, Service};
 use crate::trace_line;
 

@@ -19,7 +19,9 @@
 //! Around those calls, still sans-IO: the session driver
 //! ([`buffered::BufferedSession`]: the unconsumed tail, the unsent output,
 //! the size limit, whether the connection may be read now) and the
-//! per-connection timeouts ([`timers`], handed `now`, reading no clock).
+//! per-connection timeouts ([`buffered::Timers`], handed `now`, reading no
+//! clock), in one file: what an engine keeps per connection besides its
+//! socket.
 //! Engines only move bytes; nothing here imports an engine.
 
 use std::fmt;
@@ -34,7 +36,6 @@ pub mod frame;
 pub mod hello;
 pub mod http;
 pub mod length;
-pub mod timers;
 pub mod upper;
 
 #[cfg(test)]
