@@ -293,7 +293,7 @@ impl Ring {
     /// Cancel everything in flight (the cancel named `cancel_user_data`)
     /// and reap until nothing is, handing each completion's buffer to
     /// `recycle`. `false` if the kernel did not finish within
-    /// [`DRAIN_TIMEOUT`]: its memory must then be leaked, not freed.
+    /// `DRAIN_TIMEOUT` (a second): its memory must then be leaked, not freed.
     pub fn drain(&mut self, cancel_user_data: u64, mut recycle: impl FnMut(u16)) -> bool {
         let cancel_all = opcode::AsyncCancel2::new(CancelBuilder::any())
             .build()
