@@ -200,6 +200,33 @@ fn run_loops(mut reactors: Vec<Reactor>) -> io::Result<()> {
         .try_for_each(|result| result.map(|_| ()))
 }
 
+/// What the waiting call reported for one connection: all the loop reads
+/// of an event, so that `poll()` or `select()` could report it as well as
+/// mio's epoll does.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    is_readable: bool,
+    is_writable: bool,
+    /// The peer closed its writing side.
+    is_read_closed: bool,
+    /// The peer closed its reading side.
+    is_write_closed: bool,
+    /// The socket has an error to collect (the next read or write says it).
+    is_error: bool,
+}
+
+impl Readiness {
+    fn of(event: &Event) -> Readiness {
+        Readiness {
+            is_readable: event.is_readable(),
+            is_writable: event.is_writable(),
+            is_read_closed: event.is_read_closed(),
+            is_write_closed: event.is_write_closed(),
+            is_error: event.is_error(),
+        }
+    }
+}
+
 /// One connection: its socket, its protocol state, and what we know of its
 /// readiness.
 #[derive(Debug)]
@@ -306,6 +333,9 @@ impl Reactor {
     fn run(mut self) -> io::Result<u64> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
+            // The waiting call and its bookkeeping: the one mio-specific
+            // part of a turn. Another way to wait would report the same
+            // tokens and `Readiness`; the rest of the loop would not change.
             if let Err(err) = self.poll.poll(&mut events, self.poll_timeout()) {
                 if interrupted(&err) {
                     continue; // A signal arrived; nothing happened to our sockets.
@@ -317,7 +347,7 @@ impl Reactor {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => self.handle_wake(),
-                    token => self.handle_event(token, event),
+                    token => self.handle_event(token, Readiness::of(event)),
                 }
             }
             self.run_ready_queue();
@@ -438,14 +468,14 @@ impl Reactor {
 
     /// A readiness event for a connection: note what became possible, then
     /// let the connection make progress.
-    fn handle_event(&mut self, token: Token, event: &Event) {
+    fn handle_event(&mut self, token: Token, event: Readiness) {
         // Events for a closed connection can still be in the batch
         // ("sporadic events happen"): ignore tokens we no longer know.
         let Some(conn) = self.connections.get_mut(token.0) else {
             return;
         };
         if self.trace.is_on() {
-            let what = match (event.is_readable(), event.is_writable()) {
+            let what = match (event.is_readable, event.is_writable) {
                 (true, true) => "readable+writable",
                 (true, false) => "readable",
                 (false, true) => "writable",
@@ -455,13 +485,13 @@ impl Reactor {
         }
         // Errors and hang-ups are reported as readiness too: the next read
         // or write returns the error or end of stream.
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
+        if event.is_readable || event.is_read_closed || event.is_error {
             conn.is_read_drained = false;
         }
-        if event.is_read_closed() || event.is_error() {
+        if event.is_read_closed || event.is_error {
             conn.is_read_closed = true;
         }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
+        if event.is_writable || event.is_write_closed || event.is_error {
             conn.is_write_blocked = false;
         }
         conn.timers.touch(self.now);
