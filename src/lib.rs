@@ -6,12 +6,21 @@
 //! numbers, tables and plots.
 //!
 //! # Layout
-//! - [`service`]: the protocols as state machines (`echo`, `upper`, `hello`,
-//!   `fixed16`, `discard`, `frame`, `http`, `length`). No sockets.
+//! - [`service`]: the whole sans-IO layer: the protocols as state machines
+//!   (`echo`, `upper`, `hello`, `fixed16`, `discard`, `frame`, `http`,
+//!   `length`) and the session driver every engine uses
+//!   ([`service::buffered`]: the unconsumed input, the unsent output, the
+//!   "may it read now?" rule, the idle and slowloris timers, handed `now`).
+//!   No sockets, no clock; it imports nothing from [`engine`].
 //! - [`engine`]: one file per concurrency model (`iterative`, `threaded`,
-//!   `pool`, `reactor`, `offload`, `uring`), plus what they share: listener
-//!   setup ([`engine::listener`]), buffer bookkeeping ([`engine::buffered`]),
-//!   timeouts ([`engine::timeouts`]) and simulated work ([`engine::work`]).
+//!   `pool`, `reactor`, `offload`, `uring`, and the UDP pair), plus what
+//!   they share, so that no engine imports another: the kit
+//!   ([`engine::kit`]: accept back-off, the connection cap, panic
+//!   containment, the event loops' deadlines, the `--trace` sink), listener
+//!   setup ([`engine::listener`]), simulated work and the pool that pays it
+//!   ([`engine::work`]), and the io_uring plumbing ([`engine::ring`]).
+//!   `docs/ONE-REQUEST.md` follows one request through `reactor` and
+//!   `uring`.
 //! - [`io_util`]: socket helpers the engines and the load generator share
 //!   (`would_block`, `interrupted`, mio source forwarding), owned by neither.
 //! - [`demo`]: lecture demonstrations (`sockbench demo NAME`), one file

@@ -113,6 +113,14 @@ fn demo_select_loop() {
         "added {}",
         report.threads_added
     );
+    // The trace was captured: three accepts and three closes, on one loop.
+    let count = |what: &str| report.trace.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        (count("accept"), count("closed")),
+        (3, 3),
+        "{:?}",
+        report.trace
+    );
 }
 
 /// threads-vs-events: measured in a server process of its own each,

@@ -1,13 +1,17 @@
 //! `select-loop`: the notes' `select()` server, step by step.
 //!
-//! The reactor runs with `trace` on, so it prints one `[reactor]` line per
+//! The reactor runs with `trace` on, so it writes one `[reactor]` line per
 //! readiness event it handles (accept, readable, writable, closed). Three
 //! clients connect and talk in turns; the narrative says what each step
 //! should make the loop print, and the trace shows it did, on one thread.
+//! The trace is captured (the engine kit's [`TraceSink::Capture`]) and
+//! written after the step that caused it, so it reaches the demo's own
+//! output in order and the report holds it.
 
 use std::io::{self, Write};
 
 use super::{ask_line, connect, process_status, start_tcp};
+use crate::engine::kit::{TraceCapture, TraceSink};
 use crate::engine::{EngineConfig, EngineKind, ListenOptions};
 use crate::service::ServiceKind;
 
@@ -18,15 +22,20 @@ pub struct Report {
     pub answers: Vec<Vec<u8>>,
     /// Threads the process gained while the server held three clients.
     pub threads_added: usize,
+    /// The reactor's trace lines, in order.
+    pub trace: Vec<String>,
 }
 
-/// Run the demo. The `[reactor]` lines go to standard output.
+/// Run the demo. The `[reactor]` lines go to `out` with the narrative.
 pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     let before = process_status()?;
+    let capture = TraceCapture::default();
     let config = EngineConfig {
         trace: true,
+        trace_to: TraceSink::Capture(capture.clone()),
         ..EngineConfig::default()
     };
+    let mut trace = Vec::new();
     let (server, addr) = start_tcp(
         EngineKind::Reactor,
         ServiceKind::Upper,
@@ -43,6 +52,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
         // A first exchange makes sure the accept line is out before we go on.
         ask_line(&mut client, b"hi\n")?;
         clients.push(client);
+        write_trace(&capture, &mut trace, out)?;
     }
     let during = process_status()?;
     let mut answers = Vec::new();
@@ -63,6 +73,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
             String::from_utf8_lossy(answer.trim_ascii_end())
         )?;
         answers.push(answer);
+        write_trace(&capture, &mut trace, out)?;
     }
     writeln!(
         out,
@@ -71,6 +82,7 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     out.flush()?;
     drop(clients);
     server.shutdown()?;
+    write_trace(&capture, &mut trace, out)?;
     let threads_added = during.threads.saturating_sub(before.threads);
     writeln!(
         out,
@@ -87,5 +99,21 @@ pub fn run(out: &mut dyn Write) -> io::Result<Report> {
     Ok(Report {
         answers,
         threads_added,
+        trace,
     })
+}
+
+/// Write the trace lines the last step caused, and keep them for the
+/// report. The step waited for its answer, and the reactor traces an event
+/// before it answers, so they are all there.
+fn write_trace(
+    capture: &TraceCapture,
+    trace: &mut Vec<String>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for line in capture.take_lines() {
+        writeln!(out, "{line}")?;
+        trace.push(line);
+    }
+    out.flush()
 }

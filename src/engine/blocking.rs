@@ -20,15 +20,15 @@ use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use slab::Slab;
 
-use super::buffered::BufferedSession;
+use super::kit::{panic_message, AcceptBackoff, CapacityLog};
 use super::listener::{Listener, Stream};
-use super::timeouts::{timeout_reason, track_partial};
 use super::{EngineConfig, Server};
-use crate::io_util::{interrupted, is_connection_error, is_out_of_descriptors, would_block};
+use crate::io_util::{interrupted, is_connection_error, would_block};
+use crate::service::buffered::{timeout_reason, track_partial, BufferedSession};
 use crate::service::{Peer, Service};
 
 /// Per-connection read buffer for the blocking engines: each connection's
@@ -101,7 +101,7 @@ pub fn serve_connection(
             Ok(requests) => config.work.perform(requests),
             Err(err) => log::warn!("{peer}: closing: {err}"),
         }
-        partial_since = track_partial(partial_since, session.has_partial_request());
+        partial_since = track_partial(partial_since, session.has_partial_request(), Instant::now);
     }
     // Half-close our side so the client reads a clean end of stream.
     let _ = stream.shutdown(Shutdown::Write);
@@ -112,7 +112,7 @@ pub fn serve_connection(
 fn timed_out(has_partial_request: bool, config: &EngineConfig) -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
-        timeout_reason(has_partial_request, config),
+        timeout_reason(has_partial_request, &config.timeouts()),
     )
 }
 
@@ -130,17 +130,6 @@ pub fn serve_and_log(stream: Stream, peer: &Peer, service: &dyn Service, config:
             "{peer}: connection handler panicked ({}); connection closed, server goes on",
             panic_message(&panic)
         ),
-    }
-}
-
-/// The text of a panic payload, when it has one.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "no message"
     }
 }
 
@@ -356,81 +345,4 @@ fn accept_loop(
         }
     }
     Ok(())
-}
-
-/// Enforces the connection cap, logging once each time the server fills
-/// up rather than once per refused client.
-#[derive(Debug, Default)]
-pub struct CapacityLog {
-    is_full: bool,
-}
-
-impl CapacityLog {
-    /// Whether one more connection fits beside the `open` ones.
-    pub fn admit(&mut self, open: usize, max_connections: usize) -> bool {
-        let fits = open < max_connections;
-        if !fits && !self.is_full {
-            log::warn!(
-                "{max_connections} connections open (the --max-connections limit): closing new ones until some end"
-            );
-        } else if fits && self.is_full {
-            log::warn!("below the connection limit again: accepting");
-        }
-        self.is_full = !fits;
-        fits
-    }
-}
-
-/// Back-off state for a failing `accept`.
-#[derive(Debug, Default)]
-pub struct AcceptBackoff {
-    delay: Option<Duration>,
-}
-
-impl AcceptBackoff {
-    const FIRST: Duration = Duration::from_millis(10);
-    const MAX: Duration = Duration::from_secs(1);
-
-    /// Accepting worked again: the next failure starts a new episode.
-    pub fn reset(&mut self) {
-        if self.delay.take().is_some() {
-            log::warn!("accept recovered");
-        }
-    }
-
-    /// How long to wait after `err`; logs the first failure of an episode.
-    pub fn next_delay(&mut self, err: &io::Error) -> Duration {
-        let delay = match self.delay {
-            None => {
-                let hint = if is_out_of_descriptors(err) {
-                    " (out of file descriptors: raise `ulimit -n` or lower the connection count)"
-                } else {
-                    ""
-                };
-                log::warn!("accept failed: {err}{hint}; backing off");
-                Self::FIRST
-            }
-            Some(d) => (d * 2).min(Self::MAX),
-        };
-        self.delay = Some(delay);
-        delay
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Back-off doubles from 10 ms up to 1 s and starts over after a reset.
-    #[test]
-    fn accept_backoff_doubles_and_caps() {
-        let err = io::Error::from_raw_os_error(libc::EMFILE);
-        let mut backoff = AcceptBackoff::default();
-        let delays: Vec<_> = (0..10).map(|_| backoff.next_delay(&err)).collect();
-        assert_eq!(delays[0], Duration::from_millis(10));
-        assert_eq!(delays[1], Duration::from_millis(20));
-        assert_eq!(*delays.last().unwrap(), Duration::from_secs(1));
-        backoff.reset();
-        assert_eq!(backoff.next_delay(&err), Duration::from_millis(10));
-    }
 }

@@ -13,7 +13,9 @@
 //! ([`start_loops`], `--loops N`), one per listener, sharing nothing.
 //!
 //! Engines own I/O and nothing else: what the bytes mean is the business of
-//! a [`Service`]; what to keep between reads is [`buffered::BufferedSession`]'s.
+//! a [`Service`]; what to keep between reads, and when a connection may be
+//! read, is the session driver's ([`crate::service::buffered`]). What the
+//! engines share with each other lives in [`kit`], so none imports another.
 //! Every engine is started the same way, [`start`], with a listener that is
 //! already bound, and returns a [`Server`] that stops gracefully.
 
@@ -23,19 +25,19 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::service::buffered::Timeouts;
 use crate::service::Service;
 
 pub mod blocking;
-pub mod buf_ring;
-pub mod buffered;
 pub mod iterative;
+pub mod kit;
 pub mod listener;
 pub mod nonblocking;
 pub mod offload;
 pub mod pool;
 pub mod reactor;
+pub mod ring;
 pub mod threaded;
-pub mod timeouts;
 pub mod udp_common;
 pub mod udp_iterative;
 pub mod udp_reactor;
@@ -128,6 +130,9 @@ pub struct EngineConfig {
     pub output_high_water_bytes: usize,
     /// Print every readiness event the reactor handles (for the lecture).
     pub trace: bool,
+    /// Where those lines go: standard output unless a demo or a test
+    /// captures them.
+    pub trace_to: kit::TraceSink,
     /// Close a connection after this long without a byte moving.
     pub idle_timeout: Duration,
     /// Close a connection whose partial request is not complete by then.
@@ -148,11 +153,22 @@ impl Default for EngineConfig {
             grace: DEFAULT_GRACE,
             output_high_water_bytes: DEFAULT_OUTPUT_HIGH_WATER_BYTES,
             trace: false,
+            trace_to: kit::TraceSink::default(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             ring_setup: uring::RingSetup::default(),
             ring_buffers: uring::DEFAULT_RING_BUFFERS,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The idle and request timeouts, as the sans-IO timers take them.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            idle: self.idle_timeout,
+            request: self.request_timeout,
         }
     }
 }

@@ -56,7 +56,6 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,14 +64,14 @@ use mio::event::Event;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
-use super::buffered::BufferedSession;
+use super::kit::{contained, CapacityLog, Deadlines, Trace};
 use super::nonblocking::{NbListener, NbStream};
-use super::offload::{Job, Pool};
-use super::timeouts::{self, sweep_interval, Timers};
+use super::work::{Job, Pool};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
+use crate::service::buffered::{BufferedSession, Timers};
 use crate::service::{Peer, Service};
+use crate::trace_line;
 
 /// The listening socket's token. Connection tokens are slab keys, which
 /// start at 0, so the two fixed tokens sit at the top of the range.
@@ -201,6 +200,33 @@ fn run_loops(mut reactors: Vec<Reactor>) -> io::Result<()> {
         .try_for_each(|result| result.map(|_| ()))
 }
 
+/// What the waiting call reported for one connection: all the loop reads
+/// of an event, so that `poll()` or `select()` could report it as well as
+/// mio's epoll does.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    is_readable: bool,
+    is_writable: bool,
+    /// The peer closed its writing side.
+    is_read_closed: bool,
+    /// The peer closed its reading side.
+    is_write_closed: bool,
+    /// The socket has an error to collect (the next read or write says it).
+    is_error: bool,
+}
+
+impl Readiness {
+    fn of(event: &Event) -> Readiness {
+        Readiness {
+            is_readable: event.is_readable(),
+            is_writable: event.is_writable(),
+            is_read_closed: event.is_read_closed(),
+            is_write_closed: event.is_write_closed(),
+            is_error: event.is_error(),
+        }
+    }
+}
+
 /// One connection: its socket, its protocol state, and what we know of its
 /// readiness.
 #[derive(Debug)]
@@ -231,6 +257,13 @@ impl Connection {
     fn is_done(&self) -> bool {
         !self.is_work_out && self.session.is_done()
     }
+
+    /// Whether to read from it now: the session driver's rule (wants
+    /// input, below the high-water mark), and (`offload`) no work of its
+    /// out, so answers cannot overtake each other.
+    fn may_read(&self, high_water_bytes: usize) -> bool {
+        !self.is_work_out && self.session.may_read(high_water_bytes)
+    }
 }
 
 /// A self-contained readiness loop: its own poller, connections and buffer.
@@ -239,6 +272,7 @@ struct Reactor {
     /// `reactor`, or `reactor 1` when there are several loops: the name
     /// `--trace` prints.
     label: String,
+    trace: Trace,
     poll: Poll,
     /// `None` once stopping: no new connections.
     listener: Option<NbListener>,
@@ -248,14 +282,11 @@ struct Reactor {
     read_buffer: Vec<u8>,
     service: Arc<dyn Service>,
     config: EngineConfig,
-    /// While accept fails (out of descriptors), the listener is paused
-    /// until this instant instead of being retried in a tight loop.
-    accept_paused_until: Option<Instant>,
-    accept_backoff: AcceptBackoff,
-    /// Set by a stop: after this instant, remaining connections are cut off.
-    stop_deadline: Option<Instant>,
-    /// When to next look for connections past their timeouts.
-    next_sweep: Instant,
+    /// Accept pause, stop grace, timeout sweep.
+    deadlines: Deadlines,
+    /// The loop's clock, read once per turn when `poll` returns: what the
+    /// connections' timers are handed.
+    now: Instant,
     capacity: CapacityLog,
     /// Set (before waking us) when the server is asked to stop.
     stop_requested: Arc<AtomicBool>,
@@ -277,18 +308,18 @@ impl Reactor {
         let mut listener = NbListener::from_listener(listener)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let now = Instant::now();
         Ok(Reactor {
             label,
+            trace: Trace::new(config.trace, &config.trace_to),
             poll,
             listener: Some(listener),
             connections: Slab::new(),
             ready: VecDeque::new(),
             read_buffer: vec![0; READ_BUFFER_BYTES],
             service,
-            accept_paused_until: None,
-            accept_backoff: AcceptBackoff::default(),
-            stop_deadline: None,
-            next_sweep: Instant::now() + sweep_interval(&config),
+            deadlines: Deadlines::new(&config, now),
+            now,
             capacity: CapacityLog::default(),
             config,
             stop_requested: Arc::new(AtomicBool::new(false)),
@@ -302,17 +333,21 @@ impl Reactor {
     fn run(mut self) -> io::Result<u64> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
+            // The waiting call and its bookkeeping: the one mio-specific
+            // part of a turn. Another way to wait would report the same
+            // tokens and `Readiness`; the rest of the loop would not change.
             if let Err(err) = self.poll.poll(&mut events, self.poll_timeout()) {
                 if interrupted(&err) {
                     continue; // A signal arrived; nothing happened to our sockets.
                 }
                 return Err(err);
             }
+            self.now = Instant::now();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => self.handle_wake(),
-                    token => self.handle_event(token, event),
+                    token => self.handle_event(token, Readiness::of(event)),
                 }
             }
             self.run_ready_queue();
@@ -330,14 +365,7 @@ impl Reactor {
         if !self.ready.is_empty() {
             return Some(Duration::ZERO); // Work is queued: just collect new events.
         }
-        timeouts::wait_until_earliest(
-            &[
-                self.accept_paused_until,
-                self.stop_deadline,
-                Some(self.next_sweep),
-            ],
-            Instant::now(),
-        )
+        Some(self.deadlines.wait(Instant::now()))
     }
 
     /// Accept every waiting connection (drain the listener's readiness).
@@ -348,7 +376,7 @@ impl Reactor {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    self.accept_backoff.reset();
+                    self.deadlines.accept_succeeded();
                     if self
                         .capacity
                         .admit(self.connections.len(), self.config.max_connections)
@@ -364,34 +392,29 @@ impl Reactor {
                 // (and every new client would wake us to fail again): stop
                 // listening for a while instead. Logged once per episode.
                 Err(err) => {
-                    let delay = self.accept_backoff.next_delay(&err);
-                    self.pause_accept(delay);
+                    self.pause_accept(&err);
                     return;
                 }
             }
         }
     }
 
-    /// Take the listener out of the poller until `delay` has passed.
-    fn pause_accept(&mut self, delay: Duration) {
+    /// Take the listener out of the poller for the back-off after `err`.
+    fn pause_accept(&mut self, err: &io::Error) {
         if let Some(listener) = &mut self.listener {
             if let Err(err) = self.poll.registry().deregister(listener) {
                 log::warn!("cannot pause the listener: {err}");
             }
-            self.accept_paused_until = Some(Instant::now() + delay);
+            self.deadlines.accept_failed(err, self.now);
         }
     }
 
     /// Put the listener back once its pause is over. Registering again
     /// reports the backlog's readiness at once if clients are waiting.
     fn resume_accept_if_due(&mut self) {
-        let Some(until) = self.accept_paused_until else {
-            return;
-        };
-        if Instant::now() < until {
+        if !self.deadlines.take_accept_resume(self.now) {
             return;
         }
-        self.accept_paused_until = None;
         let Some(listener) = &mut self.listener else {
             return;
         };
@@ -401,10 +424,7 @@ impl Reactor {
             .register(listener, LISTENER, Interest::READABLE)
         {
             Ok(()) => self.accept_all(),
-            Err(err) => {
-                let delay = self.accept_backoff.next_delay(&err);
-                self.accept_paused_until = Some(Instant::now() + delay);
-            }
+            Err(err) => self.deadlines.accept_failed(&err, self.now),
         }
     }
 
@@ -422,12 +442,13 @@ impl Reactor {
             return;
         }
         self.accepted += 1;
-        if self.config.trace {
-            println!(
-                "[{}] accept    #{} from {peer} ({} accepted here)",
-                self.label, token.0, self.accepted
-            );
-        }
+        trace_line!(
+            self.trace,
+            "[{}] accept    #{} from {peer} ({} accepted here)",
+            self.label,
+            token.0,
+            self.accepted
+        );
         let session = BufferedSession::open(self.service.as_ref(), &peer);
         entry.insert(Connection {
             stream,
@@ -439,7 +460,7 @@ impl Reactor {
             is_read_closed: false,
             is_write_blocked: false,
             is_queued: false,
-            timers: Timers::new(),
+            timers: Timers::new(self.now),
             is_work_out: false,
         });
         self.drive(token);
@@ -447,33 +468,33 @@ impl Reactor {
 
     /// A readiness event for a connection: note what became possible, then
     /// let the connection make progress.
-    fn handle_event(&mut self, token: Token, event: &Event) {
+    fn handle_event(&mut self, token: Token, event: Readiness) {
         // Events for a closed connection can still be in the batch
         // ("sporadic events happen"): ignore tokens we no longer know.
         let Some(conn) = self.connections.get_mut(token.0) else {
             return;
         };
-        if self.config.trace {
-            let what = match (event.is_readable(), event.is_writable()) {
+        if self.trace.is_on() {
+            let what = match (event.is_readable, event.is_writable) {
                 (true, true) => "readable+writable",
                 (true, false) => "readable",
                 (false, true) => "writable",
                 (false, false) => "error/hup",
             };
-            println!("[{}] {what:<9} #{}", self.label, token.0);
+            trace_line!(self.trace, "[{}] {what:<9} #{}", self.label, token.0);
         }
         // Errors and hang-ups are reported as readiness too: the next read
         // or write returns the error or end of stream.
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
+        if event.is_readable || event.is_read_closed || event.is_error {
             conn.is_read_drained = false;
         }
-        if event.is_read_closed() || event.is_error() {
+        if event.is_read_closed || event.is_error {
             conn.is_read_closed = true;
         }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
+        if event.is_writable || event.is_write_closed || event.is_error {
             conn.is_write_blocked = false;
         }
-        conn.timers.touch();
+        conn.timers.touch(self.now);
         self.drive(token);
     }
 
@@ -495,9 +516,7 @@ impl Reactor {
     /// otherwise take down every connection this thread serves: contain it
     /// and close only that connection.
     fn drive(&mut self, token: Token) {
-        let turn = panic::catch_unwind(AssertUnwindSafe(|| self.take_turn(token)));
-        if let Err(panic) = turn {
-            let why = format!("handler panicked ({})", panic_message(&panic));
+        if let Err(why) = contained(|| self.take_turn(token)) {
             log::error!("connection #{}: {why}; closed, server goes on", token.0);
             self.close(token, &why);
         }
@@ -512,19 +531,17 @@ impl Reactor {
         let work = WorkPayer {
             pool: self.pool.as_ref(),
             token,
-            trace: self.config.trace.then_some(self.label.as_str()),
+            trace: &self.trace,
+            label: &self.label,
         };
         let result = read_some(conn, &mut self.read_buffer, high_water, &self.config, work)
             .and_then(|()| write_some(conn));
-        conn.timers.note_partial(conn.session.has_partial_request());
+        conn.timers
+            .note_partial(conn.session.has_partial_request(), self.now);
         // The turn's budget ran out (or writing relieved backpressure) with
         // data still unread. Readiness is not reported twice, so remember
         // the connection ourselves: it gets another turn after the others.
-        if result.is_ok()
-            && wants_read(conn, high_water)
-            && !conn.is_read_drained
-            && !conn.is_queued
-        {
+        if result.is_ok() && conn.may_read(high_water) && !conn.is_read_drained && !conn.is_queued {
             conn.is_queued = true;
             self.ready.push_back(token);
         }
@@ -547,7 +564,7 @@ impl Reactor {
         let Some(conn) = self.connections.get_mut(token.0) else {
             return Ok(());
         };
-        let readable = wants_read(conn, high_water).then_some(Interest::READABLE);
+        let readable = conn.may_read(high_water).then_some(Interest::READABLE);
         // (`offload`) Held output (work out) is not written yet: no need
         // to hear of room for it.
         let writable =
@@ -573,9 +590,12 @@ impl Reactor {
         let Some(mut conn) = self.connections.try_remove(token.0) else {
             return;
         };
-        if self.config.trace {
-            println!("[{}] closed    #{} ({why})", self.label, token.0);
-        }
+        trace_line!(
+            self.trace,
+            "[{}] closed    #{} ({why})",
+            self.label,
+            token.0
+        );
         let _ = self.poll.registry().deregister(&mut conn.stream);
         // Half-close first so the client reads a clean end of stream.
         let _ = conn.stream.shutdown(Shutdown::Write);
@@ -588,18 +608,14 @@ impl Reactor {
     /// have held a partial request too long (slowloris). A sweep over all
     /// connections is simple and cheap at the interval it runs.
     fn close_expired_if_due(&mut self) {
-        let now = Instant::now();
-        if now < self.next_sweep {
-            return;
-        }
-        self.next_sweep = now + sweep_interval(&self.config);
-        let expired: Vec<(Token, String)> = self
-            .connections
-            .iter()
-            // (`offload`) A connection whose work is out waits on us, not idle.
-            .filter(|(_, conn)| !conn.is_work_out)
-            .filter_map(|(key, conn)| Some((Token(key), conn.timers.expired(now, &self.config)?)))
-            .collect();
+        let expired = self.deadlines.expired_if_due(
+            self.connections
+                .iter()
+                // (`offload`) A connection whose work is out waits on us, not idle.
+                .filter(|(_, conn)| !conn.is_work_out)
+                .map(|(key, conn)| (Token(key), &conn.timers)),
+            self.now,
+        );
         for (token, why) in expired {
             self.close(token, &why);
         }
@@ -626,10 +642,8 @@ impl Reactor {
             // (only the end of the loop drops it), so the token is its own.
             if let Some(conn) = self.connections.get_mut(token.0) {
                 conn.is_work_out = false;
-                conn.timers.touch();
-                if self.config.trace {
-                    println!("[{}] work done #{}", self.label, token.0);
-                }
+                conn.timers.touch(self.now);
+                trace_line!(self.trace, "[{}] work done #{}", self.label, token.0);
             }
             self.drive(token);
         }
@@ -640,14 +654,12 @@ impl Reactor {
     /// what it has, and closes once flushed. Whatever is left when the grace
     /// period ends is cut off.
     fn begin_stop(&mut self) {
-        if self.stop_deadline.is_some() {
+        if !self.deadlines.begin_stop(self.now) {
             return;
         }
-        self.stop_deadline = Some(Instant::now() + self.config.grace);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
-        self.accept_paused_until = None;
         let tokens: Vec<Token> = self.connections.iter().map(|(key, _)| Token(key)).collect();
         for token in tokens {
             if let Some(conn) = self.connections.get_mut(token.0) {
@@ -661,18 +673,8 @@ impl Reactor {
 
     /// Stopped, and either every connection has closed or time is up.
     fn is_finished(&self) -> bool {
-        match self.stop_deadline {
-            None => false,
-            Some(deadline) => self.connections.is_empty() || Instant::now() >= deadline,
-        }
+        self.deadlines.is_finished(self.connections.len(), self.now)
     }
-}
-
-/// Whether the connection should be read from now: it still wants input,
-/// its unsent output is below the high-water mark (backpressure), and
-/// (`offload`) no work of its is out, so answers cannot overtake each other.
-fn wants_read(conn: &Connection, high_water: usize) -> bool {
-    !conn.session.is_closing() && conn.session.unsent().len() < high_water && !conn.is_work_out
 }
 
 /// Who pays the `--work` of the requests a read completes.
@@ -681,8 +683,9 @@ struct WorkPayer<'a> {
     pool: Option<&'a Pool>,
     /// The connection being read.
     token: Token,
-    /// The loop's label when tracing.
-    trace: Option<&'a str>,
+    /// The loop's trace, and its label.
+    trace: &'a Trace,
+    label: &'a str,
 }
 
 /// Read until `WouldBlock`, the turn's budget, or backpressure; feed each
@@ -695,7 +698,7 @@ fn read_some(
     work: WorkPayer<'_>,
 ) -> io::Result<()> {
     for _ in 0..READS_PER_TURN {
-        if conn.is_read_drained || !wants_read(conn, high_water) {
+        if conn.is_read_drained || !conn.may_read(high_water) {
             return Ok(());
         }
         let outcome = match conn.stream.read(buffer) {
@@ -731,12 +734,12 @@ fn read_some(
                     requests,
                 });
                 conn.is_work_out = true;
-                if let Some(label) = work.trace {
-                    println!(
-                        "[{label}] work out  #{} ({requests} requests)",
-                        work.token.0
-                    );
-                }
+                trace_line!(
+                    work.trace,
+                    "[{}] work out  #{} ({requests} requests)",
+                    work.label,
+                    work.token.0
+                );
                 return Ok(());
             }
             (Ok(_), Some(_)) => {}

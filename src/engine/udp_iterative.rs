@@ -21,10 +21,12 @@ use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::kit::{Trace, TraceSink};
 use super::udp_common::{send_wake_datagram, UdpConfig, MAX_DATAGRAM_BYTES};
 use super::{ListenAddr, Server};
 use crate::io_util::{interrupted, is_connection_error};
 use crate::service::{answer_datagram, Peer, Service};
+use crate::trace_line;
 
 /// Start the blocking UDP loop on its own thread. The socket may be in
 /// either blocking mode; it is made blocking here.
@@ -61,6 +63,7 @@ fn serve(
     let mut datagram = vec![0u8; MAX_DATAGRAM_BYTES];
     let mut reply = Vec::new();
     let mut arrivals: u64 = 0;
+    let trace = Trace::new(config.trace, &TraceSink::Stdout);
     loop {
         let (len, from) = match socket.recv_from(&mut datagram) {
             Ok(received) => received,
@@ -77,9 +80,10 @@ fn serve(
         let index = arrivals;
         arrivals += 1;
         if config.drop.is_dropped(index) {
-            if config.trace {
-                println!("[udp-iterative] dropped  #{index} from {from} ({len} bytes)");
-            }
+            trace_line!(
+                trace,
+                "[udp-iterative] dropped  #{index} from {from} ({len} bytes)"
+            );
             continue; // Lost on purpose: the client's timeout must notice.
         }
         let peer = Peer::Inet(from);
@@ -87,12 +91,11 @@ fn serve(
             log::info!("{from}: datagram refused: {err}");
             continue;
         }
-        if config.trace {
-            println!(
-                "[udp-iterative] answered #{index} from {from} ({len} bytes in, {} out)",
-                reply.len()
-            );
-        }
+        trace_line!(
+            trace,
+            "[udp-iterative] answered #{index} from {from} ({len} bytes in, {} out)",
+            reply.len()
+        );
         if reply.is_empty() {
             continue; // The service had nothing to say (e.g. `discard`).
         }

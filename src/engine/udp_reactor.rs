@@ -19,10 +19,12 @@ use std::sync::Arc;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::kit::{Trace, TraceSink};
 use super::udp_common::{UdpConfig, MAX_DATAGRAM_BYTES};
 use super::{ListenAddr, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
 use crate::service::{answer_datagram, Peer, Service};
+use crate::trace_line;
 
 /// The server socket's token.
 const SOCKET: Token = Token(0);
@@ -53,6 +55,7 @@ pub fn spawn(
         poll,
         socket,
         service,
+        trace: Trace::new(config.trace, &TraceSink::Stdout),
         config,
         datagram: vec![0; MAX_DATAGRAM_BYTES],
         reply: Vec::new(),
@@ -72,6 +75,8 @@ struct UdpLoop {
     socket: UdpSocket,
     service: Arc<dyn Service>,
     config: UdpConfig,
+    /// `--trace`: a line per datagram.
+    trace: Trace,
     /// Where each datagram is received (one, reused).
     datagram: Vec<u8>,
     /// Where each answer is built (one, reused).
@@ -121,12 +126,14 @@ impl UdpLoop {
 
     /// Drop it (on purpose) or answer it.
     fn handle_datagram(&mut self, len: usize, from: std::net::SocketAddr) {
+        let trace = &self.trace;
         let index = self.arrivals;
         self.arrivals += 1;
         if self.config.drop.is_dropped(index) {
-            if self.config.trace {
-                println!("[udp-reactor] dropped  #{index} from {from} ({len} bytes)");
-            }
+            trace_line!(
+                trace,
+                "[udp-reactor] dropped  #{index} from {from} ({len} bytes)"
+            );
             return; // Lost on purpose: the client's timeout must notice.
         }
         let peer = Peer::Inet(from);
@@ -135,12 +142,11 @@ impl UdpLoop {
             log::info!("{from}: datagram refused: {err}");
             return;
         }
-        if self.config.trace {
-            println!(
-                "[udp-reactor] answered #{index} from {from} ({len} bytes in, {} out)",
-                self.reply.len()
-            );
-        }
+        trace_line!(
+            trace,
+            "[udp-reactor] answered #{index} from {from} ({len} bytes in, {} out)",
+            self.reply.len()
+        );
         if self.reply.is_empty() {
             return; // The service had nothing to say (e.g. `discard`).
         }

@@ -28,7 +28,7 @@
 //!   operation's last (after `ENOBUFS`, an error, a cancel, end of stream,
 //!   or a completion-queue overflow). Re-arm then, with reason.
 //! - **Provided buffers.** A receive draws from the loop's buffer ring
-//!   ([`super::buf_ring`]) when data arrives, so an idle connection holds
+//!   ([`super::ring::BufRing`]) when data arrives, so an idle connection holds
 //!   no buffer; each buffer goes back the moment its bytes are in the
 //!   session. When the ring runs dry (`ENOBUFS`) the data waits in the
 //!   socket, and the connection waits in a list until buffers come back.
@@ -51,7 +51,7 @@
 //! - **Never spin; every wait bounded.** `io_uring_enter` waits for a
 //!   completion or the next timer (sweep, accept back-off, end of grace).
 //!   Idle and slowloris timeouts, `max_connections` and accept back-off
-//!   are the reactor's, through the same helpers.
+//!   are the reactor's, through the engine kit ([`super::kit`]).
 //!
 //! What it does not have, and why: no ready queue for fairness (each
 //! completion carries one buffer's worth, and the kernel itself moves on
@@ -60,104 +60,39 @@
 //! descriptors (each operation looks its socket up, about 5% of the
 //! server's time in a profile at 1,000 connections: `docs/LECTURE.md`).
 //!
-//! Ring setup ([`RingSetup`], `serve --ring-setup`): `defer`, the default,
-//! sets `SINGLE_ISSUER | DEFER_TASKRUN`: the kernel finishes operations
-//! (copying received data, posting completions) only when this thread
-//! enters it to wait, in one batch, instead of interrupting it whenever a
-//! packet arrives. `coop` sets `COOP_TASKRUN | TASKRUN_FLAG`: no
-//! interrupting, but the work runs on any system call; `plain` sets
-//! neither. `docs/LECTURE.md` has what each measured here.
+//! The ring's plumbing (setup flags, `serve --ring-setup`; the submission
+//! backlog; the eventfd; the provided buffers) is in [`super::ring`], as
+//! the reactor's is in mio.
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
-use io_uring::{cqueue, opcode, squeue, IoUring};
+use io_uring::cqueue;
 use slab::Slab;
 
-use super::blocking::{panic_message, AcceptBackoff, CapacityLog};
-use super::buf_ring::BufRing;
-use super::buffered::BufferedSession;
+use super::kit::{contained, CapacityLog, Deadlines, Trace};
 use super::listener::Stream;
-use super::timeouts::{self, sweep_interval, Timers};
+use super::ring::{BufRing, EventFd, Ring};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error};
+use crate::service::buffered::{BufferedSession, Timers};
 use crate::service::{Peer, Service};
+use crate::trace_line;
 
-/// Submission queue entries: more than a turn queues in practice (a few
-/// per completion); past it, entries wait in [`Ring::backlog`].
-const SUBMISSION_ENTRIES: u32 = 2048;
-/// Completion queue entries: generous, since every multishot receive may
-/// post several per turn. An overflow ends multishot operations (they are
-/// re-armed) and is logged.
-const COMPLETION_ENTRIES: u32 = 16 * 1024;
 /// Receive buffers in the ring by default (`--ring-buffers`), and the size
 /// of each. 512 x 16 KiB = 8 MiB, touched only as data arrives; each is
 /// back in the ring within the turn that filled it.
 pub const DEFAULT_RING_BUFFERS: u16 = 512;
+
+pub use super::ring::{probe, RingSetup};
 const RECV_BUFFER_BYTES: usize = 16 * 1024;
 /// The buffer group receives draw from (the ring has one).
 const BUFFER_GROUP: u16 = 0;
 /// Most bytes one send carries (the copy in flight stays bounded).
 const MAX_SEND_BYTES: usize = 256 * 1024;
-/// How long a stop waits for cancelled operations' final completions
-/// before giving up on them (and leaking their memory rather than freeing
-/// what the kernel might still write).
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Which io_uring setup flags the ring is created with (`serve
-/// --ring-setup`), so that what each buys can be measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum RingSetup {
-    /// No flags: the kernel runs completion work whenever it is ready,
-    /// interrupting this thread to do so.
-    Plain,
-    /// `COOP_TASKRUN | TASKRUN_FLAG`: no interrupting; completion work
-    /// runs when this thread next enters the kernel.
-    Coop,
-    /// `SINGLE_ISSUER | DEFER_TASKRUN`: completion work runs only when
-    /// this thread waits for completions, all of it in one batch.
-    #[default]
-    Defer,
-}
-
-/// Whether io_uring can be used here: `Ok`, or the one-line reason (with
-/// what to do instead) that `serve --engine uring` would fail with.
-///
-/// The trial ring is made and dropped on a thread of its own. A thread
-/// that has made a ring is interrupted (`EINTR`, as if by a signal) when
-/// the kernel later tears the ring down, and a blocking call with a timeout
-/// (a socket read with `SO_RCVTIMEO`) then fails instead of restarting: on
-/// the caller's thread, that would reach whatever it does next.
-pub fn probe() -> io::Result<()> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| IoUring::new(2).map(drop).map_err(unavailable))
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the io_uring probe thread panicked")))
-    })
-}
-
-/// The error for a ring that cannot be set up, saying why and what to do.
-fn unavailable(err: io::Error) -> io::Error {
-    let why = match err.raw_os_error() {
-        Some(libc::ENOSYS) => "this kernel has no io_uring",
-        Some(libc::EPERM) => {
-            "io_uring is forbidden here (sysctl kernel.io_uring_disabled, or a seccomp filter such as a container's)"
-        }
-        Some(libc::EINVAL) => "this kernel lacks an io_uring feature the engine uses (it needs Linux 6.1 or later)",
-        _ => "io_uring could not be set up",
-    };
-    io::Error::new(
-        err.kind(),
-        format!("--engine uring: {why} ({err}): use another engine, such as --engine reactor"),
-    )
-}
 
 /// Start the io_uring loop on its own thread. Returns once its ring is set
 /// up, or with the reason it cannot be.
@@ -193,31 +128,6 @@ pub fn spawn(
         Err(_) => Err(io::Error::other(
             "the uring thread ended before its ring was set up",
         )),
-    }
-}
-
-/// An eventfd: the stop signal, rung from any thread. The loop keeps a
-/// poll for it in the ring, so a stop completes like any operation.
-#[derive(Debug)]
-struct EventFd(File);
-
-impl EventFd {
-    fn new() -> io::Result<EventFd> {
-        // SAFETY: eventfd takes no pointers; a non-negative result is a
-        // new descriptor that nothing else owns.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and is owned by nobody else.
-        Ok(EventFd(unsafe { File::from_raw_fd(fd) }))
-    }
-
-    /// Ask the loop to stop (idempotent: the counter only grows).
-    fn ring(&self) {
-        if let Err(err) = (&self.0).write_all(&1u64.to_ne_bytes()) {
-            log::warn!("cannot wake the uring loop to stop it: {err}");
-        }
     }
 }
 
@@ -335,53 +245,6 @@ impl Connection {
     }
 }
 
-/// The ring, and the operations submitted to it whose final completion
-/// has not come yet.
-struct Ring {
-    uring: IoUring,
-    /// Operations submitted (or queued) and not yet finally completed.
-    in_flight: usize,
-    /// Entries that did not fit in a full submission queue, in order.
-    backlog: Vec<squeue::Entry>,
-    /// `io_uring_enter` calls made, numbered in `--trace`.
-    enters: u64,
-}
-
-impl Ring {
-    /// Queue `entry` for the next `io_uring_enter`.
-    ///
-    /// # Safety
-    /// Every buffer `entry` points to must stay valid, and unmoved, until
-    /// the operation's final completion has been reaped.
-    unsafe fn push(&mut self, entry: squeue::Entry) {
-        self.in_flight += 1;
-        if self.backlog.is_empty() {
-            // SAFETY: passed on from the caller.
-            if unsafe { self.uring.submission().push(&entry) }.is_ok() {
-                return;
-            }
-        }
-        self.backlog.push(entry);
-    }
-
-    /// Move entries that did not fit into the submission queue, as room
-    /// allows; `true` if some still wait.
-    fn move_backlog_in(&mut self) -> bool {
-        let mut queue = self.uring.submission();
-        let mut moved = 0;
-        for entry in &self.backlog {
-            // SAFETY: each entry's buffers were promised valid by `push`.
-            if unsafe { queue.push(entry) }.is_err() {
-                break;
-            }
-            moved += 1;
-        }
-        drop(queue);
-        self.backlog.drain(..moved);
-        !self.backlog.is_empty()
-    }
-}
-
 /// The loop: its ring, its buffers, its connections.
 // Field order matters: the ring is closed before the receive buffers and
 // the connections' send buffers are freed (and those only once nothing is
@@ -402,16 +265,15 @@ struct Uring {
     completions: Vec<(u64, i32, u32)>,
     service: Arc<dyn Service>,
     config: EngineConfig,
-    /// While accept fails (out of descriptors), it is re-armed only at
-    /// this instant, or sooner when a connection closes.
-    accept_paused_until: Option<Instant>,
-    accept_backoff: AcceptBackoff,
+    trace: Trace,
+    /// Accept pause (re-armed at its end, or sooner when a connection
+    /// closes), stop grace, timeout sweep.
+    deadlines: Deadlines,
+    /// The loop's clock, read once per turn when the wait returns: what
+    /// the connections' timers are handed.
+    now: Instant,
     capacity: CapacityLog,
-    /// Set by a stop: after this instant, remaining connections are cut off.
-    stop_deadline: Option<Instant>,
-    next_sweep: Instant,
     wake: Arc<EventFd>,
-    is_overflow_logged: bool,
 }
 
 impl Uring {
@@ -422,37 +284,16 @@ impl Uring {
         config: EngineConfig,
         wake: Arc<EventFd>,
     ) -> io::Result<Uring> {
-        let mut builder = IoUring::builder();
-        builder.setup_cqsize(COMPLETION_ENTRIES);
-        match config.ring_setup {
-            RingSetup::Plain => {}
-            RingSetup::Coop => {
-                builder.setup_coop_taskrun().setup_taskrun_flag();
-            }
-            RingSetup::Defer => {
-                builder.setup_single_issuer().setup_defer_taskrun();
-            }
-        }
-        let uring = builder.build(SUBMISSION_ENTRIES).map_err(unavailable)?;
-        if !config.ring_buffers.is_power_of_two() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "--ring-buffers {}: the buffer ring's size must be a power of two (1 to 32768)",
-                    config.ring_buffers
-                ),
-            ));
-        }
-        let buffers =
-            BufRing::register(&uring, BUFFER_GROUP, config.ring_buffers, RECV_BUFFER_BYTES)
-                .map_err(unavailable)?;
+        let ring = Ring::new(config.ring_setup)?;
+        let buffers = BufRing::register(
+            &ring.uring,
+            BUFFER_GROUP,
+            config.ring_buffers,
+            RECV_BUFFER_BYTES,
+        )?;
+        let now = Instant::now();
         Ok(Uring {
-            ring: Ring {
-                uring,
-                in_flight: 0,
-                backlog: Vec::new(),
-                enters: 0,
-            },
+            ring,
             buffers,
             listener: Some(listener),
             is_accept_armed: false,
@@ -462,14 +303,12 @@ impl Uring {
             is_buffer_returned: false,
             completions: Vec::new(),
             service,
-            accept_paused_until: None,
-            accept_backoff: AcceptBackoff::default(),
+            trace: Trace::new(config.trace, &config.trace_to),
+            deadlines: Deadlines::new(&config, now),
+            now,
             capacity: CapacityLog::default(),
-            stop_deadline: None,
-            next_sweep: Instant::now() + sweep_interval(&config),
             config,
             wake,
-            is_overflow_logged: false,
         })
     }
 
@@ -486,6 +325,7 @@ impl Uring {
     fn serve(&mut self) -> io::Result<()> {
         loop {
             self.submit_and_wait()?;
+            self.now = Instant::now();
             self.reap();
             self.rearm_waiting_for_buffers();
             self.resume_accept_if_due();
@@ -501,64 +341,19 @@ impl Uring {
     /// timer is due. (With `DEFER_TASKRUN`, this wait is also when the
     /// kernel finishes the operations whose data has arrived.)
     fn submit_and_wait(&mut self) -> io::Result<()> {
-        let is_backlogged = self.ring.move_backlog_in();
-        let wait = if is_backlogged {
-            Duration::ZERO // More to submit: just collect what is done.
-        } else {
-            self.wait_timeout()
-        };
-        let timeout = Timespec::from(wait);
-        let args = SubmitArgs::new().timespec(&timeout);
-        self.ring.enters += 1;
-        match self.ring.uring.submitter().submit_with_args(1, &args) {
-            Ok(_) => Ok(()),
-            // Timed out (a timer is due), a signal arrived, or the
-            // completion queue is full and must be reaped first.
-            Err(err)
-                if interrupted(&err)
-                    || matches!(err.raw_os_error(), Some(libc::ETIME) | Some(libc::EBUSY)) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(err),
-        }
-    }
-
-    /// How long the wait may last: until the next scheduled check.
-    fn wait_timeout(&self) -> Duration {
-        timeouts::wait_until_earliest(
-            &[
-                self.accept_paused_until,
-                self.stop_deadline,
-                Some(self.next_sweep),
-            ],
-            Instant::now(),
-        )
-        .unwrap_or(Duration::ZERO)
+        self.ring.enter(self.deadlines.wait(Instant::now()))
     }
 
     /// Handle every completion the kernel has posted.
     fn reap(&mut self) {
         let mut completions = std::mem::take(&mut self.completions);
-        completions.extend(
-            self.ring
-                .uring
-                .completion()
-                .map(|cqe| (cqe.user_data(), cqe.result(), cqe.flags())),
+        self.ring.reap_into(&mut completions);
+        trace_line!(
+            self.trace,
+            "[uring] io_uring_enter #{}: {} completions",
+            self.ring.enters,
+            completions.len()
         );
-        if self.config.trace {
-            println!(
-                "[uring] io_uring_enter #{}: {} completions",
-                self.ring.enters,
-                completions.len()
-            );
-        }
-        if !self.is_overflow_logged && self.ring.uring.submission().cq_overflow() {
-            self.is_overflow_logged = true;
-            log::warn!(
-                "the completion queue overflowed ({COMPLETION_ENTRIES} entries): multishot operations end and are re-armed"
-            );
-        }
         for &(user_data, result, flags) in &completions {
             self.handle_completion(user_data, result, flags);
         }
@@ -614,10 +409,10 @@ impl Uring {
             // SAFETY: a successful accept's result is a new descriptor
             // that nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(result) };
-            self.accept_backoff.reset();
+            self.deadlines.accept_succeeded();
             // Stopping (the accept's cancel is on its way), or full:
             // dropping the descriptor closes it; the client learns at once.
-            if self.stop_deadline.is_none()
+            if !self.deadlines.is_stopping()
                 && self
                     .capacity
                     .admit(self.connections.len(), self.config.max_connections)
@@ -630,14 +425,13 @@ impl Uring {
             // it: nothing to do. Anything else (out of descriptors): wait
             // before accepting again, instead of failing again at once.
             if result != -libc::ECANCELED && !interrupted(&err) && !is_connection_error(&err) {
-                let delay = self.accept_backoff.next_delay(&err);
-                self.accept_paused_until = Some(Instant::now() + delay);
+                self.deadlines.accept_failed(&err, self.now);
             }
         }
         if !self.is_accept_armed {
-            if self.stop_deadline.is_some() {
+            if self.deadlines.is_stopping() {
                 self.listener = None; // Its last operation is done: close it.
-            } else if self.accept_paused_until.is_none() {
+            } else if !self.deadlines.is_accept_paused() {
                 self.arm_accept(); // Ended for a reason that has passed.
             }
         }
@@ -669,9 +463,7 @@ impl Uring {
         self.next_generation = (generation + 1) & OpId::GENERATION_MASK;
         let entry = self.connections.vacant_entry();
         let key = entry.key();
-        if self.config.trace {
-            println!("[uring] accepted  #{key} from {peer}");
-        }
+        trace_line!(self.trace, "[uring] accepted  #{key} from {peer}");
         entry.insert(Connection {
             stream,
             peer,
@@ -681,7 +473,7 @@ impl Uring {
             send: SendState::Idle,
             sending: Vec::new(),
             sending_done: 0,
-            timers: Timers::new(),
+            timers: Timers::new(self.now),
             abort: None,
         });
         self.update(key);
@@ -690,12 +482,12 @@ impl Uring {
     /// A completion of a connection's receive: bytes in a buffer, end of
     /// stream, an empty buffer ring, or an error.
     fn handle_recv(&mut self, key: usize, result: i32, flags: u32) {
-        let trace = self.config.trace;
+        let (trace, now) = (&self.trace, self.now);
         let conn = &mut self.connections[key];
         if !cqueue::more(flags) {
             conn.recv = RecvState::Idle;
         }
-        conn.timers.touch();
+        conn.timers.touch(now);
         match result {
             n if n > 0 => {
                 let Some(id) = cqueue::buffer_select(flags) else {
@@ -703,9 +495,7 @@ impl Uring {
                     return;
                 };
                 let data = self.buffers.filled(id, n as usize);
-                if trace {
-                    println!("[uring] received  #{key} {n} bytes in buffer {id}");
-                }
+                trace_line!(trace, "[uring] received  #{key} {n} bytes in buffer {id}");
                 let outcome = contained(|| conn.session.handle_received(data));
                 // The bytes are in the session (or refused): the buffer
                 // goes back to the ring at once.
@@ -716,13 +506,12 @@ impl Uring {
                     Ok(Err(err)) => log::warn!("{}: closing: {err}", conn.peer),
                     Err(why) => abort_with(conn, key, why),
                 }
-                conn.timers.note_partial(conn.session.has_partial_request());
+                conn.timers
+                    .note_partial(conn.session.has_partial_request(), now);
             }
             // End of stream: the peer half-closed.
             0 => {
-                if trace {
-                    println!("[uring] end of stream #{key}");
-                }
+                trace_line!(trace, "[uring] end of stream #{key}");
                 match contained(|| conn.session.handle_eof()) {
                     Ok(Ok(())) => {}
                     Ok(Err(err)) => log::warn!("{}: closing: {err}", conn.peer),
@@ -747,13 +536,11 @@ impl Uring {
     fn handle_send(&mut self, key: usize, result: i32) {
         let conn = &mut self.connections[key];
         conn.send = SendState::Idle;
-        conn.timers.touch();
+        conn.timers.touch(self.now);
         match result {
             n if n > 0 => {
                 let n = n as usize;
-                if self.config.trace {
-                    println!("[uring] sent      #{key} {n} bytes");
-                }
+                trace_line!(self.trace, "[uring] sent      #{key} {n} bytes");
                 conn.session.handle_sent(n);
                 conn.sending_done += n;
                 if conn.sending_done < conn.sending.len() && conn.abort.is_none() {
@@ -786,19 +573,14 @@ impl Uring {
             conn.sending_done = 0;
             submit_send(&mut self.ring, conn, key);
         }
-        let wants_read = conn.abort.is_none()
-            && !conn.session.is_closing()
-            && conn.session.unsent().len() < high_water;
+        let wants_read = conn.abort.is_none() && conn.session.may_read(high_water);
         match (conn.recv, wants_read) {
             (RecvState::Idle, true) => {
-                let entry = opcode::RecvMulti::new(Fd(conn.stream.as_raw_fd()), BUFFER_GROUP)
-                    .build()
-                    .user_data(op_of(conn, Kind::Recv, key));
-                // SAFETY: the receive writes only into the buffer ring's
-                // buffers, which live until every operation is reaped
-                // (`finish`); the socket lives until this operation's
-                // final completion (`close_if_quiet`).
-                unsafe { self.ring.push(entry) };
+                let (socket, id) = (conn.stream.as_raw_fd(), op_of(conn, Kind::Recv, key));
+                // SAFETY: the buffer ring lives until every operation is
+                // reaped (`finish`); the socket lives until this
+                // operation's final completion (`close_if_quiet`).
+                unsafe { self.ring.recv_multi(socket, BUFFER_GROUP, id) };
                 conn.recv = RecvState::Armed;
             }
             // Backpressure or closing: a multishot receive goes on until
@@ -829,18 +611,14 @@ impl Uring {
         }
         let conn = self.connections.remove(key);
         let why = conn.abort.as_deref().unwrap_or("done");
-        if self.config.trace {
-            println!("[uring] closed    #{key} ({why})");
-        }
+        trace_line!(self.trace, "[uring] closed    #{key} ({why})");
         let _ = conn.stream.shutdown(Shutdown::Write);
         if why != "done" {
             log::info!("{}: connection ended: {why}", conn.peer);
         }
         // A descriptor is free again: if accept is paused for lack of
         // them, try it now rather than at the end of the back-off.
-        if self.accept_paused_until.is_some() {
-            self.accept_paused_until = Some(Instant::now());
-        }
+        self.deadlines.shorten_accept_pause(self.now);
     }
 
     /// Mark a connection to be closed whatever its state; its operations
@@ -874,53 +652,38 @@ impl Uring {
         let Some(listener) = &self.listener else {
             return;
         };
-        let entry = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(OpId::of_loop(Kind::Accept).encode());
-        // SAFETY: no buffer; the listener is closed only after this
-        // operation's final completion (`handle_accept`, `finish`).
-        unsafe { self.ring.push(entry) };
+        let id = OpId::of_loop(Kind::Accept).encode();
+        // SAFETY: the listener is closed only after this operation's final
+        // completion (`handle_accept`, `finish`).
+        unsafe { self.ring.accept_multi(listener.as_raw_fd(), id) };
         self.is_accept_armed = true;
     }
 
     /// Arm the poll on the stop eventfd.
     fn arm_wake(&mut self) {
-        let entry = opcode::PollAdd::new(Fd(self.wake.0.as_raw_fd()), libc::POLLIN as u32)
-            .build()
-            .user_data(OpId::of_loop(Kind::Wake).encode());
-        // SAFETY: no buffer; the eventfd is shared through an `Arc` this
-        // loop holds until it has reaped everything.
-        unsafe { self.ring.push(entry) };
+        let id = OpId::of_loop(Kind::Wake).encode();
+        // SAFETY: the eventfd is shared through an `Arc` this loop holds
+        // until it has reaped everything.
+        unsafe { self.ring.poll_readable(self.wake.as_raw_fd(), id) };
     }
 
     /// Re-arm accept once its back-off is over.
     fn resume_accept_if_due(&mut self) {
-        match self.accept_paused_until {
-            Some(until) if Instant::now() >= until => {
-                self.accept_paused_until = None;
-                if !self.is_accept_armed {
-                    self.arm_accept();
-                }
-            }
-            _ => {}
+        if self.deadlines.take_accept_resume(self.now) && !self.is_accept_armed {
+            self.arm_accept();
         }
     }
 
     /// Every so often, close connections idle too long or holding a
     /// partial request too long (slowloris), as the reactor does.
     fn close_expired_if_due(&mut self) {
-        let now = Instant::now();
-        if now < self.next_sweep {
-            return;
-        }
-        self.next_sweep = now + sweep_interval(&self.config);
-        let expired: Vec<(usize, String)> = self
-            .connections
-            .iter()
-            .filter(|(_, conn)| conn.abort.is_none())
-            .filter_map(|(key, conn)| Some((key, conn.timers.expired(now, &self.config)?)))
-            .collect();
+        let expired = self.deadlines.expired_if_due(
+            self.connections
+                .iter()
+                .filter(|(_, conn)| conn.abort.is_none())
+                .map(|(key, conn)| (key, &conn.timers)),
+            self.now,
+        );
         for (key, why) in expired {
             self.abort(key, why);
         }
@@ -931,11 +694,9 @@ impl Uring {
     /// answers what it has and closes once flushed. Whatever is left when
     /// the grace period ends is cut off.
     fn begin_stop(&mut self) {
-        if self.stop_deadline.is_some() {
+        if !self.deadlines.begin_stop(self.now) {
             return;
         }
-        self.stop_deadline = Some(Instant::now() + self.config.grace);
-        self.accept_paused_until = None;
         if self.is_accept_armed {
             cancel(&mut self.ring, OpId::of_loop(Kind::Accept).encode());
         } else {
@@ -955,51 +716,17 @@ impl Uring {
 
     /// Stopped, and either every connection has closed or time is up.
     fn is_finished(&self) -> bool {
-        match self.stop_deadline {
-            None => false,
-            Some(deadline) => self.connections.is_empty() || Instant::now() >= deadline,
-        }
+        self.deadlines.is_finished(self.connections.len(), self.now)
     }
 
     /// Cancel whatever is still in flight and reap until nothing is, so
     /// that no buffer is freed while the kernel may still use it; then
-    /// take the buffer ring back. If the kernel does not finish within
-    /// [`DRAIN_TIMEOUT`], leak the memory rather than risk that.
+    /// take the buffer ring back. If the kernel does not finish in time
+    /// ([`Ring::drain`]), leak the memory rather than risk that.
     fn finish(mut self) {
-        // SAFETY: a cancel carries no buffer.
-        unsafe {
-            self.ring.push(
-                opcode::AsyncCancel2::new(CancelBuilder::any())
-                    .build()
-                    .user_data(OpId::of_loop(Kind::Cancel).encode()),
-            );
-        }
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while self.ring.in_flight > 0 && Instant::now() < deadline {
-            self.ring.move_backlog_in();
-            let timeout = Timespec::from(deadline.saturating_duration_since(Instant::now()));
-            let args = SubmitArgs::new().timespec(&timeout);
-            if let Err(err) = self.ring.uring.submitter().submit_with_args(1, &args) {
-                if !interrupted(&err) && err.raw_os_error() != Some(libc::ETIME) {
-                    log::warn!("uring stop: waiting for cancelled operations failed: {err}");
-                    break;
-                }
-            }
-            let ring = &mut self.ring;
-            for cqe in ring.uring.completion() {
-                if !cqueue::more(cqe.flags()) {
-                    ring.in_flight -= 1;
-                }
-                if let Some(id) = cqueue::buffer_select(cqe.flags()) {
-                    self.buffers.recycle(id);
-                }
-            }
-        }
-        if self.ring.in_flight > 0 {
-            log::error!(
-                "uring stop: {} operations still in flight after {DRAIN_TIMEOUT:?}: their buffers are leaked, not freed",
-                self.ring.in_flight
-            );
+        let buffers = &mut self.buffers;
+        let cancel_all = OpId::of_loop(Kind::Cancel).encode();
+        if !self.ring.drain(cancel_all, |id| buffers.recycle(id)) {
             std::mem::forget(self.connections);
             std::mem::forget(self.buffers);
             return;
@@ -1023,40 +750,19 @@ fn op_of(conn: &Connection, kind: Kind, key: usize) -> u64 {
 /// Submit the rest of `conn.sending` (all of it, for a new send).
 fn submit_send(ring: &mut Ring, conn: &mut Connection, key: usize) {
     let rest = &conn.sending[conn.sending_done..];
-    // MSG_WAITALL: the kernel itself retries a short send on a stream
-    // socket (a short result is still handled, in `handle_send`).
-    // MSG_NOSIGNAL: a peer that has gone is an error, not a SIGPIPE.
-    let entry = opcode::Send::new(
-        Fd(conn.stream.as_raw_fd()),
-        rest.as_ptr(),
-        rest.len() as u32,
-    )
-    .flags(libc::MSG_WAITALL | libc::MSG_NOSIGNAL)
-    .build()
-    .user_data(op_of(conn, Kind::Send, key));
+    let (socket, id) = (conn.stream.as_raw_fd(), op_of(conn, Kind::Send, key));
     // SAFETY: `conn.sending`'s heap buffer is not touched (written,
     // resized or freed) while the send is in flight: it is refilled only
     // when `conn.send` is `Idle`, and the connection (with the buffer) is
     // removed only when quiet. Moving the `Connection` (the slab growing)
     // does not move the heap buffer. The socket lives as long.
-    unsafe { ring.push(entry) };
+    unsafe { ring.send(socket, rest, id) };
     conn.send = SendState::InFlight;
 }
 
 /// Ask the kernel to cancel the operation named `user_data`.
 fn cancel(ring: &mut Ring, user_data: u64) {
-    let entry = opcode::AsyncCancel::new(user_data)
-        .build()
-        .user_data(OpId::of_loop(Kind::Cancel).encode());
-    // SAFETY: a cancel carries no buffer.
-    unsafe { ring.push(entry) };
-}
-
-/// Run a session call, turning a panic in it (a bug) into the reason to
-/// close that one connection rather than the whole loop.
-fn contained<T>(call: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(call))
-        .map_err(|panic| format!("handler panicked ({})", panic_message(&panic)))
+    ring.cancel(user_data, OpId::of_loop(Kind::Cancel).encode());
 }
 
 /// Abort a connection whose session panicked, saying so in the log.
@@ -1085,31 +791,5 @@ mod tests {
         };
         assert_ne!(op.encode(), next.encode());
         assert_eq!(OpId::decode(0), None);
-    }
-
-    /// `probe` must not leave the calling thread open to a late
-    /// interruption: a blocking read with a timeout, made right after it,
-    /// ends by its timeout, not with `EINTR`.
-    #[test]
-    fn probe_does_not_interrupt_the_callers_blocking_calls() {
-        use std::io::Read;
-        use std::os::unix::net::UnixStream;
-        if let Err(err) = probe() {
-            eprintln!("skipped: {err}");
-            return;
-        }
-        let (mut quiet, _peer) = UnixStream::pair().expect("a socket pair");
-        quiet
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .expect("set a read timeout");
-        for _ in 0..3 {
-            probe().expect("probe again");
-            let err = quiet.read(&mut [0u8; 1]).expect_err("nothing is sent");
-            assert_eq!(
-                err.kind(),
-                io::ErrorKind::WouldBlock,
-                "the read after a probe ended early: {err}"
-            );
-        }
     }
 }

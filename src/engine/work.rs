@@ -7,10 +7,21 @@
 //! busy; an event loop hides neither, because its one thread does the work
 //! for every connection. The engines charge the work in whichever thread
 //! handles the connection, so the difference shows in the figures.
+//!
+//! Or in a [`Pool`] of threads beside the loop (`offload`): the loop sends
+//! a [`Job`] per connection whose requests need work, and takes back the
+//! connection's token, through mio's `Waker`, once the work is paid.
 
 use std::fmt;
+use std::io;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::{Token, Waker};
 
 /// What each answered request costs the thread that handles it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +84,109 @@ impl FromStr for Work {
             "sleep" => Ok(Work::Sleep(duration)),
             "cpu" => Ok(Work::Cpu(duration)),
             _ => Err(usage()),
+        }
+    }
+}
+
+/// One connection's requests whose work is to be paid off the loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Job {
+    /// The connection, as the loop knows it.
+    pub token: Token,
+    /// Requests answered in the read that produced this job.
+    pub requests: usize,
+}
+
+/// The worker threads, the channel that feeds them and the one that brings
+/// completed tokens back to the loop.
+#[derive(Debug)]
+pub struct Pool {
+    /// `None` once closed: workers finish what they hold, then exit.
+    jobs: Option<Sender<Job>>,
+    completed: Receiver<Token>,
+    /// Set when the loop has gone: queued jobs are skipped, not paid.
+    is_closed: Arc<AtomicBool>,
+    /// A worker has rung the waker and the loop has not yet collected:
+    /// other workers finishing meanwhile need not ring again (one system
+    /// call saved per request under load).
+    is_wake_pending: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Start `workers` threads paying `work` for each job; each completion
+    /// is sent back and announced through `waker`.
+    pub fn start(workers: usize, work: Work, waker: Arc<Waker>) -> io::Result<Pool> {
+        // Unbounded, yet bounded in practice: a connection has at most one
+        // job out (its reading pauses meanwhile), so there are never more
+        // jobs than connections, and connections are capped.
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let (done, completed) = crossbeam_channel::unbounded();
+        let is_closed = Arc::new(AtomicBool::new(false));
+        let is_wake_pending = Arc::new(AtomicBool::new(false));
+        let workers = (0..workers.max(1))
+            .map(|i| {
+                let (queue, done) = (queue.clone(), done.clone());
+                let (waker, is_closed) = (Arc::clone(&waker), Arc::clone(&is_closed));
+                let is_wake_pending = Arc::clone(&is_wake_pending);
+                std::thread::Builder::new()
+                    .name(format!("sockbench-offload-{i}"))
+                    .spawn(move || {
+                        for job in queue {
+                            if is_closed.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            // The slow part, off the loop: the other
+                            // connections keep being served meanwhile.
+                            work.perform(job.requests);
+                            let _ = done.send(job.token);
+                            // Sent before looking: if a wake is pending,
+                            // the loop will find this token when it comes.
+                            if is_wake_pending.swap(true, Ordering::SeqCst) {
+                                continue;
+                            }
+                            if let Err(err) = waker.wake() {
+                                log::warn!("offload worker cannot wake the loop: {err}");
+                            }
+                        }
+                    })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Pool {
+            jobs: Some(jobs),
+            completed,
+            is_closed,
+            is_wake_pending,
+            workers,
+        })
+    }
+
+    /// Hand a job to the workers.
+    pub fn submit(&self, job: Job) {
+        if let Some(jobs) = &self.jobs {
+            // Cannot fail: the workers hold the queue until we close it.
+            let _ = jobs.send(job);
+        }
+    }
+
+    /// Tokens whose work is paid, in the order the workers finished.
+    pub fn completed(&self) -> impl Iterator<Item = Token> + '_ {
+        // Cleared before collecting: a worker finishing after this point
+        // rings again, so no completion is left unannounced.
+        self.is_wake_pending.store(false, Ordering::SeqCst);
+        self.completed.try_iter()
+    }
+}
+
+impl Drop for Pool {
+    /// Close the queue and wait for the workers: each finishes at most the
+    /// job it holds (after a stop whose grace ran out, anything still
+    /// queued is dropped with its connection).
+    fn drop(&mut self) {
+        self.is_closed.store(true, Ordering::Relaxed);
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
         }
     }
 }

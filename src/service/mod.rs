@@ -16,13 +16,19 @@
 //! 3. [`Session::handle_eof`] when the peer has shut down its write side, with
 //!    the bytes that never formed a request, so a last answer can be flushed.
 //!
-//! The buffering around those calls (keeping the unconsumed tail, the unsent
-//! output, the size limit) lives in [`crate::engine::buffered`], once.
+//! Around those calls, still sans-IO: the session driver
+//! ([`buffered::BufferedSession`]: the unconsumed tail, the unsent output,
+//! the size limit, whether the connection may be read now) and the
+//! per-connection timeouts ([`buffered::Timers`], handed `now`, reading no
+//! clock), in one file: what an engine keeps per connection besides its
+//! socket.
+//! Engines only move bytes; nothing here imports an engine.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub mod buffered;
 pub mod discard;
 pub mod echo;
 pub mod fixed16;

@@ -1,7 +1,7 @@
 //! Test-only drivers shared by the services' unit and property tests.
 //!
 //! Sessions are driven through the engines' own
-//! [`BufferedSession`](crate::engine::buffered::BufferedSession), exactly as
+//! [`BufferedSession`](super::buffered::BufferedSession), exactly as
 //! an engine would (open, reads, end of input, writes), so the tests exercise
 //! the real bookkeeping (the unconsumed tail, closing, the input limit)
 //! rather than a copy of it. No sockets are involved.
@@ -14,8 +14,8 @@
 
 use proptest::prelude::*;
 
+use super::buffered::BufferedSession;
 use super::{Peer, ProtocolError, Service};
-use crate::engine::buffered::BufferedSession;
 
 /// The peer every test session is opened for.
 pub(crate) fn test_peer() -> Peer {

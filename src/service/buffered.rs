@@ -1,15 +1,26 @@
-//! The buffer bookkeeping every engine needs, written once.
+//! The session driver: the buffer bookkeeping every engine needs, written
+//! once, still without a socket.
 //!
 //! A [`BufferedSession`] wraps a protocol [`Session`] with the two buffers a
 //! connection needs: the tail of input that has not yet formed a request, and
 //! the output not yet written to the socket. Engines differ only in *when*
-//! they read and write; what happens to the bytes is decided here.
+//! they read and write; what happens to the bytes is decided here, and so is
+//! whether a connection may be read at all right now
+//! ([`BufferedSession::may_read`]).
+//!
+//! Beside it, the connection's two clocks ([`Timers`]): a connection that
+//! moves no byte for the idle timeout is dropped, and so is one whose
+//! started request is not complete within the request timeout (a slowloris
+//! client trickling bytes to dodge the idle timeout). Time is passed in
+//! (`now`): nothing here reads a clock.
 //!
 //! Memory stays bounded: input waiting for a request to complete never
 //! exceeds the service's [`Service::max_request_bytes`], and both buffers are
 //! released when they empty, so an idle connection holds no buffer at all.
 
-use crate::service::{Control, Peer, ProtocolError, Service, Session};
+use std::time::{Duration, Instant};
+
+use super::{Control, Peer, ProtocolError, Service, Session};
 
 /// Buffers larger than this are freed (not just cleared) once they empty,
 /// so one burst does not pin memory for the life of the connection.
@@ -136,6 +147,15 @@ impl BufferedSession {
         }
     }
 
+    /// Whether the engine may read from this connection now: the session
+    /// still wants input, and its unsent output is below `high_water_bytes`
+    /// (backpressure: a client that never reads its answers cannot make the
+    /// server buffer without bound). An engine may add conditions of its
+    /// own (`offload`: no work out), never drop these.
+    pub fn may_read(&self, high_water_bytes: usize) -> bool {
+        !self.is_closing && self.unsent().len() < high_water_bytes
+    }
+
     /// No more input is wanted from the peer.
     pub fn is_closing(&self) -> bool {
         self.is_closing
@@ -166,10 +186,92 @@ fn release_if_empty(buf: &mut Vec<u8>) {
     }
 }
 
+// The per-connection timeouts. Like the rest of this module they read no
+// clock: the caller passes `now` (as quinn-proto's `Connection` is handed
+// `now`), so an event loop reads the clock once per turn and a test can
+// step time. The blocking engines turn these rules into socket timeouts;
+// the event loops keep a `Timers` per connection and sweep them now and
+// then.
+
+/// The two limits, as the engine's configuration sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Drop a connection after this long without a byte moving.
+    pub idle: Duration,
+    /// Drop a connection whose partial request is not complete by then.
+    pub request: Duration,
+}
+
+/// When a connection last moved a byte, and when its current partial
+/// request began.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    last_active: Instant,
+    partial_since: Option<Instant>,
+}
+
+impl Timers {
+    /// A connection that is active at `now`, with no partial request.
+    pub fn new(now: Instant) -> Timers {
+        Timers {
+            last_active: now,
+            partial_since: None,
+        }
+    }
+
+    /// Something moved at `now`: the idle clock starts again.
+    pub fn touch(&mut self, now: Instant) {
+        self.last_active = now;
+    }
+
+    /// After the session has seen input: start the request clock when a
+    /// partial request appears, stop it when none is left.
+    pub fn note_partial(&mut self, has_partial_request: bool, now: Instant) {
+        self.partial_since = track_partial(self.partial_since, has_partial_request, || now);
+    }
+
+    /// Why the connection is to be dropped at `now`, if it is.
+    pub fn expired(&self, now: Instant, timeouts: &Timeouts) -> Option<String> {
+        match self.partial_since {
+            Some(since) if now - since >= timeouts.request => Some(timeout_reason(true, timeouts)),
+            _ if now - self.last_active >= timeouts.idle => Some(timeout_reason(false, timeouts)),
+            _ => None,
+        }
+    }
+}
+
+/// When the current partial request began: kept while one is pending,
+/// started at `now()` when one appears, cleared when none is left. `now` is
+/// called only when a partial request appears, so a blocking engine pays
+/// for no clock read on the requests that arrive whole.
+pub fn track_partial(
+    since: Option<Instant>,
+    has_partial_request: bool,
+    now: impl FnOnce() -> Instant,
+) -> Option<Instant> {
+    match (has_partial_request, since) {
+        (true, None) => Some(now()),
+        (true, since) => since,
+        (false, _) => None,
+    }
+}
+
+/// The reason logged for a connection dropped by a timeout.
+pub fn timeout_reason(has_partial_request: bool, timeouts: &Timeouts) -> String {
+    if has_partial_request {
+        format!(
+            "request not complete after {:?} (slow client): dropped",
+            timeouts.request
+        )
+    } else {
+        format!("idle for {:?}: dropped", timeouts.idle)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::{Progress, Service};
+    use crate::service::Progress;
 
     /// A line service used only here: answers each `\n`-terminated line with
     /// its length, closes on `quit`, errors on `bad`.
@@ -281,6 +383,20 @@ mod tests {
         assert_eq!(s.unsent(), b"2\n");
     }
 
+    /// Reading pauses while unsent output is at the high-water mark and
+    /// resumes once it is written; a closing session is never read.
+    #[test]
+    fn may_read_follows_backpressure_and_closing() {
+        let mut s = open();
+        s.handle_received(b"abc\n").unwrap();
+        assert!(!s.may_read(2), "2 bytes unsent, high water 2");
+        assert!(s.may_read(3));
+        s.handle_sent(2);
+        assert!(s.may_read(2));
+        s.handle_received(b"quit\n").unwrap();
+        assert!(!s.may_read(usize::MAX));
+    }
+
     /// A protocol error stops reading; earlier answers are still flushed.
     #[test]
     fn protocol_error_keeps_earlier_answers() {
@@ -288,5 +404,44 @@ mod tests {
         assert!(s.handle_received(b"ok\nbad\n").is_err());
         assert!(s.is_closing());
         assert_eq!(s.unsent(), b"2\n");
+    }
+
+    const TIMEOUTS: Timeouts = Timeouts {
+        idle: Duration::from_secs(60),
+        request: Duration::from_secs(10),
+    };
+
+    /// A partial request expires on the request timeout, long before the
+    /// idle one, even while bytes keep trickling in (slowloris).
+    #[test]
+    fn partial_request_expires_on_the_request_timeout() {
+        let start = Instant::now();
+        let mut timers = Timers::new(start);
+        timers.note_partial(true, start);
+        let trickle = start + Duration::from_secs(9);
+        timers.touch(trickle);
+        timers.note_partial(true, trickle);
+        assert_eq!(timers.expired(trickle, &TIMEOUTS), None);
+        let why = timers
+            .expired(start + TIMEOUTS.request, &TIMEOUTS)
+            .expect("the request timeout has passed");
+        assert!(why.contains("slow client"), "{why}");
+    }
+
+    /// With no partial request, only the idle timeout applies, counted
+    /// from the last byte that moved.
+    #[test]
+    fn idle_timeout_counts_from_the_last_activity() {
+        let start = Instant::now();
+        let mut timers = Timers::new(start);
+        timers.note_partial(true, start);
+        timers.note_partial(false, start);
+        let later = start + Duration::from_secs(30);
+        timers.touch(later);
+        assert_eq!(timers.expired(start + TIMEOUTS.idle, &TIMEOUTS), None);
+        let why = timers
+            .expired(later + TIMEOUTS.idle, &TIMEOUTS)
+            .expect("idle for the whole timeout");
+        assert!(why.starts_with("idle for"), "{why}");
     }
 }
