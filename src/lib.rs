@@ -26,11 +26,13 @@
 //!   CSV, a machine file, a terminal table and SVG plots.
 //! - [`live`]: `--live`, a full-screen terminal view of `load` and
 //!   `compare` as they run, fed the load's per-second intervals.
-//! - [`counters`]: what a process cost the kernel over a window (system
-//!   calls through a perf tracepoint, context switches from `/proc`), for
-//!   the cost-per-request figures of `compare` and the demos.
-//! - [`netstat`]: the kernel's listen-queue counters (`ListenOverflows`,
-//!   `ListenDrops`), which explain failed and slow connects.
+//! - [`sys`]: what sockbench asks of the operating system, in one place:
+//!   `/proc` readers ([`sys::proc`]), a server run as a child process
+//!   ([`sys::process`]), what a window of work cost the kernel (system
+//!   calls through a perf tracepoint, context switches: [`sys::counters`]),
+//!   the kernel's listen-queue and socket-memory counters
+//!   ([`sys::netstat`]), CPU-quota cgroups ([`sys::cgroup`]), the
+//!   open-file limit ([`sys::limits`]) and core pinning ([`sys::sched`]).
 //! - [`cli`]: the `sockbench` command's subcommands (with `serve
 //!   --processes N`'s prefork supervisor, `cli::prefork`); `src/main.rs`
 //!   only parses and dispatches.
@@ -39,12 +41,11 @@
 
 pub mod cli;
 pub mod compare;
-pub mod counters;
 pub mod demo;
 pub mod engine;
 pub mod io_util;
 pub mod live;
 pub mod load;
-pub mod netstat;
 pub mod service;
+pub mod sys;
 pub mod udp_client;

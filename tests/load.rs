@@ -13,12 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod util;
 
-use sockbench::compare::server::ServerProcess;
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::udp_common::{bind_udp, DropPolicy, UdpConfig};
 use sockbench::engine::{self, EngineConfig, EngineKind, ListenOptions, Server};
 use sockbench::load::{self, hdrlog, LoadConfig, Outcome, ProgressMode, RunLimit, Target};
 use sockbench::service::{self, ServiceKind};
+use sockbench::sys::process::ServerProcess;
 
 /// Start `engine` serving `service` on a free loopback port.
 fn start(engine: EngineKind, service: ServiceKind) -> Server {
@@ -325,7 +325,7 @@ impl load::Watch for EdgeRecorder {
         self.edges.lock().unwrap().push(Edge {
             name,
             at: SystemTime::now(),
-            process_cpu_s: sockbench::counters::ThreadCost::of_this_process().cpu_s,
+            process_cpu_s: sockbench::sys::counters::ThreadCost::of_this_process().cpu_s,
         });
         if let (Some(closed), "measured") = (&self.closed, name) {
             // A negative check: while the watch reads the window's end,
@@ -598,7 +598,7 @@ fn cli_processes_report_a_generator_killed_mid_run() {
             break;
         }
     }
-    let tree = sockbench::counters::process_tree(run.id()).unwrap();
+    let tree = sockbench::sys::proc::process_tree(run.id()).unwrap();
     assert_eq!(tree.len(), 3, "the parent and two generators: {tree:?}");
     let killed = tree[1];
     // SAFETY: kill(2) on a process this test's child started.

@@ -11,11 +11,12 @@ use clap::Args;
 
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
 use crate::compare::scenario::{self, Scenario, ScenarioConfig};
-use crate::compare::{self, plot, quota, record, verdict, CompareConfig};
+use crate::compare::{self, plot, record, verdict, CompareConfig};
 use crate::engine::Work;
 use crate::live::{self, Dashboard, Lines, Live};
 use crate::load::LOAD_SERVICES;
 use crate::service::ServiceKind;
+use crate::sys::cgroup as quota;
 
 /// Options of `sockbench compare`.
 #[derive(Debug, Args)]

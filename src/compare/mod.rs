@@ -1,7 +1,7 @@
 //! `sockbench compare`: every engine and two yardsticks, measured in one run.
 //!
 //! Every server is a separate process on `127.0.0.1:0` (or `[::1]:0`, or a
-//! fresh Unix socket) ([`server`]); the load generator runs in this
+//! fresh Unix socket) ([`crate::sys::process`]); the load generator runs in this
 //! process ([`cell`]); what each side cost is read from `/proc` and the
 //! kernel's counters around each run. The servers of one *group* (same
 //! transport, service and simulated work) run side by side, one process
@@ -17,7 +17,7 @@
 //! shorter than a run falls on both sides of the pair. With
 //! `--baseline ENGINE`, [`verdict`] turns the rounds into ratios,
 //! intervals and verdicts. With `--server-cpu FRACTION`, each server runs
-//! in a CPU-quota cgroup ([`quota`]), so that the server, not the load
+//! in a CPU-quota cgroup ([`crate::sys::cgroup`]), so that the server, not the load
 //! generator, is the bottleneck. `docs/METHOD.md` explains the method.
 //! Results:
 //!
@@ -50,21 +50,19 @@ pub mod cell;
 pub mod machine;
 pub mod matrix;
 pub mod plot;
-pub mod quota;
 pub mod record;
 pub mod scenario;
-pub mod server;
-pub mod system;
 pub mod table;
 pub mod verdict;
 
-use crate::counters::SyscallCounter;
 use crate::live::{self, CellHeader, Feed, FinishedCell};
+use crate::sys::cgroup::CpuQuota;
+use crate::sys::counters::SyscallCounter;
+use crate::sys::process::{self, ServerProcess, Stopped};
+use crate::sys::sched;
 use cell::RunSettings;
 use matrix::{Cell, Contender, MatrixSpec, Transport};
-use quota::CpuQuota;
 use record::{CellRecord, CellSummary};
-use server::{ServerProcess, Stopped};
 
 /// The core the server runs on with `--pin`; the load generator gets core 0.
 pub const SERVER_CORE: usize = 1;
@@ -174,12 +172,12 @@ pub fn run(
     // (quota.rs); the generator is raised likewise, before any load thread
     // exists, so that every one inherits it.
     if config.server_cpu.is_some() {
-        system::raise_priority()?;
+        sched::raise_priority()?;
         info.method.push((
             "load generator priority".to_string(),
             format!(
                 "nice {} (servers: their quota groups' weight), above other work on the machine",
-                system::LOAD_NICE
+                sched::LOAD_NICE
             ),
         ));
     }
@@ -609,13 +607,13 @@ fn prepare_client(config: &CompareConfig, cells: &[Cell]) -> io::Result<()> {
                 SERVER_CORE + 1
             )));
         }
-        if system::find_in_path("taskset").is_none() {
+        if process::find_in_path("taskset").is_none() {
             return Err(io::Error::other(
                 "--pin needs `taskset` to pin the server, and it is not on PATH: \
                  install util-linux (apt-get install util-linux), or run without --pin",
             ));
         }
-        system::pin_current_thread(0)?;
+        sched::pin_current_thread(0)?;
     }
     Ok(())
 }
@@ -679,11 +677,11 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
         Some(fraction) => Some(CpuQuota::create(fraction, config.quota_period)?),
         None => None,
     };
-    let process = ServerProcess::start(command, server::READY_TIMEOUT)?;
+    let process = ServerProcess::start(command, process::READY_TIMEOUT)?;
     if let Some(quota) = &quota {
         // The whole tree: a prefork server has forked its workers by now,
         // and a process moved alone leaves its children outside.
-        for pid in crate::counters::process_tree(process.pid())? {
+        for pid in crate::sys::proc::process_tree(process.pid())? {
             quota.add(pid)?;
         }
     }
@@ -721,7 +719,7 @@ fn stop_all(
 fn stop(server: Running, contender: Contender, progress: &mut dyn Write) -> io::Result<()> {
     let Running { process, _quota } = server;
     let excerpt = process.stderr_excerpt();
-    match process.stop(server::STOP_TIMEOUT)? {
+    match process.stop(process::STOP_TIMEOUT)? {
         Stopped::Exited(status) if status.success() => Ok(()),
         Stopped::Exited(status) => writeln!(
             progress,
@@ -730,7 +728,7 @@ fn stop(server: Running, contender: Contender, progress: &mut dyn Write) -> io::
         Stopped::Killed => writeln!(
             progress,
             "  note: {contender} server ignored SIGTERM for {:?} and was killed",
-            server::STOP_TIMEOUT
+            process::STOP_TIMEOUT
         ),
     }
 }

@@ -49,8 +49,8 @@ use super::protocol::{Check, Datagram, Protocol};
 use super::source::connect_from;
 use super::stats::{new_histogram, record_us, ErrorKind, Interval};
 use super::window::Window;
-use crate::counters::ThreadCost;
 use crate::io_util::{forward_source, interrupted, would_block};
+use crate::sys::counters::ThreadCost;
 
 /// Wait this long before retrying a connection that could not be opened.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);

@@ -15,7 +15,7 @@
 //!
 //! Each server runs once, as a process of its own, with the scenario's
 //! listen backlog. Before the load, its idle memory, threads and sockets
-//! and the kernel's socket memory ([`KernelMemory`](crate::netstat::KernelMemory)) are read;
+//! and the kernel's socket memory ([`KernelMemory`](crate::sys::netstat::KernelMemory)) are read;
 //! during the load a sampling thread reads them again every
 //! [`SAMPLE_EVERY`]. The figures of the measured window (which begins once
 //! every connection is up, or at the ramp limit) are the samples taken in
@@ -55,10 +55,10 @@ pub use table::render;
 use super::machine::MachineInfo;
 use super::matrix::Contender;
 use super::record as csv_file;
-use super::server::{self, ServerProcess, Stopped};
 use crate::engine::{EngineKind, ListenAddr};
-use crate::load::{self, capacity, LoadConfig, LoadReport, ProgressMode, RunLimit, Target};
+use crate::load::{self, LoadConfig, LoadReport, ProgressMode, RunLimit, Target};
 use crate::service::ServiceKind;
+use crate::sys::process::{self, ServerProcess, Stopped};
 use record::{csv_safe, empty_record, record_of, timeline_of};
 use sample::sample;
 use table::headline;
@@ -340,7 +340,7 @@ pub fn run(
     }
     // Every process of the run, servers included, may open as many
     // descriptors as the hard limit allows: the wall a scenario shows.
-    let descriptors = capacity::raise_descriptor_limit()?;
+    let descriptors = crate::sys::limits::raise_descriptor_limit(u64::MAX)?;
     let mut info = MachineInfo::gather(config.command_line.clone(), "none".to_string());
     info.method.push(("scenario".to_string(), plan.describe()));
     info.method
@@ -438,7 +438,7 @@ fn run_one(
     let plan = &config.plan;
     let process = ServerProcess::start(
         server.command(plan, &config.sockbench_exe, &config.examples_dir),
-        server::READY_TIMEOUT,
+        process::READY_TIMEOUT,
     )?;
     let ListenAddr::Tcp(addr) = *process.addr() else {
         return Err(io::Error::other("the server did not listen on TCP"));
@@ -467,7 +467,7 @@ fn run_one(
         .chars()
         .take(300)
         .collect();
-    match process.stop(server::STOP_TIMEOUT)? {
+    match process.stop(process::STOP_TIMEOUT)? {
         Stopped::Exited(_) => {}
         Stopped::Killed => eprintln!("  note: {} ignored SIGTERM and was killed", server.name()),
     }
@@ -502,6 +502,7 @@ fn run_load(config: &ScenarioConfig, addr: SocketAddr) -> io::Result<LoadReport>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::capacity;
 
     /// The scenarios as the issue describes them: c10k 15,000 connections
     /// at one request a second each, every model; c100k 100,000 at one
