@@ -23,7 +23,11 @@
 //!   closed or open loop, answers validated, HdrHistogram latencies).
 //! - [`compare`]: `sockbench compare`: every engine plus the `tokio` and
 //!   `epoll-raw` reference servers (`examples/`) under one load matrix, to
-//!   CSV, a machine file, a terminal table and SVG plots.
+//!   CSV, a machine file, a terminal table and SVG plots; split into the
+//!   contenders and how each is started ([`compare::matrix`],
+//!   [`compare::launch`]), a pure plan of the runs ([`compare::plan`]),
+//!   the runner that starts, limits and stops servers and runs cells
+//!   ([`compare::runner`]), and the text, tables and files.
 //! - [`live`]: `--live`, a full-screen terminal view of `load` and
 //!   `compare` as they run, fed the load's per-second intervals.
 //! - [`sys`]: what sockbench asks of the operating system, in one place:

@@ -42,7 +42,7 @@ reader can trust, make the server the bottleneck (--server-cpu, a CPU
 quota per server process) and compare paired rounds (--rounds with
 --baseline): docs/METHOD.md explains both.")]
 pub struct CompareArgs {
-    /// Servers to compare (the list is [`engines_help`]'s, made from the
+    /// Servers to compare (the list is `engines_help`'s, made from the
     /// contenders in the code).
     #[arg(long, value_delimiter = ',', help = engines_help(), long_help = engines_help())]
     pub engines: Option<Vec<String>>,

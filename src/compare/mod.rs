@@ -1,8 +1,8 @@
 //! `sockbench compare`: every engine and two yardsticks, measured in one run.
 //!
 //! Every server is a separate process on `127.0.0.1:0` (or `[::1]:0`, or a
-//! fresh Unix socket) ([`crate::sys::process`]); the load generator runs in this
-//! process ([`cell`]); what each side cost is read from `/proc` and the
+//! fresh Unix socket) ([`crate::sys::process`]); the load generator runs
+//! in this process ([`cell`]); what each side cost is read from `/proc` and the
 //! kernel's counters around each run. The servers of one *group* (same
 //! transport, service and simulated work) run side by side, one process
 //! per contender, and are stopped with SIGTERM when the group is done.
@@ -17,8 +17,8 @@
 //! shorter than a run falls on both sides of the pair. With
 //! `--baseline ENGINE`, [`verdict`] turns the rounds into ratios,
 //! intervals and verdicts. With `--server-cpu FRACTION`, each server runs
-//! in a CPU-quota cgroup ([`crate::sys::cgroup`]), so that the server, not the load
-//! generator, is the bottleneck. `docs/METHOD.md` explains the method.
+//! in a CPU-quota cgroup ([`crate::sys::cgroup`]), so that the server,
+//! not the load generator, is the bottleneck. `docs/METHOD.md` explains the method.
 //! Results:
 //!
 //! - `OUT/NAME.csv`: one row per cell and round ([`record`] documents the
@@ -29,6 +29,19 @@
 //! - `OUT/NAME.machine.txt`: where and how it was measured ([`machine`]);
 //! - `OUT/NAME.table.txt`: the table printed at the end ([`table`]);
 //! - a table on stdout ([`table`]) and SVG charts ([`plot`]).
+//!
+//! The parts, by responsibility:
+//!
+//! - [`matrix`]: the contenders and the cells each one runs; [`launch`]:
+//!   how each contender is started (its program and command line), for
+//!   the matrix and the scenarios alike;
+//! - [`plan`]: the order of the runs (groups, rounds, rotation, pairs), pure;
+//! - [`runner`]: starts, pins, limits and stops the servers and runs the
+//!   plan's steps; [`cell`]: one load run and what it cost;
+//! - [`text`]: each run's label and headline, the notes under the tables;
+//!   [`table`], [`verdict`], [`plot`]: tables, verdicts and charts;
+//!   [`record`], [`machine`], [`results`]: the files;
+//! - [`scenario`]: `--scenario c10k|c100k`, with the same launch and files.
 //!
 //! Progress (cell i of n, ETA, and each cell's headline figures) goes to
 //! stderr; with `--live` ([`CompareConfig::live`]) the live view is told

@@ -1,9 +1,9 @@
 //! The runner: it starts, pins, limits and stops the servers, and runs
-//! the [`plan`](super::plan)'s steps, one load run per cell (two at the
+//! the [`plan`]'s steps, one load run per cell (two at the
 //! same moment side by side), keeping every run's row.
 //!
 //! Each server is a process of its own ([`ServerProcess`]), started from
-//! its contender's command line ([`launch`](super::launch)), with
+//! its contender's command line ([`launch`]), with
 //! `--pin` on the server core (`taskset`), with `--server-cpu` in a
 //! CPU-quota cgroup of its own ([`CpuQuota`]). The servers of a group are
 //! started afresh in every round and stopped (SIGTERM) at its end.

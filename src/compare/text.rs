@@ -1,7 +1,7 @@
 //! The text of a comparison as it runs: each run's label and headline
 //! figures on the progress output, the live view's bars, the ETA, and the
 //! notes printed under the tables. The tables themselves are
-//! [`table`](super::table)'s and [`verdict`](super::verdict)'s.
+//! [`table`]'s and [`verdict`](super::verdict)'s.
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //!
 //! The server is started on port 0 (or a fresh Unix socket path); its
 //! first stdout line, `listening on ADDR ...`, says where it listens. While
-//! it runs, [`proc`](super::proc) tells what it costs and holds, summed
+//! it runs, [`proc`] tells what it costs and holds, summed
 //! over the process and its child processes (a prefork server's workers).
 //! It is stopped with SIGTERM, and SIGKILL only if it has not exited after
 //! a grace period. Compare's runner, the demos and the tests start their
