@@ -16,7 +16,7 @@ use crate::engine::Work;
 use crate::live::{self, Dashboard, Lines, Live};
 use crate::load::LOAD_SERVICES;
 use crate::service::ServiceKind;
-use crate::sys::cgroup as quota;
+use crate::sys::cgroup;
 
 /// Options of `sockbench compare`.
 #[derive(Debug, Args)]
@@ -317,7 +317,7 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         }
     }
     let quota_period = args.quota_period.unwrap_or(DEFAULT_QUOTA_PERIOD);
-    if !(quota::MIN_PERIOD..=quota::MAX_PERIOD).contains(&quota_period) {
+    if !(cgroup::MIN_PERIOD..=cgroup::MAX_PERIOD).contains(&quota_period) {
         return Err(io::Error::other(format!(
             "--quota-period {}: the kernel accepts 1ms to 1s",
             humantime::format_duration(quota_period)

@@ -167,50 +167,7 @@ pub fn run(
             )));
         }
     }
-    // Gathered before pinning, which would hide the other cores.
-    let pinning = if config.pin {
-        format!("server on core {SERVER_CORE} (taskset), load generator on core 0")
-    } else {
-        "none".to_string()
-    };
-    let mut info = machine::MachineInfo::gather(config.command_line.clone(), pinning);
-    // A quota made and dropped now: a machine without a writable CPU
-    // cgroup fails here, before anything runs, and the file says what was set.
-    let quota_text = match config.server_cpu {
-        Some(fraction) => CpuQuota::create(fraction, config.quota_period)?.describe(),
-        None => "none".to_string(),
-    };
-    info.method
-        .push(("server cpu quota".to_string(), quota_text));
-    // Under a quota the servers' groups outweigh other work on the machine
-    // (quota.rs); the generator is raised likewise, before any load thread
-    // exists, so that every one inherits it.
-    if config.server_cpu.is_some() {
-        sched::raise_priority()?;
-        info.method.push((
-            "load generator priority".to_string(),
-            format!(
-                "nice {} (servers: their quota groups' weight), above other work on the machine",
-                sched::LOAD_NICE
-            ),
-        ));
-    }
-    let pairing = if config.side_by_side {
-        "in each, every server runs each cell at the same moment as the baseline (side by side: both servers on the server core under equal quotas, one load run for each), the servers' order rotated from one cell to the next"
-    } else {
-        "in each, every server runs each cell back to back, the order rotated from one cell to the next (ABC, BCA, CAB, ...; two servers alternate)"
-    };
-    info.method.push((
-        "rounds".to_string(),
-        format!(
-            "{}; {pairing}; every server a fresh process in each round",
-            config.rounds
-        ),
-    ));
-    if let Some(baseline) = config.baseline {
-        info.method
-            .push(("baseline".to_string(), baseline.to_string()));
-    }
+    let info = machine_info(config)?;
     runner::prepare_client(config, &matrix.cells)?;
 
     let results = Results::create(&config.out_dir, &config.name)?;
@@ -279,4 +236,55 @@ pub fn run(
         comparisons,
         stopped_early,
     })
+}
+
+/// Where and how the comparison is measured, for the machine file. It
+/// also makes (and drops) a quota now, so that a machine without a
+/// writable CPU cgroup fails before anything runs, and raises this
+/// process's priority under a quota, before any load thread exists.
+fn machine_info(config: &CompareConfig) -> io::Result<machine::MachineInfo> {
+    // Gathered before pinning, which would hide the other cores.
+    let pinning = if config.pin {
+        format!("server on core {SERVER_CORE} (taskset), load generator on core 0")
+    } else {
+        "none".to_string()
+    };
+    let mut info = machine::MachineInfo::gather(config.command_line.clone(), pinning);
+    // A quota made and dropped now: the file says what was set.
+    let quota_text = match config.server_cpu {
+        Some(fraction) => CpuQuota::create(fraction, config.quota_period)?.describe(),
+        None => "none".to_string(),
+    };
+    info.method
+        .push(("server cpu quota".to_string(), quota_text));
+    // Under a quota the servers' groups outweigh other work on the machine
+    // (sys::cgroup); the generator is raised likewise, before any load thread
+    // exists, so that every one inherits it.
+    if config.server_cpu.is_some() {
+        sched::raise_priority()?;
+        info.method.push((
+            "load generator priority".to_string(),
+            format!(
+                "nice {} (servers: their quota groups' weight), above other work on the machine",
+                sched::LOAD_NICE
+            ),
+        ));
+    }
+    let pairing = if config.side_by_side {
+        "in each, every server runs each cell at the same moment as the baseline (side by side: both servers on the server core under equal quotas, one load run for each), the servers' order rotated from one cell to the next"
+    } else {
+        "in each, every server runs each cell back to back, the order rotated from one cell to the next (ABC, BCA, CAB, ...; two servers alternate)"
+    };
+    info.method.push((
+        "rounds".to_string(),
+        format!(
+            "{}; {pairing}; every server a fresh process in each round",
+            config.rounds
+        ),
+    ));
+    if let Some(baseline) = config.baseline {
+        info.method
+            .push(("baseline".to_string(), baseline.to_string()));
+    }
+    Ok(info)
 }
