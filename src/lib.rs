@@ -36,14 +36,20 @@
 //!   generator processes ([`load::processes`]).
 //! - [`compare`]: `sockbench compare`: every engine plus the `tokio` and
 //!   `epoll-raw` reference servers (`examples/`) under one load matrix, to
-//!   CSV, a machine file, a terminal table and SVG plots.
+//!   CSV, a machine file, a terminal table and SVG plots; split into the
+//!   contenders and how each is started ([`compare::matrix`],
+//!   [`compare::launch`]), a pure plan of the runs ([`compare::plan`]),
+//!   the runner that starts, limits and stops servers and runs cells
+//!   ([`compare::runner`]), and the text, tables and files.
 //! - [`live`]: `--live`, a full-screen terminal view of `load` and
 //!   `compare` as they run, fed the load's per-second intervals.
-//! - [`counters`]: what a process cost the kernel over a window (system
-//!   calls through a perf tracepoint, context switches from `/proc`), for
-//!   the cost-per-request figures of `compare` and the demos.
-//! - [`netstat`]: the kernel's listen-queue counters (`ListenOverflows`,
-//!   `ListenDrops`), which explain failed and slow connects.
+//! - [`sys`]: what sockbench asks of the operating system, in one place:
+//!   `/proc` readers ([`sys::proc`]), a server run as a child process
+//!   ([`sys::process`]), what a window of work cost the kernel (system
+//!   calls through a perf tracepoint, context switches: [`sys::counters`]),
+//!   the kernel's listen-queue and socket-memory counters
+//!   ([`sys::netstat`]), CPU-quota cgroups ([`sys::cgroup`]), the
+//!   open-file limit ([`sys::limits`]) and core pinning ([`sys::sched`]).
 //! - [`cli`]: the `sockbench` command's subcommands, one module each (`serve
 //!   --processes N`'s prefork supervisor is a mode of serve,
 //!   [`cli::serve::prefork`]); `src/main.rs` only parses and dispatches.
@@ -52,12 +58,11 @@
 
 pub mod cli;
 pub mod compare;
-pub mod counters;
 pub mod demo;
 pub mod engine;
 pub mod io_util;
 pub mod live;
 pub mod load;
-pub mod netstat;
 pub mod service;
+pub mod sys;
 pub mod udp_client;

@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sockbench::compare::server::ServerProcess;
-use sockbench::counters::process_tree;
 use sockbench::engine::{EngineConfig, EngineKind, ListenAddr};
 use sockbench::service::{
     self, frame, http, Peer, Progress, ProtocolError, Service, ServiceKind, ServiceLimits, Session,
 };
+use sockbench::sys::proc::process_tree;
+use sockbench::sys::process::ServerProcess;
 use util::{random_bytes, Case, Transport, IO_TIMEOUT};
 
 /// Allow the many descriptors these tests open (client and server ends

@@ -11,11 +11,12 @@ use clap::Args;
 
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
 use crate::compare::scenario::{self, Scenario, ScenarioConfig};
-use crate::compare::{self, plot, quota, record, verdict, CompareConfig};
+use crate::compare::{self, plot, record, verdict, CompareConfig};
 use crate::engine::Work;
 use crate::live::{self, Dashboard, Lines, Live};
 use crate::load::LOAD_SERVICES;
 use crate::service::ServiceKind;
+use crate::sys::cgroup;
 
 /// Options of `sockbench compare`.
 #[derive(Debug, Args)]
@@ -41,9 +42,9 @@ reader can trust, make the server the bottleneck (--server-cpu, a CPU
 quota per server process) and compare paired rounds (--rounds with
 --baseline): docs/METHOD.md explains both.")]
 pub struct CompareArgs {
-    /// Servers to compare: iterative, threaded, pool, reactor, tokio, epoll-raw [default: all].
-    /// With --scenario: some of the scenario's servers.
-    #[arg(long, value_delimiter = ',')]
+    /// Servers to compare (the list is `engines_help`'s, made from the
+    /// contenders in the code).
+    #[arg(long, value_delimiter = ',', help = engines_help(), long_help = engines_help())]
     pub engines: Option<Vec<String>>,
 
     /// Run a scenario instead of a matrix: how many connections each model
@@ -95,7 +96,7 @@ pub struct CompareArgs {
     #[arg(long, conflicts_with = "smoke")]
     pub full: bool,
 
-    /// A tiny matrix of a few seconds (the four engines, 1 and 4 connections), for CI.
+    /// A tiny matrix of a few seconds (every sockbench engine, 1 and 4 connections), for CI.
     #[arg(long)]
     pub smoke: bool,
 
@@ -316,7 +317,7 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         }
     }
     let quota_period = args.quota_period.unwrap_or(DEFAULT_QUOTA_PERIOD);
-    if !(quota::MIN_PERIOD..=quota::MAX_PERIOD).contains(&quota_period) {
+    if !(cgroup::MIN_PERIOD..=cgroup::MAX_PERIOD).contains(&quota_period) {
         return Err(io::Error::other(format!(
             "--quota-period {}: the kernel accepts 1ms to 1s",
             humantime::format_duration(quota_period)
@@ -509,9 +510,55 @@ fn shell_words(args: impl Iterator<Item = String>) -> String {
     .join(" ")
 }
 
+/// The help of `--engines`: every contender, and those the default run
+/// leaves out, from [`Contender::all`] and [`MatrixSpec::default_run`], so
+/// that a contender added to the code is listed here without editing it.
+fn engines_help() -> String {
+    let default = MatrixSpec::default_run().contenders;
+    let left_out: Vec<&str> = Contender::all()
+        .into_iter()
+        .filter(|contender| !default.contains(contender))
+        .map(Contender::name)
+        .collect();
+    let default = match left_out.as_slice() {
+        [] => "all".to_string(),
+        names => format!("all but {}", names.join(", ")),
+    };
+    format!(
+        "Servers to compare: {} [default: {default}].\nWith --scenario: some of the scenario's servers.",
+        Contender::names()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    /// `compare --help` names every contender in its `--engines` entry,
+    /// short help and long: a contender missing there fails this test.
+    #[test]
+    fn compare_help_lists_every_contender() {
+        let mut cli = crate::cli::Cli::command();
+        let compare = cli
+            .find_subcommand_mut("compare")
+            .expect("compare is a subcommand");
+        for help in [compare.render_help(), compare.render_long_help()] {
+            let help = help.to_string();
+            let start = help.find("--engines").expect("--engines is documented");
+            let end = help[start..]
+                .find("\n      --")
+                .map_or(help.len(), |end| start + end);
+            let entry = &help[start..end];
+            for contender in Contender::all() {
+                assert!(
+                    entry.contains(contender.name()),
+                    "--engines help lacks {contender}: {entry}"
+                );
+            }
+            assert!(entry.contains("all but prefork-x2"), "{entry}");
+        }
+    }
 
     /// Arguments with spaces or quotes are quoted; plain ones are not.
     #[test]

@@ -13,7 +13,7 @@
 //! be counted. `server_rss_kb` is the peak over the whole cell, warmup
 //! included: connection set-up is when memory grows.
 //!
-//! The cost counters ([`crate::counters`]) cover the same window: system
+//! The cost counters ([`crate::sys::counters`]) cover the same window: system
 //! calls are counted from its start (counters attached to every thread of
 //! the server and of this process), context switches are the differences
 //! of per-thread `/proc` readings.
@@ -25,11 +25,13 @@ use std::time::Duration;
 
 use super::matrix::Cell;
 use super::record::CellRecord;
-use super::server::{ProcStats, ServerProcess};
-use super::system;
-use crate::counters::{ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable};
 use crate::engine::ListenAddr;
 use crate::load::{self, LoadConfig, ProgressMode, RunEvent, RunLimit, Target, Watch};
+use crate::sys::counters::{
+    self, ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable,
+};
+use crate::sys::proc::ProcStats;
+use crate::sys::process::ServerProcess;
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -168,7 +170,7 @@ impl WindowReader<'_> {
     fn open(&self) {
         *self.opened.borrow_mut() = Some(Opened {
             server: self.server.stats(),
-            process_cpu_s: system::process_cpu_s(),
+            process_cpu_s: counters::process_cpu_s(),
             server_window: WindowStart::of(self.server.pid(), self.count_syscalls, true),
             client_window: WindowStart::of(std::process::id(), self.count_syscalls, false),
         });
@@ -188,7 +190,7 @@ impl WindowReader<'_> {
             server: opened
                 .server
                 .and_then(|before| self.server.stats().map(|after| (before, after))),
-            load_core_cpu_s: system::process_cpu_s() - opened.process_cpu_s,
+            load_core_cpu_s: counters::process_cpu_s() - opened.process_cpu_s,
             server_syscalls,
             server_switches,
             client_syscalls,

@@ -79,6 +79,14 @@ impl Contender {
         all
     }
 
+    /// Every contender's name, in table order, comma-separated: for help
+    /// texts and errors, so that a new contender is listed without editing
+    /// them.
+    pub fn names() -> String {
+        let names: Vec<&str> = Contender::all().into_iter().map(Contender::name).collect();
+        names.join(", ")
+    }
+
     /// The `sockbench serve` flags that start this row; `None` for the
     /// reference servers, which are programs of their own.
     pub fn serve_args(self) -> Option<Vec<&'static str>> {
@@ -99,11 +107,6 @@ impl Contender {
             Contender::Tokio => "tokio",
             Contender::EpollRaw => "epoll-raw",
         }
-    }
-
-    /// `true` for the reference servers, which are built as examples.
-    pub fn is_reference(self) -> bool {
-        self.serve_args().is_none()
     }
 
     /// Whether this server speaks `service` and can simulate `work`.
@@ -171,8 +174,10 @@ impl FromStr for Contender {
             .into_iter()
             .find(|contender| contender.name() == s)
             .ok_or_else(|| {
-                let names: Vec<&str> = Contender::all().into_iter().map(Contender::name).collect();
-                format!("unknown engine '{s}': expected one of {}", names.join(", "))
+                format!(
+                    "unknown engine '{s}': expected one of {}",
+                    Contender::names()
+                )
             })
     }
 }
@@ -301,7 +306,7 @@ impl MatrixSpec {
         }
     }
 
-    /// `--smoke`: the four engines × 1 and 4 connections, 0.3 s cells: a few
+    /// `--smoke`: every engine × 1 and 4 connections, 0.3 s cells: a few
     /// seconds, for CI. No reference rows (they need the examples built).
     pub fn smoke_run() -> Self {
         MatrixSpec {

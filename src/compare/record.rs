@@ -6,7 +6,7 @@
 //!
 //! | column | meaning |
 //! |---|---|
-//! | `engine` | `iterative`, `threaded`, `pool`, `reactor`, `tokio` or `epoll-raw` |
+//! | `engine` | the server: a contender's name ([`Contender::name`](super::matrix::Contender::name); `Contender::all` lists them) |
 //! | `service`, `work` | protocol, and simulated work per request (`none`, `sleep:1ms`, `cpu:100us`) |
 //! | `connections`, `pipeline`, `size` | open connections, requests outstanding per connection, request bytes |
 //! | `duration_s` | measured length of the run (each cell starts with an unmeasured warmup of a fifth of its length, at most 1 s, in which connections open; errors in it still count) |

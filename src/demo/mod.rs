@@ -238,7 +238,7 @@ fn process_status() -> io::Result<ProcessStatus> {
 fn process_status_of(pid: &str) -> io::Result<ProcessStatus> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| -> io::Result<u64> {
-        crate::compare::server::status_field(&status, name)
+        crate::sys::proc::status_field(&status, name)
             .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
     };
     Ok(ProcessStatus {

@@ -10,7 +10,7 @@
 //!
 //! Part 2 measures. Each engine runs as a server process of its own
 //! (`sockbench serve`), so that its system calls can be counted alone
-//! (the `raw_syscalls:sys_enter` tracepoint, [`crate::counters`]); three
+//! (the `raw_syscalls:sys_enter` tracepoint, [`crate::sys::counters`]); three
 //! client threads in this process each make `rounds` round trips of
 //! `depth` pipelined lines. The figure is the server's system calls per
 //! request: for the reactor an `epoll_wait` shared by the events it
@@ -23,10 +23,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::{ask_line, connect, start_tcp};
-use crate::compare::server::{ServerProcess, READY_TIMEOUT, STOP_TIMEOUT};
-use crate::counters::SyscallCounter;
 use crate::engine::{EngineConfig, EngineKind, ListenAddr, ListenOptions};
 use crate::service::ServiceKind;
+use crate::sys::counters::SyscallCounter;
+use crate::sys::process::{ServerProcess, READY_TIMEOUT, STOP_TIMEOUT};
 
 /// The three clients of both parts.
 const CLIENTS: [&str; 3] = ["A", "B", "C"];

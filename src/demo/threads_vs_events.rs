@@ -23,9 +23,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::{ask_line, connect, process_status_of};
-use crate::compare::server::{ServerProcess, READY_TIMEOUT, STOP_TIMEOUT};
 use crate::engine::{EngineKind, ListenAddr};
-use crate::netstat::KernelMemory;
+use crate::sys::netstat::KernelMemory;
+use crate::sys::process::{ServerProcess, READY_TIMEOUT, STOP_TIMEOUT};
 
 /// Descriptors kept free for everything else the process opens.
 const SPARE_DESCRIPTORS: u64 = 64;
@@ -78,7 +78,7 @@ pub struct Report {
 
 /// Run the demo.
 pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
-    let limit = crate::load::capacity::raise_descriptor_limit()?;
+    let limit = crate::sys::limits::raise_descriptor_limit(u64::MAX)?;
     let affordable = limit.saturating_sub(SPARE_DESCRIPTORS) as usize;
     let connections = params.connections.min(affordable);
     if connections < params.connections {

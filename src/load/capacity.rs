@@ -57,42 +57,7 @@ impl std::fmt::Display for PortRange {
     }
 }
 
-/// This process's open-file limits, soft and hard.
-pub fn descriptor_limits() -> io::Result<(u64, u64)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass and reads nothing else.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((limit.rlim_cur, limit.rlim_max))
-}
-
-/// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the soft limit now.
-pub fn raise_descriptor_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    Ok(limit.rlim_cur)
-}
+pub use crate::sys::limits::descriptor_limits;
 
 /// Check that `config`'s connections fit in the local ports available
 /// toward its server; the error gives the arithmetic and what to change.

@@ -93,8 +93,8 @@ pub use threads::{run, run_watched};
 pub use timeline::{Timeline, TimelineRow};
 pub use worker::GIVE_UP_AFTER;
 
-use crate::counters::ThreadCost;
-use crate::netstat::ListenQueue;
+use crate::sys::counters::ThreadCost;
+use crate::sys::netstat::ListenQueue;
 use progress::{Progress, State};
 use stats::new_histogram;
 use window::Window;
@@ -538,15 +538,7 @@ pub fn ensure_descriptors(connections: usize) -> io::Result<()> {
         )));
     }
     // Twice what is needed, for an in-process server or other files.
-    let raised = libc::rlimit {
-        rlim_cur: hard.min(needed.saturating_mul(2)),
-        rlim_max: hard,
-    };
-    // SAFETY: setrlimit reads the struct we pass; raising the soft limit up
-    // to the hard limit needs no privilege.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    crate::sys::limits::raise_descriptor_limit(needed.saturating_mul(2))?;
     Ok(())
 }
 

@@ -36,9 +36,9 @@ use serde::{Deserialize, Serialize};
 use super::capacity::PortRange;
 use super::stats::{ErrorCounts, Interval};
 use super::timeline::TimelineRow;
-use crate::counters::ThreadCost;
-use crate::netstat::ListenQueue;
 use crate::service::ServiceKind;
+use crate::sys::counters::ThreadCost;
+use crate::sys::netstat::ListenQueue;
 
 /// A connect slower than this waited for a retransmitted SYN: the first
 /// retransmission comes after 1 s.

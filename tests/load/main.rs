@@ -18,11 +18,11 @@ mod util;
 mod processes;
 mod udp;
 
-use sockbench::compare::server::ServerProcess;
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::{self, EngineConfig, EngineKind, ListenOptions, Server};
 use sockbench::load::{self, hdrlog, LoadConfig, Outcome, ProgressMode, RunLimit, Target};
 use sockbench::service::{self, ServiceKind};
+use sockbench::sys::process::ServerProcess;
 
 /// Start `engine` serving `service` on a free loopback port.
 fn start(engine: EngineKind, service: ServiceKind) -> Server {
@@ -329,7 +329,7 @@ impl load::Watch for EdgeRecorder {
         self.edges.lock().unwrap().push(Edge {
             name,
             at: SystemTime::now(),
-            process_cpu_s: sockbench::counters::ThreadCost::of_this_process().cpu_s,
+            process_cpu_s: sockbench::sys::counters::ThreadCost::of_this_process().cpu_s,
         });
         if let (Some(closed), "measured") = (&self.closed, name) {
             // A negative check: while the watch reads the window's end,

@@ -84,7 +84,7 @@ fn cli_processes_report_a_generator_killed_mid_run() {
             break;
         }
     }
-    let tree = sockbench::counters::process_tree(run.id()).unwrap();
+    let tree = sockbench::sys::proc::process_tree(run.id()).unwrap();
     assert_eq!(tree.len(), 3, "the parent and two generators: {tree:?}");
     let killed = tree[1];
     // SAFETY: kill(2) on a process this test's child started.

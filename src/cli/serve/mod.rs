@@ -243,7 +243,7 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         ..EngineConfig::default()
     };
     // Each connection is a descriptor: allow as many as the hard limit does.
-    let fd_limit = rlimit::increase_nofile_limit(u64::MAX)?;
+    let fd_limit = crate::sys::limits::raise_descriptor_limit(u64::MAX)?;
     if (config.max_connections as u64) + 64 > fd_limit {
         log::warn!(
             "--max-connections {} is above what {fd_limit} open files allow: expect accept failures (EMFILE) before the cap",

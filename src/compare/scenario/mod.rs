@@ -15,7 +15,7 @@
 //!
 //! Each server runs once, as a process of its own, with the scenario's
 //! listen backlog. Before the load, its idle memory, threads and sockets
-//! and the kernel's socket memory ([`KernelMemory`](crate::netstat::KernelMemory)) are read;
+//! and the kernel's socket memory ([`KernelMemory`](crate::sys::netstat::KernelMemory)) are read;
 //! during the load a sampling thread reads them again every
 //! [`SAMPLE_EVERY`]. The figures of the measured window (which begins once
 //! every connection is up, or at the ramp limit) are the samples taken in
@@ -52,13 +52,15 @@ mod table;
 pub use record::{ScenarioRecord, TimelineRow};
 pub use table::render;
 
+use super::launch::{self, Programs};
 use super::machine::MachineInfo;
-use super::matrix::Contender;
+use super::matrix::{Contender, Transport};
 use super::record as csv_file;
-use super::server::{self, ServerProcess, Stopped};
+use super::results::{self, Results};
 use crate::engine::{EngineKind, ListenAddr};
-use crate::load::{self, capacity, LoadConfig, LoadReport, ProgressMode, RunLimit, Target};
+use crate::load::{self, LoadConfig, LoadReport, ProgressMode, RunLimit, Target};
 use crate::service::ServiceKind;
+use crate::sys::process::{self, ServerProcess, Stopped};
 use record::{csv_safe, empty_record, record_of, timeline_of};
 use sample::sample;
 use table::headline;
@@ -203,30 +205,27 @@ impl ScenarioServer {
         }
     }
 
-    /// The server's command line, listening on `127.0.0.1:0`.
-    fn command(&self, plan: &Plan, sockbench_exe: &Path, examples_dir: &Path) -> Command {
-        let program = match self.contender {
-            Contender::Tokio => examples_dir.join("tokio_echo"),
-            Contender::EpollRaw => examples_dir.join("epoll_raw"),
-            _ => sockbench_exe.to_path_buf(),
-        };
-        let mut command = Command::new(program);
-        if let Some(serve_args) = self.contender.serve_args() {
-            // A cap above what is asked for, so it never turns clients away.
-            let cap = plan.load.connections + plan.load.connections / 10 + 10;
-            command.arg("serve").args(serve_args).args([
-                "--backlog".to_string(),
-                plan.backlog.to_string(),
-                "--max-connections".to_string(),
-                cap.to_string(),
-                "--processes".to_string(),
-                self.processes.to_string(),
-            ]);
-        }
-        command.args(["--addr", "127.0.0.1:0"]);
-        if self.contender != Contender::EpollRaw {
-            command.args(["--service", ServiceKind::Echo.name()]);
-        }
+    /// The server's command line, listening on `127.0.0.1:0`, from the
+    /// contender's ([`launch`]) with the scenario's backlog, a connection
+    /// cap above what is asked for (so it never turns clients away) and
+    /// its processes.
+    fn command(&self, plan: &Plan, programs: Programs<'_>) -> Command {
+        let cap = plan.load.connections + plan.load.connections / 10 + 10;
+        let serve_flags = [
+            "--backlog".to_string(),
+            plan.backlog.to_string(),
+            "--max-connections".to_string(),
+            cap.to_string(),
+            "--processes".to_string(),
+            self.processes.to_string(),
+        ];
+        let mut command = Command::new(programs.program(self.contender));
+        command.args(launch::server_args(
+            self.contender,
+            &serve_flags,
+            Transport::Tcp4,
+            ServiceKind::Echo,
+        ));
         command
     }
 }
@@ -311,6 +310,16 @@ pub struct ScenarioConfig {
     pub stop: Arc<AtomicBool>,
 }
 
+impl ScenarioConfig {
+    /// Where the servers' programs are.
+    fn programs(&self) -> Programs<'_> {
+        Programs {
+            sockbench_exe: &self.sockbench_exe,
+            examples_dir: &self.examples_dir,
+        }
+    }
+}
+
 /// Run the scenario: every server in turn, one row each; the table on
 /// `out`, progress on `progress`. Returns the rows.
 pub fn run(
@@ -323,24 +332,11 @@ pub fn run(
         writeln!(progress, "not run: {line}")?;
     }
     for server in &plan.servers {
-        let program = server
-            .command(plan, &config.sockbench_exe, &config.examples_dir)
-            .get_program()
-            .to_owned();
-        if !Path::new(&program).is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{} is not built: {} does not exist. Build it with `cargo build --release --bins --examples` (./scripts/compare.sh does), point --examples-dir at it, or leave it out with --engines",
-                    server.name(),
-                    Path::new(&program).display()
-                ),
-            ));
-        }
+        config.programs().built(server.contender)?;
     }
     // Every process of the run, servers included, may open as many
     // descriptors as the hard limit allows: the wall a scenario shows.
-    let descriptors = capacity::raise_descriptor_limit()?;
+    let descriptors = crate::sys::limits::raise_descriptor_limit(u64::MAX)?;
     let mut info = MachineInfo::gather(config.command_line.clone(), "none".to_string());
     info.method.push(("scenario".to_string(), plan.describe()));
     info.method
@@ -349,18 +345,13 @@ pub fn run(
         "memory".to_string(),
         format!("server RSS and threads summed over its processes; kernel TCP buffers (/proc/net/sockstat TCP mem) and slab (/proc/meminfo Slab) machine-wide, growth from before the load to the most in the window, sampled every {}", humantime::format_duration(SAMPLE_EVERY)),
     ));
-    std::fs::create_dir_all(&config.out_dir).map_err(|err| {
-        io::Error::new(
-            err.kind(),
-            format!("cannot create {}: {err}", config.out_dir.display()),
-        )
-    })?;
-    let csv = config.out_dir.join(format!("{}.csv", config.name));
-    let machine = config.out_dir.join(format!("{}.machine.txt", config.name));
+    let results = Results::create(&config.out_dir, &config.name)?;
+    let csv = results.file(".csv");
+    let machine = results.file(".machine.txt");
     std::fs::write(&machine, info.render())?;
     writeln!(progress, "{}", plan.describe())?;
 
-    let timeline_csv = config.out_dir.join(format!("{}.timeline.csv", config.name));
+    let timeline_csv = results.file(".timeline.csv");
     let mut records = Vec::new();
     let mut seconds = Vec::new();
     for (index, server) in plan.servers.iter().enumerate() {
@@ -396,19 +387,17 @@ pub fn run(
         &format!("the per-second timeline of the runs in {}", csv.display()),
     )?;
     let table = render(plan, &records);
-    write!(out, "{table}")?;
-    let table_path = config.out_dir.join(format!("{}.table.txt", config.name));
-    std::fs::write(&table_path, &table)?;
-    writeln!(out)?;
-    for path in [
-        &csv,
-        &timeline_csv,
-        &timeline_machine,
-        &machine,
-        &table_path,
-    ] {
-        writeln!(out, "wrote {}", path.display())?;
-    }
+    let table_path = results.write_table(out, &table)?;
+    results::list_written(
+        out,
+        [
+            &csv,
+            &timeline_csv,
+            &timeline_machine,
+            &machine,
+            &table_path,
+        ],
+    )?;
     Ok(records)
 }
 
@@ -437,8 +426,8 @@ fn run_one(
 ) -> io::Result<(ScenarioRecord, Vec<TimelineRow>)> {
     let plan = &config.plan;
     let process = ServerProcess::start(
-        server.command(plan, &config.sockbench_exe, &config.examples_dir),
-        server::READY_TIMEOUT,
+        server.command(plan, config.programs()),
+        process::READY_TIMEOUT,
     )?;
     let ListenAddr::Tcp(addr) = *process.addr() else {
         return Err(io::Error::other("the server did not listen on TCP"));
@@ -467,7 +456,7 @@ fn run_one(
         .chars()
         .take(300)
         .collect();
-    match process.stop(server::STOP_TIMEOUT)? {
+    match process.stop(process::STOP_TIMEOUT)? {
         Stopped::Exited(_) => {}
         Stopped::Killed => eprintln!("  note: {} ignored SIGTERM and was killed", server.name()),
     }
@@ -502,6 +491,7 @@ fn run_load(config: &ScenarioConfig, addr: SocketAddr) -> io::Result<LoadReport>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::capacity;
 
     /// The scenarios as the issue describes them: c10k 15,000 connections
     /// at one request a second each, every model; c100k 100,000 at one

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::sample::{losses_between, Cores, Sample};
 use super::{Plan, ScenarioServer};
 use crate::compare::cell::round;
-use crate::compare::server::Holding;
-use crate::load::{capacity, LoadReport, RunLimit};
+use crate::load::{LoadReport, RunLimit};
+use crate::sys::proc::Holding;
 
 /// One server's row: what it held and what that cost. Columns in order:
 ///
@@ -33,12 +33,12 @@ use crate::load::{capacity, LoadReport, RunLimit};
 /// | `server_descriptors_most`, `descriptor_limit` | the most descriptors one server process had open in the window's counts, and the hard limit of each process |
 /// | `server_rss_idle_kb`, `server_rss_kb` | server resident memory before the load, and the most in the window (all its processes) |
 /// | `rss_per_connection_kib` | `(server_rss_kb - server_rss_idle_kb) / server_connections` |
-/// | `kernel_tcp_buffers_kb`, `kernel_slab_kb` | growth of the kernel's TCP buffer pages and slab caches from before the load to the most in the window, machine-wide ([`KernelMemory`](crate::netstat::KernelMemory)) |
+/// | `kernel_tcp_buffers_kb`, `kernel_slab_kb` | growth of the kernel's TCP buffer pages and slab caches from before the load to the most in the window, machine-wide ([`KernelMemory`](crate::sys::netstat::KernelMemory)) |
 /// | `tcp_buffers_per_connection_kib`, `slab_per_connection_kib` | the same divided by `connections_up`: both ends of every connection the generator had up are in the kernel, whether the server accepted it or left it in its queue |
 /// | `server_cores`, `load_cores` | CPU the server and the load generator (this process and its generator processes, the sampler left out) used in the window, in cores (CPU seconds per second) |
 /// | `other_cores`, `steal_cores` | CPU the rest of the machine used in the window (its busy time, `/proc/stat`, less the server's, the load's and the sampler's), and the time the hypervisor gave this machine's cores to other guests, in cores: what else competed for the cores |
 /// | `sampler_cores` | CPU the sampling thread itself used (counting sockets costs): the measurement's own cost |
-/// | `backlog_drops`, `data_retransmits` | packets dropped at a full backlog queue and TCP data segments sent again in the window, machine-wide ([`Losses`](crate::netstat::Losses)): each resent segment waited at least 200 ms |
+/// | `backlog_drops`, `data_retransmits` | packets dropped at a full backlog queue and TCP data segments sent again in the window, machine-wide ([`Losses`](crate::sys::netstat::Losses)): each resent segment waited at least 200 ms |
 /// | `generator_processes`, `load_threads`, `sources` | how the load was made |
 /// | `server_log` | the last two lines the server wrote on stderr, if any: often why it failed |
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -119,7 +119,7 @@ pub(super) fn empty_record(
         outcome: "load-failed".to_string(),
         server_threads: None,
         server_descriptors_most: None,
-        descriptor_limit: capacity::descriptor_limits().map_or(0, |(_, hard)| hard),
+        descriptor_limit: crate::sys::limits::descriptor_limits().map_or(0, |(_, hard)| hard),
         server_rss_idle_kb,
         server_rss_kb: None,
         rss_per_connection_kib: None,

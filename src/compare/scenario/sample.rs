@@ -6,8 +6,9 @@
 use std::time::SystemTime;
 
 use crate::compare::cell::round;
-use crate::compare::server::{self, Holding, ServerProcess};
-use crate::netstat::{KernelMemory, Losses};
+use crate::sys::netstat::{KernelMemory, Losses};
+use crate::sys::proc::{self, Holding};
+use crate::sys::process::ServerProcess;
 
 /// What the sampling thread read at one moment.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +55,7 @@ impl MachineCpu {
         let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
             return None;
         };
-        let per_s = server::clock_ticks_per_s();
+        let per_s = proc::clock_ticks_per_s();
         Some(MachineCpu {
             busy_s: (user + nice + system + irq + softirq) / per_s,
             steal_s: steal / per_s,
@@ -80,7 +81,7 @@ pub(super) fn sample(server: &ServerProcess, count_sockets: bool) -> Sample {
     let server_cpu_s = server.stats().ok().map(|s| s.cpu_s);
     // This process's tree holds the servers and the sampler too: take
     // them out.
-    let load_cpu_s = server::tree_stats(std::process::id())
+    let load_cpu_s = proc::tree_stats(std::process::id())
         .ok()
         .zip(server_cpu_s)
         .map(|(all, server)| all.cpu_s - server - sampler_cpu_s);
@@ -159,7 +160,7 @@ mod tests {
     /// not idle or iowait; steal apart.
     #[test]
     fn machine_cpu_adds_the_busy_columns_of_proc_stat() {
-        let ticks = server::clock_ticks_per_s();
+        let ticks = proc::clock_ticks_per_s();
         let stat = format!(
             "cpu  {} 0 {} 999999 5 {} {} {} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n",
             ticks * 3.0,

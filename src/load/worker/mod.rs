@@ -48,8 +48,8 @@ use super::config::{LoadConfig, Target};
 use super::protocol::{Check, Datagram, Protocol};
 use super::stats::{new_histogram, record_us, ErrorKind, Interval};
 use super::window::Window;
-use crate::counters::ThreadCost;
 use crate::io_util::{interrupted, would_block};
+use crate::sys::counters::ThreadCost;
 use connection::{micros, request_id, Close, Conn, InFlight, Readiness, Slot, Stream};
 use timer::{timeout_scan_every, DueQueue, WakeTimer};
 

@@ -41,6 +41,8 @@ use std::path::Path;
 use perf_event::events::Tracepoint;
 use perf_event::{Builder, Counter};
 
+use super::proc::process_tree;
+
 /// Where tracefs is found, newest place first.
 const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
@@ -291,52 +293,6 @@ fn threads_of_tree(pid: u32) -> io::Result<Vec<u32>> {
     Ok(threads)
 }
 
-/// Process `pid` and every process descended from it, `pid` first. An
-/// error if `pid` itself does not exist.
-pub fn process_tree(pid: u32) -> io::Result<Vec<u32>> {
-    fs::metadata(format!("/proc/{pid}"))?;
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    for entry in fs::read_dir("/proc")? {
-        let Some(child) = entry?
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(parent) = fs::read_to_string(format!("/proc/{child}/stat"))
-            .ok()
-            .and_then(|stat| parse_parent(&stat))
-        {
-            parents.push((child, parent));
-        }
-    }
-    let mut tree = vec![pid];
-    let mut index = 0;
-    while index < tree.len() {
-        let parent = tree[index];
-        tree.extend(
-            parents
-                .iter()
-                .filter(|&&(_, p)| p == parent)
-                .map(|&(c, _)| c),
-        );
-        index += 1;
-    }
-    Ok(tree)
-}
-
-/// The parent's pid (field 4) from the text of `/proc/PID/stat`; fields
-/// are counted from the `)` that ends the command name, which may hold
-/// spaces.
-fn parse_parent(stat: &str) -> Option<u32> {
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// `(voluntary, nonvoluntary)` context switches from a `status` file.
 fn parse_context_switches(status: &str) -> (u64, u64) {
     let field = |name: &str| {
@@ -349,6 +305,11 @@ fn parse_context_switches(status: &str) -> (u64, u64) {
         field("voluntary_ctxt_switches:"),
         field("nonvoluntary_ctxt_switches:"),
     )
+}
+
+/// CPU time (user + system) this process has used, in seconds.
+pub fn process_cpu_s() -> f64 {
+    ThreadCost::of_this_process().cpu_s
 }
 
 #[cfg(test)]
@@ -377,23 +338,6 @@ mod tests {
                       nonvoluntary_ctxt_switches:\t56\n";
         assert_eq!(parse_context_switches(status), (1234, 56));
         assert_eq!(parse_context_switches("Name:\tx\n"), (0, 0));
-    }
-
-    /// A child process is part of the tree, after its parent; the parent
-    /// field is read past a command name with spaces and parentheses.
-    #[test]
-    fn process_tree_holds_children() {
-        assert_eq!(parse_parent("42 (a (b) c) S 7 42 42 0"), Some(7));
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
-            .spawn()
-            .unwrap();
-        let tree = process_tree(std::process::id()).unwrap();
-        assert_eq!(tree[0], std::process::id());
-        assert!(tree.contains(&child.id()), "{tree:?}");
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert!(process_tree(u32::MAX - 1).is_err());
     }
 
     /// A thread that sleeps switches voluntarily; the process sum sees it.
@@ -436,5 +380,16 @@ mod tests {
         .unwrap();
         let counted = counter.count().unwrap() - before;
         assert!(counted >= CALLS, "counted {counted} of at least {CALLS}");
+    }
+
+    /// Spinning raises our CPU time.
+    #[test]
+    fn process_cpu_time_grows_with_work() {
+        let before = process_cpu_s();
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(50) {
+            std::hint::spin_loop();
+        }
+        assert!(process_cpu_s() > before);
     }
 }

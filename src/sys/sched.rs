@@ -1,8 +1,7 @@
-//! What compare asks of the operating system for the client side: core
-//! pinning, priority, its own CPU time, and finding `taskset`.
+//! What the load generator asks of the scheduler: its core
+//! (`compare --pin`) and its priority (`compare --server-cpu`).
 
 use std::io;
-use std::path::{Path, PathBuf};
 
 /// Pin the calling thread to `core`; threads it starts later inherit that.
 pub fn pin_current_thread(core: usize) -> io::Result<()> {
@@ -21,15 +20,10 @@ pub fn pin_current_thread(core: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// CPU time (user + system) this process has used, in seconds.
-pub fn process_cpu_s() -> f64 {
-    crate::counters::ThreadCost::of_this_process().cpu_s
-}
-
 /// The nice value the load generator runs at under a quota: the highest
 /// priority, so other work on the machine cannot take the generator's
 /// core from it (the servers' quota groups get the same through their
-/// weight, `quota.rs`).
+/// weight, [`cgroup`](super::cgroup)).
 pub const LOAD_NICE: i32 = -20;
 
 /// Run the calling thread, and the threads it starts from now on, at
@@ -47,36 +41,9 @@ pub fn raise_priority() -> io::Result<()> {
     Ok(())
 }
 
-/// The first executable named `program` on `PATH`.
-pub fn find_in_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|candidate| candidate.is_file())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Spinning raises our CPU time.
-    #[test]
-    fn process_cpu_time_grows_with_work() {
-        let before = process_cpu_s();
-        let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(50) {
-            std::hint::spin_loop();
-        }
-        assert!(process_cpu_s() > before);
-    }
-
-    /// `sh` is on every PATH we run on; a made-up name is not.
-    #[test]
-    fn find_in_path_finds_sh_only() {
-        assert!(find_in_path("sh").is_some());
-        assert!(find_in_path("no-such-program-sockbench").is_none());
-    }
 
     /// A pinned thread runs on that one core only.
     #[test]

@@ -1,0 +1,366 @@
+//! The runner: it starts, pins, limits and stops the servers, and runs
+//! the [`plan`]'s steps, one load run per cell (two at the
+//! same moment side by side), keeping every run's row.
+//!
+//! Each server is a process of its own ([`ServerProcess`]), started from
+//! its contender's command line ([`launch`]), with
+//! `--pin` on the server core (`taskset`), with `--server-cpu` in a
+//! CPU-quota cgroup of its own ([`CpuQuota`]). The servers of a group are
+//! started afresh in every round and stopped (SIGTERM) at its end.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::Instant;
+
+use super::cell::{self, Measured, RunSettings};
+use super::launch::{self, Programs};
+use super::matrix::{Cell, Contender};
+use super::plan::{self, Step};
+use super::record::{self, CellRecord};
+use super::{text, CompareConfig, SERVER_CORE};
+use crate::live::{self, CellHeader};
+use crate::sys::cgroup::CpuQuota;
+use crate::sys::counters::SyscallCounter;
+use crate::sys::process::{self, ServerProcess, Stopped};
+use crate::sys::{proc, sched};
+
+/// A server under test and its CPU quota, if it has one. Fields drop in
+/// order: the process is stopped before its cgroup is removed.
+#[derive(Debug)]
+struct Running {
+    process: ServerProcess,
+    _quota: Option<CpuQuota>,
+}
+
+/// The servers of one group, one slot per contender (empty when its
+/// server could not be started).
+#[derive(Debug, Default)]
+struct Servers(Vec<(Contender, Option<Running>)>);
+
+/// Run every step of the plan, a group's servers started afresh in each
+/// round and stopped at its end; every run's row is kept, and the CSV
+/// rewritten after each run so an interrupted comparison keeps them.
+pub fn run_rounds(
+    config: &CompareConfig,
+    cells: &[Cell],
+    csv: &Path,
+    progress: &mut dyn Write,
+) -> io::Result<Vec<CellRecord>> {
+    let started = Instant::now();
+    let counting = can_count_syscalls(progress)?;
+    let side_by_side = config.baseline.filter(|_| config.side_by_side);
+    let groups = plan::plan(cells, config.rounds.max(1), counting, side_by_side);
+    let planned = plan::planned_durations(&groups);
+    let mut records = Vec::new();
+    let mut done = 0;
+    'groups: for steps in &groups {
+        let mut servers = Servers::default();
+        let mut round_of_servers = None;
+        for step in steps {
+            if config.stop.load(Ordering::Relaxed) {
+                servers.stop_all(progress)?;
+                break 'groups;
+            }
+            // Fresh server processes in every round. What one process gets
+            // by chance (where its code, stack and heap land in memory)
+            // stays with it for as long as it runs and moves its speed by
+            // a percent or two; kept for every round, it would shift the
+            // whole run while the interval, made of the rounds, missed it.
+            if round_of_servers.is_some_and(|round| round != step.round) {
+                servers.stop_all(progress)?;
+            }
+            round_of_servers = Some(step.round);
+            let runs = step.runs();
+            let label = text::run_label(step.round, config.rounds, &runs);
+            writeln!(
+                progress,
+                "[{}/{}] {label}{}",
+                done + 1,
+                planned.len(),
+                text::eta(started.elapsed(), done, &planned)
+            )?;
+            done += 1;
+            if let Some(feed) = &config.live {
+                feed.send(live::Event::Cell(CellHeader {
+                    number: done,
+                    of: planned.len(),
+                    label,
+                }));
+            }
+            let settings = RunSettings {
+                load_threads: config.load_threads,
+                pinned: config.pin,
+                server_cpu_quota: config.server_cpu,
+                round: step.round,
+                count_syscalls: step.round == 0,
+            };
+            let measured = run_step(config, &runs, settings, &mut servers, progress)?;
+            records.extend(records_of(
+                config, step, &runs, measured, settings, progress,
+            )?);
+            record::write_csv(csv, &records)?;
+        }
+        servers.stop_all(progress)?;
+    }
+    Ok(records)
+}
+
+/// Whether system calls can be counted here; if not, say why. Counting
+/// slows every system call (docs/METHOD.md), so they are counted in a
+/// short round of their own, not in the rounds whose throughput is
+/// compared.
+fn can_count_syscalls(progress: &mut dyn Write) -> io::Result<bool> {
+    match SyscallCounter::attach(std::process::id()) {
+        Ok(_) => Ok(true),
+        Err(reason) => {
+            writeln!(
+                progress,
+                "note: system calls are not counted (n/a): {reason}"
+            )?;
+            Ok(false)
+        }
+    }
+}
+
+/// Make sure every run's server is up, then run the loads, each of a
+/// side-by-side pair on a thread of its own, started together: they share
+/// the moment, not a process's figures (each load run counts its own
+/// threads' cost). `None` for a run whose server could not be started.
+fn run_step(
+    config: &CompareConfig,
+    runs: &[Cell],
+    settings: RunSettings,
+    servers: &mut Servers,
+    progress: &mut dyn Write,
+) -> io::Result<Vec<Option<Measured>>> {
+    let mut up = Vec::new();
+    for cell in runs {
+        up.push(servers.ensure_running(config, cell, progress)?);
+    }
+    let servers = &*servers;
+    thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .iter()
+            .zip(&up)
+            .zip(0..)
+            .map(|((cell, &is_up), index)| {
+                let server = servers.running(cell.contender).filter(|_| is_up);
+                // The live view follows one load run: the engine's, not
+                // the baseline's beside it.
+                let feed = config.live.as_ref().filter(|_| index == 0);
+                scope.spawn(move || match server {
+                    Some(server) => {
+                        let watch = feed.map(|feed| feed as &dyn crate::load::Watch);
+                        cell::measure(cell, &server.process, settings, watch).map(Some)
+                    }
+                    None => Ok(None),
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a measuring thread does not panic"))
+            .collect()
+    })
+}
+
+/// The rows of one step's runs, each said on `progress` (and to the live
+/// view) as it is made.
+fn records_of(
+    config: &CompareConfig,
+    step: &Step<'_>,
+    runs: &[Cell],
+    measured: Vec<Option<Measured>>,
+    settings: RunSettings,
+    progress: &mut dyn Write,
+) -> io::Result<Vec<CellRecord>> {
+    let paired = step.beside.is_some();
+    let mut records = Vec::new();
+    for (index, (cell, measured)) in runs.iter().zip(measured).enumerate() {
+        let mut record = match measured {
+            Some(measured) => {
+                if let Some(reason) = &measured.failure {
+                    writeln!(progress, "  {}: load failed: {reason}", cell.contender)?;
+                }
+                if let Some(reason) = &measured.syscalls_unavailable {
+                    writeln!(
+                        progress,
+                        "  note: system calls of this server not counted: {reason}"
+                    )?;
+                }
+                let who = if paired {
+                    format!("{}: ", cell.contender)
+                } else {
+                    String::new()
+                };
+                writeln!(progress, "  {who}{}", text::headline(&measured.record))?;
+                measured.record
+            }
+            None => cell::failed_record(cell, settings, "server-failed"),
+        };
+        // The other run of the pair, by name: the verdict pairs each
+        // engine's row with the baseline's row of its moment.
+        record.beside = paired.then(|| runs[1 - index].contender.name().to_string());
+        if let Some(feed) = &config.live {
+            feed.send(live::Event::Finished(text::finished_cell(cell, &record)));
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
+impl Servers {
+    /// Make sure the server of `cell`'s contender runs, starting it
+    /// (again) if it is not running; `false`, said on `progress`, if it
+    /// cannot be started.
+    fn ensure_running(
+        &mut self,
+        config: &CompareConfig,
+        cell: &Cell,
+        progress: &mut dyn Write,
+    ) -> io::Result<bool> {
+        let index = match self.0.iter().position(|(c, _)| *c == cell.contender) {
+            Some(index) => index,
+            None => {
+                self.0.push((cell.contender, None));
+                self.0.len() - 1
+            }
+        };
+        let slot = &mut self.0[index].1;
+        if let Some(server) = slot {
+            if let Some(status) = server.process.exited()? {
+                writeln!(
+                    progress,
+                    "  server {} had exited ({status}); starting it again{}",
+                    cell.contender,
+                    server.process.stderr_excerpt()
+                )?;
+                *slot = None;
+            }
+        }
+        if slot.is_none() {
+            match start_server(config, cell) {
+                Ok(server) => *slot = Some(server),
+                Err(err) => writeln!(
+                    progress,
+                    "  server {} failed to start: {err}",
+                    cell.contender
+                )?,
+            }
+        }
+        Ok(slot.is_some())
+    }
+
+    /// The running server of `contender`, if it has one.
+    fn running(&self, contender: Contender) -> Option<&Running> {
+        self.0
+            .iter()
+            .find(|(c, _)| *c == contender)
+            .and_then(|(_, server)| server.as_ref())
+    }
+
+    /// Stop every running server of the group.
+    fn stop_all(&mut self, progress: &mut dyn Write) -> io::Result<()> {
+        for (contender, server) in self.0.drain(..) {
+            if let Some(server) = server {
+                stop(server, contender, progress)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Raise the descriptor limit (for this process and the servers it
+/// starts), and pin this process to core 0 with `--pin`.
+pub fn prepare_client(config: &CompareConfig, cells: &[Cell]) -> io::Result<()> {
+    // Raised here, before any server starts, so the servers inherit it.
+    let most = cells.iter().map(|cell| cell.connections).max().unwrap_or(1);
+    crate::load::ensure_descriptors(most)?;
+    if config.pin {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores <= SERVER_CORE {
+            return Err(io::Error::other(format!(
+                "--pin needs at least {} cores, this machine has {cores}",
+                SERVER_CORE + 1
+            )));
+        }
+        if process::find_in_path("taskset").is_none() {
+            return Err(io::Error::other(
+                "--pin needs `taskset` to pin the server, and it is not on PATH: \
+                 install util-linux (apt-get install util-linux), or run without --pin",
+            ));
+        }
+        sched::pin_current_thread(0)?;
+    }
+    Ok(())
+}
+
+/// The contenders' programs of this comparison.
+pub fn programs(config: &CompareConfig) -> Programs<'_> {
+    Programs {
+        sockbench_exe: &config.sockbench_exe,
+        examples_dir: &config.examples_dir,
+    }
+}
+
+/// Start the server for `cell` on port 0, on the server core with
+/// `--pin`, in its CPU quota group with `--server-cpu`, and wait for its
+/// address.
+fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
+    let program = programs(config).built(cell.contender)?;
+    let serve_flags = ["--work".to_string(), cell.work.to_string()];
+    let args = launch::server_args(cell.contender, &serve_flags, cell.transport, cell.service);
+    let command = if config.pin {
+        let mut command = Command::new("taskset");
+        command
+            .args(["-c", &SERVER_CORE.to_string()])
+            .arg(&program)
+            .args(&args);
+        command
+    } else {
+        let mut command = Command::new(&program);
+        command.args(&args);
+        command
+    };
+    let quota = match config.server_cpu {
+        Some(fraction) => Some(CpuQuota::create(fraction, config.quota_period)?),
+        None => None,
+    };
+    let process = ServerProcess::start(command, process::READY_TIMEOUT)?;
+    if let Some(quota) = &quota {
+        // The whole tree: a prefork server has forked its workers by now,
+        // and a process moved alone leaves its children outside.
+        for pid in proc::process_tree(process.pid())? {
+            quota.add(pid)?;
+        }
+    }
+    Ok(Running {
+        process,
+        _quota: quota,
+    })
+}
+
+/// Stop a server and remove its quota group; say so if it had to be
+/// killed or exited badly.
+fn stop(server: Running, contender: Contender, progress: &mut dyn Write) -> io::Result<()> {
+    let Running {
+        process: child,
+        _quota,
+    } = server;
+    let excerpt = child.stderr_excerpt();
+    match child.stop(process::STOP_TIMEOUT)? {
+        Stopped::Exited(status) if status.success() => Ok(()),
+        Stopped::Exited(status) => writeln!(
+            progress,
+            "  note: {contender} server exited with {status} when stopped{excerpt}"
+        ),
+        Stopped::Killed => writeln!(
+            progress,
+            "  note: {contender} server ignored SIGTERM for {:?} and was killed",
+            process::STOP_TIMEOUT
+        ),
+    }
+}

@@ -1,0 +1,271 @@
+//! Readers of `/proc` for one process tree: what it costs (CPU time,
+//! peak memory), what it holds (memory, threads, sockets, descriptors),
+//! and which processes it is made of.
+//!
+//! A process here is a whole tree ([`process_tree`]): a prefork server's
+//! workers are children of the process that was started, and their figures
+//! are summed. CPU time is `utime + stime` of `/proc/PID/stat`; peak
+//! resident memory is `VmHWM` of `/proc/PID/status`, whose high-water mark
+//! [`reset_peak_rss`] resets by writing `5` to `/proc/PID/clear_refs`.
+
+use std::fs;
+use std::io;
+
+/// What a server has cost so far, read from `/proc/PID`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcStats {
+    /// User plus system CPU time, in seconds.
+    pub cpu_s: f64,
+    /// Peak resident set size since the last [`reset_peak_rss`], in KiB.
+    pub peak_rss_kb: u64,
+}
+
+/// What a server holds at one moment, summed over the process and its
+/// child processes, from `/proc/PID`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holding {
+    /// Resident memory now (`VmRSS`), in KiB.
+    pub rss_kb: u64,
+    /// Threads (`Threads:`).
+    pub threads: u64,
+    /// Sockets open (distinct socket inodes among its descriptors; the
+    /// blocking engines hold two descriptors per connection), counted only
+    /// when asked: `readlink` on every descriptor costs time at 100,000.
+    /// One per connection, plus the listener.
+    pub sockets: Option<u64>,
+    /// Descriptors open in the process that has the most, counted with the
+    /// sockets: each process may open at most its hard `RLIMIT_NOFILE`.
+    pub descriptors_most: Option<u64>,
+}
+
+/// Reset the peak-RSS mark of process `pid` and its descendants to their
+/// current RSS. Returns `false` where the kernel does not allow it (the
+/// peak is then the process's lifetime peak).
+pub fn reset_peak_rss(pid: u32) -> bool {
+    process_tree(pid).is_ok_and(|tree| {
+        tree.iter()
+            .all(|pid| fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
+    })
+}
+
+/// Memory, threads and (with `count_sockets`) sockets held now by process
+/// `pid` and its descendants (the body of `ServerProcess::holding`).
+pub fn tree_holding(pid: u32, count_sockets: bool) -> io::Result<Holding> {
+    let mut total = Holding::default();
+    for (index, pid) in process_tree(pid)?.into_iter().enumerate() {
+        let one = fs::read_to_string(format!("/proc/{pid}/status")).and_then(|status| {
+            let field = |name: &str| {
+                status_field(&status, name)
+                    .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
+            };
+            Ok(Holding {
+                rss_kb: field("VmRSS:")?,
+                threads: field("Threads:")?,
+                ..if count_sockets {
+                    let (sockets, descriptors) = sockets_of(pid)?;
+                    Holding {
+                        sockets: Some(sockets),
+                        descriptors_most: Some(descriptors),
+                        ..Holding::default()
+                    }
+                } else {
+                    Holding::default()
+                }
+            })
+        });
+        match one {
+            Ok(one) => {
+                total.rss_kb += one.rss_kb;
+                total.threads += one.threads;
+                total.sockets = match (total.sockets, one.sockets) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (None, b) if index == 0 => b,
+                    (a, _) => a,
+                };
+                total.descriptors_most = total.descriptors_most.max(one.descriptors_most);
+            }
+            // A child may end between the listing and the read; the server may not.
+            Err(err) if index == 0 => return Err(err),
+            Err(_) => {}
+        }
+    }
+    Ok(total)
+}
+
+/// Distinct sockets among the descriptors of process `pid`, and its
+/// descriptors.
+fn sockets_of(pid: u32) -> io::Result<(u64, u64)> {
+    let mut inodes = std::collections::HashSet::new();
+    let mut descriptors = 0;
+    for entry in fs::read_dir(format!("/proc/{pid}/fd"))? {
+        descriptors += 1;
+        // A descriptor closed between the listing and the read is skipped.
+        if let Ok(target) = fs::read_link(entry?.path()) {
+            let target = target.to_string_lossy();
+            if let Some(inode) = target.strip_prefix("socket:") {
+                inodes.insert(inode.to_string());
+            }
+        }
+    }
+    Ok((inodes.len() as u64, descriptors))
+}
+
+/// CPU time and peak RSS so far of process `pid` and its descendants (the
+/// peaks are added: an upper bound of the tree's peak).
+pub fn tree_stats(pid: u32) -> io::Result<ProcStats> {
+    let mut total = ProcStats {
+        cpu_s: 0.0,
+        peak_rss_kb: 0,
+    };
+    for (index, pid) in process_tree(pid)?.into_iter().enumerate() {
+        match process_stats(pid) {
+            Ok(stats) => {
+                total.cpu_s += stats.cpu_s;
+                total.peak_rss_kb += stats.peak_rss_kb;
+            }
+            // A child may end between the listing and the read; `pid` may not.
+            Err(err) if index == 0 => return Err(err),
+            Err(_) => {}
+        }
+    }
+    Ok(total)
+}
+
+/// CPU time and peak RSS of the one process `pid`.
+fn process_stats(pid: u32) -> io::Result<ProcStats> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let unreadable = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("cannot read {what} of process {pid} from /proc"),
+        )
+    };
+    Ok(ProcStats {
+        cpu_s: parse_cpu_ticks(&stat).ok_or_else(|| unreadable("CPU time"))? as f64
+            / clock_ticks_per_s(),
+        peak_rss_kb: parse_peak_rss_kb(&status).ok_or_else(|| unreadable("VmHWM"))?,
+    })
+}
+
+/// `utime + stime` in clock ticks from the text of `/proc/PID/stat`.
+/// The command name (field 2) may contain spaces, so fields are counted
+/// from the `)` that closes it: utime and stime are fields 14 and 15.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11); // fields 3..=13
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// `VmHWM` (peak resident set size) in KiB from `/proc/PID/status`.
+fn parse_peak_rss_kb(status: &str) -> Option<u64> {
+    status_field(status, "VmHWM:")
+}
+
+/// The number after `name` (such as `VmRSS:` or `Threads:`) in the text of
+/// `/proc/PID/status`.
+pub fn status_field(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Clock ticks per second, the unit of `/proc/PID/stat` times.
+pub fn clock_ticks_per_s() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        ticks if ticks > 0 => ticks as f64,
+        _ => 100.0, // the Linux default, if sysconf cannot say
+    }
+}
+
+/// Process `pid` and every process descended from it, `pid` first. An
+/// error if `pid` itself does not exist.
+pub fn process_tree(pid: u32) -> io::Result<Vec<u32>> {
+    fs::metadata(format!("/proc/{pid}"))?;
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in fs::read_dir("/proc")? {
+        let Some(child) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(parent) = fs::read_to_string(format!("/proc/{child}/stat"))
+            .ok()
+            .and_then(|stat| parse_parent(&stat))
+        {
+            parents.push((child, parent));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut index = 0;
+    while index < tree.len() {
+        let parent = tree[index];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(_, p)| p == parent)
+                .map(|&(c, _)| c),
+        );
+        index += 1;
+    }
+    Ok(tree)
+}
+
+/// The parent's pid (field 4) from the text of `/proc/PID/stat`; fields
+/// are counted from the `)` that ends the command name, which may hold
+/// spaces.
+fn parse_parent(stat: &str) -> Option<u32> {
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CPU ticks are found after a command name containing spaces and parens.
+    #[test]
+    fn cpu_ticks_parse_after_odd_command_names() {
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    /// VmHWM is read in KiB from the status text.
+    #[test]
+    fn peak_rss_parses_from_status() {
+        let status =
+            "Name:\tsockbench\nVmPeak:\t  20000 kB\nVmHWM:\t    5120 kB\nVmRSS:\t 4000 kB\n";
+        assert_eq!(parse_peak_rss_kb(status), Some(5120));
+        assert_eq!(parse_peak_rss_kb("Name:\tx\n"), None);
+    }
+
+    /// A child process is part of the tree, after its parent; the parent
+    /// field is read past a command name with spaces and parentheses.
+    #[test]
+    fn process_tree_holds_children() {
+        assert_eq!(parse_parent("42 (a (b) c) S 7 42 42 0"), Some(7));
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let tree = process_tree(std::process::id()).unwrap();
+        assert_eq!(tree[0], std::process::id());
+        assert!(tree.contains(&child.id()), "{tree:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(process_tree(u32::MAX - 1).is_err());
+    }
+}
