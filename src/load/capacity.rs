@@ -122,6 +122,24 @@ pub fn crowded_ports_warning(config: &LoadConfig, range: &PortRange) -> Option<S
     ))
 }
 
+/// Make sure this process may open a descriptor per connection: raise the
+/// soft `RLIMIT_NOFILE` toward the hard limit if needed, or say what to do.
+pub fn ensure_descriptors(connections: usize) -> io::Result<()> {
+    let needed = connections as u64 + SPARE_DESCRIPTORS;
+    let (soft, hard) = descriptor_limits()?;
+    if soft >= needed {
+        return Ok(());
+    }
+    if hard < needed {
+        return Err(io::Error::other(format!(
+            "{connections} connections need about {needed} file descriptors, but this process may open at most {hard} (hard limit): use fewer --connections, or raise the limit (`ulimit -Hn` as root, LimitNOFILE= in a unit)",
+        )));
+    }
+    // Twice what is needed, for an in-process server or other files.
+    crate::sys::limits::raise_descriptor_limit(needed.saturating_mul(2))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +211,12 @@ mod tests {
     #[test]
     fn port_range_reads_this_machine() {
         assert!(PortRange::read().unwrap().ports() > 0);
+    }
+
+    /// A limit far above any hard limit is refused with advice.
+    #[test]
+    fn ensure_descriptors_explains_an_impossible_limit() {
+        let err = ensure_descriptors(usize::MAX / 2).unwrap_err();
+        assert!(err.to_string().contains("fewer --connections"), "{err}");
     }
 }

@@ -13,8 +13,10 @@ use std::io;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::config::{LoadConfig, RunLimit};
+use super::progress::ProgressMode;
 use super::report::format_us;
-use super::{run, LoadConfig, ProgressMode, RunLimit};
+use super::threads::run;
 
 /// Most runs in one search, the closed-loop probe included.
 pub const MAX_STEPS: usize = 8;

@@ -34,7 +34,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::capacity::{self, SPARE_DESCRIPTORS};
+use super::collector::{collect, worse, Collected, Ending, Source, Start, HARD_DEADLINE_SLACK};
 use super::config::Target;
+use super::config::{LoadConfig, RunLimit};
 use super::hdrlog::{self, CONNECT_TAG, UNCORRECTED_TAG};
 use super::pipe::{self, hear_child, ChildResult, Heard};
 use super::progress::ProgressMode;
@@ -42,9 +44,6 @@ use super::report::{LoadReport, Outcome};
 use super::stats::{add_histogram, Interval};
 use super::threads::{run_as, Role};
 use super::window::Window;
-use super::{
-    collect, worse, Collected, Ending, LoadConfig, RunLimit, Source, Start, HARD_DEADLINE_SLACK,
-};
 
 /// How many processes run `config`: `asked`, checked, or the fewest whose
 /// shares fit in the descriptor limit. The error gives the arithmetic.

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::capacity::ensure_descriptors;
+use super::collector::{
+    collect, measured, Collected, Ending, Source, Start, Watch, HARD_DEADLINE_SLACK,
+};
 use super::config::{LoadConfig, RunLimit};
 use super::pipe;
 use super::progress::{self, ProgressMode};
@@ -19,10 +23,6 @@ use super::report::{LoadReport, Outcome};
 use super::stats::{add_histogram, Interval};
 use super::window::Window;
 use super::worker::{self, Assignment, Clock, Message, ThreadSummary};
-use super::{
-    collect, ensure_descriptors, measured, Collected, Ending, Source, Start, Watch,
-    HARD_DEADLINE_SLACK,
-};
 
 /// Run one load test to its end and return what it measured. Fails only for
 /// a bad configuration or when the machine cannot run it (descriptor limit,
