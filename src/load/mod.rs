@@ -75,6 +75,7 @@ pub mod source;
 pub mod stats;
 pub mod timeline;
 mod window;
+pub mod wire;
 mod worker;
 
 pub use config::{
