@@ -97,11 +97,6 @@ impl Request {
         Request { limits, ..self }
     }
 
-    /// The encoded request, as it goes on the wire.
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
     fn is_wanted_status(&self, code: u16) -> bool {
         match self.expected_status {
             Some(expected) => code == expected,
@@ -536,6 +531,30 @@ mod tests {
         }
         let same_twice = b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nhi";
         assert_eq!(answer(&get(), same_twice).len_bytes, same_twice.len());
+    }
+
+    /// Answers captured from the real servers (docs/REAL-SERVERS.md):
+    /// nginx keeping the connection then closing it for an HTTP/1.0
+    /// request, Apache's 404 with `Connection: close`, Python's HTTP/1.0.
+    #[test]
+    fn real_servers_answers_are_judged() {
+        let nginx = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 02 Dec 2026 06:31:08 GMT\r\nContent-Type: text/plain\r\nContent-Length: 21\r\nConnection: keep-alive\r\n\r\nHello from sockbench\n\
+                      HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 02 Dec 2026 06:31:08 GMT\r\nContent-Type: text/plain\r\nContent-Length: 21\r\nConnection: close\r\n\r\nHello from sockbench\n";
+        let request = get().expecting_body(b"Hello from sockbench\n");
+        let first = answer(&request, nginx);
+        assert!(first.is_success() && !first.is_closing);
+        let second = answer(&request, &nginx[first.len_bytes..]);
+        assert!(second.is_success() && second.is_closing);
+        assert_eq!(first.len_bytes + second.len_bytes, nginx.len());
+
+        let apache = b"HTTP/1.1 404 Not Found\r\nDate: Wed, 02 Dec 2026 06:31:45 GMT\r\nServer: Apache/2.4.71 (Debian)\r\nContent-Length: 5\r\nConnection: close\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n<h1/>";
+        let not_found = answer(&get(), apache);
+        assert_eq!(not_found.failure.unwrap().kind, FailureKind::Status(404));
+        assert!(not_found.is_closing);
+
+        let python = b"HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11.7\r\nDate: Wed, 02 Dec 2026 06:32:01 GMT\r\nContent-type: text/plain\r\nContent-Length: 21\r\nLast-Modified: Wed, 02 Dec 2026 06:30:50 GMT\r\n\r\nHello from sockbench\n";
+        let closing = answer(&request, python);
+        assert!(closing.is_success() && closing.is_closing);
     }
 
     proptest::proptest! {

@@ -468,6 +468,34 @@ mod tests {
         }
     }
 
+    /// Replies captured from memcached 1.6 to a set, a get of it, a get
+    /// miss, an unknown command and a set whose data is longer than it said.
+    #[test]
+    fn real_memcached_replies_are_judged() {
+        let replies = b"STORED\r\nVALUE k:1 0 3\r\nk:1\r\nEND\r\nEND\r\nERROR\r\nCLIENT_ERROR bad data chunk\r\n";
+        let kinds = [
+            None,
+            None,
+            Some(FailureKind::Miss),
+            Some(FailureKind::ErrorReply),
+            Some(FailureKind::ErrorReply),
+        ];
+        let commands = [
+            "set k:{n} k:{n}",
+            "get k:{n}",
+            "get k:{n}",
+            "get k:{n}",
+            "set k x",
+        ];
+        let mut rest = &replies[..];
+        for (text, kind) in commands.into_iter().zip(kinds) {
+            let failure = answer(&command(text), 1, rest);
+            assert_eq!(failure.failure.map(|failure| failure.kind), kind, "{text}");
+            rest = &rest[failure.len_bytes..];
+        }
+        assert!(rest.is_empty());
+    }
+
     proptest::proptest! {
         /// No input panics, and a whole reply's prefixes are all incomplete.
         #[test]

@@ -456,6 +456,33 @@ mod tests {
         ));
     }
 
+    /// Replies captured from redis-server 7.0 to PING, SET, GET (hit and
+    /// miss), an unknown command and a wrong one, pipelined.
+    #[test]
+    fn real_redis_replies_are_judged() {
+        let replies = b"+PONG\r\n+OK\r\n$2\r\nhi\r\n$-1\r\n-ERR unknown command 'FOO', with args beginning with: \r\n-ERR wrong number of arguments for 'lrange' command\r\n";
+        let commands = [
+            "PING",
+            "SET k:{n} hi",
+            "GET k:{n}",
+            "GET none",
+            "FOO",
+            "LRANGE l 0",
+        ];
+        let mut rest = &replies[..];
+        for (command, is_success) in commands
+            .into_iter()
+            .zip([true, true, true, true, false, false])
+        {
+            let Verdict::Answer(answer) = Command::parse(command).unwrap().check(1, rest) else {
+                panic!("{command}: a whole reply");
+            };
+            assert_eq!(answer.is_success(), is_success, "{command}");
+            rest = &rest[answer.len_bytes..];
+        }
+        assert!(rest.is_empty());
+    }
+
     proptest::proptest! {
         /// No input panics, and a whole reply's prefixes are all incomplete.
         #[test]
