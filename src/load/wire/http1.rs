@@ -577,7 +577,7 @@ mod tests {
             proptest::sample::select(vec![
                 "HTTP/1.1 200 OK\r\n", "HTTP/1.0 100 Continue\r\n", "Content-Length: 3\r\n",
                 "Transfer-Encoding: chunked\r\n", "Connection: close\r\n", "\r\n", "3;a=\"b\"\r\n",
-                "abc\r\n", "0\r\n", "X: y\r\n", "ffffffff\r\n",
+                "abc\r\n", "0\r\n", "X: y\r\n", "ffffffffffffffff\r\n",
             ]),
             0..30,
         )) {

@@ -98,7 +98,9 @@ pub(super) fn chunked_len(
         }
         // Checked before the data arrives: a huge size is refused at once.
         let data_end = match usize::try_from(size) {
-            Ok(size) if data_start + size + 2 <= limits.max_body_bytes => data_start + size,
+            Ok(size) if size <= limits.max_body_bytes.saturating_sub(data_start + 2) => {
+                data_start + size
+            }
             _ => return Err(over_limit()),
         };
         if body.len() < data_end + 2 {
@@ -235,6 +237,7 @@ mod tests {
             b"5 junk\r\n",
             b"3\r\nabcd\r\n",
             b"fffffffffffffffff\r\n",
+            b"ffffffffffffffff\r\n",
             b"100001\r\n",
             b"0\r\nBad Trailer\r\n\r\n",
         ] {
