@@ -6,7 +6,7 @@
 //! and a body, whose end is found as RFC 9112 §6.3 says, in this order:
 //! 1. a response to `HEAD`, and any 1xx, 204 or 304, has no body;
 //! 2. `Transfer-Encoding` ending in `chunked`: the chunked coding
-//!    ([`chunked`]); any other transfer coding: the body ends at the close;
+//!    (`chunked.rs`); any other transfer coding: the body ends at the close;
 //! 3. `Content-Length`: that many bytes (several equal values are one;
 //!    differing ones, or one that is not a number, are invalid);
 //! 4. neither: the body ends when the server closes, so the answer is
