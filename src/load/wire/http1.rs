@@ -442,6 +442,8 @@ mod tests {
         )
         .is_success());
         assert!(get().expecting_status(100).is_err());
+        let no_reason = b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n";
+        assert!(answer(&get(), no_reason).is_success());
     }
 
     /// HEAD responses, 204 and 304 have no body whatever their headers say;
