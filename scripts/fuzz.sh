@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz the frame and http parsers, then write results/fuzz.txt from the logs.
+# Fuzz the frame and http services and the load generator's answer parsers
+# (load::wire: HTTP/1.1, RESP, memcached), then write results/fuzz.txt from the logs.
 #
 #   ./scripts/fuzz.sh [SECONDS]     # run each target SECONDS (default 600), then summarise
 #   ./scripts/fuzz.sh --summarize   # only summarise the logs of the last run
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 logs=target/fuzz-logs
-targets=(frame http)
+targets=(frame http wire_http1 wire_resp wire_memcached)
 
 if [ "${1:-}" != "--summarize" ]; then
   seconds="${1:-600}"

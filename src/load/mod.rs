@@ -74,6 +74,7 @@ pub mod stats;
 mod threads;
 pub mod timeline;
 mod window;
+pub mod wire;
 mod worker;
 
 pub use config::{
