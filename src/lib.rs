@@ -12,6 +12,9 @@
 //!   `pool`, `reactor`, `offload`, `uring`), plus what they share: listener
 //!   setup ([`engine::listener`]), buffer bookkeeping ([`engine::buffered`]),
 //!   timeouts ([`engine::timeouts`]) and simulated work ([`engine::work`]).
+//! - [`external`]: servers we did not write, started from a user's command
+//!   (`{port}`, `{addr}`, `{unix}` filled in), ready when they accept, and
+//!   stopped with their whole process group.
 //! - [`io_util`]: socket helpers the engines and the load generator share
 //!   (`would_block`, `interrupted`, mio source forwarding), owned by neither.
 //! - [`demo`]: lecture demonstrations (`sockbench demo NAME`), one file
@@ -42,6 +45,7 @@ pub mod compare;
 pub mod counters;
 pub mod demo;
 pub mod engine;
+pub mod external;
 pub mod io_util;
 pub mod live;
 pub mod load;
