@@ -8,6 +8,10 @@
 //! # Layout
 //! - [`service`]: the protocols as state machines (`echo`, `upper`, `hello`,
 //!   `fixed16`, `discard`, `frame`, `http`, `length`). No sockets.
+//! - [`check`]: `sockbench check`: the conformance and hostile-client
+//!   checks, each a named function grading a server at an address; the
+//!   same functions `tests/conformance.rs` and `tests/hardening.rs` run
+//!   against every engine.
 //! - [`engine`]: one file per concurrency model (`iterative`, `threaded`,
 //!   `pool`, `reactor`, `offload`, `uring`), plus what they share: listener
 //!   setup ([`engine::listener`]), buffer bookkeeping ([`engine::buffered`]),
@@ -40,6 +44,7 @@
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod counters;
