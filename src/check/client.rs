@@ -165,33 +165,117 @@ impl Conn {
         outcome
     }
 
-    /// Write `request` from a second thread while this one reads the
-    /// `reply_len`-byte reply: neither side can then deadlock on full
-    /// socket buffers, and the server is made to write partially.
-    pub fn write_while_reading(
-        &mut self,
-        request: &[u8],
-        reply_len: usize,
-    ) -> Result<Vec<u8>, Shortfall> {
-        let mut writer = self.try_clone().map_err(|err| Shortfall {
-            received: Vec::new(),
-            reason: err.to_string(),
-        })?;
+    /// Write `request` from a second thread while this one reads the reply
+    /// and compares it with `expected` as it arrives. Reading starts only
+    /// once [`HEAD_START_BYTES`] are out (or the writes stall), so that the
+    /// server's socket buffer fills and its writes come up short: a server
+    /// that drops what a short write did not take is caught. Neither side
+    /// can deadlock, and a reply that goes wrong fails at its first wrong
+    /// byte rather than after megabytes. The error says what came.
+    pub fn write_while_matching(&mut self, request: &[u8], expected: &[u8]) -> Result<(), String> {
+        let mut writer = self.try_clone().map_err(|err| err.to_string())?;
+        let (head_start, started) = crossbeam_channel::bounded(1);
         std::thread::scope(|scope| {
-            let writing = scope.spawn(move || writer.write_all(request));
-            let reply = self.read_exact_bytes(reply_len);
-            // A write error matters only if the reply is incomplete too:
-            // a server may close once it has answered everything.
+            let writing =
+                scope.spawn(move || write_signalling_head_start(&mut writer, request, head_start));
+            // The writer signals (or ends, dropping the sender) within its
+            // own bounds; the wait is bounded all the same.
+            let _ = started.recv_timeout(IO_TIMEOUT);
+            let matched = self.read_matching(expected);
+            if matched.is_err() {
+                // Unblock the writer, which may wait on a server that has
+                // stopped reading.
+                let _ = match self {
+                    Conn::Tcp(s) => s.shutdown(Shutdown::Both),
+                    Conn::Unix(s) => s.shutdown(Shutdown::Both),
+                };
+            }
             let written = writing.join().expect("writer thread panicked");
-            match (reply, written) {
-                (Err(mut short), Err(err)) => {
-                    short.reason = format!("{} (and sending failed: {err})", short.reason);
-                    Err(short)
-                }
-                (reply, _) => reply,
+            // A write error matters only if the reply went wrong too: a
+            // server may close once it has answered everything.
+            match (matched, written) {
+                (Err(why), Err(err)) => Err(format!("{why} (and sending failed: {err})")),
+                (matched, _) => matched,
             }
         })
     }
+
+    /// Read `expected.len()` bytes, comparing each chunk as it comes.
+    fn read_matching(&mut self, expected: &[u8]) -> Result<(), String> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut matched = 0;
+        while matched < expected.len() {
+            let want = (expected.len() - matched).min(buf.len());
+            let n = match self.read(&mut buf[..want]) {
+                Ok(0) => return Err(format!("{matched} bytes as expected, then end of stream")),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    return Err(format!(
+                        "{matched} bytes as expected, then {}",
+                        reason(&err)
+                    ))
+                }
+            };
+            if let Some(at) = buf[..n]
+                .iter()
+                .zip(&expected[matched..])
+                .position(|(a, e)| a != e)
+            {
+                let offset = matched + at;
+                return Err(format!(
+                    "{offset} bytes as expected, then {} where {} belongs: bytes lost or reordered",
+                    describe(&buf[at..n.min(at + 8)]),
+                    describe(&expected[offset..(offset + 8).min(expected.len())])
+                ));
+            }
+            matched += n;
+        }
+        Ok(())
+    }
+}
+
+/// Bytes written before the reader of [`Conn::write_while_matching`] starts.
+pub const HEAD_START_BYTES: usize = 1024 * 1024;
+
+/// How long a write may block before the writer counts as stalled (the
+/// server has stopped reading: backpressure) and lets the reader start.
+const STALLED_WRITE: Duration = Duration::from_millis(200);
+
+/// Write all of `request`, signalling once [`HEAD_START_BYTES`] are out or
+/// a write stalls; give up after [`IO_TIMEOUT`] without progress.
+fn write_signalling_head_start(
+    writer: &mut Conn,
+    request: &[u8],
+    head_start: crossbeam_channel::Sender<()>,
+) -> io::Result<()> {
+    writer.set_write_timeout(Some(STALLED_WRITE))?;
+    let mut written = 0;
+    let mut last_progress = Instant::now();
+    while written < request.len() {
+        let end = (written + 64 * 1024).min(request.len());
+        match writer.write(&request[written..end]) {
+            Ok(n) => {
+                written += n;
+                last_progress = Instant::now();
+                if written >= HEAD_START_BYTES {
+                    let _ = head_start.try_send(());
+                }
+            }
+            Err(err) if is_timeout(&err) => {
+                let _ = head_start.try_send(());
+                if last_progress.elapsed() >= IO_TIMEOUT {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the server stopped reading",
+                    ));
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 fn shortfall(mut buf: Vec<u8>, filled: usize, reason: String) -> Shortfall {

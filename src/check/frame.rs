@@ -25,10 +25,9 @@ pub fn each_frame_whole(addr: &ListenAddr) -> CheckResult {
     let request: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
     let sent = "frames of 1, 1000 and 1048576 bytes back to back, read while writing";
     let expected = "the same three frames back";
-    let reply = client
-        .write_while_reading(&request, request.len())
-        .map_err(|short| Failure::new(sent, expected, short.to_string()))?;
-    super::client::compare_bytes(&reply, &request).map_err(|got| Failure::new(sent, expected, got))
+    client
+        .write_while_matching(&request, &request)
+        .map_err(|got| Failure::new(sent, expected, got))
 }
 
 /// `oversize-frame`: a length prefix over the maximum closes that
