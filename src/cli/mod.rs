@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod check;
 pub mod compare;
 pub mod demo;
 pub mod load;
@@ -38,6 +39,8 @@ pub enum Command {
     MergeHdr(load::MergeHdrArgs),
     /// Send one UDP datagram and wait for the answer, with timeout and backoff.
     Send(send::SendArgs),
+    /// Grade any server with the conformance and hostile checks: a scorecard.
+    Check(check::CheckArgs),
     /// Run a lecture demonstration (`--list` names them).
     Demo(demo::DemoArgs),
     /// Compare every engine and the reference servers: CSV, table, SVG plots.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Load(args) => load::run(args),
         Command::MergeHdr(args) => load::run_merge_hdr(args),
         Command::Send(args) => send::run(args),
+        Command::Check(args) => check::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Compare(args) => compare::run_compare(args),
         Command::Plot(args) => compare::run_plot(args),
