@@ -13,6 +13,7 @@ pub mod load;
 pub mod prefork;
 pub mod send;
 pub mod serve;
+pub mod talk;
 
 /// sockbench: the socket-programming lecture, made real and measurable.
 ///
@@ -39,6 +40,8 @@ pub enum Command {
     MergeHdr(load::MergeHdrArgs),
     /// Send one UDP datagram and wait for the answer, with timeout and backoff.
     Send(send::SendArgs),
+    /// Talk to a server by hand: stdin to it, its answers to stdout (a `nc`).
+    Talk(talk::TalkArgs),
     /// Grade any server with the conformance and hostile checks: a scorecard.
     Check(check::CheckArgs),
     /// Run a lecture demonstration (`--list` names them).
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Load(args) => load::run(args),
         Command::MergeHdr(args) => load::run_merge_hdr(args),
         Command::Send(args) => send::run(args),
+        Command::Talk(args) => talk::run(args),
         Command::Check(args) => check::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Compare(args) => compare::run_compare(args),
