@@ -37,7 +37,7 @@ pub struct CheckArgs {
     pub addr: Option<std::net::SocketAddr>,
 
     /// Check a server already running on this Unix socket.
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub unix: Option<PathBuf>,
 
     /// The protocol the server speaks.

@@ -34,7 +34,7 @@ pub struct TalkArgs {
     pub addr: Option<SocketAddr>,
 
     /// Talk to the Unix domain stream socket at this path instead.
-    #[arg(long, conflicts_with_all = ["addr", "udp"])]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "udp"])]
     pub unix: Option<PathBuf>,
 
     /// Send each line as one UDP datagram and print its answer.
