@@ -12,6 +12,10 @@
 //!   ([`service::buffered`]: the unconsumed input, the unsent output, the
 //!   "may it read now?" rule, the idle and slowloris timers, handed `now`).
 //!   No sockets, no clock; it imports nothing from [`engine`].
+//! - [`check`]: `sockbench check`: the conformance and hostile-client
+//!   checks, each a named function grading a server at an address; the
+//!   same functions `tests/conformance.rs` and `tests/hardening.rs` run
+//!   against every engine.
 //! - [`engine`]: one file per concurrency model (`iterative`, `threaded`,
 //!   `pool`, `reactor`, `offload`, `uring`, and the UDP pair), plus what
 //!   they share, so that no engine imports another: the kit
@@ -21,6 +25,9 @@
 //!   ([`engine::work`]), and the io_uring plumbing ([`engine::ring`]).
 //!   `docs/ONE-REQUEST.md` follows one request through `reactor` and
 //!   `uring`.
+//! - [`external`]: servers we did not write, started from a user's command
+//!   (`{port}`, `{addr}`, `{unix}` filled in), ready when they accept, and
+//!   stopped with their whole process group.
 //! - [`io_util`]: socket helpers the engines and the load generator share
 //!   (`would_block`, `interrupted`, mio source forwarding), owned by neither.
 //! - [`demo`]: lecture demonstrations (`sockbench demo NAME`), one file
@@ -56,10 +63,12 @@
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod demo;
 pub mod engine;
+pub mod external;
 pub mod io_util;
 pub mod live;
 pub mod load;

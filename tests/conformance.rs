@@ -15,113 +15,81 @@
 
 mod util;
 
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::time::Duration;
 
+use sockbench::check::{self, hostile};
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::{EngineConfig, ListenAddr, ListenOptions, Work};
-use sockbench::service::{self, ServiceKind, ServiceLimits};
-use util::CostedLines;
-use util::{assert_same_bytes, random_bytes, read_http_response, Case, Conn, NotifyingEcho};
+use sockbench::service::ServiceKind::{Discard, Echo, Fixed16, Frame, Hello, Http, Upper};
+use sockbench::service::{self, ServiceLimits};
+use util::{assert_passes, Case, Conn, ConnExt, CostedLines, NotifyingEcho};
 use util::{Transport, IO_TIMEOUT};
 
 /// How long a client that should be kept waiting must hear nothing.
 const WAITING_CLIENT_SILENCE: Duration = Duration::from_millis(300);
 
-/// The largest `frame` payload the default limits accept.
-const MAX_FRAME_BYTES: usize = service::frame::DEFAULT_MAX_FRAME_BYTES;
-
-/// A request the `http` service must answer with 200, keeping the connection.
-const HTTP_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-
-/// A request line the `http` service must refuse with 400 and close.
-const HTTP_MALFORMED: &[u8] = b"GARBAGE\r\n\r\n";
+// The bodies below that only call a check are `sockbench check`'s own
+// checks (`src/check/`), run here against every engine; the others need
+// the engine in this process (its configuration, a test-only service).
 
 // ---------------------------------------------------------------- echo
 
 /// 16 MiB written in one `write_all` while the client reads concurrently
 /// comes back byte for byte (the server must cope with partial writes).
 fn echo_returns_16_mib_written_at_once(case: Case) {
-    let server = case.serve(ServiceKind::Echo);
-    let mut client = server.connect();
-    let data = random_bytes(16 * 1024 * 1024, 16);
-    let reply = client.write_while_reading(&data, data.len());
-    assert_same_bytes(&reply, &data);
+    assert_passes(check::echo::large_payload(case.serve(Echo).addr()));
 }
 
 /// 10,000 small messages, each written then read back before the next,
 /// come back exactly.
 fn echo_answers_10000_small_messages_in_sequence(case: Case) {
-    let server = case.serve(ServiceKind::Echo);
-    let mut client = server.connect();
-    let data = random_bytes(10_000 * 64, 10_000);
-    for (i, message) in data.chunks(64).enumerate() {
-        // Sizes 1..=64 so that message boundaries vary.
-        let message = &message[..1 + i % 64];
-        client.write_all(message).unwrap();
-        assert_eq!(
-            client.read_exact_bytes(message.len()),
-            message,
-            "message {i}"
-        );
-    }
+    assert_passes(check::echo::many_small_messages(case.serve(Echo).addr()));
 }
 
 /// After the client half-closes, every reply still arrives, then EOF.
 fn echo_flushes_every_reply_after_half_close(case: Case) {
-    let server = case.serve(ServiceKind::Echo);
-    let mut client = server.connect();
-    let requests: [&[u8]; 4] = [b"first ", b"second ", b"third ", &random_bytes(100_000, 3)];
-    for request in requests {
-        client.write_all(request).unwrap();
-    }
-    client.shutdown_write();
-    let reply = client
-        .read_to_end_with_timeout()
-        .expect("every reply, then EOF");
-    assert_same_bytes(&reply, &requests.concat());
+    assert_passes(check::echo::replies_after_half_close(
+        case.serve(Echo).addr(),
+    ));
+}
+
+/// 1,100 clients one after another, each half-closing after its request,
+/// get their echo then the server's close, and a new client is served:
+/// the server releases every client that leaves.
+fn echo_releases_1100_closed_clients(case: Case) {
+    let server = case.serve(Echo);
+    assert_passes(hostile::closed_clients_are_released(server.addr(), Echo));
 }
 
 // ---------------------------------------------------------------- upper
 
 /// A line split across two writes is answered once, whole, upper-cased.
 fn upper_joins_a_line_split_across_writes(case: Case) {
-    let server = case.serve(ServiceKind::Upper);
-    let mut client = server.connect();
-    client.write_all(b"hello, wo").unwrap();
-    client.write_all(b"rld\n").unwrap();
-    client.assert_reads(b"HELLO, WORLD\n");
+    assert_passes(check::upper::line_split_across_writes(
+        case.serve(Upper).addr(),
+    ));
 }
 
 /// Several lines in one write get one answer each, in order.
 fn upper_answers_several_lines_from_one_write(case: Case) {
-    let server = case.serve(ServiceKind::Upper);
-    let mut client = server.connect();
-    client.write_all(b"one\ntWo 2\n\nlast line!\n").unwrap();
-    client.assert_reads(b"ONE\nTWO 2\n\nLAST LINE!\n");
+    assert_passes(check::upper::lines_from_one_write(case.serve(Upper).addr()));
 }
 
 /// Invalid UTF-8 and non-ASCII bytes pass through unchanged; only ASCII
 /// letters change.
 fn upper_passes_invalid_utf8_through(case: Case) {
-    let server = case.serve(ServiceKind::Upper);
-    let mut client = server.connect();
-    client.write_all(b"caf\xc3\xa9 \xff\xfe\x00 ok\n").unwrap();
-    client.assert_reads(b"CAF\xc3\xa9 \xff\xfe\x00 OK\n");
+    assert_passes(check::upper::invalid_utf8_passes_through(
+        case.serve(Upper).addr(),
+    ));
 }
 
 /// After a half-close, complete lines and the unterminated last one are
 /// all answered, then EOF.
 fn upper_answers_unterminated_line_at_half_close(case: Case) {
-    let server = case.serve(ServiceKind::Upper);
-    let mut client = server.connect();
-    client.write_all(b"first\nsecond\n").unwrap();
-    client.write_all(b"no newline").unwrap();
-    client.shutdown_write();
-    let reply = client
-        .read_to_end_with_timeout()
-        .expect("every reply, then EOF");
-    assert_eq!(reply, b"FIRST\nSECOND\nNO NEWLINE");
+    assert_passes(check::upper::unterminated_line_at_half_close(
+        case.serve(Upper).addr(),
+    ));
 }
 
 // ---------------------------------------------------------------- hello, fixed16, discard
@@ -129,79 +97,39 @@ fn upper_answers_unterminated_line_at_half_close(case: Case) {
 /// `hello` greets with exactly `Hello <peer>\n`, the peer being the
 /// client's real address, then closes.
 fn hello_greets_with_the_client_address_then_closes(case: Case) {
-    let server = case.serve(ServiceKind::Hello);
-    let mut client = server.connect();
-    let expected = format!("Hello {}\n", client.peer_as_seen_by_server());
-    let reply = client
-        .read_to_end_with_timeout()
-        .expect("greeting, then EOF");
-    assert_eq!(String::from_utf8_lossy(&reply), expected);
+    assert_passes(check::greeting::hello_greets_then_closes(
+        case.serve(Hello).addr(),
+    ));
 }
 
 /// 16 bytes sent one byte per write still get `Hello World!`, then EOF.
 fn fixed16_answers_16_bytes_sent_one_at_a_time(case: Case) {
-    let server = case.serve(ServiceKind::Fixed16);
-    let mut client = server.connect();
-    for byte in b"0123456789abcdef" {
-        client.write_all(&[*byte]).unwrap();
-    }
-    let reply = client.read_to_end_with_timeout().expect("answer, then EOF");
-    assert_eq!(reply, b"Hello World!");
+    assert_passes(check::greeting::fixed16_one_byte_at_a_time(
+        case.serve(Fixed16).addr(),
+    ));
 }
 
 /// `discard` answers nothing to 4 MiB, and closes after the half-close.
 fn discard_answers_nothing_and_closes_after_half_close(case: Case) {
-    let server = case.serve(ServiceKind::Discard);
-    let mut client = server.connect();
-    client.write_all(&random_bytes(4 * 1024 * 1024, 4)).unwrap();
-    client.shutdown_write();
-    let reply = client.read_to_end_with_timeout().expect("EOF");
-    assert!(reply.is_empty(), "discard sent {} bytes", reply.len());
+    assert_passes(check::greeting::discard_closes_after_half_close(
+        case.serve(Discard).addr(),
+    ));
 }
 
 // ---------------------------------------------------------------- frame
 
-/// 4-byte big-endian length, then the payload: built here rather than with
-/// the service's encoder, so the wire format itself is under test.
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).expect("payload fits a u32 length");
-    [&len.to_be_bytes()[..], payload].concat()
-}
-
 /// Frames of several sizes, sent back to back, are each echoed whole.
 fn frame_echoes_each_frame_whole(case: Case) {
-    let server = case.serve(ServiceKind::Frame);
-    let mut client = server.connect();
-    let payloads = [
-        random_bytes(1, 1),
-        random_bytes(1000, 2),
-        random_bytes(MAX_FRAME_BYTES, 3),
-    ];
-    let request: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
-    let reply = client.write_while_reading(&request, request.len());
-    assert_same_bytes(&reply, &request);
+    assert_passes(check::frame::each_frame_whole(case.serve(Frame).addr()));
 }
 
 /// A length prefix over the maximum closes that connection (after the
 /// answers already due), and the server goes on serving a second client.
 fn frame_oversize_length_closes_only_that_connection(case: Case) {
-    let server = case.serve(ServiceKind::Frame);
-    let mut offender = server.connect();
-    let valid = frame(b"before the bad one");
-    let oversize = u32::try_from(MAX_FRAME_BYTES + 1).unwrap().to_be_bytes();
-    offender
-        .write_all(&[&valid[..], &oversize[..]].concat())
-        .unwrap();
-    offender.assert_reads(&valid);
-    match offender.read_to_end_with_timeout() {
-        Ok(rest) => assert!(rest.is_empty(), "{} bytes after the bad frame", rest.len()),
-        Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}"),
-    }
-
-    let mut next = server.connect();
-    let request = frame(b"still serving");
-    next.write_all(&request).unwrap();
-    next.assert_reads(&request);
+    let server = case.serve(Frame);
+    assert_passes(check::frame::oversize_length_closes_only_that_connection(
+        server.addr(),
+    ));
 }
 
 // ---------------------------------------------------------------- http
@@ -210,65 +138,30 @@ fn frame_oversize_length_closes_only_that_connection(case: Case) {
 /// connection stays open, and a GET pipelined with a bad line gets `200`
 /// then `400`, in request order.
 fn http_answers_100_pipelined_gets_in_order(case: Case) {
-    let server = case.serve(ServiceKind::Http);
-    let mut client = server.connect();
-    client.write_all(&HTTP_GET.repeat(100)).unwrap();
-    let mut reader = BufReader::new(client.try_clone());
-    for i in 0..100 {
-        let response = read_http_response(&mut reader);
-        assert_eq!(response.status, 200, "response {i}");
-        assert_eq!(response.body, service::http::BODY, "response {i}");
-    }
-    // Identical answers cannot show their order; two different ones can.
-    client
-        .write_all(&[HTTP_GET, HTTP_MALFORMED].concat())
-        .unwrap();
-    assert_eq!(read_http_response(&mut reader).status, 200);
-    assert_http_status_then_eof(&mut reader, 400);
+    assert_passes(check::http::pipelined_gets_in_order(
+        case.serve(Http).addr(),
+    ));
 }
 
 /// A malformed request line gets `400`, then the connection is closed.
 fn http_malformed_request_line_gets_400_and_close(case: Case) {
-    let server = case.serve(ServiceKind::Http);
-    let mut client = server.connect();
-    client.write_all(HTTP_MALFORMED).unwrap();
-    assert_http_status_then_eof(&mut BufReader::new(client), 400);
+    assert_passes(check::http::malformed_request_gets_400_and_close(
+        case.serve(Http).addr(),
+    ));
 }
 
 /// `Connection: close` gets its `200`, then the connection is closed.
 fn http_connection_close_gets_answer_then_eof(case: Case) {
-    let server = case.serve(ServiceKind::Http);
-    let mut client = server.connect();
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    assert_http_status_then_eof(&mut BufReader::new(client), 200);
+    assert_passes(check::http::connection_close_gets_answer_then_close(
+        case.serve(Http).addr(),
+    ));
 }
 
 /// A header section over 8 KiB gets `431`, then the connection is closed.
 fn http_oversize_header_gets_431_and_close(case: Case) {
-    let server = case.serve(ServiceKind::Http);
-    let mut client = server.connect();
-    let filler = "a".repeat(service::http::MAX_HEADER_BYTES);
-    let request = format!("GET / HTTP/1.1\r\nX-Filler: {filler}\r\n\r\n");
-    client.write_all(request.as_bytes()).unwrap();
-    assert_http_status_then_eof(&mut BufReader::new(client), 431);
-}
-
-/// The next response has `status`, and nothing but the end of the stream
-/// follows it.
-fn assert_http_status_then_eof(reader: &mut BufReader<Conn>, status: u16) {
-    assert_eq!(read_http_response(reader).status, status);
-    assert!(reader.buffer().is_empty(), "bytes after the last response");
-    let rest = reader
-        .get_mut()
-        .read_to_end_with_timeout()
-        .expect("EOF after the response");
-    assert!(
-        rest.is_empty(),
-        "{} bytes after the last response",
-        rest.len()
-    );
+    assert_passes(check::http::oversize_header_gets_431_and_close(
+        case.serve(Http).addr(),
+    ));
 }
 
 // ---------------------------------------------------------------- shutdown
@@ -321,7 +214,7 @@ fn end_of_stream_right_behind_data_is_seen(case: Case) {
         arrivals.recv_timeout(IO_TIMEOUT).expect("request arrived");
     }
     quick.write_all(b"data").unwrap();
-    quick.shutdown_write();
+    quick.shutdown_write().expect("half-close");
     let reply = quick.read_to_end_with_timeout().expect("echo, then EOF");
     assert_eq!(reply, b"data");
     slow.assert_reads(b"slow");
@@ -342,20 +235,8 @@ fn serves_200_held_open_clients_at_once(case: Case) {
         workers: CLIENTS,
         ..EngineConfig::default()
     };
-    let server = case.serve_with(
-        service::build(ServiceKind::Echo, ServiceLimits::default()),
-        config,
-    );
-    let mut clients: Vec<Conn> = (0..CLIENTS).map(|_| server.connect()).collect();
-    for (i, client) in clients.iter_mut().enumerate() {
-        client
-            .write_all(format!("client {i:03}\n").as_bytes())
-            .unwrap();
-    }
-    for (i, client) in clients.iter_mut().enumerate().rev() {
-        let expected = format!("client {i:03}\n");
-        client.assert_reads(expected.as_bytes());
-    }
+    let server = case.serve_with(service::build(Echo, ServiceLimits::default()), config);
+    assert_passes(hostile::many_clients_at_once(server.addr(), Echo, CLIENTS));
 }
 
 /// `iterative` answers a second client only once the first disconnects.
@@ -377,7 +258,7 @@ fn pool_makes_next_client_wait_for_a_free_worker(case: Case) {
 /// client's request gets no answer while they stay, and is answered as
 /// soon as one of them leaves.
 fn next_client_waits_until_a_busy_one_leaves(case: Case, config: EngineConfig, busy: usize) {
-    let service = service::build(ServiceKind::Echo, ServiceLimits::default());
+    let service = service::build(Echo, ServiceLimits::default());
     let server = case.serve_with(service, config);
     let mut busy_clients: Vec<Conn> = (0..busy)
         .map(|i| {
@@ -616,6 +497,7 @@ macro_rules! conformance {
                     echo_returns_16_mib_written_at_once,
                     echo_answers_10000_small_messages_in_sequence,
                     echo_flushes_every_reply_after_half_close,
+                    echo_releases_1100_closed_clients,
                     upper_joins_a_line_split_across_writes,
                     upper_answers_several_lines_from_one_write,
                     upper_passes_invalid_utf8_through,

@@ -14,17 +14,17 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sockbench::check::{self, hostile};
 use sockbench::engine::{EngineConfig, EngineKind, ListenAddr};
 use sockbench::service::{
-    self, frame, http, Peer, Progress, ProtocolError, Service, ServiceKind, ServiceLimits, Session,
+    self, Peer, Progress, ProtocolError, Service, ServiceKind, ServiceLimits, Session,
 };
 use sockbench::sys::proc::process_tree;
 use sockbench::sys::process::ServerProcess;
-use util::{random_bytes, Case, Transport, IO_TIMEOUT};
+use util::{assert_passes, random_bytes, Case, ConnExt, Transport, IO_TIMEOUT};
 
 /// Allow the many descriptors these tests open (client and server ends
 /// live in one process), up to the hard limit.
@@ -38,15 +38,6 @@ fn tcp(engine: EngineKind) -> Case {
         transport: Transport::Tcp4,
         loops: 1,
     }
-}
-
-/// Half-close if the connection still allows it (the server may already
-/// have reset it).
-fn try_shutdown_write(conn: &util::Conn) {
-    let _ = match conn {
-        util::Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
-        util::Conn::Unix(s) => s.shutdown(std::net::Shutdown::Write),
-    };
 }
 
 // ---------------------------------------------------------------------
@@ -72,82 +63,24 @@ fn slowloris_is_dropped_and_others_served(case: Case) {
         service::build(ServiceKind::Http, ServiceLimits::default()),
         config,
     );
-    let mut slow: Vec<util::Conn> = (0..SLOWLORIS_CLIENTS)
-        .map(|_| {
-            let mut conn = server.connect();
-            conn.write_all(b"GET / HTTP/1.1\r\nX-Slow: ")
-                .expect("start a request");
-            conn
-        })
-        .collect();
-    let writers: Vec<util::Conn> = slow.iter().map(util::Conn::try_clone).collect();
-    let trickling = Arc::new(AtomicBool::new(true));
-    let trickler = {
-        let trickling = Arc::clone(&trickling);
-        std::thread::spawn(move || {
-            let mut writers = writers;
-            // The pace of the attack, not a synchronisation: a byte per
-            // client every 500 ms keeps each one under any idle timeout.
-            while trickling.load(Ordering::Relaxed) {
-                for w in &mut writers {
-                    let _ = w.write_all(b"x");
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        })
-    };
-
-    let mut normal = server.connect();
-    normal.write_all(http::GET_REQUEST).expect("send a GET");
-    normal.assert_reads(http::OK_RESPONSE);
-    // Proof that the slow clients were still connected when the normal
-    // one was answered: the first of them has not been closed yet.
-    slow[0].assert_silent_for(Duration::from_millis(10));
-
+    // `sockbench check`'s slow-clients check: a normal client is served
+    // while they are all connected; they keep trickling meanwhile.
+    let mut slow = hostile::slow_clients(server.addr(), ServiceKind::Http, SLOWLORIS_CLIENTS)
+        .unwrap_or_else(|failure| panic!("{failure}"));
     // Every slow client is dropped: its read sees end of stream or a reset
     // (the server may close while trickled bytes are unread).
-    for conn in &mut slow {
+    for conn in &mut slow.conns {
         match conn.read_to_end_with_timeout() {
             Ok(_) => {}
             Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
             Err(err) => panic!("a slowloris client was not dropped: {err}"),
         }
     }
-    trickling.store(false, Ordering::Relaxed);
-    trickler.join().expect("trickler thread");
 }
 
 // ---------------------------------------------------------------------
 // Garbage, truncation, resets, panics: in-process, every engine.
 // ---------------------------------------------------------------------
-
-/// A request for each service and the exact reply it must get, to prove a
-/// server still works after a hostile client.
-fn good_exchange(kind: ServiceKind, peer: &Peer) -> (Vec<u8>, Vec<u8>) {
-    match kind {
-        ServiceKind::Echo => (b"still here".to_vec(), b"still here".to_vec()),
-        ServiceKind::Upper => (b"still here\n".to_vec(), b"STILL HERE\n".to_vec()),
-        ServiceKind::Hello => (Vec::new(), format!("Hello {peer}\n").into_bytes()),
-        ServiceKind::Fixed16 => (vec![b'a'; 16], b"Hello World!".to_vec()),
-        ServiceKind::Discard => (b"dropped".to_vec(), Vec::new()),
-        ServiceKind::Frame => {
-            let mut f = Vec::new();
-            frame::encode_frame(b"still here", &mut f);
-            (f.clone(), f)
-        }
-        ServiceKind::Http => (http::GET_REQUEST.to_vec(), http::OK_RESPONSE.to_vec()),
-        ServiceKind::Length => unreachable!("datagram service"),
-    }
-}
-
-/// The server answers a well-formed request correctly (then the client
-/// half-closes and reads to the end).
-fn assert_still_serves(server: &util::TestServer, kind: ServiceKind) {
-    let mut conn = server.connect();
-    let (request, reply) = good_exchange(kind, &conn.peer_as_seen_by_server());
-    conn.write_all(&request).expect("send a good request");
-    conn.assert_reads(&reply);
-}
 
 const STREAM_SERVICES: [ServiceKind; 7] = [
     ServiceKind::Echo,
@@ -164,66 +97,35 @@ const STREAM_SERVICES: [ServiceKind; 7] = [
 /// on serving well-formed requests.
 fn garbage_into_every_service(case: Case) {
     for kind in STREAM_SERVICES {
-        let server = case.serve(kind);
-        for seed in 0..3 {
-            let mut conn = server.connect();
-            // The server may close early (protocol error) and reset us.
-            let _ = conn.write_all(&random_bytes(64 * 1024, seed));
-            try_shutdown_write(&conn);
-            match conn.read_to_end_with_timeout() {
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
-                Err(err) => panic!("{kind:?}: garbage left the connection hanging: {err}"),
-            }
-        }
-        assert_still_serves(&server, kind);
+        assert_passes(hostile::garbage(case.serve(kind).addr(), kind));
     }
 }
 
 /// A frame cut off by end of input gets no answer and is closed; the
 /// server goes on serving.
 fn truncated_frame_is_closed(case: Case) {
-    let server = case.serve(ServiceKind::Frame);
-    let mut conn = server.connect();
-    let mut request = Vec::new();
-    frame::encode_frame(&[7u8; 100], &mut request);
-    conn.write_all(&request[..frame::HEADER_BYTES + 50])
-        .expect("send half a frame");
-    conn.shutdown_write();
-    let reply = conn.read_to_end_with_timeout().expect("closed, not hung");
-    assert!(
-        reply.is_empty(),
-        "a truncated frame got {} bytes",
-        reply.len()
-    );
-    assert_still_serves(&server, ServiceKind::Frame);
+    assert_passes(check::frame::truncated_frame_is_closed(
+        case.serve(ServiceKind::Frame).addr(),
+    ));
 }
 
 /// A client that resets its connection while a large reply is being
 /// written (the server's write fails with ECONNRESET or EPIPE) ends that
 /// connection only.
 fn reset_mid_response_ends_only_that_connection(case: Case) {
+    assert_passes(hostile::reset_mid_response(
+        case.serve(ServiceKind::Echo).addr(),
+    ));
+}
+
+/// A client that sends 32 MiB and never reads does not keep another
+/// client from being served (backpressure, or a thread of its own).
+fn never_reading_client_does_not_block_others(case: Case) {
     let server = case.serve(ServiceKind::Echo);
-    for _ in 0..3 {
-        let mut conn = server.connect();
-        let util::Conn::Tcp(stream) = &conn else {
-            unreachable!("tcp case")
-        };
-        // SO_LINGER 0: close() sends RST instead of FIN.
-        socket2::SockRef::from(stream)
-            .set_linger(Some(Duration::ZERO))
-            .expect("set SO_LINGER");
-        let request = random_bytes(4 * 1024 * 1024, 1);
-        let mut writer = conn.try_clone();
-        let sending = std::thread::spawn(move || {
-            let _ = writer.write_all(&request);
-        });
-        let mut first = [0u8; 1024];
-        conn.read_exact(&mut first).expect("reply has started");
-        drop(conn); // The reader's handle: with the writer's, this resets.
-        sending.join().expect("writer thread");
-    }
-    assert_still_serves(&server, ServiceKind::Echo);
+    assert_passes(hostile::never_reading_client(
+        server.addr(),
+        ServiceKind::Echo,
+    ));
 }
 
 /// A test-only service whose handler panics on `panic`: a bug in one
@@ -609,7 +511,7 @@ fn connection_cap_closes_extra_clients(case: Case) {
     }
     // The first client leaves: its end of stream reaches the server, which
     // closes the connection (our read sees it end) and then frees its place.
-    first.shutdown_write();
+    first.shutdown_write().expect("half-close");
     first
         .read_to_end_with_timeout()
         .expect("the server closes the connection its client left");
@@ -795,26 +697,26 @@ macro_rules! per_engine {
 per_engine!(Iterative: garbage_into_every_service, truncated_frame_is_closed,
     reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
     idle_connection_is_dropped);
-per_engine!(Threaded: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+per_engine!(Threaded: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
     panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
     idle_connection_is_dropped, connection_cap_closes_extra_clients);
-per_engine!(Pool: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+per_engine!(Pool: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
     panic_in_one_connection_is_contained, never_reading_clients_keep_rss_bounded,
     idle_connection_is_dropped, connection_cap_closes_extra_clients);
-per_engine!(Reactor: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+per_engine!(Reactor: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
     panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
     idle_connection_is_dropped, connection_cap_closes_extra_clients);
-per_engine!(Offload: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+per_engine!(Offload: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
     panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
     idle_connection_is_dropped, connection_cap_closes_extra_clients);
-per_engine!(Uring: slowloris_is_dropped_and_others_served, garbage_into_every_service,
+per_engine!(Uring: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
     panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
@@ -822,7 +724,7 @@ per_engine!(Uring: slowloris_is_dropped_and_others_served, garbage_into_every_se
 // Two loops, each with its own listener and limits: every defence holds on
 // each loop. The connection cap is per loop (each loop is self-contained),
 // so the cap test, which counts clients across the server, is not run here.
-per_engine!(ReactorX2 = Reactor x 2: slowloris_is_dropped_and_others_served,
+per_engine!(ReactorX2 = Reactor x 2: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others,
     garbage_into_every_service, truncated_frame_is_closed,
     reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
     emfile_backs_off_and_recovers, sigpipe_never_kills_the_server,

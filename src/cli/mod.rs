@@ -6,11 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod check;
 pub mod compare;
 pub mod demo;
 pub mod load;
 pub mod send;
 pub mod serve;
+pub mod talk;
 
 /// sockbench: the socket-programming lecture, made real and measurable.
 ///
@@ -37,6 +39,10 @@ pub enum Command {
     MergeHdr(load::MergeHdrArgs),
     /// Send one UDP datagram and wait for the answer, with timeout and backoff.
     Send(send::SendArgs),
+    /// Talk to a server by hand: stdin to it, its answers to stdout (a `nc`).
+    Talk(talk::TalkArgs),
+    /// Grade any server with the conformance and hostile checks: a scorecard.
+    Check(check::CheckArgs),
     /// Run a lecture demonstration (`--list` names them).
     Demo(demo::DemoArgs),
     /// Compare every engine and the reference servers: CSV, table, SVG plots.
@@ -54,6 +60,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Load(args) => load::run(args),
         Command::MergeHdr(args) => load::run_merge_hdr(args),
         Command::Send(args) => send::run(args),
+        Command::Talk(args) => talk::run(args),
+        Command::Check(args) => check::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Compare(args) => compare::run_compare(args),
         Command::Plot(args) => compare::run_plot(args),

@@ -4,29 +4,29 @@
 //!
 //! - [`Case`]: one cell of the suite (an engine over a [`Transport`]);
 //!   [`Case::serve`] starts a [`TestServer`] that shuts down when dropped.
-//! - [`Conn`]: a client connection over any transport, with every blocking
-//!   call bounded by [`IO_TIMEOUT`].
+//! - [`Conn`]: `sockbench::check`'s client connection, every blocking call
+//!   bounded by [`IO_TIMEOUT`]; [`ConnExt`] adds the assertions tests use.
+//! - [`assert_passes`]: a check of `sockbench::check` (the same functions
+//!   `sockbench check` grades any server with) must pass.
 //! - [`NotifyingEcho`]: a test-only service that reports each arrival on a
 //!   channel: a readiness signal, so tests never sleep to synchronise.
-//! - [`random_bytes`], [`assert_same_bytes`], [`read_http_response`].
 //! - [`cli`]: running the `sockbench` binary and reading its CSVs.
 
 // Each test crate compiles this module and uses a different part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod cli;
 
-use std::io::{self, BufRead, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
+use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use rand::rngs::SmallRng;
-use rand::{RngCore, SeedableRng};
+pub use sockbench::check::client::{random_bytes, Conn, IO_TIMEOUT};
+use sockbench::check::{self, CheckResult};
 use sockbench::engine::listener::{bind_tcp, bind_tcp_group, bind_unix, BindError};
 use sockbench::engine::{
     self, EngineConfig, EngineKind, ListenAddr, ListenOptions, Listener, Server,
@@ -34,11 +34,6 @@ use sockbench::engine::{
 use sockbench::service::{
     self, Peer, Progress, ProtocolError, Service, ServiceKind, ServiceLimits, Session,
 };
-
-/// The longest any one blocking connect, read or write may take before the
-/// test fails: generous for a loaded 2-core machine, short enough that a
-/// hung engine is reported rather than waited on forever.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the client reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,8 +150,15 @@ pub struct TestServer {
 
 impl TestServer {
     /// A new client connection, with timeouts set.
+    #[track_caller]
     pub fn connect(&self) -> Conn {
         Conn::connect(&self.addr)
+            .unwrap_or_else(|err| panic!("cannot connect to {}: {err}", self.addr))
+    }
+
+    /// Where the server listens, for the checks.
+    pub fn addr(&self) -> &ListenAddr {
+        &self.addr
     }
 
     /// Ask the engine to stop; returns at once.
@@ -196,220 +198,34 @@ fn shutdown_within(server: Server, bound: Duration) -> Option<io::Result<()>> {
     finished.recv_timeout(bound).ok()
 }
 
-/// A client connection over any transport. Every read and write is bounded
-/// by [`IO_TIMEOUT`]; a timeout surfaces as an error, never as a hang.
-#[derive(Debug)]
-pub enum Conn {
-    /// TCP, with `TCP_NODELAY` so each write leaves at once.
-    Tcp(TcpStream),
-    /// A Unix domain stream.
-    Unix(UnixStream),
-}
-
-impl Conn {
-    fn connect(addr: &ListenAddr) -> Conn {
-        let conn = match addr {
-            ListenAddr::Tcp(addr) => {
-                let stream = TcpStream::connect_timeout(addr, IO_TIMEOUT)
-                    .unwrap_or_else(|err| panic!("cannot connect to {addr}: {err}"));
-                stream.set_nodelay(true).expect("set TCP_NODELAY");
-                Conn::Tcp(stream)
-            }
-            ListenAddr::Unix(path) => Conn::Unix(
-                UnixStream::connect(path)
-                    .unwrap_or_else(|err| panic!("cannot connect to {}: {err}", path.display())),
-            ),
-            ListenAddr::Udp(addr) => panic!("stream tests cannot connect to UDP {addr}"),
-        };
-        conn.set_read_timeout(IO_TIMEOUT);
-        match &conn {
-            Conn::Tcp(s) => s.set_write_timeout(Some(IO_TIMEOUT)),
-            Conn::Unix(s) => s.set_write_timeout(Some(IO_TIMEOUT)),
-        }
-        .expect("set write timeout");
-        conn
-    }
-
-    fn set_read_timeout(&self, timeout: Duration) {
-        match self {
-            Conn::Tcp(s) => s.set_read_timeout(Some(timeout)),
-            Conn::Unix(s) => s.set_read_timeout(Some(timeout)),
-        }
-        .expect("set read timeout");
-    }
-
-    /// A second handle to the same connection (e.g. for a writer thread).
-    pub fn try_clone(&self) -> Conn {
-        match self {
-            Conn::Tcp(s) => Conn::Tcp(s.try_clone().expect("clone tcp stream")),
-            Conn::Unix(s) => Conn::Unix(s.try_clone().expect("clone unix stream")),
-        }
-    }
-
-    /// Half-close: tell the server no more requests are coming.
-    pub fn shutdown_write(&self) {
-        match self {
-            Conn::Tcp(s) => s.shutdown(Shutdown::Write),
-            Conn::Unix(s) => s.shutdown(Shutdown::Write),
-        }
-        .expect("shutdown(Write)");
-    }
-
-    /// The peer as the server sees this client: for TCP, this end's address.
-    pub fn peer_as_seen_by_server(&self) -> Peer {
-        match self {
-            Conn::Tcp(s) => Peer::Inet(s.local_addr().expect("local address")),
-            Conn::Unix(_) => Peer::Unix,
-        }
-    }
-
-    /// Read exactly `len` bytes, failing the test with what did arrive if
-    /// the connection ends or stalls first.
-    #[track_caller]
-    pub fn read_exact_bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut buf = vec![0u8; len];
-        let mut filled = 0;
-        while filled < len {
-            match self.read(&mut buf[filled..]) {
-                Ok(0) => panic!("connection closed after {filled} of {len} expected bytes"),
-                Ok(n) => filled += n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => panic!("read failed after {filled} of {len} expected bytes: {err}"),
-            }
-        }
-        buf
-    }
-
-    /// Read exactly `expected.len()` bytes and check they are `expected`.
-    #[track_caller]
-    pub fn assert_reads(&mut self, expected: &[u8]) {
-        let actual = self.read_exact_bytes(expected.len());
-        assert!(
-            actual == expected,
-            "got {:?}, expected {:?}",
-            String::from_utf8_lossy(&actual),
-            String::from_utf8_lossy(expected)
-        );
-    }
-
-    /// Read until the server closes; the whole read is bounded by
-    /// [`IO_TIMEOUT`] (a timeout is returned as `ErrorKind::TimedOut`).
-    pub fn read_to_end_with_timeout(&mut self) -> io::Result<Vec<u8>> {
-        let deadline = Instant::now() + IO_TIMEOUT;
-        let mut received = Vec::new();
-        let mut buf = [0u8; 64 * 1024];
-        let result = loop {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                break Err(io::Error::new(io::ErrorKind::TimedOut, "no end of stream"));
-            };
-            self.set_read_timeout(left.max(Duration::from_millis(1)));
-            match self.read(&mut buf) {
-                Ok(0) => break Ok(received),
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if is_timeout(&err) => {
-                    break Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "no end of stream within {IO_TIMEOUT:?} ({} bytes read)",
-                            received.len()
-                        ),
-                    ))
-                }
-                Err(err) => break Err(err),
-            }
-        };
-        self.set_read_timeout(IO_TIMEOUT);
-        result
-    }
-
-    /// A negative check: nothing arrives (and the connection stays open)
-    /// for `wait`.
-    #[track_caller]
-    pub fn assert_silent_for(&mut self, wait: Duration) {
-        self.set_read_timeout(wait);
-        let mut byte = [0u8; 1];
-        match self.read(&mut byte) {
-            Ok(0) => panic!("expected silence, but the server closed the connection"),
-            Ok(_) => panic!("expected silence for {wait:?}, but data arrived"),
-            Err(err) if is_timeout(&err) => {}
-            Err(err) => panic!("expected silence, but the read failed: {err}"),
-        }
-        self.set_read_timeout(IO_TIMEOUT);
-    }
-
-    /// Write `request` from a second thread while this one reads the
-    /// `reply_len`-byte reply: neither side can then deadlock on full
-    /// socket buffers, and the server is made to write partially.
-    #[track_caller]
-    pub fn write_while_reading(&mut self, request: &[u8], reply_len: usize) -> Vec<u8> {
-        let mut writer = self.try_clone();
-        std::thread::scope(|scope| {
-            let writing = scope.spawn(move || writer.write_all(request));
-            let reply = self.read_exact_bytes(reply_len);
-            writing
-                .join()
-                .expect("writer thread panicked")
-                .expect("write the request");
-            reply
-        })
-    }
-}
-
-/// `true` for the errors a socket read timeout produces (EAGAIN on Linux).
-fn is_timeout(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-impl Read for Conn {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Conn::Tcp(s) => s.read(buf),
-            Conn::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Conn {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Conn::Tcp(s) => s.write(buf),
-            Conn::Unix(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// `len` pseudo-random bytes, the same for the same `seed` on every run.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut bytes = vec![0u8; len];
-    SmallRng::seed_from_u64(seed).fill_bytes(&mut bytes);
-    bytes
-}
-
-/// Compare two byte strings, reporting lengths and the first difference
-/// instead of dumping megabytes.
+/// A check must pass; its evidence is the failure message otherwise.
 #[track_caller]
-pub fn assert_same_bytes(actual: &[u8], expected: &[u8]) {
-    if actual == expected {
-        return;
+pub fn assert_passes(result: CheckResult) {
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
-    let first_difference = actual
-        .iter()
-        .zip(expected)
-        .position(|(a, e)| a != e)
-        .unwrap_or(actual.len().min(expected.len()));
-    panic!(
-        "bytes differ: got {} bytes, expected {}; first difference at offset {first_difference}",
-        actual.len(),
-        expected.len()
-    );
+}
+
+/// The assertions tests make on a [`Conn`], on top of its fallible calls.
+pub trait ConnExt {
+    /// Read exactly `expected.len()` bytes and check they are `expected`.
+    fn assert_reads(&mut self, expected: &[u8]);
+    /// Nothing arrives (and the connection stays open) for `wait`.
+    fn assert_silent_for(&mut self, wait: Duration);
+}
+
+impl ConnExt for Conn {
+    #[track_caller]
+    fn assert_reads(&mut self, expected: &[u8]) {
+        assert_passes(check::expect_reply(self, "the test's request", expected));
+    }
+
+    #[track_caller]
+    fn assert_silent_for(&mut self, wait: Duration) {
+        if let Err(what) = self.check_silent_for(wait) {
+            panic!("expected silence for {wait:?}, but {what}");
+        }
+    }
 }
 
 /// Echo that reports the size of each arrival on a channel, so a test
@@ -523,83 +339,4 @@ impl Session for CostedLinesSession {
     ) -> Result<(), ProtocolError> {
         Ok(())
     }
-}
-
-/// One parsed HTTP/1.1 response.
-#[derive(Debug)]
-pub struct HttpResponse {
-    /// The status code, e.g. 200.
-    pub status: u16,
-    /// Header names (as sent) and values.
-    pub headers: Vec<(String, String)>,
-    /// The body: `Content-Length` bytes, or everything up to EOF without it.
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// A header's value, by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Read one response: status line, headers, then a body delimited by
-/// `Content-Length` (or by EOF if the server sent none).
-pub fn read_http_response(reader: &mut impl BufRead) -> HttpResponse {
-    let status_line = read_crlf_line(reader);
-    let mut parts = status_line.splitn(3, ' ');
-    assert_eq!(
-        parts.next(),
-        Some("HTTP/1.1"),
-        "status line {status_line:?}"
-    );
-    let status = parts
-        .next()
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status code in {status_line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        let line = read_crlf_line(reader);
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line
-            .split_once(':')
-            .unwrap_or_else(|| panic!("malformed header line {line:?}"));
-        headers.push((name.to_string(), value.trim().to_string()));
-    }
-    let mut response = HttpResponse {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    match response.header("Content-Length") {
-        Some(len) => {
-            let len: usize = len.parse().expect("numeric Content-Length");
-            response.body = vec![0u8; len];
-            reader.read_exact(&mut response.body).expect("read body");
-        }
-        None => {
-            reader
-                .read_to_end(&mut response.body)
-                .expect("read body to EOF");
-        }
-    }
-    response
-}
-
-/// One `\r\n`-terminated line, without its terminator.
-fn read_crlf_line(reader: &mut impl BufRead) -> String {
-    let mut line = Vec::new();
-    reader.read_until(b'\n', &mut line).expect("read a line");
-    assert!(
-        line.ends_with(b"\r\n"),
-        "expected a CRLF-terminated line, got {:?}",
-        String::from_utf8_lossy(&line)
-    );
-    line.truncate(line.len() - 2);
-    String::from_utf8(line).expect("response head is ASCII")
 }
