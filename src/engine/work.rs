@@ -37,6 +37,7 @@ pub enum Work {
 
 impl Work {
     /// Spend the work for `requests` requests in the calling thread.
+    #[inline] // Called on every read of every engine; `none` must cost a test, not a call.
     pub fn perform(self, requests: usize) {
         if requests == 0 {
             return;
