@@ -23,6 +23,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use super::idle::{self, IdleConnections};
 use super::matrix::Cell;
 use super::record::CellRecord;
 use crate::engine::ListenAddr;
@@ -141,6 +142,8 @@ struct Closed {
     server_switches: Option<ContextSwitches>,
     client_syscalls: Option<u64>,
     syscalls_unavailable: Option<Unavailable>,
+    /// The server's open sockets once the window's figures were read.
+    server_sockets: Option<u64>,
 }
 
 /// The window's edges as the load run tells them ([`RunEvent::Measuring`],
@@ -195,6 +198,9 @@ impl WindowReader<'_> {
             server_switches,
             client_syscalls,
             syscalls_unavailable,
+            // Counted after the figures: a readlink per descriptor is not
+            // the window's work. The connections are all still open.
+            server_sockets: idle::server_sockets(self.server).ok(),
         });
     }
 }
@@ -234,7 +240,13 @@ pub fn measure(
         opened: RefCell::new(None),
         closed: RefCell::new(None),
     };
-    let load = run_load(server.addr(), cell, settings.load_threads, &reader);
+    // Held from before the warmup to after the window's end was read.
+    let load = IdleConnections::open(server, cell.idle).and_then(|idle| {
+        let load = run_load(server.addr(), cell, settings.load_threads, &reader);
+        reader.close();
+        idle.close(server)?;
+        load
+    });
     // A run that ended before its window did (it failed) is read now.
     reader.close();
     let (mut figures, failure) = match load {
@@ -278,6 +290,7 @@ pub fn measure(
         server_switches: closed.as_ref().and_then(|closed| closed.server_switches),
         client_syscalls: closed.as_ref().and_then(|closed| closed.client_syscalls),
         client_switches: generator.map(|cost| cost.switches),
+        server_sockets: closed.as_ref().and_then(|closed| closed.server_sockets),
     };
     Ok(Measured {
         record: CellRecord {
@@ -311,6 +324,7 @@ struct Costs {
     server_switches: Option<ContextSwitches>,
     client_syscalls: Option<u64>,
     client_switches: Option<ContextSwitches>,
+    server_sockets: Option<u64>,
 }
 
 /// The CSV row of `cell` from what the load and the counters measured.
@@ -324,6 +338,7 @@ fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Co
         connections: cell.connections as u64,
         pipeline: cell.pipeline as u64,
         size: cell.size_bytes as u64,
+        idle: cell.idle as u64,
         duration_s: round(figures.duration_s, 3),
         requests: figures.requests,
         req_per_s: round(figures.req_per_s, 3),
@@ -357,6 +372,7 @@ fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Co
         load_core_cpu_s: Some(round(costs.load_core_cpu_s, 3)),
         beside: None,
         server_pid: None,
+        server_sockets: costs.server_sockets,
     }
 }
 
