@@ -95,6 +95,10 @@ pub fn plan(idle_counts: &[usize], descriptor_limit: u64, runs_at_once: usize) -
             connections: vec![ACTIVE_CONNECTIONS],
             idles,
             cell_duration: CELL_DURATION,
+            // The servers inherit this process's limit: a cell one cannot
+            // hold (threaded holds two descriptors per connection) is named
+            // as not run, with what it needs.
+            server_descriptors: Some(descriptor_limit),
             ..MatrixSpec::default_run()
         },
         lowered,
@@ -264,8 +268,29 @@ mod tests {
         assert_eq!(plan.spec.sizes_bytes, [64]);
         assert_eq!(plan.spec.pipelines, [1]);
         let matrix = plan.spec.cells();
-        assert_eq!(matrix.cells.len(), CONTENDERS.len() * 3);
-        assert!(matrix.left_out.is_empty(), "{:?}", matrix.left_out);
+        // Every server and count is run or named as not run.
+        assert_eq!(
+            matrix.cells.len() + matrix.left_out.len(),
+            CONTENDERS.len() * 3
+        );
+        // At 20,000 descriptors, threaded cannot hold 10,000 idle ones.
+        assert!(
+            matrix
+                .left_out
+                .iter()
+                .any(|line| line.starts_with("threaded") && line.contains("idle=10000")),
+            "{:?}",
+            matrix.left_out
+        );
+        let roomy = super::plan(&IDLE_COUNTS, 40_000, 1).spec.cells();
+        assert!(
+            !roomy
+                .left_out
+                .iter()
+                .any(|line| line.starts_with("threaded")),
+            "{:?}",
+            roomy.left_out
+        );
     }
 
     /// A descriptor limit below what an idle count needs lowers that count

@@ -33,6 +33,10 @@ use crate::sys::process::ServerProcess;
 /// connection: 10,000 accepts or closes take well under a second.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A server whose count has not moved for this long has stopped taking
+/// them up (out of threads, say): waiting longer would not help.
+const STALL_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Longest wait for one idle connection to be established.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -77,10 +81,9 @@ impl IdleConnections {
         let wanted = count as u64 + 1;
         wait_for_count(server, |held| held >= wanted).map_err(|held| {
             io::Error::other(format!(
-                "the server holds {held} sockets {}s after {count} idle connections were opened, \
-                 not the {wanted} with its listener: it accepts too slowly or turns them away \
-                 (its log says which)",
-                SETTLE_TIMEOUT.as_secs()
+                "the server holds {held} sockets, not the {wanted} of {count} idle connections and \
+                 its listener: it stopped taking them up, or turns them away{}",
+                server.stderr_excerpt()
             ))
         })?;
         Ok(IdleConnections {
@@ -110,9 +113,9 @@ impl IdleConnections {
         let before = self.server_sockets_before;
         wait_for_count(server, |held| held <= before).map_err(|held| {
             io::Error::other(format!(
-                "the server still holds {held} sockets {}s after {count} idle connections were \
-                 closed, not the {before} it had before: it has not seen the ends of some",
-                SETTLE_TIMEOUT.as_secs()
+                "the server still holds {held} sockets after {count} idle connections were \
+                 closed, not the {before} it had before: it has not seen the ends of some{}",
+                server.stderr_excerpt()
             ))
         })
     }
@@ -127,16 +130,23 @@ pub fn server_sockets(server: &ServerProcess) -> io::Result<u64> {
 }
 
 /// Read the server's socket count until `is_settled` holds for it, at
-/// most [`SETTLE_TIMEOUT`]; the last count when it never did. Polled: the
-/// server's count is only to be had from `/proc`, with no signal of change.
+/// most [`SETTLE_TIMEOUT`], or [`STALL_TIMEOUT`] without a change; the
+/// last count when it never did. Polled: the server's count is only to
+/// be had from `/proc`, with no signal of change.
 fn wait_for_count(server: &ServerProcess, is_settled: impl Fn(u64) -> bool) -> Result<(), u64> {
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let started = Instant::now();
+    let mut last = None;
+    let mut last_change = started;
     loop {
         let held = server_sockets(server).unwrap_or(0);
         if is_settled(held) {
             return Ok(());
         }
-        if Instant::now() >= deadline {
+        if last != Some(held) {
+            last = Some(held);
+            last_change = Instant::now();
+        }
+        if started.elapsed() >= SETTLE_TIMEOUT || last_change.elapsed() >= STALL_TIMEOUT {
             return Err(held);
         }
         thread::sleep(RECOUNT_EVERY);

@@ -162,6 +162,15 @@ impl Contender {
             .map(|&(_, limit)| limit)
     }
 
+    /// Descriptors the server holds per connection: the blocking engines
+    /// keep a clone of each stream, to end it on a stop (`engine::blocking`).
+    pub fn descriptors_per_connection(self) -> usize {
+        match self {
+            Contender::Engine(EngineKind::Iterative | EngineKind::Threaded | EngineKind::Pool) => 2,
+            _ => 1,
+        }
+    }
+
     /// `true` when this server multiplexes connections on a few threads, so
     /// 10,000 connections cost it descriptors and memory, not 10,000 threads
     /// or a 10,000-deep queue.
@@ -286,6 +295,10 @@ pub struct MatrixSpec {
     pub idles: Vec<usize>,
     /// Length of each cell.
     pub cell_duration: Duration,
+    /// The descriptors a server process may open (the hard limit it
+    /// inherits), to leave out the cells that need more; `None`: not
+    /// checked, a server short of them fails its cell and says so.
+    pub server_descriptors: Option<u64>,
     /// Run connection counts above 1000 only on servers that
     /// [hold many connections](Contender::holds_many_connections).
     pub many_connections_only_where_held: bool,
@@ -316,6 +329,7 @@ impl MatrixSpec {
             pipelines: vec![1],
             idles: vec![0],
             cell_duration: Duration::from_secs(3),
+            server_descriptors: None,
             many_connections_only_where_held: true,
         }
     }
@@ -420,7 +434,16 @@ impl MatrixSpec {
                 cell.connections
             ));
         }
-        too_many_descriptors(cell, contender.descriptor_limit()?)
+        if let Some(limit) = contender.descriptor_limit() {
+            if let Some(why) = too_many_descriptors(cell, limit as u64) {
+                return Some(format!(
+                    "{contender} watches at most {limit} descriptors: {why}"
+                ));
+            }
+        }
+        let limit = self.server_descriptors?;
+        too_many_descriptors(cell, limit)
+            .map(|why| format!("a server process may open {limit} descriptors (hard limit): {why}"))
     }
 
     /// Every (server, transport) pair to run; pairs a server cannot serve
@@ -442,15 +465,22 @@ impl MatrixSpec {
     }
 }
 
-/// Why `cell` cannot run on a server that watches at most `limit`
-/// descriptors, if it cannot.
-fn too_many_descriptors(cell: &Cell, limit: usize) -> Option<String> {
-    let needed = cell.connections + cell.idle + SERVER_SPARE_DESCRIPTORS;
-    (needed > limit).then(|| {
+/// What `cell` needs of a server that may hold at most `limit`
+/// descriptors, if that is more.
+fn too_many_descriptors(cell: &Cell, limit: u64) -> Option<String> {
+    let per_connection = cell.contender.descriptors_per_connection();
+    let needed = per_connection * (cell.connections + cell.idle) + SERVER_SPARE_DESCRIPTORS;
+    (needed as u64 > limit).then(|| {
         format!(
-            "{} watches at most {limit} descriptors and this cell needs about {needed} \
-             ({} active + {} idle connections + the listener and standard streams)",
-            cell.contender, cell.connections, cell.idle
+            "this cell needs about {needed} ({} active + {} idle connections{}, the listener \
+             and standard streams)",
+            cell.connections,
+            cell.idle,
+            if per_connection > 1 {
+                format!(", {per_connection} descriptors each")
+            } else {
+                String::new()
+            }
         )
     })
 }
@@ -565,8 +595,26 @@ mod tests {
         );
         assert_eq!(too_many_descriptors(&cells[0], 1024), None);
         let why = too_many_descriptors(&cells[1], 1024).unwrap();
-        assert!(why.contains("at most 1024 descriptors"), "{why}");
-        assert!(why.contains("about 1108 (100 active + 1000 idle"), "{why}");
+        assert!(
+            why.contains("about 1108 (100 active + 1000 idle connections, the"),
+            "{why}"
+        );
+        // A thread per connection holds two descriptors for each.
+        let limited = MatrixSpec {
+            contenders: vec![
+                Contender::Engine(EngineKind::Reactor),
+                Contender::Engine(EngineKind::Threaded),
+            ],
+            server_descriptors: Some(20_000),
+            ..spec
+        }
+        .cells();
+        assert_eq!(limited.cells.len(), 5, "{:?}", limited.left_out);
+        assert_eq!(limited.left_out.len(), 1);
+        let why = &limited.left_out[0];
+        assert!(why.starts_with("threaded echo"), "{why}");
+        assert!(why.contains("idle=10000: a server process may open 20000 descriptors (hard limit): this cell needs about 20208"), "{why}");
+        assert!(why.contains("2 descriptors each"), "{why}");
     }
 
     /// Unsupported combinations are listed as left out, never dropped silently.
