@@ -171,7 +171,7 @@ pub fn growth_factors(records: &[CellRecord]) -> Vec<Growth> {
 /// interval where the rounds give one at [`CONFIDENCE`], `-` without.
 fn growth_text(growths: &[Growth], record: &CellRecord) -> String {
     if record.idle == 0 {
-        return "1.00".to_string();
+        return "1.00x".to_string();
     }
     match growths
         .iter()
@@ -239,15 +239,21 @@ pub fn render(records: &[CellRecord], left_out: &[String]) -> String {
     for line in left_out {
         text.push_str(&format!("not run: {line}\n"));
     }
+    let mut active: Vec<String> = cells
+        .iter()
+        .map(|cell| cell.median.connections.to_string())
+        .collect();
+    active.dedup();
     text.push_str(&format!(
         "\ncpu/req growth: the server's CPU per request at that idle count over its own at 0, \
          round by round (the same server process), median of the rounds{}; \
-         {ACTIVE_CONNECTIONS} active connections in every cell, srv sockets counted at the window's end.\n",
+         {} active connections beside the idle ones, srv sockets counted at the window's end.\n",
         if growths.iter().any(|g| g.ratio.coverage >= CONFIDENCE) {
             format!(" [its {}% interval]", CONFIDENCE * 100.0)
         } else {
             " (6 rounds or more give its 95% interval)".to_string()
-        }
+        },
+        active.join(" or ")
     ));
     text
 }
