@@ -1,16 +1,19 @@
 //! Measure one cell: the load runs in this process, the server's cost is
 //! read from `/proc` around it.
 //!
-//! Order of a cell: reset the server's peak-RSS mark, start the load (it
-//! ends by itself: warmup plus cell duration, with connect and request
-//! timeouts, so a server that cannot keep up yields timeouts and errors
-//! rather than a hang). The load run says when its measured window begins
+//! Order of a cell: reset the server's peak-RSS mark, open the cell's idle
+//! connections and wait until the server holds them ([`super::idle`]),
+//! start the load (it ends by itself: warmup plus cell duration, with
+//! connect and request timeouts, so a server that cannot keep up yields
+//! timeouts and errors rather than a hang). The load run says when its measured window begins
 //! and ends ([`RunEvent::Measuring`], [`RunEvent::Measured`]), and the
 //! server's and our own CPU time are read at those moments, so the CPU
 //! columns cover the same window as `duration_s`, `requests` and the
 //! latencies. The load keeps its connections open until the end has been
 //! read: a thread-per-connection server's threads are all still there to
-//! be counted. `server_rss_kb` is the peak over the whole cell, warmup
+//! be counted, and so are the server's sockets, counted then. The idle
+//! connections are closed after it, and the cell ends once the server
+//! has let them go. `server_rss_kb` is the peak over the whole cell, warmup
 //! included: connection set-up is when memory grows.
 //!
 //! The cost counters ([`crate::sys::counters`]) cover the same window: system
