@@ -29,6 +29,7 @@ use crate::sys::cgroup;
                                                         # full screen, for class; q stops
   sockbench compare --engines reactor,epoll-raw,tokio --connections 100,1000 --pin --server-cpu 0.5 --rounds 10 --baseline epoll-raw
                                                         # verdicts: ratios with 95% intervals
+  sockbench compare --scenario idle --rounds 6           # CPU per request beside 0, 1000, 10000 idle connections
 
 Each server runs as its own process on 127.0.0.1:0 (--transports tcp6 uses
 [::1]:0, unix a Unix socket); the load runs in this process. The reference
