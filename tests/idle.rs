@@ -109,10 +109,11 @@ fn a_cell_holds_its_idle_connections_through_the_window() {
     server.stop(STOP_TIMEOUT).unwrap();
 }
 
-/// `--scenario idle`, made small with matrix flags: one row per server,
-/// idle count and round (the counting round too, where system calls can
-/// be counted), every idle row held by its server, and the idle table
-/// with the growth column printed.
+/// `--scenario idle`, made small with matrix flags: one row per server
+/// and idle count in the measured round, every row held by its server
+/// (its sockets at the window's end), and the idle table with the growth
+/// column printed. Skipped, with the reason printed, where no CPU cgroup
+/// is writable or there is no second core to pin to.
 #[test]
 fn idle_scenario_runs_as_a_matrix_preset_with_its_table() {
     let dir = scratch("idle-scenario");
@@ -135,6 +136,11 @@ fn idle_scenario_runs_as_a_matrix_preset_with_its_table() {
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     let stdout = String::from_utf8_lossy(&run.stdout);
+    // The preset pins and sets a CPU quota, as the verdict method does.
+    if stderr.contains("needs a writable CPU cgroup") || stderr.contains("--pin needs") {
+        eprintln!("skipped: {}", stderr.trim());
+        return;
+    }
     assert!(run.status.success(), "{stderr}");
     let rows: Vec<_> = csv_rows(&dir.join("idle.csv"))
         .into_iter()
