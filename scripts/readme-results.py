@@ -20,7 +20,12 @@ between the same markers in docs/RESULTS.md with the full tables:
 3. single-run tables of `results/full.*` where one run teaches something
    (the iterative engine's timeouts, simulated work), labelled as such;
 4. the scenarios of `results/c10k.*` and `results/c100k.*`: connections held
-   and memory per connection (user and kernel) per model.
+   and memory per connection (user and kernel) per model;
+5. the idle-connections curve of `results/idle.*` (`compare --scenario
+   idle`): each server's CPU per request beside 0, 1,000 and 10,000 idle
+   connections and its growth from 0, also written between
+   `<!-- idle:begin -->` and `<!-- idle:end -->` in docs/LECTURE.md ("Why
+   epoll exists"). Until that run is committed, those places say so.
 
 Every table names the file and the machine file it came from.
 """
@@ -38,7 +43,11 @@ OFFLOAD = "Blocking work: the offload pool"
 LOOPS = "Two event loops on two shared cores"
 SINGLE_RUNS = "Single runs"
 SCENARIOS = "Connections held and memory per connection"
-ENGINE_ORDER = ["iterative", "threaded", "pool", "reactor", "uring", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw"]
+IDLE = "Idle connections: why epoll exists"
+IDLE_BEGIN, IDLE_END = "<!-- idle:begin -->", "<!-- idle:end -->"
+# As `compare` computes intervals (CONFIDENCE in src/compare/verdict.rs).
+CONFIDENCE = 0.95
+ENGINE_ORDER = ["iterative", "threaded", "pool", "select", "poll", "reactor", "uring", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw"]
 
 
 def load(csv_path):
@@ -346,6 +355,134 @@ def scenario_section(stems):
     return "\n".join(out) + "\n"
 
 
+def binomial_half_cdf(n, j):
+    """P(B <= j) for B ~ Binomial(n, 1/2)."""
+    from math import comb
+    return sum(comb(n, i) for i in range(0, min(j, n) + 1)) / 2 ** n
+
+
+def median_interval(values):
+    """(median, low, high, coverage): the median of `values` and the
+    distribution-free interval around it, as src/compare/verdict.rs
+    (median_interval) computes it; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    n = len(ordered)
+    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    tail = lambda k: binomial_half_cdf(n, k - 1)
+    k = 1
+    while k < (n + 1) // 2 and tail(k + 1) <= (1 - CONFIDENCE) / 2:
+        k += 1
+    return median, ordered[k - 1], ordered[n - k], 1 - 2 * tail(k)
+
+
+def cpu_us_per_request(row):
+    """The server's CPU per request in µs, where the run finished and answered
+    (src/compare/curve.rs, cpu_us_per_request)."""
+    if row is None or row["outcome"] != "finished" or int(row["requests"]) == 0:
+        return None
+    return float(row["server_cpu_s"]) * 1e6 / int(row["requests"])
+
+
+def idle_key(row):
+    """What makes rows the same cell, idle count included."""
+    return tuple(row[k] for k in ("engine", "transport", "service", "work", "connections", "pipeline", "size", "idle"))
+
+
+def idle_growths(rows):
+    """{(engine, idle): (median, low, high, coverage)}: each server's CPU per
+    request at each idle count over its own at 0 in the same round (the same
+    server process), median over the rounds and its interval, as
+    src/compare/curve.rs (growth_factors) computes it."""
+    measured = [r for r in rows if r["round"] != "0"]
+    growths = {}
+    for key in dict.fromkeys(idle_key(r) for r in measured if r["idle"] != "0"):
+        zero_key = key[:-1] + ("0",)
+        ratios = []
+        for at in (r for r in measured if idle_key(r) == key):
+            zero = next((r for r in measured if idle_key(r) == zero_key and r["round"] == at["round"]), None)
+            base, cost = cpu_us_per_request(zero), cpu_us_per_request(at)
+            if base and cost is not None:
+                ratios.append(cost / base)
+        if ratios:
+            growths[(key[0], int(key[-1]))] = median_interval(ratios)
+    return growths
+
+
+def growth_text(growth):
+    if growth is None:
+        return "-"
+    median, low, high, coverage = growth
+    return f"{median:.2f}×" + (f" [{low:.2f}, {high:.2f}]" if coverage >= CONFIDENCE else "")
+
+
+def idle_table(stem="idle"):
+    """The idle-connections table of `results/STEM.*`, one row per server and
+    idle count (its median round), then the cells not run (from the table
+    file: `select` above `FD_SETSIZE`, a server short of descriptors); None
+    before that run is committed."""
+    path = ROOT / f"results/{stem}.csv"
+    if not path.exists():
+        return None
+    rows = load(path)
+    growths = idle_growths(rows)
+    cells = {}
+    for r in rows:
+        if r["round"] != "0":
+            cells.setdefault(idle_key(r), []).append(r)
+    order = lambda key: (ENGINE_ORDER.index(key[0]) if key[0] in ENGINE_ORDER else len(ENGINE_ORDER), int(key[-1]))
+    rounds = max((len(runs) for runs in cells.values()), default=0)
+    out = [
+        f"`{rel(path)}`: {rounds} rounds; {next(iter(cells))[4]} active connections (closed loop, "
+        f"{next(iter(cells))[6]}-byte echo) beside the idle ones, every server under the same CPU quota. "
+        "*CPU/req*: the server's CPU time per request of the active connections (median round). "
+        "*Syscalls/req*: in the counting round. *Sockets*: what the server held at the window's end "
+        "(its own count, `/proc`). *Growth*: CPU/req over the same server's at 0 idle, round by round, "
+        "median of the rounds" + (" [95% interval]" if rounds >= 6 else "") + ".",
+        "",
+        "| engine | idle | req/s | CPU/req | syscalls/req | sockets | growth from 0 idle |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(cells, key=order):
+        r = median_round(cells[key])
+        counting = next((c for c in rows if c["round"] == "0" and idle_key(c) == key), None)
+        growth = "1.00×" if key[-1] == "0" else growth_text(growths.get((key[0], int(key[-1]))))
+        cpu = cpu_us_per_request(r)
+        out.append(
+            f"| {key[0]} | {int(key[-1]):,} | {float(r['req_per_s']):,.0f} | {fmt(cpu, '.2f')} µs "
+            f"| {fmt(per_request(counting, 'server_syscalls'), '.2f')} | {r.get('server_sockets') or 'n/a'} | {growth} |"
+        )
+    table = path.with_suffix(".table.txt")
+    not_run = [line for line in table.read_text().splitlines() if line.startswith("not run: ")] if table.exists() else []
+    if not_run:
+        out.append("")
+        out.extend(f"- {line}" for line in not_run)
+    out.append("")
+    out.append("Measured as " + machine_block(path))
+    return "\n".join(out) + "\n"
+
+
+def idle_summary(stem="idle"):
+    """The README's line on the idle curve: each server's growth at the most
+    idle connections it ran; None before that run is committed."""
+    path = ROOT / f"results/{stem}.csv"
+    if not path.exists():
+        return None
+    rows = load(path)
+    growths = idle_growths(rows)
+    active = rows[0]["connections"]
+    most_idle = max(int(r["idle"]) for r in rows)
+    most = {}
+    for (engine, idle), growth in growths.items():
+        if idle > most.get(engine, (0, None))[0]:
+            most[engine] = (idle, growth)
+    listed = ", ".join(f"{e} {growth_text(g)} at {i:,}" for e in ENGINE_ORDER + sorted(most) if e in most
+                       for i, g in [most.pop(e)])
+    return (f"- **Idle connections** ({active} active beside up to {most_idle:,} idle): the server's CPU per request "
+            f"as a multiple of its own with none: {listed} ([idle]({anchor(IDLE)})).")
+
+
 def anchor(title):
     """The link to a `## title` section of docs/RESULTS.md (GitHub's anchor:
     lowercase, punctuation dropped, spaces as hyphens)."""
@@ -436,6 +573,9 @@ def summary():
         lines.append(f"- **{stem}**: connections held of {int(rows[0]['connections']):,}: {held} "
                      f"(descriptor limit {int(rows[0]['descriptor_limit']):,} per process) "
                      f"([scenarios]({anchor(SCENARIOS)})).")
+    idle = idle_summary()
+    if idle:
+        lines.append(idle)
     return "\n".join(lines) + "\n"
 
 
@@ -455,17 +595,27 @@ def results_page():
     scenarios = scenario_section(["c10k", "c100k"])
     if scenarios:
         parts.append(scenarios)
+    idle = idle_table()
+    if idle:
+        parts.append(f"## {IDLE}\n\n" + idle)
     return "\n".join(parts)
 
 
-def between_markers(path, generated):
+def lecture_curve():
+    """The idle curve for docs/LECTURE.md, or what to do before it exists."""
+    return idle_table() or (
+        "*(No committed run yet: `compare --scenario idle --name idle` writes `results/idle.*`, "
+        "then `python3 scripts/readme-results.py` puts its table here.)*\n")
+
+
+def between_markers(path, generated, begin=BEGIN, end=END):
     """The text of `path` with `generated` between its markers."""
     text = path.read_text()
-    if BEGIN not in text or END not in text:
-        sys.exit(f"{rel(path)} lacks the {BEGIN} / {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return head + BEGIN + "\n" + generated + END + tail
+    if begin not in text or end not in text:
+        sys.exit(f"{rel(path)} lacks the {begin} / {end} markers")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + generated + end + tail
 
 
 def main():
@@ -473,8 +623,12 @@ def main():
     if sys.argv[1:] and not check:
         sys.exit("usage: python3 scripts/readme-results.py [--check]")
     stale = []
-    for path, generated in [(ROOT / "README.md", summary()), (ROOT / "docs/RESULTS.md", results_page())]:
-        text = between_markers(path, generated)
+    for path, generated, markers in [
+        (ROOT / "README.md", summary(), (BEGIN, END)),
+        (ROOT / "docs/RESULTS.md", results_page(), (BEGIN, END)),
+        (ROOT / "docs/LECTURE.md", lecture_curve(), (IDLE_BEGIN, IDLE_END)),
+    ]:
+        text = between_markers(path, generated, *markers)
         if path.read_text() == text:
             continue
         stale.append(rel(path))
@@ -483,7 +637,7 @@ def main():
     if check:
         if stale:
             sys.exit(f"out of date with results/: {', '.join(stale)}: run python3 scripts/readme-results.py")
-        print("README.md and docs/RESULTS.md match results/")
+        print("README.md, docs/RESULTS.md and docs/LECTURE.md match results/")
     else:
         print(f"rewritten from results/: {', '.join(stale) or 'nothing (already up to date)'}")
 

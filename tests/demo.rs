@@ -378,3 +378,38 @@ fn demo_readiness_vs_completion() {
         reactor.per_request()
     );
 }
+
+/// idle-connections: every run served its busy clients while the server
+/// held the idle connections too (its own socket count), and the
+/// reactor's CPU per request did not grow with them past a generous
+/// margin: epoll returns only the ready descriptors.
+#[test]
+fn demo_idle_connections() {
+    let _one = serial();
+    let params = idle_connections::Params {
+        idle_counts: [0, 1_000],
+        active: 8,
+        duration: Duration::from_millis(600),
+        server_exe: env!("CARGO_BIN_EXE_sockbench").into(),
+    };
+    let (report, text) = narrated("idle-connections", |out| {
+        idle_connections::run(&params, out)
+    });
+    assert_eq!(report.rows.len(), 4);
+    for row in &report.rows {
+        assert_eq!(row.outcome, "finished", "{row:?}");
+        assert!(row.requests > 0, "{row:?}");
+        let sockets = row
+            .server_sockets
+            .expect("the server's sockets are counted");
+        assert!(sockets > row.idle + 8, "{row:?}");
+    }
+    let reactor = report
+        .growth(EngineKind::Reactor)
+        .expect("both reactor runs answered");
+    assert!(
+        reactor < 2.0,
+        "the reactor's CPU per request grew {reactor:.2}x"
+    );
+    assert!(text.contains("src/engine/reactor.rs"), "{text}");
+}

@@ -11,7 +11,7 @@ use clap::Args;
 
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
 use crate::compare::scenario::{self, Scenario, ScenarioConfig};
-use crate::compare::{self, plot, record, verdict, CompareConfig};
+use crate::compare::{self, curve, plot, record, verdict, CompareConfig};
 use crate::engine::Work;
 use crate::live::{self, Dashboard, Lines, Live};
 use crate::load::LOAD_SERVICES;
@@ -29,6 +29,7 @@ use crate::sys::cgroup;
                                                         # full screen, for class; q stops
   sockbench compare --engines reactor,epoll-raw,tokio --connections 100,1000 --pin --server-cpu 0.5 --rounds 10 --baseline epoll-raw
                                                         # verdicts: ratios with 95% intervals
+  sockbench compare --scenario idle --rounds 6           # CPU per request beside 0, 1000, 10000 idle connections
 
 Each server runs as its own process on 127.0.0.1:0 (--transports tcp6 uses
 [::1]:0, unix a Unix socket); the load runs in this process. The reference
@@ -47,22 +48,33 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',', help = engines_help(), long_help = engines_help())]
     pub engines: Option<Vec<String>>,
 
-    /// Run a scenario instead of a matrix: how many connections each model
-    /// holds and what each costs. c10k: 15,000 connections, one request a
-    /// second each, every model. c100k: 100,000 connections, one request
-    /// every 10 s each, held 60 s, on the prefork reactor (and the
-    /// one-process servers, to show where they stop). The scenario sets the
-    /// load and the servers: only --engines (some of its servers), --scale,
-    /// --name, --out-dir and --examples-dir go with it. Needs the kernel
+    /// Run a scenario instead of a matrix. c10k: 15,000 connections, one
+    /// request a second each, every model. c100k: 100,000 connections, one
+    /// request every 10 s each, held 60 s, on the prefork reactor (and the
+    /// one-process servers, to show where they stop). Both set the load and
+    /// the servers: only --engines (some of its servers), --scale, --name,
+    /// --out-dir and --examples-dir go with them, and they need the kernel
     /// settings `scripts/scale-sysctl.sh` makes (./scripts/compare.sh runs
-    /// it for a scenario).
+    /// it for a scenario). idle: the idle-connections curve, a preset of
+    /// the matrix (100 active connections beside --idle 0,1000,10000 idle
+    /// ones, select, poll, reactor, uring and threaded, --pin --server-cpu
+    /// 0.5 --rounds 3, 2 s cells: about 3 minutes), with a table of each
+    /// server's CPU per request and its growth from 0 idle; any matrix flag
+    /// changes the preset.
     #[arg(long, value_enum)]
-    pub scenario: Option<Scenario>,
+    pub scenario: Option<ScenarioName>,
 
     /// With --scenario: run it at F times its connections, rate and
     /// durations (0 < F <= 1; at least 1 s measured), for a quick look.
     #[arg(long, value_name = "F", requires = "scenario")]
     pub scale: Option<f64>,
+
+    /// Idle connections held open and silent beside the active ones,
+    /// from before each cell's window to its end, one cell per count: what
+    /// watching connections that do nothing costs each server
+    /// [default: 0; --scenario idle: 0,1000,10000].
+    #[arg(long, value_delimiter = ',', value_name = "N")]
+    pub idle: Option<Vec<usize>>,
 
     /// Transports: tcp4, tcp6 (over [::1]), unix (a Unix socket) [default: tcp4].
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -175,6 +187,17 @@ pub struct CompareArgs {
     pub quota_period: Option<Duration>,
 }
 
+/// The scenarios of `compare --scenario`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioName {
+    /// 15,000 connections, one request a second each, every model.
+    C10k,
+    /// 100,000 connections, one request every 10 s each, held 60 s.
+    C100k,
+    /// 100 active connections beside 0, 1,000 and 10,000 idle ones.
+    Idle,
+}
+
 /// Options of `sockbench plot`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:
@@ -245,10 +268,27 @@ const DEFAULT_QUOTA_PERIOD: Duration = Duration::from_millis(10);
 
 /// Run `sockbench compare`.
 pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
-    if let Some(scenario) = args.scenario {
-        return run_scenario(scenario, args);
+    let idle_scenario = match args.scenario {
+        Some(ScenarioName::C10k) => return run_scenario(Scenario::C10k, args),
+        Some(ScenarioName::C100k) => return run_scenario(Scenario::C100k, args),
+        Some(ScenarioName::Idle) => true,
+        None => false,
+    };
+    if idle_scenario && args.scale.is_some() {
+        return Err(io::Error::other(
+            "--scale goes with --scenario c10k and c100k; the idle scenario is a matrix: shrink it with --idle, --duration or --rounds",
+        ));
     }
-    let (mut spec, default_name) = if args.full {
+    let (mut spec, default_name) = if idle_scenario {
+        let (_, descriptor_limit) = crate::sys::limits::descriptor_limits()?;
+        let runs_at_once = if args.side_by_side { 2 } else { 1 };
+        let idles = args.idle.as_deref().unwrap_or(&curve::IDLE_COUNTS);
+        let plan = curve::plan(idles, descriptor_limit, runs_at_once);
+        for line in &plan.lowered {
+            eprintln!("note: {line}");
+        }
+        (plan.spec, "idle")
+    } else if args.full {
         (MatrixSpec::full_run(), "full")
     } else if args.smoke {
         (MatrixSpec::smoke_run(), "smoke")
@@ -272,6 +312,9 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         // Asked for by name: run them on every server, as asked.
         spec.many_connections_only_where_held = false;
         spec.connections = connections;
+    }
+    if let (Some(idle), false) = (args.idle, idle_scenario) {
+        spec.idles = idle;
     }
     if let Some(sizes) = args.sizes {
         spec.sizes_bytes = sizes;
@@ -330,20 +373,34 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
             )));
         }
     }
+    // The idle scenario's method, unless given: server-bound, pinned, in rounds.
+    let (pin, server_cpu, rounds) = if idle_scenario {
+        (
+            true,
+            args.server_cpu.or(Some(curve::SERVER_CPU)),
+            args.rounds.map_or(curve::ROUNDS, usize::from),
+        )
+    } else {
+        (
+            args.pin,
+            args.server_cpu,
+            args.rounds.map_or(1, usize::from),
+        )
+    };
     let (sockbench_exe, examples_dir) = programs(args.examples_dir)?;
     let mut config = CompareConfig {
         spec,
         name: args.name.unwrap_or_else(|| default_name.to_string()),
         out_dir: args.out_dir,
-        pin: args.pin,
+        pin,
         load_threads: args.load_threads.unwrap_or((cores / 2).max(1)),
         sockbench_exe,
         examples_dir,
         command_line: shell_words(std::env::args()),
         latency_connections: args.latency_connections,
-        rounds: usize::from(args.rounds.unwrap_or(1)),
+        rounds,
         baseline: args.baseline,
-        server_cpu: args.server_cpu,
+        server_cpu,
         quota_period,
         side_by_side: args.side_by_side,
         stop: Arc::new(AtomicBool::new(false)),
@@ -426,9 +483,10 @@ fn programs(examples_dir: Option<PathBuf>) -> io::Result<(PathBuf, PathBuf)> {
 }
 
 /// The flags a scenario sets itself, and whether each was given.
-fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 16] {
+fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 17] {
     [
         ("--connections", args.connections.is_some()),
+        ("--idle", args.idle.is_some()),
         ("--duration", args.duration.is_some()),
         ("--transports", args.transports.is_some()),
         ("--sizes", args.sizes.is_some()),

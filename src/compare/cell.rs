@@ -1,16 +1,19 @@
 //! Measure one cell: the load runs in this process, the server's cost is
 //! read from `/proc` around it.
 //!
-//! Order of a cell: reset the server's peak-RSS mark, start the load (it
-//! ends by itself: warmup plus cell duration, with connect and request
-//! timeouts, so a server that cannot keep up yields timeouts and errors
-//! rather than a hang). The load run says when its measured window begins
+//! Order of a cell: reset the server's peak-RSS mark, open the cell's idle
+//! connections and wait until the server holds them ([`super::idle`]),
+//! start the load (it ends by itself: warmup plus cell duration, with
+//! connect and request timeouts, so a server that cannot keep up yields
+//! timeouts and errors rather than a hang). The load run says when its measured window begins
 //! and ends ([`RunEvent::Measuring`], [`RunEvent::Measured`]), and the
 //! server's and our own CPU time are read at those moments, so the CPU
 //! columns cover the same window as `duration_s`, `requests` and the
 //! latencies. The load keeps its connections open until the end has been
 //! read: a thread-per-connection server's threads are all still there to
-//! be counted. `server_rss_kb` is the peak over the whole cell, warmup
+//! be counted, and so are the server's sockets, counted then. The idle
+//! connections are closed after it, and the cell ends once the server
+//! has let them go. `server_rss_kb` is the peak over the whole cell, warmup
 //! included: connection set-up is when memory grows.
 //!
 //! The cost counters ([`crate::sys::counters`]) cover the same window: system
@@ -23,6 +26,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use super::idle::{self, IdleConnections};
 use super::matrix::Cell;
 use super::record::CellRecord;
 use crate::engine::ListenAddr;
@@ -141,6 +145,8 @@ struct Closed {
     server_switches: Option<ContextSwitches>,
     client_syscalls: Option<u64>,
     syscalls_unavailable: Option<Unavailable>,
+    /// The server's open sockets once the window's figures were read.
+    server_sockets: Option<u64>,
 }
 
 /// The window's edges as the load run tells them ([`RunEvent::Measuring`],
@@ -195,6 +201,9 @@ impl WindowReader<'_> {
             server_switches,
             client_syscalls,
             syscalls_unavailable,
+            // Counted after the figures: a readlink per descriptor is not
+            // the window's work. The connections are all still open.
+            server_sockets: idle::server_sockets(self.server).ok(),
         });
     }
 }
@@ -234,7 +243,13 @@ pub fn measure(
         opened: RefCell::new(None),
         closed: RefCell::new(None),
     };
-    let load = run_load(server.addr(), cell, settings.load_threads, &reader);
+    // Held from before the warmup to after the window's end was read.
+    let load = IdleConnections::open(server, cell.idle).and_then(|idle| {
+        let load = run_load(server.addr(), cell, settings.load_threads, &reader);
+        reader.close();
+        idle.close(server)?;
+        load
+    });
     // A run that ended before its window did (it failed) is read now.
     reader.close();
     let (mut figures, failure) = match load {
@@ -278,6 +293,7 @@ pub fn measure(
         server_switches: closed.as_ref().and_then(|closed| closed.server_switches),
         client_syscalls: closed.as_ref().and_then(|closed| closed.client_syscalls),
         client_switches: generator.map(|cost| cost.switches),
+        server_sockets: closed.as_ref().and_then(|closed| closed.server_sockets),
     };
     Ok(Measured {
         record: CellRecord {
@@ -311,6 +327,7 @@ struct Costs {
     server_switches: Option<ContextSwitches>,
     client_syscalls: Option<u64>,
     client_switches: Option<ContextSwitches>,
+    server_sockets: Option<u64>,
 }
 
 /// The CSV row of `cell` from what the load and the counters measured.
@@ -324,6 +341,7 @@ fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Co
         connections: cell.connections as u64,
         pipeline: cell.pipeline as u64,
         size: cell.size_bytes as u64,
+        idle: cell.idle as u64,
         duration_s: round(figures.duration_s, 3),
         requests: figures.requests,
         req_per_s: round(figures.req_per_s, 3),
@@ -357,6 +375,7 @@ fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Co
         load_core_cpu_s: Some(round(costs.load_core_cpu_s, 3)),
         beside: None,
         server_pid: None,
+        server_sockets: costs.server_sockets,
     }
 }
 

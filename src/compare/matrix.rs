@@ -3,7 +3,8 @@
 //! A *contender* is one server row: a sockbench engine or a reference
 //! server. A *cell* is one load run against one contender: a transport, a
 //! service, a per-request work setting, a message size, a pipeline depth
-//! and a number of connections. Cells are listed contender by contender,
+//! a number of connections and of idle connections held open beside them
+//! ([`crate::compare::idle`]). Cells are listed contender by contender,
 //! connection counts ascending; compare then runs them *group* by group
 //! (same transport, service and work: one set of server processes), each
 //! cell's *shape* by every contender in turn.
@@ -42,6 +43,13 @@ impl fmt::Display for Transport {
         f.write_str(self.name())
     }
 }
+
+/// The servers that can watch fewer descriptors than a process may open,
+/// and how many: `select(2)`'s `fd_set` holds descriptors below
+/// `FD_SETSIZE` only.
+const DESCRIPTOR_LIMITS: &[(Contender, usize)] = &[
+    // TODO(integrator): (Contender::Engine(EngineKind::Select), FD_SETSIZE),
+];
 
 /// One row of the comparison: an engine, the reactor over two cores, or a
 /// reference server.
@@ -145,6 +153,24 @@ impl Contender {
         }
     }
 
+    /// The most descriptors this server can watch, if it has a limit
+    /// below the process's own: a cell that needs more is not run.
+    pub fn descriptor_limit(self) -> Option<usize> {
+        DESCRIPTOR_LIMITS
+            .iter()
+            .find(|(contender, _)| *contender == self)
+            .map(|&(_, limit)| limit)
+    }
+
+    /// Descriptors the server holds per connection: the blocking engines
+    /// keep a clone of each stream, to end it on a stop (`engine::blocking`).
+    pub fn descriptors_per_connection(self) -> usize {
+        match self {
+            Contender::Engine(EngineKind::Iterative | EngineKind::Threaded | EngineKind::Pool) => 2,
+            _ => 1,
+        }
+    }
+
     /// `true` when this server multiplexes connections on a few threads, so
     /// 10,000 connections cost it descriptors and memory, not 10,000 threads
     /// or a 10,000-deep queue.
@@ -199,13 +225,17 @@ pub struct Cell {
     pub pipeline: usize,
     /// Request payload size in bytes.
     pub size_bytes: usize,
+    /// Connections held open and silent beside the active ones, from
+    /// before the measured window to the cell's end ([`crate::compare::idle`]).
+    pub idle: usize,
     /// How long the load runs.
     pub duration: Duration,
 }
 
 impl Cell {
     /// `true` when `other` is the same load against any server: transport,
-    /// service, work, connections, pipeline, size and duration.
+    /// service, work, connections, pipeline, size, idle connections and
+    /// duration.
     pub fn same_shape(&self, other: &Cell) -> bool {
         Cell {
             contender: other.contender,
@@ -234,6 +264,9 @@ impl fmt::Display for Cell {
             self.pipeline,
             self.connections
         )?;
+        if self.idle > 0 {
+            write!(f, " idle={}", self.idle)?;
+        }
         if self.transport != Transport::Tcp4 {
             write!(f, " over {}", self.transport)?;
         }
@@ -258,12 +291,22 @@ pub struct MatrixSpec {
     pub sizes_bytes: Vec<usize>,
     /// Pipeline depths.
     pub pipelines: Vec<usize>,
+    /// Idle connections held beside the active ones (`--idle`).
+    pub idles: Vec<usize>,
     /// Length of each cell.
     pub cell_duration: Duration,
+    /// The descriptors a server process may open (the hard limit it
+    /// inherits), to leave out the cells that need more; `None`: not
+    /// checked, a server short of them fails its cell and says so.
+    pub server_descriptors: Option<u64>,
     /// Run connection counts above 1000 only on servers that
     /// [hold many connections](Contender::holds_many_connections).
     pub many_connections_only_where_held: bool,
 }
+
+/// Descriptors a server holds besides its connections: standard streams,
+/// the listener, its waiting mechanism's own, a log file or two.
+pub const SERVER_SPARE_DESCRIPTORS: usize = 8;
 
 /// Connection counts of the default matrix.
 pub const DEFAULT_CONNECTIONS: [usize; 4] = [1, 10, 100, 1000];
@@ -284,7 +327,9 @@ impl MatrixSpec {
             connections: DEFAULT_CONNECTIONS.to_vec(),
             sizes_bytes: vec![64],
             pipelines: vec![1],
+            idles: vec![0],
             cell_duration: Duration::from_secs(3),
+            server_descriptors: None,
             many_connections_only_where_held: true,
         }
     }
@@ -324,6 +369,9 @@ impl MatrixSpec {
         let mut connections = self.connections.clone();
         connections.sort_unstable();
         connections.dedup();
+        let mut idles = self.idles.clone();
+        idles.sort_unstable();
+        idles.dedup();
         for (contender, transport) in self.servers(&mut matrix.left_out) {
             for &service in &self.services {
                 for &work in &self.works {
@@ -343,7 +391,10 @@ impl MatrixSpec {
                     }
                     for &size_bytes in &self.sizes_bytes {
                         for &pipeline in &self.pipelines {
-                            for &connections in &connections {
+                            for (&idle, &connections) in idles
+                                .iter()
+                                .flat_map(|idle| connections.iter().map(move |c| (idle, c)))
+                            {
                                 let cell = Cell {
                                     contender,
                                     transport,
@@ -352,19 +403,13 @@ impl MatrixSpec {
                                     connections,
                                     pipeline,
                                     size_bytes,
+                                    idle,
                                     duration: self.cell_duration,
                                 };
-                                if self.many_connections_only_where_held
-                                    && connections > 1000
-                                    && !contender.holds_many_connections()
-                                {
-                                    matrix.left_out.push(format!(
-                                        "{cell}: over 1000 connections only on the event loops (reactor, uring, tokio, epoll-raw) \
-                                         (ask for it with --engines {contender} --connections {connections})"
-                                    ));
-                                    continue;
+                                match self.why_not_run(&cell) {
+                                    Some(why) => matrix.left_out.push(format!("{cell}: {why}")),
+                                    None => matrix.cells.push(cell),
                                 }
-                                matrix.cells.push(cell);
                             }
                         }
                     }
@@ -372,6 +417,33 @@ impl MatrixSpec {
             }
         }
         matrix
+    }
+
+    /// Why `cell` is left out of the matrix, if it is: too many
+    /// connections for a blocking server (unless asked for by name), or
+    /// more descriptors than the server can watch.
+    fn why_not_run(&self, cell: &Cell) -> Option<String> {
+        let contender = cell.contender;
+        if self.many_connections_only_where_held
+            && cell.connections > 1000
+            && !contender.holds_many_connections()
+        {
+            return Some(format!(
+                "over 1000 connections only on the event loops (reactor, uring, tokio, epoll-raw) \
+                 (ask for it with --engines {contender} --connections {})",
+                cell.connections
+            ));
+        }
+        if let Some(limit) = contender.descriptor_limit() {
+            if let Some(why) = too_many_descriptors(cell, limit as u64) {
+                return Some(format!(
+                    "{contender} watches at most {limit} descriptors: {why}"
+                ));
+            }
+        }
+        let limit = self.server_descriptors?;
+        too_many_descriptors(cell, limit)
+            .map(|why| format!("a server process may open {limit} descriptors (hard limit): {why}"))
     }
 
     /// Every (server, transport) pair to run; pairs a server cannot serve
@@ -391,6 +463,26 @@ impl MatrixSpec {
         }
         servers
     }
+}
+
+/// What `cell` needs of a server that may hold at most `limit`
+/// descriptors, if that is more.
+fn too_many_descriptors(cell: &Cell, limit: u64) -> Option<String> {
+    let per_connection = cell.contender.descriptors_per_connection();
+    let needed = per_connection * (cell.connections + cell.idle) + SERVER_SPARE_DESCRIPTORS;
+    (needed as u64 > limit).then(|| {
+        format!(
+            "this cell needs about {needed} ({} active + {} idle connections{}, the listener \
+             and standard streams)",
+            cell.connections,
+            cell.idle,
+            if per_connection > 1 {
+                format!(", {per_connection} descriptors each")
+            } else {
+                String::new()
+            }
+        )
+    })
 }
 
 /// The cells to run, and what was left out and why.
@@ -478,6 +570,51 @@ mod tests {
             .collect();
         assert!(!unix[0].same_group(&matrix.cells[0]));
         assert!(unix[0].to_string().ends_with("over unix"));
+    }
+
+    /// Every idle count is a cell of its own, after the connection counts
+    /// of the one before; a cell above a server's descriptor limit is
+    /// named with the limit and what it would need.
+    #[test]
+    fn idle_counts_multiply_cells_and_a_descriptor_limit_leaves_some_out() {
+        let spec = MatrixSpec {
+            contenders: vec![Contender::Engine(EngineKind::Reactor)],
+            connections: vec![100],
+            idles: vec![10_000, 0, 1_000, 0],
+            ..MatrixSpec::default_run()
+        };
+        let cells = spec.cells().cells;
+        let idles: Vec<usize> = cells.iter().map(|cell| cell.idle).collect();
+        assert_eq!(idles, [0, 1_000, 10_000]);
+        assert!(cells[1].to_string().ends_with("connections=100 idle=1000"));
+        assert!(!cells[0].to_string().contains("idle"));
+        assert!(!cells[0].same_shape(&cells[1]));
+        assert!(
+            cells[0].same_group(&cells[2]),
+            "one server for every idle count"
+        );
+        assert_eq!(too_many_descriptors(&cells[0], 1024), None);
+        let why = too_many_descriptors(&cells[1], 1024).unwrap();
+        assert!(
+            why.contains("about 1108 (100 active + 1000 idle connections, the"),
+            "{why}"
+        );
+        // A thread per connection holds two descriptors for each.
+        let limited = MatrixSpec {
+            contenders: vec![
+                Contender::Engine(EngineKind::Reactor),
+                Contender::Engine(EngineKind::Threaded),
+            ],
+            server_descriptors: Some(20_000),
+            ..spec
+        }
+        .cells();
+        assert_eq!(limited.cells.len(), 5, "{:?}", limited.left_out);
+        assert_eq!(limited.left_out.len(), 1);
+        let why = &limited.left_out[0];
+        assert!(why.starts_with("threaded echo"), "{why}");
+        assert!(why.contains("idle=10000: a server process may open 20000 descriptors (hard limit): this cell needs about 20208"), "{why}");
+        assert!(why.contains("2 descriptors each"), "{why}");
     }
 
     /// Unsupported combinations are listed as left out, never dropped silently.

@@ -41,6 +41,9 @@
 //! - [`text`]: each run's label and headline, the notes under the tables;
 //!   [`table`], [`verdict`], [`plot`]: tables, verdicts and charts;
 //!   [`record`], [`machine`], [`results`]: the files;
+//! - [`idle`]: the idle connections of `--idle N`, held beside a cell's
+//!   active ones; [`curve`]: `--scenario idle`, the matrix preset that
+//!   measures what they cost, and its table;
 //! - [`scenario`]: `--scenario c10k|c100k`, with the same launch and files.
 //!
 //! Progress (cell i of n, ETA, and each cell's headline figures) goes to
@@ -58,6 +61,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod cell;
+pub mod curve;
+pub mod idle;
 pub mod launch;
 pub mod machine;
 pub mod matrix;
@@ -207,6 +212,12 @@ pub fn run(
         Some(baseline) => verdict::compare_to_baseline(&records, baseline.name()),
         None => Vec::new(),
     };
+    if records.iter().any(|record| record.idle > 0) {
+        table.push_str(
+            "\nIdle connections: what holding them costs each server per request of the active ones:\n\n",
+        );
+        table.push_str(&curve::render(&records, &matrix.left_out));
+    }
     let mut written = vec![csv.clone(), machine.clone()];
     if let Some(baseline) = config.baseline {
         table.push_str(&format!(

@@ -28,6 +28,8 @@
 //! | `server_vcsw`, `server_ivcsw`, `client_vcsw`, `client_ivcsw` | voluntary and involuntary context switches in the measured window, server and generator, summed over threads (`counters`; the generator's from its load threads, as `client_cpu_s`) |
 //! | `load_core_cpu_s` | CPU time of the whole generator process over the window: with `--side-by-side` both runs of the pair, which share the generator's core; what the `bound` column's "load" is judged by (empty in older files: `client_cpu_s` is used) |
 //! | `beside` | with `--side-by-side`, the server whose run took place at the same moment (the baseline for an engine's row, the engine for a baseline's row); empty when runs took turns |
+//! | `idle` | idle connections held open and silent beside the active ones for the whole cell (`--idle`, [`idle`](super::idle)); 0 in older files |
+//! | `server_sockets` | sockets the server held (its whole process tree, listener included, from `/proc`) when the window's end was read, every connection still open: at least `connections` + `idle` + 1 when it took them all up; empty in older files |
 //! | `server_pid` | the server's process id in this run (the supervisor's, for prefork): a new one every round, since every round starts fresh server processes; empty where no server ran |
 
 use std::io;
@@ -122,6 +124,12 @@ pub struct CellRecord {
     /// The server's process id in this run.
     #[serde(default)]
     pub server_pid: Option<u32>,
+    /// Idle connections held beside the active ones.
+    #[serde(default)]
+    pub idle: u64,
+    /// The server's open sockets at the window's end.
+    #[serde(default)]
+    pub server_sockets: Option<u64>,
 }
 
 /// The transport of rows written before the column existed.
@@ -186,11 +194,11 @@ pub fn summarise(records: &[CellRecord]) -> Vec<CellSummary> {
 
 /// What makes two rows the same cell: everything but the round and the
 /// figures.
-pub type CellKey = (String, String, String, String, u64, u64, u64);
+pub type CellKey = (String, String, String, String, u64, u64, u64, u64);
 
 impl CellRecord {
     /// The cell this row measured: engine, transport, service, work,
-    /// connections, pipeline, size.
+    /// connections, pipeline, size, idle connections.
     pub fn cell_key(&self) -> CellKey {
         (
             self.engine.clone(),
@@ -200,6 +208,7 @@ impl CellRecord {
             self.connections,
             self.pipeline,
             self.size,
+            self.idle,
         )
     }
 
@@ -297,6 +306,8 @@ pub(crate) mod tests {
             load_core_cpu_s: None,
             beside: None,
             server_pid: None,
+            idle: 0,
+            server_sockets: None,
         }
     }
 

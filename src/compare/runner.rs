@@ -277,7 +277,13 @@ impl Servers {
 /// starts), and pin this process to core 0 with `--pin`.
 pub fn prepare_client(config: &CompareConfig, cells: &[Cell]) -> io::Result<()> {
     // Raised here, before any server starts, so the servers inherit it.
-    let most = cells.iter().map(|cell| cell.connections).max().unwrap_or(1);
+    // Side by side, two runs hold their connections at once.
+    let most = cells
+        .iter()
+        .map(|cell| cell.connections + cell.idle)
+        .max()
+        .unwrap_or(1)
+        * if config.side_by_side { 2 } else { 1 };
     crate::load::ensure_descriptors(most)?;
     if config.pin {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

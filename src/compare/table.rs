@@ -63,13 +63,18 @@ fn cells_of(cell: &CellSummary) -> Vec<String> {
 }
 
 /// The columns that say which cell a line is: engine, service, work,
-/// connections, pipeline depth, request size.
+/// connections (with the idle ones held beside them, if any), pipeline
+/// depth, request size.
 fn cell_columns(record: &CellRecord) -> Vec<String> {
+    let connections = match record.idle {
+        0 => record.connections.to_string(),
+        idle => format!("{}+{idle} idle", record.connections),
+    };
     vec![
         record.engine.clone(),
         record.service.clone(),
         record.work.clone(),
-        record.connections.to_string(),
+        connections,
         record.pipeline.to_string(),
         record.size.to_string(),
     ]

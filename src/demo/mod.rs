@@ -20,6 +20,7 @@ pub mod backlog;
 pub mod blocking_work;
 pub mod framing;
 pub mod half_close;
+pub mod idle_connections;
 pub mod iterative_vs_concurrent;
 pub mod multi_loop;
 pub mod partial_io;
@@ -40,7 +41,7 @@ pub struct DemoInfo {
 
 /// Every demo, in the order a lecture would use them; each summary fits
 /// the screen beside the longest name (`sockbench demo --list`).
-pub const DEMOS: [DemoInfo; 12] = [
+pub const DEMOS: [DemoInfo; 13] = [
     DemoInfo {
         name: "iterative-vs-concurrent",
         summary: "an idle client blocks iterative; the others answer",
@@ -89,6 +90,10 @@ pub const DEMOS: [DemoInfo; 12] = [
         name: "readiness-vs-completion",
         summary: "reactor's readiness vs uring's completions, syscalls",
     },
+    DemoInfo {
+        name: "idle-connections",
+        summary: "5,000 idle connections: CPU per request, poll vs epoll",
+    },
 ];
 
 /// `sockbench demo --list`: one line per demo, name then summary.
@@ -119,6 +124,7 @@ pub fn run(name: &str, out: &mut dyn Write) -> io::Result<()> {
         "readiness-vs-completion" => {
             readiness_vs_completion::run(&Default::default(), out).map(drop)
         }
+        "idle-connections" => idle_connections::run(&Default::default(), out).map(drop),
         _ => {
             let names: Vec<&str> = DEMOS.iter().map(|d| d.name).collect();
             Err(io::Error::new(
