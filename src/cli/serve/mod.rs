@@ -41,7 +41,7 @@ const TCP_ONLY_FLAGS: [&str; 17] = [
 /// Options of `sockbench serve`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  sockbench serve --engine iterative --service upper      # then: nc 127.0.0.1 7000
+  sockbench serve --engine iterative --service upper      # then: sockbench talk 127.0.0.1:7000
   sockbench serve --engine reactor --service http --addr 127.0.0.1:0
   sockbench serve --engine threaded --service echo --work sleep:1ms
   sockbench serve --engine offload --service echo --work sleep:1ms --workers 64
