@@ -36,6 +36,7 @@ pub mod nonblocking;
 pub mod offload;
 pub mod pool;
 pub mod reactor;
+pub mod readiness;
 pub mod ring;
 pub mod threaded;
 pub mod udp_common;
