@@ -595,6 +595,7 @@ macro_rules! over_transports {
                     if crate::util::is_unavailable($engine) {
                         return;
                     }
+                    let _table = crate::util::hold_descriptor_table($engine);
                     crate::$body(crate::util::Case {
                         engine: $engine,
                         transport: crate::util::Transport::$transport,
@@ -646,6 +647,14 @@ conformance! {
     pool: Pool => [
         serves_200_held_open_clients_at_once,
         pool_makes_next_client_wait_for_a_free_worker,
+        end_of_stream_right_behind_data_is_seen,
+    ];
+    select: Select => [
+        serves_200_held_open_clients_at_once,
+        end_of_stream_right_behind_data_is_seen,
+    ];
+    poll: Poll => [
+        serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
     ];
     reactor: Reactor => [
