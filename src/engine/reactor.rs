@@ -88,7 +88,7 @@ use crate::trace_line;
 const LISTENER: Token = Token(usize::MAX);
 /// Woken from another thread: to stop, or (`offload`) because work is done.
 /// mio allows one waker per poller, so both share it.
-pub(super) const WAKER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 1);
 
 /// Size of the loop's single read buffer.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
