@@ -18,9 +18,10 @@
 //!   blind at and above `FD_SETSIZE`;
 //! - `poll.rs`: `poll(2)` over a `pollfd` array, level-triggered.
 //!
-//! The loop is generic over its backend (static dispatch): the `reactor`
-//! compiles to the same code as before the trait existed, with no call
-//! through a pointer and no copy of an event.
+//! The loop is generic over its backend (static dispatch): no call through
+//! a pointer and no copy of an event, and the `reactor`'s turn compiles as
+//! it did before the trait existed (`Reactor::run`, `take_turn`, `drive`
+//! and `close` are the same size in the release binary, within 3 bytes).
 //!
 //! Edge or level: an edge-triggered backend reports a socket once per
 //! change, a level-triggered one on every wait while it stays ready. The
