@@ -10,7 +10,7 @@
 //!   kernel; `poll(2)` is handed the whole array on every call, and the
 //!   kernel checks every entry. With 10,000 idle connections beside 100
 //!   busy ones, each wait passes and scans 10,100 entries to find a few
-//!   ready ones, and so does [`PollFds::wait`] after it: the cost per
+//!   ready ones, and so does `PollFds::wait` after it: the cost per
 //!   request grows with the connections held, not with the work done.
 //!   That is why epoll exists (`compare --scenario idle` measures it).
 //! - **Level-triggered.** `poll` reports a socket on every call while it

@@ -11,7 +11,7 @@
 //!   descriptor number. `select(2)` overwrites the sets it is given with
 //!   the answer, so each wait hands the kernel fresh copies of the
 //!   interest sets, the kernel checks every descriptor up to the highest,
-//!   and [`FdSets::wait`] then scans every bit again to find the ready
+//!   and `FdSets::wait` then scans every bit again to find the ready
 //!   ones. Idle connections cost on every call: that is why epoll exists.
 //! - **Level-triggered**, like `poll.rs`: a socket is reported on every
 //!   call while it stays ready (the loop's rules cover it, `readiness.rs`
@@ -19,7 +19,7 @@
 //! - **`FD_SETSIZE`.** The bitmap has 1,024 bits: `select` cannot watch
 //!   descriptor 1,024 or above, and writing its bit would write past the
 //!   set (memory corruption). A connection that gets such a descriptor is
-//!   refused ([`FdSets::watch`] says why) and closed by the loop, which
+//!   refused (`FdSets::watch` says why) and closed by the loop, which
 //!   serves the others on. `poll(2)` has no such limit.
 //!
 //! Bookkeeping: `read` and `write` are the interest sets, `tokens` the
