@@ -1,6 +1,6 @@
 //! sockbench: the socket-programming lecture, made real and measurable.
 //!
-//! One sans-IO [`service::Service`] per protocol, six interchangeable server
+//! One sans-IO [`service::Service`] per protocol, eight interchangeable server
 //! engines that run any of them, a load generator that drives them, and a
 //! comparison that turns the difference between concurrency models into
 //! numbers, tables and plots.
@@ -17,8 +17,10 @@
 //!   same functions `tests/conformance.rs` and `tests/hardening.rs` run
 //!   against every engine.
 //! - [`engine`]: one file per concurrency model (`iterative`, `threaded`,
-//!   `pool`, `reactor`, `offload`, `uring`, and the UDP pair), plus what
-//!   they share, so that no engine imports another: the kit
+//!   `pool`, `select`, `poll`, `reactor`, `offload`, `uring`, and the UDP
+//!   pair), plus what they share, so that no engine imports another: the
+//!   readiness loop's backends ([`engine::readiness`]: `select`, `poll`
+//!   and `reactor` are one loop over three waiting calls), the kit
 //!   ([`engine::kit`]: accept back-off, the connection cap, panic
 //!   containment, the event loops' deadlines, the `--trace` sink), listener
 //!   setup ([`engine::listener`]), simulated work and the pool that pays it

@@ -19,6 +19,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use sockbench::check::{self, hostile};
+use sockbench::engine::kit::{TraceCapture, TraceSink};
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::{EngineConfig, ListenAddr, ListenOptions, Work};
 use sockbench::service::ServiceKind::{Discard, Echo, Fixed16, Frame, Hello, Http, Upper};
@@ -218,6 +219,41 @@ fn end_of_stream_right_behind_data_is_seen(case: Case) {
     let reply = quick.read_to_end_with_timeout().expect("echo, then EOF");
     assert_eq!(reply, b"data");
     slow.assert_reads(b"slow");
+}
+
+// ---------------------------------------------------------------- readiness loops
+
+/// A readiness loop asks for `WRITABLE` only while output is queued: a
+/// level-triggered backend (`select`, `poll`) would otherwise report an
+/// idle socket's free send buffer on every wait, and the loop would spin.
+/// Small echoes are written whole at once, so three round trips leave
+/// readable events in the trace and not one writable event.
+fn readiness_loop_never_waits_for_writable_with_nothing_queued(case: Case) {
+    let capture = TraceCapture::default();
+    let config = EngineConfig {
+        trace: true,
+        trace_to: TraceSink::Capture(capture.clone()),
+        ..EngineConfig::default()
+    };
+    let server = case.serve_with(service::build(Echo, ServiceLimits::default()), config);
+    let mut client = server.connect();
+    for message in [&b"one"[..], b"two", b"six"] {
+        client.write_all(message).unwrap();
+        client.assert_reads(message);
+    }
+    let lines = capture.take_lines();
+    let readable = lines
+        .iter()
+        .filter(|line| line.contains("readable"))
+        .count();
+    assert!(
+        readable >= 2,
+        "{case:?}: too few readable events: {lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|line| line.contains("writable")),
+        "{case:?}: writable events with nothing queued: {lines:?}"
+    );
 }
 
 // ---------------------------------------------------------------- concurrency
@@ -476,6 +512,7 @@ macro_rules! over_transports {
                     if crate::util::is_unavailable($engine) {
                         return;
                     }
+                    let _table = crate::util::hold_descriptor_table($engine);
                     crate::$body(crate::util::Case {
                         engine: $engine,
                         transport: crate::util::Transport::$transport,
@@ -530,9 +567,20 @@ conformance! {
         pool_makes_next_client_wait_for_a_free_worker,
         end_of_stream_right_behind_data_is_seen,
     ];
+    select: Select => [
+        serves_200_held_open_clients_at_once,
+        end_of_stream_right_behind_data_is_seen,
+        readiness_loop_never_waits_for_writable_with_nothing_queued,
+    ];
+    poll: Poll => [
+        serves_200_held_open_clients_at_once,
+        end_of_stream_right_behind_data_is_seen,
+        readiness_loop_never_waits_for_writable_with_nothing_queued,
+    ];
     reactor: Reactor => [
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
+        readiness_loop_never_waits_for_writable_with_nothing_queued,
     ];
     reactor_x2: Reactor x 2 => [
         serves_200_held_open_clients_at_once,

@@ -45,18 +45,26 @@ fn tcp(engine: EngineKind) -> Case {
 // ---------------------------------------------------------------------
 
 const SLOWLORIS_CLIENTS: usize = 500;
+/// `select`'s slowloris clients: each costs this process three descriptors
+/// (its end, the trickler's clone, the server's end), and `select` watches
+/// none at or above `FD_SETSIZE` (1,024).
+const SELECT_SLOWLORIS_CLIENTS: usize = 250;
 const SLOW_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// 500 clients trickling an HTTP header one byte at a time do not stop a
-/// normal client being served while they are still connected, and every
-/// one of them is dropped by the request timeout.
+/// 500 clients (250 for `select`) trickling an HTTP header one byte at a
+/// time do not stop a normal client being served while they are still
+/// connected, and every one of them is dropped by the request timeout.
 fn slowloris_is_dropped_and_others_served(case: Case) {
     raise_fd_limit();
+    let clients = match case.engine {
+        EngineKind::Select => SELECT_SLOWLORIS_CLIENTS,
+        _ => SLOWLORIS_CLIENTS,
+    };
     let config = EngineConfig {
         request_timeout: SLOW_REQUEST_TIMEOUT,
         // The pool ties a worker to each connection: give it one per client,
         // or the slow clients would hold every worker (see RELIABILITY.md).
-        workers: SLOWLORIS_CLIENTS + 8,
+        workers: clients + 8,
         ..EngineConfig::default()
     };
     let server = case.serve_with(
@@ -65,7 +73,7 @@ fn slowloris_is_dropped_and_others_served(case: Case) {
     );
     // `sockbench check`'s slow-clients check: a normal client is served
     // while they are all connected; they keep trickling meanwhile.
-    let mut slow = hostile::slow_clients(server.addr(), ServiceKind::Http, SLOWLORIS_CLIENTS)
+    let mut slow = hostile::slow_clients(server.addr(), ServiceKind::Http, clients)
         .unwrap_or_else(|failure| panic!("{failure}"));
     // Every slow client is dropped: its read sees end of stream or a reset
     // (the server may close while trickled bytes are unread).
@@ -684,6 +692,8 @@ macro_rules! per_engine {
                     if crate::util::is_unavailable(sockbench::engine::EngineKind::$engine) {
                         return;
                     }
+                    let _table =
+                        crate::util::hold_descriptor_table(sockbench::engine::EngineKind::$engine);
                     super::$body(super::Case {
                         loops: $loops,
                         ..super::tcp(sockbench::engine::EngineKind::$engine)
@@ -705,6 +715,16 @@ per_engine!(Threaded: slowloris_is_dropped_and_others_served, never_reading_clie
 per_engine!(Pool: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
     panic_in_one_connection_is_contained, never_reading_clients_keep_rss_bounded,
+    idle_connection_is_dropped, connection_cap_closes_extra_clients);
+per_engine!(Select: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
+    truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
+    panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
+    sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
+    idle_connection_is_dropped, connection_cap_closes_extra_clients);
+per_engine!(Poll: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
+    truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,
+    panic_in_one_connection_is_contained, emfile_backs_off_and_recovers,
+    sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded,
     idle_connection_is_dropped, connection_cap_closes_extra_clients);
 per_engine!(Reactor: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others, garbage_into_every_service,
     truncated_frame_is_closed, reset_mid_response_ends_only_that_connection,

@@ -33,7 +33,8 @@ pub const IDLE_COUNTS: [usize; 3] = [0, 1_000, 10_000];
 /// The servers: the readiness family (`select`, `poll`, epoll through
 /// mio), completions (`uring`), and a thread per connection.
 pub const CONTENDERS: &[Contender] = &[
-    // TODO(integrator): Contender::Engine(EngineKind::Select), Contender::Engine(EngineKind::Poll),
+    Contender::Engine(EngineKind::Select),
+    Contender::Engine(EngineKind::Poll),
     Contender::Engine(EngineKind::Reactor),
     Contender::Engine(EngineKind::Uring),
     Contender::Engine(EngineKind::Threaded),

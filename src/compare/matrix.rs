@@ -47,9 +47,8 @@ impl fmt::Display for Transport {
 /// The servers that can watch fewer descriptors than a process may open,
 /// and how many: `select(2)`'s `fd_set` holds descriptors below
 /// `FD_SETSIZE` only.
-const DESCRIPTOR_LIMITS: &[(Contender, usize)] = &[
-    // TODO(integrator): (Contender::Engine(EngineKind::Select), FD_SETSIZE),
-];
+const DESCRIPTOR_LIMITS: &[(Contender, usize)] =
+    &[(Contender::Engine(EngineKind::Select), libc::FD_SETSIZE)];
 
 /// One row of the comparison: an engine, the reactor over two cores, or a
 /// reference server.
@@ -173,12 +172,14 @@ impl Contender {
 
     /// `true` when this server multiplexes connections on a few threads, so
     /// 10,000 connections cost it descriptors and memory, not 10,000 threads
-    /// or a 10,000-deep queue.
+    /// or a 10,000-deep queue. (Not `select`: it watches no descriptor at
+    /// or above `FD_SETSIZE`, 1,024.)
     pub fn holds_many_connections(self) -> bool {
         matches!(
             self,
-            Contender::Engine(EngineKind::Reactor | EngineKind::Offload | EngineKind::Uring)
-                | Contender::ReactorX2
+            Contender::Engine(
+                EngineKind::Poll | EngineKind::Reactor | EngineKind::Offload | EngineKind::Uring
+            ) | Contender::ReactorX2
                 | Contender::PreforkX2
                 | Contender::Tokio
                 | Contender::EpollRaw
@@ -524,12 +525,12 @@ mod tests {
         assert!(err.contains("epoll-raw"), "{err}");
     }
 
-    /// The default matrix is 8 servers × 4 connection counts; only offload
+    /// The default matrix is 10 servers × 4 connection counts; only offload
     /// (the reactor, without work) is left out.
     #[test]
     fn default_matrix_has_one_cell_per_server_and_connection_count() {
         let matrix = MatrixSpec::default_run().cells();
-        assert_eq!(matrix.cells.len(), 8 * 4);
+        assert_eq!(matrix.cells.len(), 10 * 4);
         // Only offload, which without work is the reactor.
         assert_eq!(matrix.left_out.len(), 1, "{:?}", matrix.left_out);
         assert!(matrix.left_out[0].starts_with("offload with service echo and work none"));
@@ -552,9 +553,9 @@ mod tests {
             ..MatrixSpec::default_run()
         };
         let matrix = spec.cells();
-        // 5 engines x 3 transports + (reactor-x2 + 2 references) x 2
+        // 7 engines x 3 transports + (reactor-x2 + 2 references) x 2
         // transports, 4 counts each (offload without work is left out).
-        assert_eq!(matrix.cells.len(), (5 * 3 + 3 * 2) * 4);
+        assert_eq!(matrix.cells.len(), (7 * 3 + 3 * 2) * 4);
         assert!(matrix
             .left_out
             .iter()

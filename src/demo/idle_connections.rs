@@ -27,8 +27,7 @@ use crate::service::ServiceKind;
 use crate::sys::process::{ServerProcess, READY_TIMEOUT, STOP_TIMEOUT};
 
 /// The engine that scans every descriptor on every call.
-// TODO(integrator): EngineKind::Poll
-const SCANNING: EngineKind = EngineKind::Threaded;
+const SCANNING: EngineKind = EngineKind::Poll;
 
 /// The scanning engine, then the one that does not scan.
 const ENGINES: [EngineKind; 2] = [SCANNING, EngineKind::Reactor];

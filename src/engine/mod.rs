@@ -5,12 +5,17 @@
 //! | `iterative` | one client at a time, served to completion (blocking)   |
 //! | `threaded`  | one OS thread per connection (blocking)                 |
 //! | `pool`      | fixed worker threads fed through a bounded channel      |
-//! | `reactor`   | one thread, a hand-rolled mio readiness loop            |
+//! | `select`    | the reactor's loop, waiting in `select(2)` (`fd_set`s)  |
+//! | `poll`      | the reactor's loop, waiting in `poll(2)` (`pollfd`s)    |
+//! | `reactor`   | one thread, a hand-rolled mio readiness loop (epoll)    |
 //! | `offload`   | the reactor loop, slow work paid by a thread pool       |
 //! | `uring`     | one thread, one io_uring: completions, not readiness    |
 //!
 //! `reactor` and `offload` can also run several loops side by side
 //! ([`start_loops`], `--loops N`), one per listener, sharing nothing.
+//! `select`, `poll` and `reactor` are one loop (`reactor.rs`) over three
+//! ways to wait ([`readiness::Backend`]): their own files hold only the
+//! waiting call and its bookkeeping.
 //!
 //! Engines own I/O and nothing else: what the bytes mean is the business of
 //! a [`Service`]; what to keep between reads, and when a connection may be
@@ -34,9 +39,12 @@ pub mod kit;
 pub mod listener;
 pub mod nonblocking;
 pub mod offload;
+pub mod poll;
 pub mod pool;
 pub mod reactor;
+pub mod readiness;
 pub mod ring;
+pub mod select;
 pub mod threaded;
 pub mod udp_common;
 pub mod udp_iterative;
@@ -58,6 +66,12 @@ pub enum EngineKind {
     Threaded,
     /// A fixed pool of worker threads fed by a bounded channel.
     Pool,
+    /// The reactor's loop waiting in `select(2)`: the lecture's first
+    /// readiness server, blind at and above `FD_SETSIZE`.
+    Select,
+    /// The reactor's loop waiting in `poll(2)`: no descriptor limit, but
+    /// the whole array passed and scanned on every call.
+    Poll,
     /// A single-threaded mio readiness loop (select() done right).
     Reactor,
     /// The reactor loop, with each request's work paid by a thread pool.
@@ -69,10 +83,12 @@ pub enum EngineKind {
 
 impl EngineKind {
     /// Every engine, in the order tables list them.
-    pub const ALL: [EngineKind; 6] = [
+    pub const ALL: [EngineKind; 8] = [
         EngineKind::Iterative,
         EngineKind::Threaded,
         EngineKind::Pool,
+        EngineKind::Select,
+        EngineKind::Poll,
         EngineKind::Reactor,
         EngineKind::Offload,
         EngineKind::Uring,
@@ -84,6 +100,8 @@ impl EngineKind {
             EngineKind::Iterative => "iterative",
             EngineKind::Threaded => "threaded",
             EngineKind::Pool => "pool",
+            EngineKind::Select => "select",
+            EngineKind::Poll => "poll",
             EngineKind::Reactor => "reactor",
             EngineKind::Offload => "offload",
             EngineKind::Uring => "uring",
@@ -206,6 +224,8 @@ pub fn start(
         EngineKind::Iterative => iterative::spawn(listener, service, config),
         EngineKind::Threaded => threaded::spawn(listener, service, config),
         EngineKind::Pool => pool::spawn(listener, service, config),
+        EngineKind::Select => select::spawn(listener, service, config),
+        EngineKind::Poll => poll::spawn(listener, service, config),
         EngineKind::Reactor => reactor::spawn(listener, service, config),
         EngineKind::Offload => offload::spawn(listener, service, config),
         EngineKind::Uring => uring::spawn(listener, service, config),
@@ -237,6 +257,9 @@ pub fn loops_refusal(kind: EngineKind) -> String {
         EngineKind::Uring => {
             "--loops applies to the mio event loops (reactor, offload): uring runs one ring on one thread".to_string()
         }
+        EngineKind::Select | EngineKind::Poll => format!(
+            "--loops applies to the mio event loops (reactor, offload): {kind} is the lecture's one loop over {kind}(2)"
+        ),
         _ => format!(
             "--loops applies to the event-loop engines (reactor, offload), not {kind}: its threads already share one listener"
         ),

@@ -1,11 +1,13 @@
 //! Non-blocking (mio) counterparts of [`Listener`] and [`Stream`], for the
-//! readiness loop: the same TCP-or-Unix choice, registered with a `Poll`.
+//! readiness loop: the same TCP-or-Unix choice, registered with a `Poll`,
+//! or watched by its descriptor (`select`, `poll`).
 //!
 //! Nothing here decides anything; it only forwards each call to the TCP or
 //! Unix socket underneath, so `reactor.rs` can be read without the noise.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
 
 use super::listener::{Listener, UnixPathGuard};
 use crate::io_util::forward_source;
@@ -90,6 +92,24 @@ impl Write for NbStream {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl AsRawFd for NbListener {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            NbListener::Tcp(l) => l.as_raw_fd(),
+            NbListener::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+}
+
+impl AsRawFd for NbStream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            NbStream::Tcp(s) => s.as_raw_fd(),
+            NbStream::Unix(s) => s.as_raw_fd(),
+        }
     }
 }
 

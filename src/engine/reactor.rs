@@ -5,6 +5,12 @@
 //! each answer does only what will not block: accept, read, write. Nothing
 //! waits for a slow client, so one thread holds thousands of connections.
 //!
+//! How the loop asks is its backend ([`Backend`], `readiness.rs`): epoll
+//! through mio for `reactor` and `offload`; `select.rs` and `poll.rs` run
+//! this same loop over `select(2)` and `poll(2)`, and hold only their
+//! waiting call and its bookkeeping. The loop is generic over the backend,
+//! so the reactor pays nothing for the choice.
+//!
 //! How to read it, top to bottom:
 //! 1. [`spawn`] builds a [`Reactor`] and runs [`Reactor::run`], the loop
 //!    (with `--loops N`, [`spawn_loops`] builds N and runs each on a thread).
@@ -23,6 +29,8 @@
 //!   about that socket again. One Linux-specific shortcut, explained where
 //!   it is taken: a short read already proves the queue empty, unless the
 //!   peer has closed (its end of stream may be waiting behind the bytes).
+//!   `select` and `poll` report levels, not edges: a socket still ready is
+//!   reported again, so draining is never wrong for them, only sooner.
 //! - **Keep partial writes.** `write` may take only part of the buffer; the
 //!   rest stays queued and is flushed when the socket is `WRITABLE` again.
 //!   (mio's own example turns a short write into an error; we do not.)
@@ -33,9 +41,11 @@
 //!   it still has data it goes to the back of a ready queue, so one busy
 //!   client cannot starve the others.
 //! - **One read buffer**, owned by the loop: an idle connection holds none.
-//! - **Never spin.** `poll` blocks until something happens or the next
+//! - **Never spin.** The wait blocks until something happens or the next
 //!   timeout check is due (every few seconds); it returns at once only
-//!   while the ready queue has work.
+//!   while the ready queue has work. Interest is `WRITABLE` only while
+//!   output is queued: a level-triggered backend would otherwise report
+//!   an idle socket's free send buffer on every wait.
 //! - **Every wait is bounded.** Idle connections and half-sent requests
 //!   (slowloris) are closed by a periodic sweep; past `max_connections`,
 //!   new clients are closed at once.
@@ -60,12 +70,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::event::Event;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Interest, Token};
 use slab::Slab;
 
 use super::kit::{contained, CapacityLog, Deadlines, Trace};
 use super::nonblocking::{NbListener, NbStream};
+use super::readiness::{Backend, Epoll, Readiness, Wake};
 use super::work::{Job, Pool};
 use super::{EngineConfig, Listener, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
@@ -84,8 +94,6 @@ const WAKER: Token = Token(usize::MAX - 1);
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Reads one connection may do per turn before others get theirs.
 const READS_PER_TURN: usize = 16;
-/// Readiness events handled per `poll` call.
-const EVENTS_CAPACITY: usize = 1024;
 
 /// Start the reactor on its own thread.
 pub fn spawn(
@@ -114,14 +122,29 @@ pub fn spawn_loops(
     config: EngineConfig,
     site: WorkSite,
 ) -> io::Result<Server> {
-    let Some(first) = listeners.first() else {
-        return Err(io::Error::other("a reactor needs at least one listener"));
-    };
-    let local_addr = first.local_addr()?;
     let name = match site {
         WorkSite::Loop => "reactor",
         WorkSite::Pool => "offload",
     };
+    spawn_on::<Epoll>(name, listeners, service, config, site)
+}
+
+/// Start engine `name`: one loop per listener, each waiting through its
+/// own backend `B` (epoll for `reactor` and `offload`; `select.rs` and
+/// `poll.rs` start theirs here too).
+pub(super) fn spawn_on<B: Backend>(
+    name: &'static str,
+    listeners: Vec<Listener>,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+    site: WorkSite,
+) -> io::Result<Server> {
+    let Some(first) = listeners.first() else {
+        return Err(io::Error::other(format!(
+            "{name} needs at least one listener"
+        )));
+    };
+    let local_addr = first.local_addr()?;
     let count = listeners.len();
     let stop_requested = Arc::new(AtomicBool::new(false));
     let mut reactors = Vec::with_capacity(count);
@@ -131,8 +154,8 @@ pub fn spawn_loops(
             1 => name.to_string(),
             _ => format!("{name} {index}"),
         };
-        let mut reactor = Reactor::new(listener, Arc::clone(&service), config.clone(), label)?;
-        let waker = Arc::new(Waker::new(reactor.poll.registry(), WAKER)?);
+        let mut reactor = Reactor::<B>::new(listener, Arc::clone(&service), config.clone(), label)?;
+        let waker = reactor.backend.waker(WAKER)?;
         // With no work there is nothing to hand off: offload is the reactor.
         if site == WorkSite::Pool && config.work != super::Work::None {
             reactor.pool = Some(Pool::start(
@@ -149,7 +172,7 @@ pub fn spawn_loops(
         stop_requested.store(true, Ordering::Relaxed);
         for waker in &wakers {
             if let Err(err) = waker.wake() {
-                log::warn!("cannot wake the reactor to stop it: {err}");
+                log::warn!("cannot wake the {name} loop to stop it: {err}");
             }
         }
     };
@@ -159,7 +182,7 @@ pub fn spawn_loops(
 /// Run the first loop on this thread and the others on threads of their
 /// own; when all have stopped, say how many connections each one served
 /// (the kernel's `SO_REUSEPORT` balancing, made visible).
-fn run_loops(mut reactors: Vec<Reactor>) -> io::Result<()> {
+fn run_loops<B: Backend>(mut reactors: Vec<Reactor<B>>) -> io::Result<()> {
     if reactors.len() == 1 {
         return reactors.remove(0).run().map(|_| ());
     }
@@ -198,33 +221,6 @@ fn run_loops(mut reactors: Vec<Reactor>) -> io::Result<()> {
     results
         .into_iter()
         .try_for_each(|result| result.map(|_| ()))
-}
-
-/// What the waiting call reported for one connection: all the loop reads
-/// of an event, so that `poll()` or `select()` could report it as well as
-/// mio's epoll does.
-#[derive(Debug, Clone, Copy)]
-struct Readiness {
-    is_readable: bool,
-    is_writable: bool,
-    /// The peer closed its writing side.
-    is_read_closed: bool,
-    /// The peer closed its reading side.
-    is_write_closed: bool,
-    /// The socket has an error to collect (the next read or write says it).
-    is_error: bool,
-}
-
-impl Readiness {
-    fn of(event: &Event) -> Readiness {
-        Readiness {
-            is_readable: event.is_readable(),
-            is_writable: event.is_writable(),
-            is_read_closed: event.is_read_closed(),
-            is_write_closed: event.is_write_closed(),
-            is_error: event.is_error(),
-        }
-    }
 }
 
 /// One connection: its socket, its protocol state, and what we know of its
@@ -266,14 +262,15 @@ impl Connection {
     }
 }
 
-/// A self-contained readiness loop: its own poller, connections and buffer.
-/// Several could run side by side, one per core.
-struct Reactor {
+/// A self-contained readiness loop: its own backend (the waiting call),
+/// connections and buffer. Several could run side by side, one per core.
+struct Reactor<B: Backend> {
     /// `reactor`, or `reactor 1` when there are several loops: the name
     /// `--trace` prints.
     label: String,
     trace: Trace,
-    poll: Poll,
+    /// How the loop waits: epoll (mio), `poll(2)` or `select(2)`.
+    backend: B,
     /// `None` once stopping: no new connections.
     listener: Option<NbListener>,
     connections: Slab<Connection>,
@@ -296,23 +293,22 @@ struct Reactor {
     accepted: u64,
 }
 
-impl Reactor {
-    /// Register the listener with a new poller.
+impl<B: Backend> Reactor<B> {
+    /// Register the listener with a new backend.
     fn new(
         listener: Listener,
         service: Arc<dyn Service>,
         config: EngineConfig,
         label: String,
     ) -> io::Result<Self> {
-        let poll = Poll::new()?;
+        let mut backend = B::new()?;
         let mut listener = NbListener::from_listener(listener)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        backend.register(&mut listener, LISTENER, Interest::READABLE)?;
         let now = Instant::now();
         Ok(Reactor {
             label,
             trace: Trace::new(config.trace, &config.trace_to),
-            poll,
+            backend,
             listener: Some(listener),
             connections: Slab::new(),
             ready: VecDeque::new(),
@@ -331,23 +327,24 @@ impl Reactor {
     /// The event loop. Returns once stopped and every connection is closed,
     /// with how many connections it accepted.
     fn run(mut self) -> io::Result<u64> {
-        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut events = B::new_events();
         loop {
-            // The waiting call and its bookkeeping: the one mio-specific
-            // part of a turn. Another way to wait would report the same
-            // tokens and `Readiness`; the rest of the loop would not change.
-            if let Err(err) = self.poll.poll(&mut events, self.poll_timeout()) {
+            // The waiting call and its bookkeeping: the one part of a turn
+            // that is the backend's (epoll, `poll(2)` or `select(2)`). Each
+            // reports the same tokens and `Readiness`; the rest of the loop
+            // is the same for all.
+            if let Err(err) = self.backend.wait(&mut events, self.poll_timeout()) {
                 if interrupted(&err) {
                     continue; // A signal arrived; nothing happened to our sockets.
                 }
                 return Err(err);
             }
             self.now = Instant::now();
-            for event in events.iter() {
-                match event.token() {
+            for (token, readiness) in B::ready(&events) {
+                match token {
                     LISTENER => self.accept_all(),
                     WAKER => self.handle_wake(),
-                    token => self.handle_event(token, Readiness::of(event)),
+                    token => self.handle_event(token, readiness),
                 }
             }
             self.run_ready_queue();
@@ -359,13 +356,13 @@ impl Reactor {
         }
     }
 
-    /// How long `poll` may block: until the next scheduled check, unless
+    /// How long the wait may block: until the next scheduled check, unless
     /// queued work is waiting.
-    fn poll_timeout(&self) -> Option<Duration> {
+    fn poll_timeout(&self) -> Duration {
         if !self.ready.is_empty() {
-            return Some(Duration::ZERO); // Work is queued: just collect new events.
+            return Duration::ZERO; // Work is queued: just collect new events.
         }
-        Some(self.deadlines.wait(Instant::now()))
+        self.deadlines.wait(Instant::now())
     }
 
     /// Accept every waiting connection (drain the listener's readiness).
@@ -399,10 +396,10 @@ impl Reactor {
         }
     }
 
-    /// Take the listener out of the poller for the back-off after `err`.
+    /// Take the listener out of the backend for the back-off after `err`.
     fn pause_accept(&mut self, err: &io::Error) {
         if let Some(listener) = &mut self.listener {
-            if let Err(err) = self.poll.registry().deregister(listener) {
+            if let Err(err) = self.backend.deregister(listener) {
                 log::warn!("cannot pause the listener: {err}");
             }
             self.deadlines.accept_failed(err, self.now);
@@ -419,8 +416,7 @@ impl Reactor {
             return;
         };
         match self
-            .poll
-            .registry()
+            .backend
             .register(listener, LISTENER, Interest::READABLE)
         {
             Ok(()) => self.accept_all(),
@@ -434,8 +430,7 @@ impl Reactor {
         let entry = self.connections.vacant_entry();
         let token = Token(entry.key());
         if let Err(err) = self
-            .poll
-            .registry()
+            .backend
             .register(&mut stream, token, Interest::READABLE)
         {
             log::warn!("{peer}: cannot register connection: {err}");
@@ -539,8 +534,10 @@ impl Reactor {
         conn.timers
             .note_partial(conn.session.has_partial_request(), self.now);
         // The turn's budget ran out (or writing relieved backpressure) with
-        // data still unread. Readiness is not reported twice, so remember
-        // the connection ourselves: it gets another turn after the others.
+        // data still unread. Epoll does not report readiness twice, so
+        // remember the connection ourselves: it gets another turn after the
+        // others (`select` and `poll` would report it again; the queue
+        // keeps one order for every backend).
         if result.is_ok() && conn.may_read(high_water) && !conn.is_read_drained && !conn.is_queued {
             conn.is_queued = true;
             self.ready.push_back(token);
@@ -574,18 +571,19 @@ impl Reactor {
             (Some(only), None) | (None, Some(only)) => only,
             // Neither: the connection is closing and flushed (is_done), or
             // its work is out; the registration stays as it is meanwhile.
+            // (Work is out only in `offload`, which waits through epoll:
+            // its edges do not report the unchanged interest again.)
             (None, None) => return Ok(()),
         };
         if wanted != conn.interest {
-            self.poll
-                .registry()
-                .reregister(&mut conn.stream, token, wanted)?;
+            self.backend.reregister(&mut conn.stream, token, wanted)?;
             conn.interest = wanted;
         }
         Ok(())
     }
 
-    /// Close a connection: deregister before dropping, as mio asks.
+    /// Close a connection: deregister before dropping, as mio asks (and as
+    /// `poll`'s and `select`'s sets need: the number is soon reused).
     fn close(&mut self, token: Token, why: &str) {
         let Some(mut conn) = self.connections.try_remove(token.0) else {
             return;
@@ -596,7 +594,7 @@ impl Reactor {
             self.label,
             token.0
         );
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.backend.deregister(&mut conn.stream);
         // Half-close first so the client reads a clean end of stream.
         let _ = conn.stream.shutdown(Shutdown::Write);
         if why != "done" {
@@ -658,7 +656,7 @@ impl Reactor {
             return;
         }
         if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+            let _ = self.backend.deregister(&mut listener);
         }
         let tokens: Vec<Token> = self.connections.iter().map(|(key, _)| Token(key)).collect();
         for token in tokens {
@@ -712,7 +710,8 @@ fn read_some(
                 // once the peer has closed: its end of stream may sit right
                 // behind these bytes, and no new edge would announce it.
                 // (Portable code always reads until `WouldBlock`, as mio
-                // advises.)
+                // advises. `select` and `poll` report a socket again while
+                // it stays readable, end of stream included: safe there too.)
                 conn.is_read_drained = n < buffer.len() && !conn.is_read_closed;
                 conn.session.handle_received(&buffer[..n])
             }

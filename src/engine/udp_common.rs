@@ -137,6 +137,12 @@ pub fn check_udp_engine(kind: EngineKind) -> io::Result<()> {
             io::ErrorKind::InvalidInput,
             "engine uring serves TCP and Unix streams only (UDP through io_uring is not built): use --engine reactor or --engine iterative with --udp",
         )),
+        EngineKind::Select | EngineKind::Poll => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "engine {kind} serves TCP and Unix streams only (its UDP loop is the reactor's): use --engine reactor or --engine iterative with --udp"
+            ),
+        )),
     }
 }
 

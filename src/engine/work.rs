@@ -10,7 +10,7 @@
 //!
 //! Or in a [`Pool`] of threads beside the loop (`offload`): the loop sends
 //! a [`Job`] per connection whose requests need work, and takes back the
-//! connection's token, through mio's `Waker`, once the work is paid.
+//! connection's token, through the loop's waker, once the work is paid.
 
 use std::fmt;
 use std::io;
@@ -21,7 +21,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use mio::{Token, Waker};
+use mio::Token;
+
+use super::readiness::Wake;
 
 /// What each answered request costs the thread that handles it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -117,7 +119,7 @@ pub struct Pool {
 impl Pool {
     /// Start `workers` threads paying `work` for each job; each completion
     /// is sent back and announced through `waker`.
-    pub fn start(workers: usize, work: Work, waker: Arc<Waker>) -> io::Result<Pool> {
+    pub fn start<W: Wake>(workers: usize, work: Work, waker: Arc<W>) -> io::Result<Pool> {
         // Unbounded, yet bounded in practice: a connection has at most one
         // job out (its reading pauses meanwhile), so there are never more
         // jobs than connections, and connections are capped.

@@ -21,7 +21,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -135,6 +135,39 @@ pub fn is_unavailable(engine: EngineKind) -> bool {
             eprintln!("skipped: {err}");
             true
         }
+    }
+}
+
+/// Every test in a test binary shares one descriptor table, and `select`
+/// cannot watch a descriptor at or above `FD_SETSIZE` (1,024): beside a
+/// test holding a thousand sockets, an in-process `select` server would be
+/// handed numbers it must refuse. So a `select` test runs alone, and every
+/// other test holds a share.
+static DESCRIPTOR_TABLE: RwLock<()> = RwLock::new(());
+
+/// Held for the length of one test: alone for `select`, shared otherwise.
+#[derive(Debug)]
+pub enum DescriptorTable {
+    /// No other test runs meanwhile.
+    Alone(RwLockWriteGuard<'static, ()>),
+    /// Other tests (not `select`'s) run meanwhile.
+    Shared(RwLockReadGuard<'static, ()>),
+}
+
+/// Take the process's descriptor table as a test of `engine` needs it (a
+/// failed test's panic does not keep the others from it).
+pub fn hold_descriptor_table(engine: EngineKind) -> DescriptorTable {
+    match engine {
+        EngineKind::Select => DescriptorTable::Alone(
+            DESCRIPTOR_TABLE
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        ),
+        _ => DescriptorTable::Shared(
+            DESCRIPTOR_TABLE
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        ),
     }
 }
 
