@@ -9,11 +9,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::live::{self, Dashboard, Live};
 use crate::load::source::SourceList;
-use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target};
+use crate::load::wire::http1::{Method, Url};
+use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target, WireRequest};
 use crate::service::ServiceKind;
 
 /// Options of `sockbench load`.
@@ -73,10 +74,47 @@ pub struct LoadArgs {
     #[arg(long, conflicts_with = "unix")]
     pub udp: bool,
 
-    /// Protocol to speak (echo, upper, frame or http; with --udp echo,
-    /// upper or length).
-    #[arg(long, value_enum, default_value = "echo")]
-    pub service: ServiceKind,
+    /// Protocol to speak: sockbench's own echo, upper, frame or http (with
+    /// --udp echo, upper or length), or a server it did not write: redis
+    /// (PING unless --command) or memcached (get key:{n} unless --command).
+    #[arg(long, default_value = "echo", value_parser = parse_load_service)]
+    pub service: LoadService,
+
+    /// Load any HTTP/1.1 server: http://HOST:PORT/PATH, HOST 127.0.0.1 (any
+    /// of 127.0.0.0/8), [::1] or localhost. Success is a 2xx; every other
+    /// status is counted by code, the first of each shown with its head.
+    #[arg(long, conflicts_with_all = ["addr", "unix", "udp", "service"])]
+    pub url: Option<String>,
+
+    /// With --url: GET, HEAD or POST.
+    #[arg(long, requires = "url", default_value = "GET", value_parser = parse_method)]
+    pub method: Method,
+
+    /// With --url: an extra request header 'Name: value' (repeatable).
+    #[arg(long = "header", value_name = "HEADER", requires = "url")]
+    pub headers: Vec<String>,
+
+    /// With --url and --method POST: the request body.
+    #[arg(long, requires = "url")]
+    pub body: Option<String>,
+
+    /// With --url: success is this status only [default: any 2xx].
+    #[arg(long, value_name = "CODE", requires = "url")]
+    pub expect_status: Option<u16>,
+
+    /// With --url: success needs exactly this body too.
+    #[arg(long, value_name = "TEXT", requires = "url")]
+    pub expect_body: Option<String>,
+
+    /// With --service redis or memcached: the command, {n} replaced by a
+    /// key number drawn from --keys ('GET k', 'SET k:{n} v'; memcached
+    /// 'get k:{n}', its keys set once before the run, or 'set k:{n} v').
+    #[arg(long)]
+    pub command: Option<String>,
+
+    /// With --service redis or memcached: how many key numbers {n} is drawn from.
+    #[arg(long, default_value_t = 1)]
+    pub keys: u64,
 
     /// Connections held open at once.
     #[arg(long, default_value_t = 1)]
@@ -182,21 +220,100 @@ pub struct LoadArgs {
     pub child: bool,
 }
 
+/// What `--service` names: one of sockbench's services, or a server it
+/// did not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadService {
+    /// sockbench's own.
+    Own(ServiceKind),
+    /// Redis, RESP2.
+    Redis,
+    /// memcached, text protocol.
+    Memcached,
+}
+
+fn parse_load_service(name: &str) -> Result<LoadService, String> {
+    match name {
+        "redis" => Ok(LoadService::Redis),
+        "memcached" => Ok(LoadService::Memcached),
+        _ => ServiceKind::from_str(name, false)
+            .map(LoadService::Own)
+            .map_err(|_| {
+                format!("'{name}' is not a service: give echo, upper, frame, http, length, redis or memcached")
+            }),
+    }
+}
+
+fn parse_method(method: &str) -> Result<Method, String> {
+    method
+        .parse()
+        .map_err(|err: load::wire::RequestError| err.to_string())
+}
+
 impl LoadArgs {
-    /// The library configuration these options describe.
-    pub fn config(&self) -> LoadConfig {
+    /// The request to a server sockbench did not write, if these options
+    /// name one; flags for one kind of server given to another are refused.
+    fn wire(&self) -> io::Result<Option<WireRequest>> {
+        let refuse = |message: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        if self.url.is_none() && (self.command.is_some() || self.keys != 1) {
+            let is_keyed = matches!(self.service, LoadService::Redis | LoadService::Memcached);
+            if !is_keyed {
+                return refuse("--command and --keys go with --service redis or memcached");
+            }
+        }
+        Ok(match (&self.url, self.service) {
+            (Some(_), _) if self.command.is_some() => {
+                return refuse("--command goes with --service redis or memcached: with --url, give --method, --header and --body")
+            }
+            (Some(url), _) => Some(WireRequest::Http {
+                url: url.clone(),
+                method: self.method,
+                headers: self.headers.clone(),
+                body: self.body.clone(),
+                expect_status: self.expect_status,
+                expect_body: self.expect_body.clone(),
+            }),
+            (None, LoadService::Redis) => Some(WireRequest::Redis {
+                command: self.command.clone(),
+                keys: self.keys,
+            }),
+            (None, LoadService::Memcached) => Some(WireRequest::Memcached {
+                command: self.command.clone(),
+                keys: self.keys,
+            }),
+            (None, LoadService::Own(_)) => None,
+        })
+    }
+
+    /// The library configuration these options describe; a bad `--url` or
+    /// `--command` is refused here, before any connection, with one line.
+    pub fn config(&self) -> io::Result<LoadConfig> {
+        let wire = self.wire()?;
+        let url_addr = match &wire {
+            Some(WireRequest::Http { url, .. }) => Some(
+                Url::parse(url)
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?
+                    .addr(),
+            ),
+            _ => None,
+        };
         let limit = match (self.requests, self.duration) {
             (Some(requests), _) => RunLimit::Requests(requests),
             (None, Some(duration)) => RunLimit::Duration(duration),
             (None, None) => LoadConfig::default().limit,
         };
-        LoadConfig {
-            target: match &self.unix {
-                Some(path) => Target::Unix(path.clone()),
-                None if self.udp => Target::Udp(self.addr),
-                None => Target::Tcp(self.addr),
+        let config = LoadConfig {
+            target: match (&self.unix, url_addr) {
+                (_, Some(addr)) => Target::Tcp(addr),
+                (Some(path), None) => Target::Unix(path.clone()),
+                (None, None) if self.udp => Target::Udp(self.addr),
+                (None, None) => Target::Tcp(self.addr),
             },
-            service: self.service,
+            service: match self.service {
+                LoadService::Own(service) => service,
+                // Unused beside a wire request.
+                LoadService::Redis | LoadService::Memcached => ServiceKind::Echo,
+            },
             connections: self.connections,
             threads: self.threads.unwrap_or(0),
             limit,
@@ -209,15 +326,18 @@ impl LoadArgs {
             request_timeout: self.request_timeout,
             ramp_limit: self.ramp_limit,
             sources: self.source.clone().map(|list| list.0).unwrap_or_default(),
+            wire,
             ..LoadConfig::default()
-        }
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
 /// Run `sockbench load`.
 pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     super::init_logging();
-    let config = args.config();
+    let config = args.config()?;
     if args.child {
         let hdr_log = args.hdr_log.as_deref().expect("clap requires --hdr-log");
         load::processes::run_child(&config, hdr_log)?;
@@ -314,11 +434,13 @@ fn run_live(config: &LoadConfig) -> io::Result<load::LoadReport> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
+    let asked = match &config.wire {
+        Some(wire) => format!("{} {}", wire.protocol(), wire.describe()),
+        None => config.service.name().to_owned(),
+    };
     let title = format!(
-        "sockbench load {} ({}, {} connections)",
-        config.target,
-        config.service.name(),
-        config.connections
+        "sockbench load {} ({asked}, {} connections)",
+        config.target, config.connections
     );
     let view = Live::start(Dashboard::for_load(title), stop)?;
     let report = load::run_watched(config, ProgressMode::Quiet, &view.feed());
@@ -380,7 +502,7 @@ mod tests {
         ));
         let Sub::Load(args) = Cli::try_parse_from(argv).unwrap().command;
         assert!(args.child);
-        args.config()
+        args.config().unwrap()
     }
 
     /// A child's command line gives back every setting of its share,
@@ -418,5 +540,41 @@ mod tests {
             ..LoadConfig::default()
         };
         assert_eq!(round_trip(&unix), unix);
+    }
+
+    /// The same for servers sockbench did not write: every flag of the
+    /// request comes back.
+    #[test]
+    fn child_args_give_back_wire_requests() {
+        let http = LoadConfig {
+            target: Target::Tcp("127.0.0.1:8080".parse().unwrap()),
+            wire: Some(WireRequest::Http {
+                url: "http://127.0.0.1:8080/a?b=c".into(),
+                method: Method::Post,
+                headers: vec!["X-One: 1".into(), "X-Two: two words".into()],
+                body: Some("a body".into()),
+                expect_status: Some(201),
+                expect_body: Some("made".into()),
+            }),
+            ..LoadConfig::default()
+        };
+        assert_eq!(round_trip(&http), http);
+        for wire in [
+            WireRequest::Redis {
+                command: Some("SET k:{n} 'a b'".into()),
+                keys: 1000,
+            },
+            WireRequest::Memcached {
+                command: None,
+                keys: 1,
+            },
+        ] {
+            let keyed = LoadConfig {
+                target: Target::Tcp("127.0.0.1:6379".parse().unwrap()),
+                wire: Some(wire),
+                ..LoadConfig::default()
+            };
+            assert_eq!(round_trip(&keyed), keyed);
+        }
     }
 }

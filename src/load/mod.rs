@@ -75,6 +75,7 @@ mod threads;
 pub mod timeline;
 mod window;
 pub mod wire;
+pub mod wire_request;
 mod worker;
 
 pub use config::{
@@ -87,6 +88,7 @@ pub use report::{LoadReport, Outcome, Percentiles, Ramp, ReportRow};
 pub use stats::{ErrorCounts, ErrorKind, Interval};
 pub use threads::{run, run_watched};
 pub use timeline::{Timeline, TimelineRow};
+pub use wire_request::WireRequest;
 pub use worker::GIVE_UP_AFTER;
 
 pub use capacity::ensure_descriptors;
