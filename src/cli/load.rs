@@ -17,9 +17,11 @@ use crate::load::wire::http1::{Method, Url};
 use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target, WireRequest};
 use crate::service::ServiceKind;
 
-/// Options of `sockbench load`.
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:
+/// `load --help`'s examples and notes. clap turns every `{n}` of a help
+/// text into a line break, so the key hole is written with an (invisible)
+/// style reset inside it, `{\x1b[0mn}`: clap drops the escape where the
+/// output is no terminal, and a terminal shows nothing for it.
+const AFTER_HELP: &str = "Examples:
   sockbench load --addr 127.0.0.1:7000 --service echo --connections 100 --duration 10s
   sockbench load --service http --connections 10 --pipeline 16 --requests 100000
   sockbench load --connections 10 --rate 5000 --duration 20s --timeline t.csv
@@ -29,6 +31,29 @@ use crate::service::ServiceKind;
   sockbench load --duration 10s --hdr-log a.hlog   # then: sockbench merge-hdr a.hlog b.hlog
   sockbench load --udp --addr 127.0.0.1:7000 --service echo --connections 4 --request-timeout 100ms --duration 5s
   sockbench load --connections 100000 --source 127.0.0.2-127.0.0.9 --rate 10000 --connect-rate 5000 --duration 60s
+
+Servers sockbench did not write (docs/REAL-SERVERS.md starts each on loopback):
+  sockbench load --url http://127.0.0.1:8080/static.txt --connections 100 --duration 10s
+  sockbench load --url http://127.0.0.1:8080/ --expect-body 'Hello from sockbench
+' --header 'Accept: text/plain' --connections 100
+  sockbench load --url http://127.0.0.1:8080/form --method POST --body 'a=1' --expect-status 201
+  sockbench load --service redis --addr 127.0.0.1:6379 --connections 50 --pipeline 16   # PING
+  sockbench load --service redis --addr 127.0.0.1:6379 --command 'SET k:{\x1b[0mn} v' --keys 1000
+  sockbench load --service memcached --addr 127.0.0.1:11211 --command 'get k:{\x1b[0mn}' --keys 1000
+
+--url loads any HTTP/1.1 (or 1.0) server on loopback: success is a 2xx
+(or --expect-status), the body framed by Content-Length or chunked and
+checked against --expect-body when given; every other status is counted
+by code, the first of each shown with its head. --service redis sends PING
+(+PONG wanted) or --command (SET k v wants +OK; -ERR is an error, its text
+shown once); --service memcached sends get (its keys set once before the
+run, each to its own name) or set (STORED wanted). {\x1b[0mn} in a --command is a
+key number drawn from 0 to --keys - 1 per request. A command that cannot
+be sent as one request with one answer is refused before the run.
+A server that closes after a whole answer (HTTP/1.0, Connection: close)
+is reconnected: counted as `closed by server (reconnected)`, not as an
+error, with the connections used and the connect times beside it; a close
+inside an answer is an error.
 
 Measuring begins once every connection is up (then --warmup): the ramp,
 however long, is not in the measured window. If some connections are still
@@ -59,7 +84,14 @@ lost: counted (the summary gives the loss rate), never resent, and the
 client sends its next one; a late answer is recognised and ignored. Lost
 requests are errors, so a lossy run exits non-zero. echo and upper requests
 start with their number in 16 hex digits; length requests cycle through 64
-sizes from --size up, since the answer names only the size.")]
+sizes from --size up, since the answer names only the size.";
+
+/// `--command`'s help, with `{n}` written as in [`AFTER_HELP`].
+const COMMAND_HELP: &str = "With --service redis or memcached: the command, {\x1b[0mn} replaced by a key number drawn from --keys ('GET k', 'SET k:{\x1b[0mn} v'; memcached 'get k:{\x1b[0mn}', its keys set once before the run, or 'set k:{\x1b[0mn} v')";
+
+/// Options of `sockbench load`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct LoadArgs {
     /// Address of the server, TCP (or UDP with --udp), IPv4 or IPv6.
     #[arg(long, default_value = "127.0.0.1:7000", value_parser = super::parse_socket_addr)]
@@ -76,7 +108,7 @@ pub struct LoadArgs {
 
     /// Protocol to speak: sockbench's own echo, upper, frame or http (with
     /// --udp echo, upper or length), or a server it did not write: redis
-    /// (PING unless --command) or memcached (get key:{n} unless --command).
+    /// (PING unless --command) or memcached (a get of one key unless --command).
     #[arg(long, default_value = "echo", value_parser = parse_load_service)]
     pub service: LoadService,
 
@@ -106,13 +138,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "TEXT", requires = "url")]
     pub expect_body: Option<String>,
 
-    /// With --service redis or memcached: the command, {n} replaced by a
-    /// key number drawn from --keys ('GET k', 'SET k:{n} v'; memcached
-    /// 'get k:{n}', its keys set once before the run, or 'set k:{n} v').
-    #[arg(long)]
+    /// With --service redis or memcached: the command (see `COMMAND_HELP`).
+    #[arg(long, help = COMMAND_HELP)]
     pub command: Option<String>,
 
-    /// With --service redis or memcached: how many key numbers {n} is drawn from.
+    /// With --service redis or memcached: how many key numbers a command's
+    /// holes are drawn from.
     #[arg(long, default_value_t = 1)]
     pub keys: u64,
 
