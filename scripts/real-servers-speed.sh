@@ -86,7 +86,7 @@ url="http://127.0.0.1:$nginx_port/"
 sb_nginx=(taskset -c 0 "$sockbench" load --url "$url" --connections 100 --threads 1 --duration "${seconds}s" --csv "$work/sb.csv")
 wrk_nginx=(taskset -c 0 wrk -t1 -c100 -d"${seconds}s" "$url")
 sb_redis=(taskset -c 0 "$sockbench" load --service redis --addr "127.0.0.1:$redis_port" --connections 50 --threads 1 --duration "${seconds}s" --csv "$work/sb.csv")
-redis_requests=500000
+redis_requests=300000
 rb_redis=(taskset -c 0 redis-benchmark -p "$redis_port" -P 1 -c 50 -t ping_mbulk -n "$redis_requests" --csv)
 
 # One run: "TOOL REQ_PER_S US_PER_REQUEST".
