@@ -113,7 +113,7 @@ pub struct LoadArgs {
     pub service: LoadService,
 
     /// Load any HTTP/1.1 server: http://HOST:PORT/PATH, HOST 127.0.0.1 (any
-    /// of 127.0.0.0/8), [::1] or localhost. Success is a 2xx; every other
+    /// of 127.0.0.0/8), ::1 (in brackets) or localhost. Success is a 2xx; every other
     /// status is counted by code, the first of each shown with its head.
     #[arg(long, conflicts_with_all = ["addr", "unix", "udp", "service"])]
     pub url: Option<String>,

@@ -6,9 +6,9 @@
 //!
 //! Two things happen here and nowhere else:
 //! - the `{n}` of a `--command` is drawn from `--keys N` per request
-//!   ([`key_of`]), from the request's id, so the check of an answer knows
+//!   (`key_of`), from the request's id, so the check of an answer knows
 //!   which key it asked for without remembering it;
-//! - a memcached `get` needs its keys to exist: [`prime`] sets every one
+//! - a memcached `get` needs its keys to exist: `prime` sets every one
 //!   of them once, before the first connection of the run opens.
 
 use std::io::{self, BufRead, BufReader, Write};

@@ -12,7 +12,10 @@
 //! A connection is a [`Slot`]: its place in the ramp, its request counter
 //! and schedule survive reconnects; the socket and buffers ([`Conn`]) do not.
 //! Answers are checked at the front of the read buffer in request order
-//! ([`Protocol::check_response`]); a wrong answer closes the connection.
+//! ([`Protocol::check_response`]); a wrong answer closes the connection. A
+//! server sockbench did not write may also answer in step with a failure
+//! (counted, the connection goes on) or close after a whole answer
+//! (reconnected, not an error): `read_answers` says when.
 //!
 //! This file is the loop and what it counts; [`connection`] is one
 //! connection (socket, buffers, requests in flight, its reads and writes);
