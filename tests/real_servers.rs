@@ -136,9 +136,17 @@ fn nginx_serves_a_path_and_its_404s_are_counted_by_code() {
         return;
     }
     let dir = scratch("nginx");
+    // Started as root, nginx serves as nobody, who may not read a clone in
+    // a private home: the files are copied to the scratch directory (0755).
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    for file in std::fs::read_dir(repo().join("configs/www")).unwrap() {
+        let file = file.unwrap();
+        std::fs::copy(file.path(), www.join(file.file_name())).unwrap();
+    }
     let config = std::fs::read_to_string(repo().join("configs/nginx.conf"))
         .unwrap()
-        .replace("{www}", &repo().join("configs/www").display().to_string())
+        .replace("{www}", &www.display().to_string())
         .replace(
             "/tmp/sockbench-nginx.pid",
             &dir.join("nginx.pid").display().to_string(),
@@ -165,6 +173,7 @@ fn nginx_serves_a_path_and_its_404s_are_counted_by_code() {
     );
     run.assert_clean();
     assert_eq!(run.row["service"], "http1");
+    load(&dir, &["--url", &format!("{base}/static.txt")]).assert_clean();
     let missing = load(&dir, &["--url", &format!("{base}/missing.txt")]);
     assert!(!missing.output.status.success());
     assert!(missing.count("errors_failed") > 0);

@@ -286,16 +286,14 @@ impl LoadArgs {
     /// name one; flags for one kind of server given to another are refused.
     fn wire(&self) -> io::Result<Option<WireRequest>> {
         let refuse = |message: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-        if self.url.is_none() && (self.command.is_some() || self.keys != 1) {
-            let is_keyed = matches!(self.service, LoadService::Redis | LoadService::Memcached);
-            if !is_keyed {
-                return refuse("--command and --keys go with --service redis or memcached");
-            }
+        let is_keyed = self.url.is_none()
+            && matches!(self.service, LoadService::Redis | LoadService::Memcached);
+        if !is_keyed && (self.command.is_some() || self.keys != 1) {
+            return refuse(
+                "--command and --keys go with --service redis or memcached (with --url, give --method, --header and --body)",
+            );
         }
         Ok(match (&self.url, self.service) {
-            (Some(_), _) if self.command.is_some() => {
-                return refuse("--command goes with --service redis or memcached: with --url, give --method, --header and --body")
-            }
             (Some(url), _) => Some(WireRequest::Http {
                 url: url.clone(),
                 method: self.method,

@@ -113,3 +113,40 @@ fn garbage_is_invalid_and_its_reason_is_kept() {
         "{report}"
     );
 }
+
+/// What cannot be loaded is refused before any connection, with one line
+/// saying what is supported.
+#[test]
+fn cli_refuses_urls_and_commands_it_cannot_send() {
+    for (args, wanted) in [
+        (
+            &["--url", "https://127.0.0.1/"][..],
+            "https is not supported",
+        ),
+        (&["--url", "http://192.0.2.1/"], "is not a loopback address"),
+        (
+            &["--url", "http://example.com/"],
+            "is not an IP literal or localhost",
+        ),
+        (
+            &["--service", "echo", "--command", "PING"],
+            "--command and --keys go with",
+        ),
+        (
+            &["--service", "redis", "--command", "SUBSCRIBE c"],
+            "does not answer each request with one reply",
+        ),
+        (
+            &["--service", "memcached", "--command", "delete k"],
+            "give 'get KEY' or 'set KEY VALUE'",
+        ),
+    ] {
+        let mut argv = vec!["load"];
+        argv.extend_from_slice(args);
+        let output = crate::util::cli::sockbench(&argv);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
