@@ -9,16 +9,19 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::live::{self, Dashboard, Live};
 use crate::load::source::SourceList;
-use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target};
+use crate::load::wire::http1::{Method, Url};
+use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target, WireRequest};
 use crate::service::ServiceKind;
 
-/// Options of `sockbench load`.
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:
+/// `load --help`'s examples and notes. clap turns every `{n}` of a help
+/// text into a line break, so the key hole is written with an (invisible)
+/// style reset inside it, `{\x1b[0mn}`: clap drops the escape where the
+/// output is no terminal, and a terminal shows nothing for it.
+const AFTER_HELP: &str = "Examples:
   sockbench load --addr 127.0.0.1:7000 --service echo --connections 100 --duration 10s
   sockbench load --service http --connections 10 --pipeline 16 --requests 100000
   sockbench load --connections 10 --rate 5000 --duration 20s --timeline t.csv
@@ -28,6 +31,29 @@ use crate::service::ServiceKind;
   sockbench load --duration 10s --hdr-log a.hlog   # then: sockbench merge-hdr a.hlog b.hlog
   sockbench load --udp --addr 127.0.0.1:7000 --service echo --connections 4 --request-timeout 100ms --duration 5s
   sockbench load --connections 100000 --source 127.0.0.2-127.0.0.9 --rate 10000 --connect-rate 5000 --duration 60s
+
+Servers sockbench did not write (docs/REAL-SERVERS.md starts each on loopback):
+  sockbench load --url http://127.0.0.1:8080/static.txt --connections 100 --duration 10s
+  sockbench load --url http://127.0.0.1:8080/ --expect-body 'Hello from sockbench
+' --header 'Accept: text/plain' --connections 100
+  sockbench load --url http://127.0.0.1:8080/form --method POST --body 'a=1' --expect-status 201
+  sockbench load --service redis --addr 127.0.0.1:6379 --connections 50 --pipeline 16   # PING
+  sockbench load --service redis --addr 127.0.0.1:6379 --command 'SET k:{\x1b[0mn} v' --keys 1000
+  sockbench load --service memcached --addr 127.0.0.1:11211 --command 'get k:{\x1b[0mn}' --keys 1000
+
+--url loads any HTTP/1.1 (or 1.0) server on loopback: success is a 2xx
+(or --expect-status), the body framed by Content-Length or chunked and
+checked against --expect-body when given; every other status is counted
+by code, the first of each shown with its head. --service redis sends PING
+(+PONG wanted) or --command (SET k v wants +OK; -ERR is an error, its text
+shown once); --service memcached sends get (its keys set once before the
+run, each to its own name) or set (STORED wanted). {\x1b[0mn} in a --command is a
+key number drawn from 0 to --keys - 1 per request. A command that cannot
+be sent as one request with one answer is refused before the run.
+A server that closes after a whole answer (HTTP/1.0, Connection: close)
+is reconnected: counted as `closed by server (reconnected)`, not as an
+error, with the connections used and the connect times beside it; a close
+inside an answer is an error.
 
 Measuring begins once every connection is up (then --warmup): the ramp,
 however long, is not in the measured window. If some connections are still
@@ -58,7 +84,14 @@ lost: counted (the summary gives the loss rate), never resent, and the
 client sends its next one; a late answer is recognised and ignored. Lost
 requests are errors, so a lossy run exits non-zero. echo and upper requests
 start with their number in 16 hex digits; length requests cycle through 64
-sizes from --size up, since the answer names only the size.")]
+sizes from --size up, since the answer names only the size.";
+
+/// `--command`'s help, with `{n}` written as in [`AFTER_HELP`].
+const COMMAND_HELP: &str = "With --service redis or memcached: the command, {\x1b[0mn} replaced by a key number drawn from --keys ('GET k', 'SET k:{\x1b[0mn} v'; memcached 'get k:{\x1b[0mn}', its keys set once before the run, or 'set k:{\x1b[0mn} v')";
+
+/// Options of `sockbench load`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct LoadArgs {
     /// Address of the server, TCP (or UDP with --udp), IPv4 or IPv6.
     #[arg(long, default_value = "127.0.0.1:7000", value_parser = super::parse_socket_addr)]
@@ -73,10 +106,46 @@ pub struct LoadArgs {
     #[arg(long, conflicts_with = "unix")]
     pub udp: bool,
 
-    /// Protocol to speak (echo, upper, frame or http; with --udp echo,
-    /// upper or length).
-    #[arg(long, value_enum, default_value = "echo")]
-    pub service: ServiceKind,
+    /// Protocol to speak: sockbench's own echo, upper, frame or http (with
+    /// --udp echo, upper or length), or a server it did not write: redis
+    /// (PING unless --command) or memcached (a get of one key unless --command).
+    #[arg(long, default_value = "echo", value_parser = parse_load_service)]
+    pub service: LoadService,
+
+    /// Load any HTTP/1.1 server: http://HOST:PORT/PATH, HOST 127.0.0.1 (any
+    /// of 127.0.0.0/8), ::1 (in brackets) or localhost. Success is a 2xx; every other
+    /// status is counted by code, the first of each shown with its head.
+    #[arg(long, conflicts_with_all = ["addr", "unix", "udp", "service"])]
+    pub url: Option<String>,
+
+    /// With --url: GET, HEAD or POST.
+    #[arg(long, requires = "url", default_value = "GET", value_parser = parse_method)]
+    pub method: Method,
+
+    /// With --url: an extra request header 'Name: value' (repeatable).
+    #[arg(long = "header", value_name = "HEADER", requires = "url")]
+    pub headers: Vec<String>,
+
+    /// With --url and --method POST: the request body.
+    #[arg(long, requires = "url")]
+    pub body: Option<String>,
+
+    /// With --url: success is this status only [default: any 2xx].
+    #[arg(long, value_name = "CODE", requires = "url")]
+    pub expect_status: Option<u16>,
+
+    /// With --url: success needs exactly this body too.
+    #[arg(long, value_name = "TEXT", requires = "url")]
+    pub expect_body: Option<String>,
+
+    /// With --service redis or memcached: the command (see `COMMAND_HELP`).
+    #[arg(long, help = COMMAND_HELP)]
+    pub command: Option<String>,
+
+    /// With --service redis or memcached: how many key numbers a command's
+    /// holes are drawn from.
+    #[arg(long, default_value_t = 1)]
+    pub keys: u64,
 
     /// Connections held open at once.
     #[arg(long, default_value_t = 1)]
@@ -182,21 +251,98 @@ pub struct LoadArgs {
     pub child: bool,
 }
 
+/// What `--service` names: one of sockbench's services, or a server it
+/// did not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadService {
+    /// sockbench's own.
+    Own(ServiceKind),
+    /// Redis, RESP2.
+    Redis,
+    /// memcached, text protocol.
+    Memcached,
+}
+
+fn parse_load_service(name: &str) -> Result<LoadService, String> {
+    match name {
+        "redis" => Ok(LoadService::Redis),
+        "memcached" => Ok(LoadService::Memcached),
+        _ => ServiceKind::from_str(name, false)
+            .map(LoadService::Own)
+            .map_err(|_| {
+                format!("'{name}' is not a service: give echo, upper, frame, http, length, redis or memcached")
+            }),
+    }
+}
+
+fn parse_method(method: &str) -> Result<Method, String> {
+    method
+        .parse()
+        .map_err(|err: load::wire::RequestError| err.to_string())
+}
+
 impl LoadArgs {
-    /// The library configuration these options describe.
-    pub fn config(&self) -> LoadConfig {
+    /// The request to a server sockbench did not write, if these options
+    /// name one; flags for one kind of server given to another are refused.
+    fn wire(&self) -> io::Result<Option<WireRequest>> {
+        let refuse = |message: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        let is_keyed = self.url.is_none()
+            && matches!(self.service, LoadService::Redis | LoadService::Memcached);
+        if !is_keyed && (self.command.is_some() || self.keys != 1) {
+            return refuse(
+                "--command and --keys go with --service redis or memcached (with --url, give --method, --header and --body)",
+            );
+        }
+        Ok(match (&self.url, self.service) {
+            (Some(url), _) => Some(WireRequest::Http {
+                url: url.clone(),
+                method: self.method,
+                headers: self.headers.clone(),
+                body: self.body.clone(),
+                expect_status: self.expect_status,
+                expect_body: self.expect_body.clone(),
+            }),
+            (None, LoadService::Redis) => Some(WireRequest::Redis {
+                command: self.command.clone(),
+                keys: self.keys,
+            }),
+            (None, LoadService::Memcached) => Some(WireRequest::Memcached {
+                command: self.command.clone(),
+                keys: self.keys,
+            }),
+            (None, LoadService::Own(_)) => None,
+        })
+    }
+
+    /// The library configuration these options describe; a bad `--url` or
+    /// `--command` is refused here, before any connection, with one line.
+    pub fn config(&self) -> io::Result<LoadConfig> {
+        let wire = self.wire()?;
+        let url_addr = match &wire {
+            Some(WireRequest::Http { url, .. }) => Some(
+                Url::parse(url)
+                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?
+                    .addr(),
+            ),
+            _ => None,
+        };
         let limit = match (self.requests, self.duration) {
             (Some(requests), _) => RunLimit::Requests(requests),
             (None, Some(duration)) => RunLimit::Duration(duration),
             (None, None) => LoadConfig::default().limit,
         };
-        LoadConfig {
-            target: match &self.unix {
-                Some(path) => Target::Unix(path.clone()),
-                None if self.udp => Target::Udp(self.addr),
-                None => Target::Tcp(self.addr),
+        let config = LoadConfig {
+            target: match (&self.unix, url_addr) {
+                (_, Some(addr)) => Target::Tcp(addr),
+                (Some(path), None) => Target::Unix(path.clone()),
+                (None, None) if self.udp => Target::Udp(self.addr),
+                (None, None) => Target::Tcp(self.addr),
             },
-            service: self.service,
+            service: match self.service {
+                LoadService::Own(service) => service,
+                // Unused beside a wire request.
+                LoadService::Redis | LoadService::Memcached => ServiceKind::Echo,
+            },
             connections: self.connections,
             threads: self.threads.unwrap_or(0),
             limit,
@@ -209,15 +355,18 @@ impl LoadArgs {
             request_timeout: self.request_timeout,
             ramp_limit: self.ramp_limit,
             sources: self.source.clone().map(|list| list.0).unwrap_or_default(),
+            wire,
             ..LoadConfig::default()
-        }
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
 /// Run `sockbench load`.
 pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     super::init_logging();
-    let config = args.config();
+    let config = args.config()?;
     if args.child {
         let hdr_log = args.hdr_log.as_deref().expect("clap requires --hdr-log");
         load::processes::run_child(&config, hdr_log)?;
@@ -314,11 +463,13 @@ fn run_live(config: &LoadConfig) -> io::Result<load::LoadReport> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
+    let asked = match &config.wire {
+        Some(wire) => format!("{} {}", wire.protocol(), wire.describe()),
+        None => config.service.name().to_owned(),
+    };
     let title = format!(
-        "sockbench load {} ({}, {} connections)",
-        config.target,
-        config.service.name(),
-        config.connections
+        "sockbench load {} ({asked}, {} connections)",
+        config.target, config.connections
     );
     let view = Live::start(Dashboard::for_load(title), stop)?;
     let report = load::run_watched(config, ProgressMode::Quiet, &view.feed());
@@ -380,7 +531,7 @@ mod tests {
         ));
         let Sub::Load(args) = Cli::try_parse_from(argv).unwrap().command;
         assert!(args.child);
-        args.config()
+        args.config().unwrap()
     }
 
     /// A child's command line gives back every setting of its share,
@@ -418,5 +569,41 @@ mod tests {
             ..LoadConfig::default()
         };
         assert_eq!(round_trip(&unix), unix);
+    }
+
+    /// The same for servers sockbench did not write: every flag of the
+    /// request comes back.
+    #[test]
+    fn child_args_give_back_wire_requests() {
+        let http = LoadConfig {
+            target: Target::Tcp("127.0.0.1:8080".parse().unwrap()),
+            wire: Some(WireRequest::Http {
+                url: "http://127.0.0.1:8080/a?b=c".into(),
+                method: Method::Post,
+                headers: vec!["X-One: 1".into(), "X-Two: two words".into()],
+                body: Some("a body".into()),
+                expect_status: Some(201),
+                expect_body: Some("made".into()),
+            }),
+            ..LoadConfig::default()
+        };
+        assert_eq!(round_trip(&http), http);
+        for wire in [
+            WireRequest::Redis {
+                command: Some("SET k:{n} 'a b'".into()),
+                keys: 1000,
+            },
+            WireRequest::Memcached {
+                command: None,
+                keys: 1,
+            },
+        ] {
+            let keyed = LoadConfig {
+                target: Target::Tcp("127.0.0.1:6379".parse().unwrap()),
+                wire: Some(wire),
+                ..LoadConfig::default()
+            };
+            assert_eq!(round_trip(&keyed), keyed);
+        }
     }
 }

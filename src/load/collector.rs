@@ -15,7 +15,7 @@ use super::config::Target;
 use super::config::{LoadConfig, RunLimit};
 use super::progress::{Progress, ProgressMode, State};
 use super::report::{LoadReport, Outcome, Ramp};
-use super::stats::{new_histogram, Interval};
+use super::stats::{new_histogram, FailedAnswers, Interval};
 use super::timeline::Timeline;
 use super::window::Window;
 use crate::sys::counters::ThreadCost;
@@ -381,6 +381,10 @@ pub(crate) struct Collected {
     pub established: u64,
     /// Connection attempts that failed.
     pub failed: u64,
+    /// Connections the server closed after a whole answer, reopened.
+    pub closed_by_server: u64,
+    /// Answers that were not a success, by kind.
+    pub failed_answers: FailedAnswers,
     /// Connections open when the parts stopped.
     pub open_at_end: u64,
     /// A part stopped because the server could no longer be reached.
@@ -400,6 +404,8 @@ impl Collected {
             connect_us: new_histogram(),
             established: 0,
             failed: 0,
+            closed_by_server: 0,
+            failed_answers: FailedAnswers::default(),
             open_at_end: 0,
             server_lost: false,
             stopped_at: None,
@@ -420,6 +426,10 @@ impl Collected {
             target: config.target.to_string(),
             is_udp: config.target.is_udp(),
             service: config.service,
+            wire: config
+                .wire
+                .as_ref()
+                .map(|wire| (wire.protocol(), wire.describe())),
             connections: config.connections,
             threads: shape.threads,
             pipeline: config.pipeline,
@@ -436,6 +446,8 @@ impl Collected {
             errors: total.errors,
             connections_established: self.established,
             connections_failed: self.failed,
+            closed_by_server: self.closed_by_server,
+            failed_answers: self.failed_answers,
             ramp: shape.ramp,
             connections_open_at_end: self.open_at_end,
             listen_queue: shape.listen_queue,

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::protocol::LENGTH_SIZE_CYCLE;
+use super::wire_request::WireRequest;
 use crate::service::ServiceKind;
 
 /// Where the load goes.
@@ -113,6 +114,9 @@ pub struct LoadConfig {
     /// `sources[n % len]` (each gives another range of ephemeral ports; see
     /// [`super::capacity`]). Empty: the kernel picks. Loopback only.
     pub sources: Vec<IpAddr>,
+    /// A server sockbench did not write, and what to ask it (`--url`,
+    /// `--service redis`, `--service memcached`); `service` is then unused.
+    pub wire: Option<WireRequest>,
 }
 
 impl Default for LoadConfig {
@@ -133,6 +137,7 @@ impl Default for LoadConfig {
             max_duration: Duration::from_secs(600),
             ramp_limit: None,
             sources: Vec::new(),
+            wire: None,
         }
     }
 }
@@ -189,7 +194,9 @@ impl LoadConfig {
     /// Check the settings; the error says which one is wrong and what to do.
     pub fn validate(&self) -> io::Result<()> {
         let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-        if !self.services().contains(&self.service) {
+        if let Some(wire) = &self.wire {
+            self.validate_wire(wire)?;
+        } else if !self.services().contains(&self.service) {
             let names: Vec<&str> = self.services().iter().map(|s| s.name()).collect();
             let why = if self.target.is_udp() {
                 "the UDP servers do not serve it"
@@ -218,7 +225,7 @@ impl LoadConfig {
         if self.pipeline == 0 {
             return invalid("--pipeline must be at least 1".into());
         }
-        if self.size_bytes == 0 && self.service != ServiceKind::Http {
+        if self.size_bytes == 0 && self.service != ServiceKind::Http && self.wire.is_none() {
             return invalid("--size must be at least 1 byte".into());
         }
         if self.size_bytes > u32::MAX as usize {
@@ -253,6 +260,33 @@ impl LoadConfig {
             if timeout.is_zero() {
                 return invalid(format!("{flag} must be longer than 0"));
             }
+        }
+        Ok(())
+    }
+
+    /// A server sockbench did not write: a stream, the request one the
+    /// protocol can carry, `{n}` drawn from at least one key.
+    fn validate_wire(&self, wire: &WireRequest) -> io::Result<()> {
+        let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        if self.target.is_udp() {
+            return invalid(format!(
+                "{} is loaded over TCP or a Unix socket: drop --udp",
+                wire.protocol()
+            ));
+        }
+        if let Err(why) = wire.exchange() {
+            return invalid(why.to_string());
+        }
+        if let Some(addr) = wire.url_addr() {
+            if self.target != Target::Tcp(addr) {
+                return invalid(format!(
+                    "the --url names {addr}, but the run's target is {}: give one of them",
+                    self.target
+                ));
+            }
+        }
+        if wire.keys() == 0 {
+            return invalid("--keys must be at least 1".into());
         }
         Ok(())
     }

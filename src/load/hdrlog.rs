@@ -76,7 +76,7 @@ pub fn write_log(path: &Path, report: &LoadReport) -> io::Result<()> {
     });
     let comment = format!(
         "sockbench load: {} on {}, {} connections; values in microseconds",
-        report.service.name(),
+        report.protocol(),
         report.target,
         report.connections
     );

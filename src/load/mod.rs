@@ -38,6 +38,13 @@
 //! the request timeout is counted as lost ([`ErrorKind::Lost`]) and not
 //! resent; the report gives the loss rate.
 //!
+//! A server sockbench did not write ([`WireRequest`]: `--url`, `--service
+//! redis`, `--service memcached`) is driven by the same loop, its requests
+//! and verdicts from [`wire`]: an answer that is a failure (a 404, `-ERR`)
+//! is counted by kind with the first one's text ([`ErrorKind::Failed`]),
+//! and a server that closes after a whole answer is reconnected, counted
+//! as closed by the server rather than as an error.
+//!
 //! A run always ends by itself: at its limit; early, when no connection can
 //! be (re)opened for [`GIVE_UP_AFTER`] (the server died; over UDP, when
 //! datagrams are refused and none is answered for that long); and at the latest
@@ -75,6 +82,7 @@ mod threads;
 pub mod timeline;
 mod window;
 pub mod wire;
+pub mod wire_request;
 mod worker;
 
 pub use config::{
@@ -87,6 +95,7 @@ pub use report::{LoadReport, Outcome, Percentiles, Ramp, ReportRow};
 pub use stats::{ErrorCounts, ErrorKind, Interval};
 pub use threads::{run, run_watched};
 pub use timeline::{Timeline, TimelineRow};
+pub use wire_request::WireRequest;
 pub use worker::GIVE_UP_AFTER;
 
 pub use capacity::ensure_descriptors;

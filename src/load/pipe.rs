@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::progress;
 use super::report::{LoadReport, Outcome};
-use super::stats::ErrorCounts;
+use super::stats::{ErrorCounts, FailedAnswers};
 use super::window::Window;
 
 /// What a child tells its parent at its end (the histograms go in its log).
@@ -25,6 +25,8 @@ pub(crate) struct ChildResult {
     pub(crate) established: u64,
     pub(crate) failed: u64,
     pub(crate) open_at_end: u64,
+    pub(crate) closed_by_server: u64,
+    pub(crate) failed_answers: FailedAnswers,
     pub(crate) outcome: Outcome,
 }
 
@@ -58,6 +60,8 @@ impl ChildResult {
             established: report.connections_established,
             failed: report.connections_failed,
             open_at_end: report.connections_open_at_end,
+            closed_by_server: report.closed_by_server,
+            failed_answers: report.failed_answers.clone(),
             outcome: report.outcome,
         }
     }

@@ -44,6 +44,7 @@ use super::report::{LoadReport, Outcome};
 use super::stats::{add_histogram, Interval};
 use super::threads::{run_as, Role};
 use super::window::Window;
+use super::wire_request::WireRequest;
 
 /// How many processes run `config`: `asked`, checked, or the fewest whose
 /// shares fit in the descriptor limit. The error gives the arithmetic.
@@ -123,12 +124,48 @@ pub fn child_args(config: &LoadConfig, hdr_log: &Path) -> Vec<OsString> {
         args.push(value.into());
     };
     let duration = |d: Duration| humantime::format_duration(d).to_string();
-    match &config.target {
-        Target::Tcp(addr) => flag("addr", addr.to_string()),
-        Target::Udp(addr) => flag("addr", addr.to_string()),
-        Target::Unix(_) => {}
+    match (&config.target, &config.wire) {
+        (_, Some(WireRequest::Http { .. })) => {} // the URL names the server
+        (Target::Tcp(addr) | Target::Udp(addr), _) => flag("addr", addr.to_string()),
+        (Target::Unix(_), _) => {}
     }
-    flag("service", config.service.name().to_owned());
+    match &config.wire {
+        None => flag("service", config.service.name().to_owned()),
+        Some(WireRequest::Http {
+            url,
+            method,
+            headers,
+            body,
+            expect_status,
+            expect_body,
+        }) => {
+            flag("url", url.clone());
+            flag("method", method.as_str().to_owned());
+            for header in headers {
+                flag("header", header.clone());
+            }
+            let optional = [
+                ("body", body.clone()),
+                ("expect-status", expect_status.map(|code| code.to_string())),
+                ("expect-body", expect_body.clone()),
+            ];
+            for (name, value) in optional {
+                if let Some(value) = value {
+                    flag(name, value);
+                }
+            }
+        }
+        Some(
+            wire
+            @ (WireRequest::Redis { command, keys } | WireRequest::Memcached { command, keys }),
+        ) => {
+            flag("service", wire.protocol().to_owned());
+            if let Some(command) = command {
+                flag("command", command.clone());
+            }
+            flag("keys", keys.to_string());
+        }
+    }
     flag("connections", config.connections.to_string());
     if config.threads > 0 {
         flag("threads", config.threads.to_string());
@@ -465,6 +502,8 @@ fn add_child(
     }
     collected.established += result.established;
     collected.failed += result.failed;
+    collected.closed_by_server += result.closed_by_server;
+    collected.failed_answers.merge(&result.failed_answers);
     collected.open_at_end += result.open_at_end;
     collected.server_lost |= result.outcome == Outcome::ServerLost;
     Ok(())

@@ -26,7 +26,11 @@
 
 use std::io::Write;
 use std::ops::Range;
+use std::sync::Arc;
 
+use super::config::LoadConfig;
+use super::wire::{Answer, Exchange, Verdict};
+use super::wire_request::key_of;
 use crate::service::{frame, http, ServiceKind};
 
 /// `length` over UDP: request `n` of a client is `--size + n % 64` bytes,
@@ -40,8 +44,23 @@ pub(crate) enum Check {
     Incomplete,
     /// A correct answer of this many bytes.
     Valid(usize),
+    /// A whole answer of a server sockbench did not write: a success or a
+    /// failure (the stream is still in step), and whether the server
+    /// closes after it.
+    Answer(Answer),
     /// The server answered wrong; the reason is for logs and tests.
     Invalid(String),
+}
+
+impl Check {
+    /// The check of a server sockbench did not write.
+    fn of(verdict: Verdict) -> Check {
+        match verdict {
+            Verdict::Incomplete => Check::Incomplete,
+            Verdict::Answer(answer) => Check::Answer(answer),
+            Verdict::Invalid(why) => Check::Invalid(why),
+        }
+    }
 }
 
 /// The verdict on one datagram received by a UDP client.
@@ -71,13 +90,17 @@ pub(crate) fn min_udp_request_bytes(service: ServiceKind) -> usize {
     }
 }
 
-/// Requests and answers for one service and request size.
-#[derive(Debug, Clone, Copy)]
+/// Requests and answers for one service and request size, or for a
+/// server sockbench did not write.
+#[derive(Debug, Clone)]
 pub(crate) struct Protocol {
     service: ServiceKind,
     size_bytes: usize,
     /// Over UDP: numbered requests, `length` sizes cycling (module docs).
     is_udp: bool,
+    /// A server sockbench did not write: its requests and verdicts, and
+    /// how many key numbers `{n}` is drawn from.
+    wire: Option<(Arc<dyn Exchange>, u64)>,
 }
 
 impl Protocol {
@@ -87,7 +110,31 @@ impl Protocol {
             service,
             size_bytes,
             is_udp: false,
+            wire: None,
         }
+    }
+
+    /// The protocol of a run whose configuration `LoadConfig::validate`
+    /// accepted.
+    pub(crate) fn of(config: &LoadConfig) -> Self {
+        if let Some(wire) = &config.wire {
+            let exchange = wire.exchange().expect("LoadConfig::validate checked it");
+            return Protocol {
+                wire: Some((exchange, wire.keys())),
+                ..Protocol::new(config.service, config.size_bytes)
+            };
+        }
+        if config.target.is_udp() {
+            Protocol::over_udp(config.service, config.size_bytes)
+        } else {
+            Protocol::new(config.service, config.size_bytes)
+        }
+    }
+
+    /// Whether the server may close after an answer without being wrong
+    /// (servers sockbench did not write; its own keep connections open).
+    pub(crate) fn allows_close_after_answer(&self) -> bool {
+        self.wire.is_some()
     }
 
     /// The same over UDP: one datagram per request, numbered (module docs).
@@ -100,6 +147,9 @@ impl Protocol {
 
     /// Append request number `id` to `out`.
     pub(crate) fn write_request(&self, id: u64, out: &mut Vec<u8>) {
+        if let Some((exchange, keys)) = &self.wire {
+            return exchange.write_request(key_of(id, *keys), out);
+        }
         match self.service {
             ServiceKind::Upper => {
                 let start = out.len();
@@ -161,7 +211,7 @@ impl Protocol {
         match number {
             Some(id) if Some(id) == current => match self.check_response(id, datagram, scratch) {
                 Check::Valid(len) if len == datagram.len() => Datagram::Answer(len),
-                Check::Valid(_) => Datagram::Invalid(format!(
+                Check::Valid(_) | Check::Answer(_) => Datagram::Invalid(format!(
                     "{} answer has {} bytes more than the request",
                     self.service.name(),
                     datagram.len() - scratch.len()
@@ -218,6 +268,9 @@ impl Protocol {
     /// Check the front of `input` as the answer to request `id`; `scratch`
     /// is reused to rebuild the expected bytes.
     pub(crate) fn check_response(&self, id: u64, input: &[u8], scratch: &mut Vec<u8>) -> Check {
+        if let Some((exchange, keys)) = &self.wire {
+            return Check::of(exchange.check(key_of(id, *keys), input));
+        }
         if self.service == ServiceKind::Http {
             return check_http(input);
         }
@@ -243,6 +296,16 @@ impl Protocol {
             Check::Valid(seen)
         } else {
             Check::Incomplete
+        }
+    }
+
+    /// The same once the server has closed: an answer that ends at the
+    /// close (an HTTP body without a length) is whole now. Only servers
+    /// sockbench did not write have such answers.
+    pub(crate) fn check_at_eof(&self, id: u64, input: &[u8], scratch: &mut Vec<u8>) -> Check {
+        match &self.wire {
+            Some((exchange, keys)) => Check::of(exchange.check_at_eof(key_of(id, *keys), input)),
+            None => self.check_response(id, input, scratch),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! # CSV columns ([`ReportRow`])
 //! | column | meaning |
 //! |---|---|
-//! | `target`, `service` | where the load went, which protocol |
+//! | `target`, `service` | where the load went, which protocol (`http1`, `redis`, `memcached` for a server sockbench did not write) |
 //! | `connections`, `threads`, `pipeline`, `size_bytes` | the run's shape |
 //! | `rate_per_s` | requested rate (open loop); empty for a closed loop |
 //! | `duration_s` | measured time (after warmup; shorter if the run ended early) |
@@ -14,9 +14,10 @@
 //! | `p50_us` .. `max_us` | latency percentiles, µs; in rate mode from the intended send time |
 //! | `uncorrected_p50_us`, `uncorrected_p99_us` | rate mode: from the actual send; else empty |
 //! | `connect_p50_us`, `connect_p99_us` | connect time (start of connect to established) |
-//! | `errors` | all errors; then `errors_KIND` per [`ErrorKind`](super::ErrorKind) (`errors_lost`: UDP requests not answered in time) |
+//! | `errors` | all errors; then `errors_KIND` per [`ErrorKind`](super::ErrorKind) (`errors_lost`: UDP requests not answered in time; `errors_failed`: answers in step that were not a success, a 404 or `-ERR`) |
 //! | `loss_rate` | UDP: `errors_lost / sent`, 0 to 1; 0 over TCP and Unix sockets |
-//! | `connections_established`, `connections_failed` | connects, reconnects included |
+//! | `connections_established`, `connections_failed` | connects, reconnects included: the connections used |
+//! | `closed_by_server` | connections a server closed after a whole answer (HTTP/1.0, `Connection: close`), reopened: not errors |
 //! | `connections_up` | connections up (established at least once) when the ramp ended; less than `connections` means the ramp is inside the measured window |
 //! | `ramp_s` | seconds from the first connect to the end of the ramp; empty if the run stopped first |
 //! | `connections_open_at_end` | connections open when the run stopped |
@@ -34,7 +35,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::capacity::PortRange;
-use super::stats::{ErrorCounts, Interval};
+use super::stats::{ErrorCounts, FailedAnswers, Interval};
 use super::timeline::TimelineRow;
 use crate::service::ServiceKind;
 use crate::sys::counters::ThreadCost;
@@ -147,6 +148,9 @@ pub struct LoadReport {
     pub is_udp: bool,
     /// The protocol spoken.
     pub service: ServiceKind,
+    /// A server sockbench did not write: the protocol's name and what was
+    /// asked (`("redis", "PING")`); `service` is then unused.
+    pub wire: Option<(&'static str, String)>,
     /// Connections held open.
     pub connections: usize,
     /// Load threads used.
@@ -179,6 +183,10 @@ pub struct LoadReport {
     pub connections_established: u64,
     /// Connection attempts that failed.
     pub connections_failed: u64,
+    /// Connections the server closed after a whole answer, reopened.
+    pub closed_by_server: u64,
+    /// Answers that were not a success, by kind, and the first invalid one.
+    pub failed_answers: FailedAnswers,
     /// How the connections came up before measuring.
     pub ramp: Ramp,
     /// Connections open when the run stopped.
@@ -203,7 +211,7 @@ pub struct LoadReport {
 #[allow(missing_docs)] // the columns are documented in the module table
 pub struct ReportRow {
     pub target: String,
-    pub service: ServiceKind,
+    pub service: String,
     pub connections: usize,
     pub threads: usize,
     pub pipeline: usize,
@@ -230,6 +238,7 @@ pub struct ReportRow {
     pub errors_timeout: u64,
     pub errors_lost: u64,
     pub errors_invalid: u64,
+    pub errors_failed: u64,
     pub errors_closed: u64,
     pub errors_no_port: u64,
     pub errors_no_descriptor: u64,
@@ -237,6 +246,7 @@ pub struct ReportRow {
     pub loss_rate: f64,
     pub connections_established: u64,
     pub connections_failed: u64,
+    pub closed_by_server: u64,
     pub connections_up: u64,
     pub ramp_s: Option<f64>,
     pub connections_open_at_end: u64,
@@ -247,6 +257,13 @@ pub struct ReportRow {
 }
 
 impl LoadReport {
+    /// The protocol spoken: the service, or the wire protocol's name.
+    pub fn protocol(&self) -> &'static str {
+        self.wire
+            .as_ref()
+            .map_or(self.service.name(), |(name, _)| name)
+    }
+
     /// Correct answers per second.
     pub fn req_per_s(&self) -> f64 {
         per_second(self.requests as f64, self.duration_s)
@@ -319,7 +336,7 @@ impl LoadReport {
         let errors = &self.errors;
         ReportRow {
             target: self.target.clone(),
-            service: self.service,
+            service: self.protocol().to_owned(),
             connections: self.connections,
             threads: self.threads,
             pipeline: self.pipeline,
@@ -346,6 +363,7 @@ impl LoadReport {
             errors_timeout: errors.timeout,
             errors_lost: errors.lost,
             errors_invalid: errors.invalid,
+            errors_failed: errors.failed,
             errors_closed: errors.closed,
             errors_no_port: errors.no_port,
             errors_no_descriptor: errors.no_descriptor,
@@ -353,6 +371,7 @@ impl LoadReport {
             loss_rate: round_to(self.loss_rate(), 6),
             connections_established: self.connections_established,
             connections_failed: self.connections_failed,
+            closed_by_server: self.closed_by_server,
             connections_up: self.ramp.up,
             ramp_s: self.ramp.duration_s.map(|s| round_to(s, 3)),
             connections_open_at_end: self.connections_open_at_end,
@@ -431,15 +450,19 @@ impl fmt::Display for LoadReport {
             Some(rate) => format!("rate {rate} req/s, pipeline {}", self.pipeline),
             None => format!("pipeline {}", self.pipeline),
         };
+        // A server sockbench did not write is asked what the user said,
+        // so the request replaces the size.
+        let (what, size) = match &self.wire {
+            Some((name, asked)) => (format!("{name} {asked}"), String::new()),
+            None => (
+                self.service.name().to_owned(),
+                format!(", size {} B", self.size_bytes),
+            ),
+        };
         writeln!(
             f,
-            "{} on {}: connections {}, threads {}, {mode}, size {} B, {:.2} s measured",
-            self.service.name(),
-            self.target,
-            self.connections,
-            self.threads,
-            self.size_bytes,
-            self.duration_s
+            "{what} on {}: connections {}, threads {}, {mode}{size}, {:.2} s measured",
+            self.target, self.connections, self.threads, self.duration_s
         )?;
         writeln!(
             f,
@@ -490,6 +513,7 @@ impl fmt::Display for LoadReport {
             )?;
         }
         writeln!(f, "  errors    {}", self.errors)?;
+        self.fmt_failed_answers(f)?;
         self.fmt_local_limits(f)?;
         write!(f, "  outcome   {}", self.outcome)
     }
@@ -537,6 +561,13 @@ impl LoadReport {
             self.connections_established,
             self.connections_failed
         )?;
+        if self.closed_by_server > 0 {
+            writeln!(
+                f,
+                "  closed by server (reconnected) {}: after a whole answer, as HTTP/1.0 and Connection: close do; not errors, but each answer then pays a connect",
+                self.closed_by_server
+            )?;
+        }
         if let Some(queue) = self.listen_queue {
             write!(
                 f,
@@ -555,6 +586,27 @@ impl LoadReport {
                 )?;
             }
             writeln!(f)?;
+        }
+        Ok(())
+    }
+
+    /// Each kind of failed answer with its count and the first one's text
+    /// (an HTTP head shown line by line), and the first invalid answer.
+    fn fmt_failed_answers(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for failed in &self.failed_answers.kinds {
+            writeln!(
+                f,
+                "  failed    {} x{}, the first:",
+                failed.kind, failed.count
+            )?;
+            for line in failed.first_text.lines() {
+                // Control bytes (a server may send any) would garble the terminal.
+                let shown = line.replace(|c: char| c.is_control(), "?");
+                writeln!(f, "              {shown}")?;
+            }
+        }
+        if let Some(why) = &self.failed_answers.first_invalid {
+            writeln!(f, "  invalid   the first: {why}")?;
         }
         Ok(())
     }
@@ -597,6 +649,7 @@ mod tests {
             target: "127.0.0.1:1".into(),
             is_udp: false,
             service: ServiceKind::Echo,
+            wire: None,
             connections: 1,
             threads: 1,
             pipeline: 1,
@@ -613,6 +666,8 @@ mod tests {
             errors: ErrorCounts::default(),
             connections_established: 1,
             connections_failed: 0,
+            closed_by_server: 0,
+            failed_answers: FailedAnswers::default(),
             ramp: Ramp {
                 up: 1,
                 duration_s: Some(0.001),

@@ -8,6 +8,8 @@ use std::io;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::wire::FailureKind;
+
 /// Latency and connect-time histograms: microseconds, 3 significant digits,
 /// growing as needed (nothing is ever clamped).
 pub fn new_histogram() -> Histogram<u64> {
@@ -32,6 +34,10 @@ pub enum ErrorKind {
     Lost,
     /// The server answered, but wrongly (wrong bytes, status, length...).
     Invalid,
+    /// A server sockbench did not write answered in step, but not with
+    /// success: another status than the one wanted, an error reply
+    /// (`-ERR`, `CLIENT_ERROR`), a miss. The connection goes on.
+    Failed,
     /// The server closed the connection with answers still owed (a short
     /// answer, or none).
     Closed,
@@ -47,13 +53,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Refused,
         ErrorKind::Reset,
         ErrorKind::ConnectTimeout,
         ErrorKind::Timeout,
         ErrorKind::Lost,
         ErrorKind::Invalid,
+        ErrorKind::Failed,
         ErrorKind::Closed,
         ErrorKind::NoPort,
         ErrorKind::NoDescriptor,
@@ -69,6 +76,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Lost => "lost",
             ErrorKind::Invalid => "invalid",
+            ErrorKind::Failed => "failed",
             ErrorKind::Closed => "closed",
             ErrorKind::NoPort => "no_port",
             ErrorKind::NoDescriptor => "no_descriptor",
@@ -115,6 +123,9 @@ pub struct ErrorCounts {
     pub lost: u64,
     /// Wrong answers.
     pub invalid: u64,
+    /// Answers in step that were not a success (a 404, `-ERR`).
+    #[serde(default)]
+    pub failed: u64,
     /// Connections closed with answers owed.
     pub closed: u64,
     /// Connects that found no free local port (`EADDRNOTAVAIL`).
@@ -134,6 +145,7 @@ impl ErrorCounts {
             ErrorKind::Timeout => &mut self.timeout,
             ErrorKind::Lost => &mut self.lost,
             ErrorKind::Invalid => &mut self.invalid,
+            ErrorKind::Failed => &mut self.failed,
             ErrorKind::Closed => &mut self.closed,
             ErrorKind::NoPort => &mut self.no_port,
             ErrorKind::NoDescriptor => &mut self.no_descriptor,
@@ -186,6 +198,62 @@ impl fmt::Display for ErrorCounts {
             f.write_str("none")
         } else {
             f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// What the answers that were not a success were: per kind of failure
+/// (`status 404`, `error reply`) its count and the first one's text (an
+/// HTTP head, an error line), and the first invalid answer's reason; what
+/// the report shows of a server that said no, or said nonsense.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedAnswers {
+    /// One entry per kind, in the order first seen.
+    pub kinds: Vec<FailedKind>,
+    /// Why the first invalid answer was refused, if one was.
+    pub first_invalid: Option<String>,
+}
+
+/// The answers of one kind of failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedKind {
+    /// What they were.
+    pub kind: FailureKind,
+    /// How many.
+    pub count: u64,
+    /// What the server said the first time.
+    pub first_text: String,
+}
+
+impl FailedAnswers {
+    /// Count one failure of `kind`; `text` is asked for only the first time
+    /// (a copy of what the server said costs nothing per answer after it).
+    pub(crate) fn add(&mut self, kind: FailureKind, text: impl FnOnce() -> String) {
+        match self.kinds.iter_mut().find(|seen| seen.kind == kind) {
+            Some(seen) => seen.count += 1,
+            None => self.kinds.push(FailedKind {
+                kind,
+                count: 1,
+                first_text: text(),
+            }),
+        }
+    }
+
+    /// Keep the reason of the first invalid answer.
+    pub(crate) fn note_invalid(&mut self, why: String) {
+        self.first_invalid.get_or_insert(why);
+    }
+
+    /// Add another's counts; the first texts already kept stay.
+    pub(crate) fn merge(&mut self, other: &FailedAnswers) {
+        for theirs in &other.kinds {
+            match self.kinds.iter_mut().find(|mine| mine.kind == theirs.kind) {
+                Some(mine) => mine.count += theirs.count,
+                None => self.kinds.push(theirs.clone()),
+            }
+        }
+        if let Some(why) = &other.first_invalid {
+            self.note_invalid(why.clone());
         }
     }
 }
@@ -292,6 +360,26 @@ mod tests {
         assert_eq!(of(libc::ENFILE), ErrorKind::NoDescriptor);
         assert_eq!(of(libc::ECONNREFUSED), ErrorKind::Refused);
         assert!(ErrorKind::NoPort.is_local() && !ErrorKind::Refused.is_local());
+    }
+
+    /// Failures are counted per kind with the first text kept, across merges.
+    #[test]
+    fn failed_answers_count_by_kind_and_keep_the_first_text() {
+        let mut mine = FailedAnswers::default();
+        mine.add(FailureKind::Status(404), || "HTTP/1.1 404 Not Found".into());
+        mine.add(FailureKind::Status(404), || {
+            unreachable!("only the first is kept")
+        });
+        let mut theirs = FailedAnswers::default();
+        theirs.add(FailureKind::Status(404), || "another 404".into());
+        theirs.add(FailureKind::ErrorReply, || "-ERR no".into());
+        theirs.note_invalid("garbage".into());
+        mine.merge(&theirs);
+        assert_eq!(mine.kinds.len(), 2);
+        assert_eq!(mine.kinds[0].count, 3);
+        assert_eq!(mine.kinds[0].first_text, "HTTP/1.1 404 Not Found");
+        assert_eq!(mine.kinds[1].first_text, "-ERR no");
+        assert_eq!(mine.first_invalid.as_deref(), Some("garbage"));
     }
 
     /// Merging intervals adds requests and histogram counts.

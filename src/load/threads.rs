@@ -22,6 +22,7 @@ use super::progress::{self, ProgressMode};
 use super::report::{LoadReport, Outcome};
 use super::stats::{add_histogram, Interval};
 use super::window::Window;
+use super::wire_request;
 use super::worker::{self, Assignment, Clock, Message, ThreadSummary};
 
 /// Run one load test to its end and return what it measured. Fails only for
@@ -60,6 +61,9 @@ pub(crate) fn run_as(
 ) -> io::Result<LoadReport> {
     let start = Start::new(config)?;
     ensure_descriptors(config.connections)?;
+    if let Some(wire) = &config.wire {
+        wire_request::prime(wire, &config.target, config.connect_timeout)?;
+    }
     let threads = LoadThreads::start(config, start.run_start, role)?;
     collect(config, start, threads, progress, watch)
 }
@@ -207,6 +211,8 @@ fn add_summary(collected: &mut Collected, summary: ThreadSummary) {
     add_histogram(&mut collected.connect_us, &summary.connect_us);
     collected.established += summary.established;
     collected.failed += summary.failed;
+    collected.closed_by_server += summary.closed_by_server;
+    collected.failed_answers.merge(&summary.failed_answers);
     collected.open_at_end += summary.open_at_end;
     collected.server_lost |= summary.server_lost;
     collected.stopped_at = collected.stopped_at.max(Some(summary.stopped_at));

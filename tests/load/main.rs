@@ -2,7 +2,8 @@
 //! against small misbehaving test servers (wrong answers, a stall, silence,
 //! a server that dies), in-process and through the `sockbench` binary;
 //! over several generator processes ([`processes`]); and over UDP
-//! ([`udp`]: clean, lossy, late answers, nobody listening).
+//! ([`udp`]: clean, lossy, late answers, nobody listening); and as servers
+//! sockbench did not write ([`wire`]: closes, statuses, garbage).
 //! Every run is loopback-only and a few seconds at most.
 
 use std::io::{Read, Write};
@@ -17,6 +18,7 @@ mod util;
 
 mod processes;
 mod udp;
+mod wire;
 
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::{self, EngineConfig, EngineKind, ListenOptions, Server};

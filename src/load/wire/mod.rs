@@ -95,7 +95,7 @@ pub struct Failure {
 }
 
 /// What kind of failure an answer is, to count answers by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FailureKind {
     /// HTTP: a status other than the one wanted (2xx by default).
     Status(u16),

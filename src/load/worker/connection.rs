@@ -139,6 +139,8 @@ pub(super) struct Conn {
     /// Bytes read and not yet matched to a request.
     pub(super) input: Vec<u8>,
     pub(super) in_flight: VecDeque<InFlight>,
+    /// Answers read on this connection: a close after one may be allowed.
+    pub(super) answers: u64,
     /// Registered for WRITABLE too (while connecting or output is pending).
     pub(super) wants_writable: bool,
 }
@@ -154,6 +156,7 @@ impl Conn {
             out_sent: 0,
             input: Vec::new(),
             in_flight: VecDeque::new(),
+            answers: 0,
             wants_writable: true,
         }
     }
@@ -265,6 +268,9 @@ pub(super) enum Close {
     Error(ErrorKind),
     /// The server closed with nothing owed: just reconnect.
     Clean,
+    /// A server sockbench did not write closed (or said it would) after a
+    /// whole answer: reconnect, counted as closed by the server.
+    ByServer,
 }
 
 /// A duration in whole microseconds, as histograms record it.

@@ -12,7 +12,10 @@
 //! A connection is a [`Slot`]: its place in the ramp, its request counter
 //! and schedule survive reconnects; the socket and buffers ([`Conn`]) do not.
 //! Answers are checked at the front of the read buffer in request order
-//! ([`Protocol::check_response`]); a wrong answer closes the connection.
+//! ([`Protocol::check_response`]); a wrong answer closes the connection. A
+//! server sockbench did not write may also answer in step with a failure
+//! (counted, the connection goes on) or close after a whole answer
+//! (reconnected, not an error): `read_answers` says when.
 //!
 //! This file is the loop and what it counts; [`connection`] is one
 //! connection (socket, buffers, requests in flight, its reads and writes);
@@ -46,8 +49,9 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::config::{LoadConfig, Target};
 use super::protocol::{Check, Datagram, Protocol};
-use super::stats::{new_histogram, record_us, ErrorKind, Interval};
+use super::stats::{new_histogram, record_us, ErrorKind, FailedAnswers, Interval};
 use super::window::Window;
+use super::wire::Answer;
 use crate::io_util::{interrupted, would_block};
 use crate::sys::counters::ThreadCost;
 use connection::{micros, request_id, Close, Conn, InFlight, Readiness, Slot, Stream};
@@ -108,6 +112,10 @@ pub(crate) struct ThreadSummary {
     /// What this thread cost over the measured window; `None` if the
     /// window never began.
     pub cost: Option<ThreadCost>,
+    /// Connections the server closed after a whole answer, reopened.
+    pub closed_by_server: u64,
+    /// Answers that were not a success, by kind, and the first invalid one.
+    pub failed_answers: FailedAnswers,
 }
 
 /// A thread's share of the run.
@@ -176,6 +184,8 @@ struct Worker {
     server_seen_at: Instant,
     /// Failed connects (and UDP refusals) since then.
     failures_since_seen: u64,
+    closed_by_server: u64,
+    failed_answers: FailedAnswers,
 }
 
 /// Run one load thread to its end, then report. Errors setting up the loop
@@ -217,11 +227,7 @@ pub(crate) fn run_thread(
     let mut worker = Worker {
         poll,
         timer,
-        protocol: if config.target.is_udp() {
-            Protocol::over_udp(config.service, config.size_bytes)
-        } else {
-            Protocol::new(config.service, config.size_bytes)
-        },
+        protocol: Protocol::of(config),
         target: config.target.clone(),
         sources: config.sources.clone(),
         is_udp: config.target.is_udp(),
@@ -257,6 +263,8 @@ pub(crate) fn run_thread(
         open_count: 0,
         server_seen_at: clock.run_start,
         failures_since_seen: 0,
+        closed_by_server: 0,
+        failed_answers: FailedAnswers::default(),
     };
     let result = worker.run();
     // The connections close when `worker` is dropped, after this.
@@ -338,6 +346,8 @@ impl Worker {
             server_lost,
             open_at_end: self.open_count as u64,
             cost,
+            closed_by_server: self.closed_by_server,
+            failed_answers: std::mem::take(&mut self.failed_answers),
         }));
         Ok(())
     }
@@ -613,33 +623,70 @@ impl Worker {
 
     /// Read what arrived and match it to the requests in flight.
     /// `read_closed`: the peer has closed, so read on until the EOF.
+    ///
+    /// A server sockbench did not write may close after an answer: when
+    /// the answer says so (`Connection: close`, HTTP/1.0), or at an answer
+    /// boundary after at least one answer. Then the connection is
+    /// reopened, counted as closed by the server, not as an error; what
+    /// was still in flight on it is abandoned. A close inside an answer,
+    /// or before any, stays an error.
     fn read_answers(&mut self, index: usize, read_closed: bool, now: Instant) -> Result<(), Close> {
         let Some(conn) = self.slots[index].conn.as_mut() else {
             return Ok(());
         };
         let eof = conn.read_stream(&mut self.read_buf, read_closed)?;
         let mut consumed = 0;
+        let mut is_closing = false;
         loop {
             // Borrowed again each time round: `count_answer` needs `self`.
             let conn = self.slots[index].conn.as_mut().expect("still open");
             let Some(request) = conn.in_flight.front().copied() else {
                 break;
             };
-            let len = match self.protocol.check_response(
-                request.id,
-                &conn.input[consumed..],
-                &mut self.scratch,
-            ) {
-                Check::Incomplete => break,
-                Check::Invalid(_) => return Err(Close::Error(ErrorKind::Invalid)),
-                Check::Valid(len) => len,
+            let input = &conn.input[consumed..];
+            let check = if eof {
+                self.protocol
+                    .check_at_eof(request.id, input, &mut self.scratch)
+            } else {
+                self.protocol
+                    .check_response(request.id, input, &mut self.scratch)
             };
-            consumed += len;
+            let answer = match check {
+                Check::Incomplete => break,
+                Check::Invalid(why) => {
+                    self.failed_answers.note_invalid(why);
+                    return Err(Close::Error(ErrorKind::Invalid));
+                }
+                Check::Valid(len) => Answer::success(len),
+                Check::Answer(answer) => answer,
+            };
+            let text_at = consumed;
+            consumed += answer.len_bytes;
             conn.in_flight.pop_front();
-            self.count_answer(request, len, now);
+            conn.answers += 1;
+            match &answer.failure {
+                None => self.count_answer(request, answer.len_bytes, now),
+                Some(failure) => {
+                    let text = &conn.input[text_at..][failure.text.clone()];
+                    self.failed_answers
+                        .add(failure.kind, || String::from_utf8_lossy(text).into_owned());
+                    self.in_flight_total -= 1;
+                    self.current.errors.add(ErrorKind::Failed);
+                }
+            }
+            if answer.is_closing {
+                is_closing = true;
+                break;
+            }
         }
+        let allows_close = self.protocol.allows_close_after_answer();
         let conn = self.slots[index].conn.as_mut().expect("still open");
         conn.input.drain(..consumed);
+        if is_closing {
+            // Nothing more will be answered here: reopen now rather than
+            // wait for the server's FIN.
+            return Err(Close::ByServer);
+        }
         if conn.in_flight.is_empty() && !conn.input.is_empty() {
             // Bytes that answer no request.
             return Err(Close::Error(ErrorKind::Invalid));
@@ -647,6 +694,8 @@ impl Worker {
         if eof {
             return Err(if conn.in_flight.is_empty() {
                 Close::Clean
+            } else if allows_close && conn.input.is_empty() && conn.answers > 0 {
+                Close::ByServer
             } else {
                 Close::Error(ErrorKind::Closed)
             });
@@ -685,7 +734,11 @@ impl Worker {
             let request = match (verdict, current) {
                 (Datagram::Answer(_), Some(request)) => request,
                 (Datagram::Late, _) => continue, // counted as lost already
-                _ => break Err(Close::Error(ErrorKind::Invalid)),
+                (Datagram::Invalid(why), _) => {
+                    self.failed_answers.note_invalid(why);
+                    break Err(Close::Error(ErrorKind::Invalid));
+                }
+                (Datagram::Answer(_), None) => break Err(Close::Error(ErrorKind::Invalid)),
             };
             conn.in_flight.pop_front();
             self.count_answer(request, len, now);
@@ -764,6 +817,10 @@ impl Worker {
             }
             Close::Error(kind) => Some(kind),
             Close::Clean => None,
+            Close::ByServer => {
+                self.closed_by_server += 1;
+                None
+            }
         };
         if let Some(kind) = kind {
             self.current.errors.add(kind);
