@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::protocol::LENGTH_SIZE_CYCLE;
+use super::protocol::{Protocol, LENGTH_SIZE_CYCLE};
 use super::wire_request::WireRequest;
 use crate::service::ServiceKind;
 
@@ -188,6 +188,20 @@ impl LoadConfig {
             &UDP_LOAD_SERVICES
         } else {
             &LOAD_SERVICES
+        }
+    }
+
+    /// What the load threads send and accept back, for a configuration
+    /// [`validate`](Self::validate) accepted.
+    pub(crate) fn protocol(&self) -> Protocol {
+        if let Some(wire) = &self.wire {
+            let exchange = wire.exchange().expect("LoadConfig::validate checked it");
+            return Protocol::for_wire(self.service, self.size_bytes, exchange, wire.keys());
+        }
+        if self.target.is_udp() {
+            Protocol::over_udp(self.service, self.size_bytes)
+        } else {
+            Protocol::new(self.service, self.size_bytes)
         }
     }
 

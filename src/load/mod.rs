@@ -72,6 +72,7 @@ pub mod config;
 pub mod find_rate;
 pub mod hdrlog;
 mod pipe;
+mod prime;
 pub mod processes;
 pub mod progress;
 pub mod protocol;

@@ -28,7 +28,6 @@ use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::config::LoadConfig;
 use super::wire::{Answer, Exchange, Verdict};
 use super::wire_request::key_of;
 use crate::service::{frame, http, ServiceKind};
@@ -114,27 +113,24 @@ impl Protocol {
         }
     }
 
-    /// The protocol of a run whose configuration `LoadConfig::validate`
-    /// accepted.
-    pub(crate) fn of(config: &LoadConfig) -> Self {
-        if let Some(wire) = &config.wire {
-            let exchange = wire.exchange().expect("LoadConfig::validate checked it");
-            return Protocol {
-                wire: Some((exchange, wire.keys())),
-                ..Protocol::new(config.service, config.size_bytes)
-            };
-        }
-        if config.target.is_udp() {
-            Protocol::over_udp(config.service, config.size_bytes)
-        } else {
-            Protocol::new(config.service, config.size_bytes)
-        }
-    }
-
     /// Whether the server may close after an answer without being wrong
     /// (servers sockbench did not write; its own keep connections open).
     pub(crate) fn allows_close_after_answer(&self) -> bool {
         self.wire.is_some()
+    }
+
+    /// The protocol for a server sockbench did not write: `exchange` writes
+    /// each request and judges its answer, `{n}` drawn from `keys`.
+    pub(crate) fn for_wire(
+        service: ServiceKind,
+        size_bytes: usize,
+        exchange: Arc<dyn Exchange>,
+        keys: u64,
+    ) -> Self {
+        Protocol {
+            wire: Some((exchange, keys)),
+            ..Protocol::new(service, size_bytes)
+        }
     }
 
     /// The same over UDP: one datagram per request, numbered (module docs).

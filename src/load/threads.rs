@@ -18,11 +18,11 @@ use super::collector::{
 };
 use super::config::{LoadConfig, RunLimit};
 use super::pipe;
+use super::prime;
 use super::progress::{self, ProgressMode};
 use super::report::{LoadReport, Outcome};
 use super::stats::{add_histogram, Interval};
 use super::window::Window;
-use super::wire_request;
 use super::worker::{self, Assignment, Clock, Message, ThreadSummary};
 
 /// Run one load test to its end and return what it measured. Fails only for
@@ -62,7 +62,7 @@ pub(crate) fn run_as(
     let start = Start::new(config)?;
     ensure_descriptors(config.connections)?;
     if let Some(wire) = &config.wire {
-        wire_request::prime(wire, &config.target, config.connect_timeout)?;
+        prime::prime(wire, &config.target, config.connect_timeout)?;
     }
     let threads = LoadThreads::start(config, start.run_start, role)?;
     collect(config, start, threads, progress, watch)

@@ -4,20 +4,15 @@
 //! the run starts, into the [`Exchange`] that writes each request and
 //! judges its answer ([`WireRequest::exchange`]).
 //!
-//! Two things happen here and nowhere else:
-//! - the `{n}` of a `--command` is drawn from `--keys N` per request
-//!   (`key_of`), from the request's id, so the check of an answer knows
-//!   which key it asked for without remembering it;
-//! - a memcached `get` needs its keys to exist: `prime` sets every one
-//!   of them once, before the first connection of the run opens.
+//! The `{n}` of a `--command` is drawn from `--keys N` per request here and
+//! nowhere else (`key_of`), from the request's id, so the check of an
+//! answer knows which key it asked for without remembering it.
+//!
+//! A memcached `get` also needs its keys to exist before the run: `prime.rs`
+//! sets them, with the same command this file parses.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::config::Target;
 use super::wire::http1::{self, Method, Url};
 use super::wire::{memcached, resp, Exchange, RequestError};
 
@@ -133,7 +128,9 @@ impl WireRequest {
     }
 }
 
-fn memcached_command(command: &Option<String>) -> Result<memcached::Command, RequestError> {
+pub(crate) fn memcached_command(
+    command: &Option<String>,
+) -> Result<memcached::Command, RequestError> {
     memcached::Command::parse(command.as_deref().unwrap_or(DEFAULT_MEMCACHED_COMMAND))
 }
 
@@ -149,70 +146,6 @@ pub(crate) fn key_of(id: u64, keys: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     (z ^ (z >> 31)) % keys
 }
-
-/// Keys primed per write: the replies of one batch fit the socket buffers,
-/// so neither side waits on the other.
-const PRIME_BATCH_KEYS: u64 = 1000;
-
-/// A memcached `get`: set each of its keys once, so that every `get` of the
-/// run has a value to find. Anything else needs nothing. Fails, saying
-/// what to check, when the server does not store them.
-pub(crate) fn prime(request: &WireRequest, target: &Target, timeout: Duration) -> io::Result<()> {
-    let WireRequest::Memcached { command, keys } = request else {
-        return Ok(());
-    };
-    let command = memcached_command(command).map_err(io::Error::other)?;
-    let mut out = Vec::new();
-    if !command.write_priming_request(0, &mut out) {
-        return Ok(()); // a `set` stores what it needs itself
-    }
-    let failed = |why: String| {
-        io::Error::other(format!(
-            "memcached at {target}: the keys of the get could not be set before the run ({why}): is memcached listening there, with room for {keys} keys?"
-        ))
-    };
-    let stream: Box<dyn ReadWrite> = match target {
-        Target::Tcp(addr) => {
-            let stream =
-                TcpStream::connect_timeout(addr, timeout).map_err(|err| failed(err.to_string()))?;
-            stream.set_read_timeout(Some(timeout))?;
-            Box::new(stream)
-        }
-        Target::Unix(path) => {
-            let stream = UnixStream::connect(path).map_err(|err| failed(err.to_string()))?;
-            stream.set_read_timeout(Some(timeout))?;
-            Box::new(stream)
-        }
-        Target::Udp(_) => return Err(failed("memcached is loaded over TCP".into())),
-    };
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    for first in (0..*keys).step_by(PRIME_BATCH_KEYS as usize) {
-        let batch = first..(first + PRIME_BATCH_KEYS).min(*keys);
-        out.clear();
-        for key in batch.clone() {
-            command.write_priming_request(key, &mut out);
-        }
-        reader
-            .get_mut()
-            .write_all(&out)
-            .map_err(|err| failed(err.to_string()))?;
-        for _ in batch {
-            line.clear();
-            reader
-                .read_line(&mut line)
-                .map_err(|err| failed(err.to_string()))?;
-            if line != "STORED\r\n" {
-                return Err(failed(format!("it answered {:?}", line.trim_end())));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A blocking stream to prime over: TCP or Unix.
-trait ReadWrite: io::Read + Write {}
-impl<T: io::Read + Write> ReadWrite for T {}
 
 #[cfg(test)]
 mod tests {

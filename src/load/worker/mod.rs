@@ -227,7 +227,7 @@ pub(crate) fn run_thread(
     let mut worker = Worker {
         poll,
         timer,
-        protocol: Protocol::of(config),
+        protocol: config.protocol(),
         target: config.target.clone(),
         sources: config.sources.clone(),
         is_udp: config.target.is_udp(),
