@@ -34,7 +34,7 @@ const STDERR_TAIL_LINES: usize = 20;
 pub struct ServerProcess {
     child: Child,
     addr: ListenAddr,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_tail: StderrTail,
 }
 
 /// How a server ended when asked to stop.
@@ -59,8 +59,7 @@ impl ServerProcess {
             .map_err(|err| io::Error::new(err.kind(), format!("cannot start {shown}: {err}")))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        keep_tail(stderr, Arc::clone(&stderr_tail));
+        let stderr_tail = StderrTail::follow(stderr, STDERR_TAIL_LINES);
         let first_line = first_line_within(stdout, ready_timeout);
         let mut server = ServerProcess {
             child,
@@ -146,11 +145,10 @@ impl ServerProcess {
 
     /// The last lines the server wrote on stderr, ready to append to a message.
     pub fn stderr_excerpt(&self) -> String {
-        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
-        if tail.is_empty() {
+        let lines = self.stderr_tail.lines();
+        if lines.is_empty() {
             String::new()
         } else {
-            let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
             format!("; its stderr ends with:\n  {}", lines.join("\n  "))
         }
     }
@@ -186,17 +184,35 @@ fn first_line_within(
     }
 }
 
-/// Keep the last [`STDERR_TAIL_LINES`] lines of `stderr` in `tail`.
-fn keep_tail(stderr: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String>>>) {
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-            if tail.len() == STDERR_TAIL_LINES {
-                tail.pop_front();
+/// The last lines a server wrote on stderr, kept by a thread that reads
+/// them as they come (so the server never blocks on a full pipe) and ends
+/// with the stream. Shared by the servers we start ([`ServerProcess`]) and
+/// the ones a user's command starts ([`crate::external`]).
+#[derive(Debug, Clone)]
+pub struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    /// Read `stderr` on a thread of its own, keeping its last `max_lines`.
+    pub fn follow(stderr: impl Read + Send + 'static, max_lines: usize) -> StderrTail {
+        let tail = StderrTail(Arc::new(Mutex::new(VecDeque::new())));
+        let writer = tail.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut kept = writer.0.lock().unwrap_or_else(|e| e.into_inner());
+                if kept.len() == max_lines {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
             }
-            tail.push_back(line);
-        }
-    });
+        });
+        tail
+    }
+
+    /// The lines kept so far, oldest first.
+    pub fn lines(&self) -> Vec<String> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.iter().cloned().collect()
+    }
 }
 
 /// The address in `listening on ADDR` or `listening on ADDR (details)`.
