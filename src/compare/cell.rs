@@ -30,8 +30,7 @@ use crate::load::{self, LoadConfig, ProgressMode, RunEvent, RunLimit, Target, Wa
 use crate::sys::counters::{
     self, ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable,
 };
-use crate::sys::proc::ProcStats;
-use crate::sys::process::ServerProcess;
+use crate::sys::proc::{self, ProcStats};
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,6 +79,31 @@ pub struct RunSettings {
     pub count_syscalls: bool,
 }
 
+/// The server a cell loads: where it listens, and the first process of
+/// the tree whose cost is measured (none for a `--target`, which is only
+/// loaded: its cost columns read 0 and n/a).
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    /// Where the load connects.
+    pub addr: &'a ListenAddr,
+    /// The server's first process; its descendants are counted with it.
+    pub pid: Option<u32>,
+}
+
+impl Served<'_> {
+    /// CPU time and peak RSS so far of the server's process tree; zero
+    /// for a server not measured.
+    fn stats(&self) -> io::Result<ProcStats> {
+        match self.pid {
+            Some(pid) => proc::tree_stats(pid),
+            None => Ok(ProcStats {
+                cpu_s: 0.0,
+                peak_rss_kb: 0,
+            }),
+        }
+    }
+}
+
 /// The counters of one side, read at the start of the measured window.
 struct WindowStart {
     syscalls: Result<Option<SyscallCounter>, Unavailable>,
@@ -89,12 +113,11 @@ struct WindowStart {
 
 impl WindowStart {
     /// `count_switches` false: the side's switches are read elsewhere (the
-    /// generator's, by its load threads).
-    fn of(pid: u32, count_syscalls: bool, count_switches: bool) -> WindowStart {
-        let mut syscalls = if count_syscalls {
-            SyscallCounter::attach(pid).map(Some)
-        } else {
-            Ok(None)
+    /// generator's, by its load threads). Without a pid, nothing is counted.
+    fn of(pid: Option<u32>, count_syscalls: bool, count_switches: bool) -> WindowStart {
+        let mut syscalls = match pid {
+            Some(pid) if count_syscalls => SyscallCounter::attach(pid).map(Some),
+            _ => Ok(None),
         };
         let syscalls_at_start = match &mut syscalls {
             Ok(Some(counter)) => counter.count().ok(),
@@ -103,20 +126,20 @@ impl WindowStart {
         WindowStart {
             syscalls,
             syscalls_at_start,
-            switches: count_switches
-                .then(|| SwitchSnapshot::of_process(pid).ok())
-                .flatten(),
+            switches: pid
+                .filter(|_| count_switches)
+                .and_then(|pid| SwitchSnapshot::of_process(pid).ok()),
         }
     }
 
     /// System calls and context switches since the start, where counted.
-    fn finish(mut self, pid: u32) -> (Option<u64>, Option<ContextSwitches>) {
+    fn finish(mut self, pid: Option<u32>) -> (Option<u64>, Option<ContextSwitches>) {
         let syscalls = match (&mut self.syscalls, self.syscalls_at_start) {
             (Ok(Some(counter)), Some(start)) => counter.count().ok().map(|end| end - start),
             _ => None,
         };
         let switches = self.switches.and_then(|start| {
-            SwitchSnapshot::of_process(pid)
+            SwitchSnapshot::of_process(pid?)
                 .ok()
                 .map(|end| end.since(&start))
         });
@@ -150,7 +173,7 @@ struct Closed {
 /// server's per-connection threads are still there to be read. Every other
 /// event goes on to the live view, if there is one.
 struct WindowReader<'a> {
-    server: &'a ServerProcess,
+    server: Served<'a>,
     count_syscalls: bool,
     live: Option<&'a dyn Watch>,
     opened: RefCell<Option<Opened>>,
@@ -160,7 +183,7 @@ struct WindowReader<'a> {
 impl fmt::Debug for WindowReader<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WindowReader")
-            .field("server", &self.server.pid())
+            .field("server", &self.server.pid)
             .field("is_open", &self.opened.borrow().is_some())
             .finish_non_exhaustive()
     }
@@ -171,8 +194,8 @@ impl WindowReader<'_> {
         *self.opened.borrow_mut() = Some(Opened {
             server: self.server.stats(),
             process_cpu_s: counters::process_cpu_s(),
-            server_window: WindowStart::of(self.server.pid(), self.count_syscalls, true),
-            client_window: WindowStart::of(std::process::id(), self.count_syscalls, false),
+            server_window: WindowStart::of(self.server.pid, self.count_syscalls, true),
+            client_window: WindowStart::of(Some(std::process::id()), self.count_syscalls, false),
         });
     }
 
@@ -182,10 +205,10 @@ impl WindowReader<'_> {
             return;
         };
         let syscalls_unavailable = opened.server_window.syscalls.as_ref().err().cloned();
-        let (server_syscalls, server_switches) = opened.server_window.finish(self.server.pid());
+        let (server_syscalls, server_switches) = opened.server_window.finish(self.server.pid);
         // The generator's switches are its load threads' own (not the whole
         // process's): a run beside another in this process counts only itself.
-        let (client_syscalls, _) = opened.client_window.finish(std::process::id());
+        let (client_syscalls, _) = opened.client_window.finish(Some(std::process::id()));
         *self.closed.borrow_mut() = Some(Closed {
             server: opened
                 .server
@@ -222,11 +245,11 @@ impl Watch for WindowReader<'_> {
 /// With `watch`, the load run tells it how it goes (the live view).
 pub fn measure(
     cell: &Cell,
-    server: &ServerProcess,
+    server: Served<'_>,
     settings: RunSettings,
     watch: Option<&dyn Watch>,
 ) -> io::Result<Measured> {
-    let peak_is_per_cell = server.reset_peak_rss();
+    let peak_is_per_cell = server.pid.is_some_and(proc::reset_peak_rss);
     let reader = WindowReader {
         server,
         count_syscalls: settings.count_syscalls,
@@ -234,7 +257,7 @@ pub fn measure(
         opened: RefCell::new(None),
         closed: RefCell::new(None),
     };
-    let load = run_load(server.addr(), cell, settings.load_threads, &reader);
+    let load = run_load(server.addr, cell, settings.load_threads, &reader);
     // A run that ended before its window did (it failed) is read now.
     reader.close();
     let (mut figures, failure) = match load {
@@ -281,7 +304,7 @@ pub fn measure(
     };
     Ok(Measured {
         record: CellRecord {
-            server_pid: Some(server.pid()),
+            server_pid: server.pid,
             ..record_of(cell, settings, figures, costs)
         },
         failure,

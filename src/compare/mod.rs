@@ -58,6 +58,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod cell;
+pub mod foreign;
 pub mod launch;
 pub mod machine;
 pub mod matrix;
@@ -114,6 +115,12 @@ pub struct CompareConfig {
     /// Each server's runs at the same moment as the baseline's
     /// (`--side-by-side`; needs a baseline).
     pub side_by_side: bool,
+    /// How long a server started from its command (`--server`, the
+    /// production rows) may take to accept its first connection.
+    pub ready_timeout: Duration,
+    /// How long such a server may take to exit after SIGTERM before its
+    /// process group is killed.
+    pub grace: Duration,
     /// Set (by Ctrl-C, say) to end the comparison early: the run under way
     /// finishes, the servers are stopped and what was measured is written.
     pub stop: Arc<AtomicBool>,
@@ -156,7 +163,8 @@ pub fn run(
         ));
     }
     for contender in Contender::all() {
-        if matrix.cells.iter().any(|cell| cell.contender == contender) {
+        let is_ours = !matches!(contender, Contender::Foreign(_));
+        if is_ours && matrix.cells.iter().any(|cell| cell.contender == contender) {
             runner::programs(config).built(contender)?;
         }
     }
@@ -198,6 +206,7 @@ pub fn run(
 
     let mut table = table::render(&cells);
     table.push_str(&text::saturation_note(&cells));
+    table.push_str(&text::foreign_note(&config.spec.contenders));
     table.push_str(&text::side_by_side_note(&records));
     table.push_str(
         "\nCost per request, server and load generator (CPU and context switches: the median round; system calls: the counting round):\n\n",
