@@ -296,7 +296,7 @@ fn servers_that_exit_or_never_listen_are_skipped_with_the_reason() {
 }
 
 /// A server already running is loaded as a target: rows with answers,
-/// no process measured, and the note under the table says so.
+/// no process measured, and its row and the note under the table say so.
 #[test]
 fn a_running_server_is_loaded_as_a_target_without_costs() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -336,6 +336,7 @@ fn a_running_server_is_loaded_as_a_target_without_costs() {
     assert!(run.status.success(), "compare failed: {stderr}");
     assert!(stdout.contains("mine: already running at"), "{stdout}");
     assert!(stdout.contains("no cost columns"), "{stdout}");
+    assert!(stdout.contains("n/a (target)"), "its row says so: {stdout}");
     for row in csv_rows(&dir.join("target.csv")) {
         assert_eq!(row["outcome"], "finished", "{row:?}");
         assert!(row["requests"].parse::<u64>().unwrap() > 0);

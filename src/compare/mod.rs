@@ -204,14 +204,22 @@ pub fn run(
     };
     cells.sort_by_key(|cell| position(&cell.median.engine));
 
-    let mut table = table::render(&cells);
+    // A --target is only loaded: its rows say so where a cost would be.
+    let unmeasured: Vec<&str> = config
+        .spec
+        .contenders
+        .iter()
+        .filter(|c| matches!(c, Contender::Foreign(foreign::Foreign::Target(_))))
+        .map(|c| c.name())
+        .collect();
+    let mut table = table::render(&cells, &unmeasured);
     table.push_str(&text::saturation_note(&cells));
     table.push_str(&text::foreign_note(&config.spec.contenders));
     table.push_str(&text::side_by_side_note(&records));
     table.push_str(
         "\nCost per request, server and load generator (CPU and context switches: the median round; system calls: the counting round):\n\n",
     );
-    table.push_str(&table::render_costs(&cells));
+    table.push_str(&table::render_costs(&cells, &unmeasured));
     let comparisons = match config.baseline {
         Some(baseline) => verdict::compare_to_baseline(&records, baseline.name()),
         None => Vec::new(),
