@@ -34,7 +34,9 @@
 //!
 //! - [`matrix`]: the contenders and the cells each one runs; [`launch`]:
 //!   how each contender is started (its program and command line), for
-//!   the matrix and the scenarios alike;
+//!   the matrix and the scenarios alike; [`foreign`]: the servers
+//!   sockbench did not write (nginx, Apache's MPMs, `--server`,
+//!   `--target`), started from their own commands;
 //! - [`plan`]: the order of the runs (groups, rounds, rotation, pairs), pure;
 //! - [`runner`]: starts, pins, limits and stops the servers and runs the
 //!   plan's steps; [`cell`]: one load run and what it cost;
