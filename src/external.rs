@@ -305,8 +305,7 @@ impl ExternalServer {
     /// The last lines the server wrote on stderr, indented, after a newline;
     /// empty if it wrote none.
     pub fn stderr_excerpt(&self) -> String {
-        let lines = self.stderr_tail.lines();
-        lines.iter().map(|line| format!("\n  {line}")).collect()
+        indented(&self.stderr_tail.lines())
     }
 
     /// `Some(status)` if the server (its first process) has exited.
@@ -320,12 +319,11 @@ impl ExternalServer {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                // Let the stderr thread read what the server wrote last.
-                std::thread::sleep(POLL_INTERVAL);
+                let last_words = self.stderr_tail.lines_once_closed(self.grace);
                 return Err(io::Error::other(format!(
                     "server '{}' exited before accepting a connection ({status}); its last words on stderr:{}",
                     self.shown,
-                    self.stderr_or_none()
+                    indented_or_none(&last_words)
                 )));
             }
             if self.accepts() {
@@ -343,13 +341,6 @@ impl ExternalServer {
                 ));
             }
             std::thread::sleep(POLL_INTERVAL);
-        }
-    }
-
-    fn stderr_or_none(&self) -> String {
-        match self.stderr_excerpt() {
-            excerpt if excerpt.is_empty() => " (nothing)".into(),
-            excerpt => excerpt,
         }
     }
 
@@ -411,6 +402,19 @@ impl Drop for ExternalServer {
         if !self.stopped {
             let _ = self.stop_group();
         }
+    }
+}
+
+/// `lines`, each indented after a newline.
+fn indented(lines: &[String]) -> String {
+    lines.iter().map(|line| format!("\n  {line}")).collect()
+}
+
+/// [`indented`], or ` (nothing)` without lines.
+fn indented_or_none(lines: &[String]) -> String {
+    match indented(lines) {
+        text if text.is_empty() => " (nothing)".into(),
+        text => text,
     }
 }
 

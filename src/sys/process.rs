@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -79,9 +79,10 @@ impl ServerProcess {
         // Say why it failed, with what it wrote on stderr, then clean up.
         let _ = server.child.kill();
         let _ = server.child.wait();
+        let last_words = server.stderr_tail.lines_once_closed(LAST_WORDS_WAIT);
         Err(io::Error::other(format!(
             "server {shown} {failure}{}",
-            server.stderr_excerpt()
+            excerpt(last_words)
         )))
     }
 
@@ -145,12 +146,20 @@ impl ServerProcess {
 
     /// The last lines the server wrote on stderr, ready to append to a message.
     pub fn stderr_excerpt(&self) -> String {
-        let lines = self.stderr_tail.lines();
-        if lines.is_empty() {
-            String::new()
-        } else {
-            format!("; its stderr ends with:\n  {}", lines.join("\n  "))
-        }
+        excerpt(self.stderr_tail.lines())
+    }
+}
+
+/// How long a server that has exited is given to have its last stderr
+/// lines read, before a message is made without them.
+const LAST_WORDS_WAIT: Duration = Duration::from_millis(500);
+
+/// `lines` ready to append to a message; empty without lines.
+fn excerpt(lines: Vec<String>) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr ends with:\n  {}", lines.join("\n  "))
     }
 }
 
@@ -189,29 +198,54 @@ fn first_line_within(
 /// with the stream. Shared by the servers we start ([`ServerProcess`]) and
 /// the ones a user's command starts ([`crate::external`]).
 #[derive(Debug, Clone)]
-pub struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+pub struct StderrTail(Arc<(Mutex<Kept>, Condvar)>);
+
+/// The lines kept, and whether the stream has ended.
+#[derive(Debug, Default)]
+struct Kept {
+    lines: VecDeque<String>,
+    is_closed: bool,
+}
 
 impl StderrTail {
     /// Read `stderr` on a thread of its own, keeping its last `max_lines`.
     pub fn follow(stderr: impl Read + Send + 'static, max_lines: usize) -> StderrTail {
-        let tail = StderrTail(Arc::new(Mutex::new(VecDeque::new())));
+        let tail = StderrTail(Arc::default());
         let writer = tail.clone();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut kept = writer.0.lock().unwrap_or_else(|e| e.into_inner());
-                if kept.len() == max_lines {
-                    kept.pop_front();
+                let mut kept = writer.kept();
+                if kept.lines.len() == max_lines {
+                    kept.lines.pop_front();
                 }
-                kept.push_back(line);
+                kept.lines.push_back(line);
             }
+            writer.kept().is_closed = true;
+            writer.0 .1.notify_all();
         });
         tail
     }
 
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The lines kept so far, oldest first.
     pub fn lines(&self) -> Vec<String> {
-        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        kept.iter().cloned().collect()
+        self.kept().lines.iter().cloned().collect()
+    }
+
+    /// The lines kept once the stream has ended (a server that exited has
+    /// said all it will), or once `wait` has passed: a process it forked
+    /// may hold the stream open.
+    pub fn lines_once_closed(&self, wait: Duration) -> Vec<String> {
+        let kept = self.kept();
+        let (kept, _) = self
+            .0
+             .1
+            .wait_timeout_while(kept, wait, |kept| !kept.is_closed)
+            .unwrap_or_else(|e| e.into_inner());
+        kept.lines.iter().cloned().collect()
     }
 }
 
