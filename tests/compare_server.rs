@@ -296,7 +296,8 @@ fn servers_that_exit_or_never_listen_are_skipped_with_the_reason() {
 }
 
 /// A server already running is loaded as a target: rows with answers,
-/// no process measured, and its row and the note under the table say so.
+/// no process measured, and its row and the note under the table say so;
+/// a target where nothing listens is skipped, saying so.
 #[test]
 fn a_running_server_is_loaded_as_a_target_without_costs() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -314,14 +315,21 @@ fn a_running_server_is_loaded_as_a_target_without_costs() {
             });
         }
     });
+    let gone = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let dir = scratch("compare-server-target");
     let target = format!("mine={addr}");
+    let gone = format!("gone={gone}");
     let run = sockbench(&[
         "compare",
         "--target",
         &target,
+        "--target",
+        &gone,
         "--engines",
-        "mine",
+        "mine,gone",
         "--duration",
         "300ms",
         "--connections",
@@ -337,7 +345,13 @@ fn a_running_server_is_loaded_as_a_target_without_costs() {
     assert!(stdout.contains("mine: already running at"), "{stdout}");
     assert!(stdout.contains("no cost columns"), "{stdout}");
     assert!(stdout.contains("n/a (target)"), "its row says so: {stdout}");
+    assert!(stderr.contains("server gone failed to start"), "{stderr}");
+    assert!(stderr.contains("nothing accepts at"), "{stderr}");
     for row in csv_rows(&dir.join("target.csv")) {
+        if row["engine"] == "gone" {
+            assert_eq!(row["outcome"], "server-failed", "{row:?}");
+            continue;
+        }
         assert_eq!(row["outcome"], "finished", "{row:?}");
         assert!(row["requests"].parse::<u64>().unwrap() > 0);
         assert_eq!(row["server_pid"], "", "a target is not measured: {row:?}");
@@ -420,5 +434,62 @@ fn nginx_runs_as_a_contender_or_is_listed_with_the_install_line() {
     assert!(
         stdout.contains("nginx: prefork + an event loop per worker"),
         "{stdout}"
+    );
+}
+
+/// `--verdicts` sets the method: a quota, pinning, side by side, and a
+/// baseline (the first server named where epoll-raw does not run); a
+/// `--rounds` given too overrides its part. Skipped where no CPU cgroup
+/// can be made or the machine has one core.
+#[test]
+fn verdicts_sets_the_method_in_one_flag() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Err(err) =
+        sockbench::sys::cgroup::CpuQuota::create(0.4, sockbench::sys::cgroup::DEFAULT_PERIOD)
+    {
+        eprintln!("skipped: --verdicts needs a CPU cgroup: {err}");
+        return;
+    }
+    if cores < 2 {
+        eprintln!("skipped: --verdicts pins, which needs two cores");
+        return;
+    }
+    let dir = scratch("compare-server-verdicts");
+    let run = sockbench(&[
+        "compare",
+        "--verdicts",
+        "--rounds",
+        "2",
+        "--engines",
+        "threaded,reactor",
+        "--duration",
+        "300ms",
+        "--connections",
+        "2",
+        "--name",
+        "verdicts",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "compare failed: {stderr}");
+    let machine = std::fs::read_to_string(dir.join("verdicts.machine.txt")).unwrap();
+    for expected in [
+        "0.4 of a core",
+        "server on core 1",
+        "side by side",
+        "baseline: threaded",
+    ] {
+        assert!(machine.contains(expected), "{expected}: {machine}");
+    }
+    assert!(stdout.contains("Against threaded"), "{stdout}");
+    let rows = csv_rows(&dir.join("verdicts.csv"));
+    assert!(rows
+        .iter()
+        .all(|row| row["round"].parse::<u32>().unwrap() <= 2));
+    assert!(
+        rows.iter().any(|row| row["beside"] == "threaded"),
+        "{rows:?}"
     );
 }

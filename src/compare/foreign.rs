@@ -185,17 +185,16 @@ impl Foreign {
             }
     }
 
-    /// Whether it listens on `transport`: a command on the transport its
-    /// placeholder names, a target on its address's family.
-    pub fn serves_over(self, transport: Transport) -> bool {
-        let listens_on = match self {
+    /// The one transport it listens on: a command's is the one its
+    /// placeholder names, a target's its address's family.
+    pub fn listens_on(self) -> Transport {
+        match self {
             Foreign::Production(_) => Transport::Tcp4,
             Foreign::Command(named) if named.command.is_unix() => Transport::Unix,
             Foreign::Command(_) => Transport::Tcp4,
             Foreign::Target(named) if named.addr.is_ipv6() => Transport::Tcp6,
             Foreign::Target(_) => Transport::Tcp4,
-        };
-        transport == listens_on
+        }
     }
 
     /// `Ok` when it can run here; otherwise why not, with what to do.
@@ -307,7 +306,7 @@ mod tests {
     fn server_flags_parse_and_refuse_bad_input() {
         let server = parse_server("py=python3 echo.py {port}").unwrap();
         assert_eq!(server.name(), "py");
-        assert!(server.serves_over(Transport::Tcp4));
+        assert_eq!(server.listens_on(), Transport::Tcp4);
         assert!(!server.supports(ServiceKind::Echo, Work::Cpu(Default::default())));
         let err = parse_server("py=python3 echo.py 7000").unwrap_err();
         assert!(err.contains("put {port}"), "{err}");
@@ -316,14 +315,14 @@ mod tests {
         let err = parse_server("my server=python3 {port}").unwrap_err();
         assert!(err.contains("must be letters"), "{err}");
         let unix = parse_server("u=python3 echo.py {unix}").unwrap();
-        assert!(unix.serves_over(Transport::Unix) && !unix.serves_over(Transport::Tcp4));
+        assert_eq!(unix.listens_on(), Transport::Unix);
     }
 
     /// A target must be on loopback, and runs over its address's family.
     #[test]
     fn targets_off_loopback_are_refused() {
         let target = parse_target("mine=[::1]:8080").unwrap();
-        assert!(target.serves_over(Transport::Tcp6));
+        assert_eq!(target.listens_on(), Transport::Tcp6);
         assert!(target.describe().contains("no cost columns"));
         let err = parse_target("far=192.0.2.1:80").unwrap_err();
         assert!(err.contains("not a loopback address"), "{err}");

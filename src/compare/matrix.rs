@@ -141,7 +141,7 @@ impl Contender {
     pub fn serves_over(self, transport: Transport) -> bool {
         match self {
             Contender::Engine(_) => true,
-            Contender::Foreign(foreign) => foreign.serves_over(transport),
+            Contender::Foreign(foreign) => foreign.listens_on() == transport,
             _ => transport != Transport::Unix,
         }
     }
@@ -405,8 +405,11 @@ impl MatrixSpec {
                     servers.push((contender, transport));
                 } else {
                     let listens = match contender {
-                        Contender::Foreign(_) => "that server listens on another transport",
-                        _ => "that server listens on TCP only",
+                        Contender::Foreign(foreign) => format!(
+                            "that server listens over {0} only (add --transports {0})",
+                            foreign.listens_on()
+                        ),
+                        _ => "that server listens on TCP only".to_string(),
                     };
                     left_out.push(format!("{contender} over {transport}: {listens}"));
                 }

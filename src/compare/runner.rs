@@ -19,6 +19,7 @@
 //! its group; the others run.
 
 use std::io::{self, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -415,10 +416,20 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
 fn start_foreign(config: &CompareConfig, foreign: Foreign) -> io::Result<Running> {
     let command = match foreign {
         Foreign::Target(named) => {
+            // Not ours to start: only make sure something accepts there.
+            TcpStream::connect_timeout(&named.addr, config.ready_timeout).map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!(
+                        "nothing accepts at {} ({err}): start that server first, or fix --target {}=ADDR",
+                        named.addr, named.name
+                    ),
+                )
+            })?;
             return Ok(Running {
                 process: Process::Target(ListenAddr::Tcp(named.addr)),
                 _quota: None,
-            })
+            });
         }
         Foreign::Command(named) => named.command.clone(),
         Foreign::Production(server) => server.command(&foreign::configs_dir())?,
