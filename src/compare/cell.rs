@@ -91,6 +91,23 @@ pub struct Served<'a> {
 }
 
 impl Served<'_> {
+    /// Reset the peak-RSS mark of every process of the server's tree to
+    /// its current RSS, so the next [`stats`](Self::stats) shows the peak
+    /// of the cell about to run. `false` where the kernel does not allow
+    /// it (the peaks are then the processes' lifetime peaks).
+    fn reset_peak_rss(&self) -> bool {
+        let Some(pid) = self.pid else {
+            return false;
+        };
+        let tree = proc::process_tree(pid).unwrap_or_default();
+        // Every process tried, even after one refuses.
+        let refused = tree
+            .into_iter()
+            .filter(|&pid| !proc::reset_peak_rss(pid))
+            .count();
+        refused == 0
+    }
+
     /// CPU time and peak RSS so far of the server's process tree; zero
     /// for a server not measured.
     fn stats(&self) -> io::Result<ProcStats> {
@@ -249,7 +266,7 @@ pub fn measure(
     settings: RunSettings,
     watch: Option<&dyn Watch>,
 ) -> io::Result<Measured> {
-    let peak_is_per_cell = server.pid.is_some_and(proc::reset_peak_rss);
+    let peak_is_per_cell = server.reset_peak_rss();
     let reader = WindowReader {
         server,
         count_syscalls: settings.count_syscalls,

@@ -101,14 +101,6 @@ impl ServerProcess {
         self.child.try_wait()
     }
 
-    /// Reset the peak-RSS mark to the current RSS, so the next
-    /// [`stats`](Self::stats) shows the peak of the cell about to run.
-    /// Returns `false` where the kernel does not allow it (the peak is
-    /// then the process's lifetime peak).
-    pub fn reset_peak_rss(&self) -> bool {
-        proc::reset_peak_rss(self.pid())
-    }
-
     /// CPU time and peak RSS so far, of the server and its child processes
     /// (the peaks are added: an upper bound of the tree's peak).
     pub fn stats(&self) -> io::Result<ProcStats> {
