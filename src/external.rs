@@ -5,27 +5,34 @@
 //! respected) but run through no shell, so what is typed is what runs. Its
 //! placeholders say where the server must listen: `{port}` becomes a free
 //! loopback port, `{addr}` `127.0.0.1:PORT`, `{unix}` a socket path in a
-//! fresh temporary directory. [`ServerCommand::start`] runs it in a process
-//! group of its own and returns an [`ExternalServer`] once the address
-//! accepts a connection; stopping (or dropping) it sends SIGTERM to the
-//! whole group, then SIGKILL after a grace period, so children it forked
-//! and a server that ignores SIGTERM are gone too.
+//! fresh temporary directory (`{dir}` names that directory: a server that
+//! reads a config file gets its copy there, placeholders filled,
+//! [`ServerCommand::with_config_file`]). [`ServerCommand::start`] runs it
+//! in a process group of its own and returns an [`ExternalServer`] once
+//! the address accepts a connection; stopping (or dropping) it sends
+//! SIGTERM to the whole group, then SIGKILL after a grace period, so
+//! children it forked and a server that ignores SIGTERM are gone too.
+//! [`ServerCommand::start_placed`] also puts it in a CPU-quota cgroup and
+//! on a core *before* its program runs (a step between fork and exec), so
+//! every process it forks is born inside both.
 //!
-//! Used by `sockbench check --server`; nothing here knows what the server
-//! will be asked to do.
+//! Used by `sockbench check --server` and `sockbench compare --server`;
+//! nothing here knows what the server will be asked to do.
 
-use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::engine::ListenAddr;
+use crate::sys::cgroup::CpuQuota;
+use crate::sys::process::StderrTail;
+use crate::sys::sched;
 
 /// How long a server may take to accept its first connection.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,12 +51,38 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const PORT: &str = "{port}";
 const ADDR: &str = "{addr}";
 const UNIX: &str = "{unix}";
+const DIR: &str = "{dir}";
 
 /// A user's server command, split into words and checked for a placeholder
 /// that says where it listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerCommand {
     words: Vec<String>,
+    /// A file written to `{dir}` at each start, placeholders filled.
+    config: Option<ConfigFile>,
+}
+
+/// A config file the server reads, for a server that takes its port
+/// nowhere else (nginx reads no variables).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ConfigFile {
+    name: String,
+    template: String,
+}
+
+/// Where a server runs: the quota group and the core its processes are
+/// born in. The default is neither.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Placement<'a> {
+    /// The CPU-quota cgroup to start the server in.
+    pub quota: Option<&'a CpuQuota>,
+    /// The one core it may run on.
+    pub core: Option<usize>,
+}
+
+/// Whether `text` names a place to listen.
+fn says_where_to_listen(text: &str) -> bool {
+    text.contains(PORT) || text.contains(ADDR) || text.contains(UNIX)
 }
 
 impl ServerCommand {
@@ -64,26 +97,68 @@ impl ServerCommand {
                 "the server command is empty: give a program and its arguments, e.g. 'python3 server.py {port}'".into(),
             ));
         }
-        if !words
-            .iter()
-            .any(|w| w.contains(PORT) || w.contains(ADDR) || w.contains(UNIX))
-        {
+        if !words.iter().any(|w| says_where_to_listen(w)) {
             return Err(invalid(format!(
                 "the server command '{text}' says nowhere to listen: put {PORT} (or {ADDR}, or {UNIX} for a Unix socket) where the server takes its port, e.g. 'python3 server.py {PORT}'"
             )));
         }
-        Ok(ServerCommand { words })
+        Ok(ServerCommand {
+            words,
+            config: None,
+        })
+    }
+
+    /// A server that takes its address from a config file: `words` (with
+    /// `{dir}/NAME` where it reads the file) and the file's `template`,
+    /// written to `{dir}/name` at each start with its placeholders filled.
+    pub fn with_config_file(words: Vec<String>, name: &str, template: String) -> ServerCommand {
+        assert!(
+            !words.is_empty() && says_where_to_listen(&template),
+            "a config file that says where to listen, and a program to read it"
+        );
+        ServerCommand {
+            words,
+            config: Some(ConfigFile {
+                name: name.to_string(),
+                template,
+            }),
+        }
+    }
+
+    /// The program this command runs (its first word).
+    pub fn program(&self) -> &str {
+        &self.words[0]
     }
 
     /// Whether the server listens on a Unix socket (`{unix}`) rather than TCP.
     pub fn is_unix(&self) -> bool {
         self.words.iter().any(|w| w.contains(UNIX))
+            || self
+                .config
+                .as_ref()
+                .is_some_and(|c| c.template.contains(UNIX))
     }
 
     /// Start the server on a fresh address and wait until it accepts.
     pub fn start(&self, ready_timeout: Duration, grace: Duration) -> io::Result<ExternalServer> {
-        let (addr, socket_dir) = self.fresh_addr()?;
-        let words: Vec<String> = self.words.iter().map(|w| fill(w, &addr)).collect();
+        self.start_placed(ready_timeout, grace, Placement::default())
+    }
+
+    /// [`start`](Self::start), with the server's first process moved into
+    /// `placement`'s quota group and onto its core between fork and exec:
+    /// every process and thread it starts is born there too.
+    pub fn start_placed(
+        &self,
+        ready_timeout: Duration,
+        grace: Duration,
+        placement: Placement<'_>,
+    ) -> io::Result<ExternalServer> {
+        let dir = fresh_temp_dir()?;
+        let addr = self.fresh_addr(&dir)?;
+        let words: Vec<String> = self.words.iter().map(|w| fill(w, &addr, &dir)).collect();
+        if let Some(config) = &self.config {
+            std::fs::write(dir.join(&config.name), fill(&config.template, &addr, &dir))?;
+        }
         let shown = shell_words::join(&words);
         let mut command = Command::new(&words[0]);
         command
@@ -93,7 +168,32 @@ impl ServerCommand {
             .stderr(Stdio::piped())
             // Its own group, so that one signal reaches every process it forks.
             .process_group(0);
-        let mut child = command.spawn().map_err(|err| {
+        // Opened here: between fork and exec only plain system calls are safe.
+        let cgroup_procs = placement.quota.map(CpuQuota::procs_file).transpose()?;
+        let core = placement.core;
+        // SAFETY: the step runs in the child between fork and exec, and
+        // makes system calls only: write(2) of a constant, and
+        // sched_setaffinity(2) (pin_current_thread allocates only for a
+        // core past CPU_SETSIZE, which compare's server core is not).
+        unsafe {
+            command.pre_exec(move || {
+                if let Some(procs) = &cgroup_procs {
+                    // "0" moves the writing process: this child, before it is the server.
+                    if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                if let Some(core) = core {
+                    sched::pin_current_thread(core)?;
+                }
+                Ok(())
+            });
+        }
+        let spawned = command.spawn();
+        if spawned.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let mut child = spawned.map_err(|err| {
             io::Error::new(
                 err.kind(),
                 format!(
@@ -102,12 +202,13 @@ impl ServerCommand {
                 ),
             )
         })?;
-        let stderr_tail = keep_tail(child.stderr.take().expect("stderr is piped"));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let stderr_tail = StderrTail::follow(stderr, STDERR_TAIL_LINES);
         let mut server = ExternalServer {
             pgid: child.id(),
             child,
             addr,
-            socket_dir,
+            dir: Some(dir),
             shown,
             grace,
             stderr_tail,
@@ -117,26 +218,26 @@ impl ServerCommand {
         Ok(server)
     }
 
-    /// A free loopback port, or a socket path in a new private directory.
-    fn fresh_addr(&self) -> io::Result<(ListenAddr, Option<PathBuf>)> {
+    /// A free loopback port, or a socket path in the server's directory.
+    fn fresh_addr(&self, dir: &Path) -> io::Result<ListenAddr> {
         if self.is_unix() {
-            let dir = fresh_temp_dir()?;
-            return Ok((ListenAddr::Unix(dir.join("server.sock")), Some(dir)));
+            return Ok(ListenAddr::Unix(dir.join("server.sock")));
         }
         // The port is free now; the server binds it a moment later. Another
         // process could take it in between, which start() then reports.
         let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        Ok((ListenAddr::Tcp(probe.local_addr()?), None))
+        Ok(ListenAddr::Tcp(probe.local_addr()?))
     }
 }
 
-/// `word` with every placeholder replaced for `addr`.
-fn fill(word: &str, addr: &ListenAddr) -> String {
+/// `text` with every placeholder replaced for `addr` and `dir`.
+fn fill(text: &str, addr: &ListenAddr, dir: &Path) -> String {
+    let text = text.replace(DIR, &dir.to_string_lossy());
     match addr {
-        ListenAddr::Tcp(addr) | ListenAddr::Udp(addr) => word
+        ListenAddr::Tcp(addr) | ListenAddr::Udp(addr) => text
             .replace(PORT, &addr.port().to_string())
             .replace(ADDR, &addr.to_string()),
-        ListenAddr::Unix(path) => word.replace(UNIX, &path.to_string_lossy()),
+        ListenAddr::Unix(path) => text.replace(UNIX, &path.to_string_lossy()),
     }
 }
 
@@ -148,24 +249,6 @@ fn fresh_temp_dir() -> io::Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir(&dir)?;
     Ok(dir)
-}
-
-/// Keep the last lines of `stderr` as the server writes them, on a thread
-/// that ends with the stream.
-fn keep_tail(stderr: impl io::Read + Send + 'static) -> Arc<Mutex<VecDeque<String>>> {
-    let tail = Arc::new(Mutex::new(VecDeque::new()));
-    let writer = Arc::clone(&tail);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let mut tail = writer.lock().expect("stderr tail lock");
-            if tail.len() == STDERR_TAIL_LINES {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-        }
-    });
-    tail
 }
 
 /// How a server ended when it was stopped.
@@ -188,12 +271,13 @@ pub struct ExternalServer {
     /// The group the server leads: its pid.
     pgid: u32,
     addr: ListenAddr,
-    /// The temporary directory of a `{unix}` socket, removed at the end.
-    socket_dir: Option<PathBuf>,
+    /// The server's own temporary directory (`{dir}`, a `{unix}` socket,
+    /// its config file), removed at the end.
+    dir: Option<PathBuf>,
     /// The command as run, for messages.
     shown: String,
     grace: Duration,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_tail: StderrTail,
     stopped: bool,
 }
 
@@ -208,6 +292,11 @@ impl ExternalServer {
         self.pgid
     }
 
+    /// How long it is given to exit after SIGTERM.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
     /// The command as it was run, placeholders filled.
     pub fn command_line(&self) -> &str {
         &self.shown
@@ -216,8 +305,12 @@ impl ExternalServer {
     /// The last lines the server wrote on stderr, indented, after a newline;
     /// empty if it wrote none.
     pub fn stderr_excerpt(&self) -> String {
-        let tail = self.stderr_tail.lock().expect("stderr tail lock");
-        tail.iter().map(|line| format!("\n  {line}")).collect()
+        indented(&self.stderr_tail.lines())
+    }
+
+    /// `Some(status)` if the server (its first process) has exited.
+    pub fn exited(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
     }
 
     /// Poll until the address accepts a connection, the server exits, or
@@ -226,12 +319,11 @@ impl ExternalServer {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                // Let the stderr thread read what the server wrote last.
-                std::thread::sleep(POLL_INTERVAL);
+                let last_words = self.stderr_tail.lines_once_closed(self.grace);
                 return Err(io::Error::other(format!(
                     "server '{}' exited before accepting a connection ({status}); its last words on stderr:{}",
                     self.shown,
-                    self.stderr_or_none()
+                    indented_or_none(&last_words)
                 )));
             }
             if self.accepts() {
@@ -249,13 +341,6 @@ impl ExternalServer {
                 ));
             }
             std::thread::sleep(POLL_INTERVAL);
-        }
-    }
-
-    fn stderr_or_none(&self) -> String {
-        match self.stderr_excerpt() {
-            excerpt if excerpt.is_empty() => " (nothing)".into(),
-            excerpt => excerpt,
         }
     }
 
@@ -287,7 +372,7 @@ impl ExternalServer {
                 Stopped::Killed
             }
         };
-        if let Some(dir) = self.socket_dir.take() {
+        if let Some(dir) = self.dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
         Ok(stopped)
@@ -317,6 +402,19 @@ impl Drop for ExternalServer {
         if !self.stopped {
             let _ = self.stop_group();
         }
+    }
+}
+
+/// `lines`, each indented after a newline.
+fn indented(lines: &[String]) -> String {
+    lines.iter().map(|line| format!("\n  {line}")).collect()
+}
+
+/// [`indented`], or ` (nothing)` without lines.
+fn indented_or_none(lines: &[String]) -> String {
+    match indented(lines) {
+        text if text.is_empty() => " (nothing)".into(),
+        text => text,
     }
 }
 
@@ -432,10 +530,15 @@ while True:
     #[test]
     fn fill_replaces_every_placeholder() {
         let addr = ListenAddr::Tcp("127.0.0.1:4242".parse().unwrap());
-        assert_eq!(fill("--listen={addr}", &addr), "--listen=127.0.0.1:4242");
-        assert_eq!(fill("-p{port}", &addr), "-p4242");
+        let dir = Path::new("/tmp/d");
+        assert_eq!(
+            fill("--listen={addr}", &addr, dir),
+            "--listen=127.0.0.1:4242"
+        );
+        assert_eq!(fill("-p{port}", &addr, dir), "-p4242");
+        assert_eq!(fill("-c {dir}/x.conf", &addr, dir), "-c /tmp/d/x.conf");
         let unix = ListenAddr::Unix("/tmp/d/server.sock".into());
-        assert_eq!(fill("unix:{unix}", &unix), "unix:/tmp/d/server.sock");
+        assert_eq!(fill("unix:{unix}", &unix, dir), "unix:/tmp/d/server.sock");
     }
 
     /// A TCP server is ready on its port, answers, and is gone once stopped.

@@ -567,7 +567,7 @@ fn bad_rounds_baseline_and_server_cpu_are_refused_before_running() {
 /// An unknown engine is refused with the list of valid names.
 #[test]
 fn unknown_engine_is_refused_with_the_valid_names() {
-    let run = sockbench(&["compare", "--engines", "nginx"]);
+    let run = sockbench(&["compare", "--engines", "lighttpd"]);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::compare::foreign::{self, Foreign};
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
 use crate::compare::scenario::{self, Scenario, ScenarioConfig};
 use crate::compare::{self, curve, plot, record, verdict, CompareConfig};
 use crate::engine::Work;
+use crate::external;
 use crate::live::{self, Dashboard, Lines, Live};
 use crate::load::LOAD_SERVICES;
 use crate::service::ServiceKind;
@@ -20,7 +22,13 @@ use crate::sys::cgroup;
 
 /// Options of `sockbench compare`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(after_help = "Verdicts (the method of docs/METHOD.md in one flag):
+  sockbench compare --verdicts --engines reactor,uring,epoll-raw --connections 100,1000
+  sockbench compare --verdicts --services echo --server 'py=python3 my_echo.py {port}' --engines reactor,py
+  sockbench compare --verdicts --engines nginx,reactor --services http --baseline nginx
+                                                        # a production server (./scripts/real-servers.sh)
+
+Examples:
   ./scripts/compare.sh                                  # default matrix, about 2 minutes
   ./scripts/compare.sh --full --pin --name full         # everything; server and load on own cores
   sockbench compare --engines reactor,epoll-raw --connections 100,1000 --duration 5s
@@ -43,6 +51,40 @@ reader can trust, make the server the bottleneck (--server-cpu, a CPU
 quota per server process) and compare paired rounds (--rounds with
 --baseline): docs/METHOD.md explains both.")]
 pub struct CompareArgs {
+    /// The verdict method in one flag: each server under a CPU quota
+    /// (--server-cpu 0.4), pinned (--pin), 10 rounds (--rounds 10), side by
+    /// side with the baseline (--side-by-side), the baseline epoll-raw
+    /// (where it runs every cell; else the first server named) unless
+    /// --baseline says otherwise. --server-cpu and --rounds, given too,
+    /// override their part. docs/METHOD.md explains the method.
+    #[arg(long)]
+    pub verdicts: bool,
+
+    /// Add a server of your own, started from COMMAND (run through no
+    /// shell; quotes are respected) with {port} replaced by a free loopback
+    /// port ({addr} by 127.0.0.1:PORT, {unix} by a Unix socket path). NAME
+    /// is a row like any other: name it among the engines, or as baseline.
+    /// It is ready when it accepts a connection; its whole process tree is
+    /// limited, pinned, measured and stopped. Repeatable.
+    #[arg(long = "server", value_name = "NAME=COMMAND")]
+    pub servers: Vec<String>,
+
+    /// Add a server that is already running at ADDR (loopback only), to
+    /// be loaded like the others: no quota, no restart, no cost figures.
+    /// Repeatable.
+    #[arg(long = "target", value_name = "NAME=ADDR")]
+    pub targets: Vec<String>,
+
+    /// How long a --server (or production server) may take to accept its
+    /// first connection [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub ready_timeout: Option<Duration>,
+
+    /// How long a --server (or production server) may take to exit after
+    /// SIGTERM before its process group is killed [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub grace: Option<Duration>,
+
     /// Servers to compare (the list is `engines_help`'s, made from the
     /// contenders in the code).
     #[arg(long, value_delimiter = ',', help = engines_help(), long_help = engines_help())]
@@ -153,7 +195,7 @@ pub struct CompareArgs {
     /// no difference) per cell. Needs 6 rounds or more for a 95% interval
     /// (9 or more so one wild round cannot move it).
     #[arg(long, value_name = "ENGINE")]
-    pub baseline: Option<Contender>,
+    pub baseline: Option<String>,
 
     /// Run each server in a CPU-quota cgroup that lets it use FRACTION of
     /// one core (e.g. 0.5), so that the server, not the load generator, is
@@ -224,9 +266,10 @@ pub struct VerdictArgs {
     /// A CSV written by `sockbench compare --rounds N`.
     pub csv: PathBuf,
 
-    /// The server every other one is compared with.
+    /// The server every other one is compared with (any engine name of
+    /// the CSV, a --server's NAME too).
     #[arg(long, value_name = "ENGINE")]
-    pub baseline: Contender,
+    pub baseline: String,
 
     /// Also write the verdicts as CSV to this file.
     #[arg(long, value_name = "FILE")]
@@ -238,7 +281,7 @@ pub fn run_verdict(args: VerdictArgs) -> io::Result<ExitCode> {
     let records = record::read_csv(&args.csv)?;
     if !records
         .iter()
-        .any(|r| r.engine == args.baseline.name() && r.round > 0)
+        .any(|r| r.engine == args.baseline && r.round > 0)
     {
         return Err(io::Error::other(format!(
             "{} has no measured rows of {}: pick a baseline among its engines",
@@ -246,7 +289,7 @@ pub fn run_verdict(args: VerdictArgs) -> io::Result<ExitCode> {
             args.baseline
         )));
     }
-    let comparisons = verdict::compare_to_baseline(&records, args.baseline.name());
+    let comparisons = verdict::compare_to_baseline(&records, &args.baseline);
     print!("{}", verdict::render(&comparisons));
     if let Some(path) = &args.out {
         verdict::write_csv(path, &comparisons)?;
@@ -266,8 +309,12 @@ pub fn run_verdict(args: VerdictArgs) -> io::Result<ExitCode> {
 /// The quota period when `--quota-period` is not given.
 const DEFAULT_QUOTA_PERIOD: Duration = Duration::from_millis(10);
 
+/// What `--verdicts` sets, where the flag of its own is not given.
+const VERDICTS_SERVER_CPU: f64 = 0.4;
+const VERDICTS_ROUNDS: u16 = 10;
+
 /// Run `sockbench compare`.
-pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
+pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
     let idle_scenario = match args.scenario {
         Some(ScenarioName::C10k) => return run_scenario(Scenario::C10k, args),
         Some(ScenarioName::C100k) => return run_scenario(Scenario::C100k, args),
@@ -279,6 +326,13 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
             "--scale goes with --scenario c10k and c100k; the idle scenario is a matrix: shrink it with --idle, --duration or --rounds",
         ));
     }
+    if args.verdicts {
+        args.server_cpu.get_or_insert(VERDICTS_SERVER_CPU);
+        args.rounds.get_or_insert(VERDICTS_ROUNDS);
+        args.pin = true;
+        args.side_by_side = true;
+    }
+    let foreign = foreign_contenders(&args).map_err(io::Error::other)?;
     let (mut spec, default_name) = if idle_scenario {
         let (_, descriptor_limit) = crate::sys::limits::descriptor_limits()?;
         let runs_at_once = if args.side_by_side { 2 } else { 1 };
@@ -298,9 +352,12 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
     if let Some(engines) = &args.engines {
         spec.contenders = engines
             .iter()
-            .map(|name| name.parse::<Contender>())
+            .map(|name| contender_named(name, &foreign))
             .collect::<Result<_, String>>()
             .map_err(|err| io::Error::other(format!("--engines: {err}")))?;
+    } else {
+        // Asked for by --server or --target: in the run, after the others.
+        spec.contenders.extend(&foreign);
     }
     if let Some(transports) = args.transports {
         spec.transports = transports;
@@ -347,7 +404,15 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
             )));
         }
     }
-    if args.side_by_side && (args.baseline.is_none() || !args.pin || args.server_cpu.is_none()) {
+    let baseline = match args.baseline.as_deref() {
+        Some(name) => Some(
+            contender_named(name, &foreign)
+                .map_err(|err| io::Error::other(format!("--baseline: {err}")))?,
+        ),
+        None if args.verdicts => Some(verdicts_baseline(&spec)),
+        None => None,
+    };
+    if args.side_by_side && (baseline.is_none() || !args.pin || args.server_cpu.is_none()) {
         return Err(io::Error::other(
             "--side-by-side needs --baseline ENGINE (whom each run is paired with), --pin (both servers on the server core) and --server-cpu FRACTION (their equal quotas), e.g. --baseline epoll-raw --pin --server-cpu 0.4",
         ));
@@ -366,7 +431,7 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
             humantime::format_duration(quota_period)
         )));
     }
-    if let Some(baseline) = args.baseline {
+    if let Some(baseline) = baseline {
         if !spec.contenders.contains(&baseline) {
             return Err(io::Error::other(format!(
                 "--baseline {baseline} is not among --engines: add it, or pick one of them"
@@ -399,10 +464,14 @@ pub fn run_compare(args: CompareArgs) -> io::Result<ExitCode> {
         command_line: shell_words(std::env::args()),
         latency_connections: args.latency_connections,
         rounds,
-        baseline: args.baseline,
+        baseline,
         server_cpu,
         quota_period,
         side_by_side: args.side_by_side,
+        ready_timeout: args
+            .ready_timeout
+            .unwrap_or(external::DEFAULT_READY_TIMEOUT),
+        grace: args.grace.unwrap_or(external::DEFAULT_GRACE),
         stop: Arc::new(AtomicBool::new(false)),
         live: None,
     };
@@ -469,6 +538,60 @@ fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// The baseline `--verdicts` picks when none is given: epoll-raw where it
+/// runs every cell (it speaks echo only), else the first of `--engines`.
+fn verdicts_baseline(spec: &MatrixSpec) -> Contender {
+    let epoll_raw_runs_all = spec.contenders.contains(&Contender::EpollRaw)
+        && spec.services.iter().all(|&service| {
+            spec.works
+                .iter()
+                .all(|&work| Contender::EpollRaw.supports(service, work))
+        });
+    if epoll_raw_runs_all {
+        Contender::EpollRaw
+    } else {
+        spec.contenders[0]
+    }
+}
+
+/// The rows of `--server` and `--target`, in the order given; a name
+/// that is a built-in contender's or given twice is refused.
+fn foreign_contenders(args: &CompareArgs) -> Result<Vec<Contender>, String> {
+    let servers = args.servers.iter().map(|text| foreign::parse_server(text));
+    let targets = args.targets.iter().map(|text| foreign::parse_target(text));
+    let mut contenders: Vec<Contender> = Vec::new();
+    for parsed in servers.chain(targets) {
+        let added: Foreign = parsed?;
+        let name = added.name();
+        if Contender::all().iter().any(|c| c.name() == name) {
+            return Err(format!(
+                "--server/--target {name}: '{name}' is a built-in server's name: pick another NAME"
+            ));
+        }
+        if contenders.iter().any(|c| c.name() == name) {
+            return Err(format!(
+                "--server/--target {name}: '{name}' is given twice: give each server a NAME of its own"
+            ));
+        }
+        contenders.push(Contender::Foreign(added));
+    }
+    Ok(contenders)
+}
+
+/// The contender called `name`: a `--server`/`--target` row or a built-in.
+fn contender_named(name: &str, foreign: &[Contender]) -> Result<Contender, String> {
+    match foreign.iter().find(|c| c.name() == name) {
+        Some(&contender) => Ok(contender),
+        None => name.parse::<Contender>().map_err(|err| {
+            if foreign.is_empty() {
+                format!("{err} (or add a server of your own with --server NAME=COMMAND)")
+            } else {
+                err
+            }
+        }),
+    }
+}
+
 /// This sockbench binary, and where the reference servers were built.
 fn programs(examples_dir: Option<PathBuf>) -> io::Result<(PathBuf, PathBuf)> {
     let sockbench_exe = std::env::current_exe()?;
@@ -483,8 +606,13 @@ fn programs(examples_dir: Option<PathBuf>) -> io::Result<(PathBuf, PathBuf)> {
 }
 
 /// The flags a scenario sets itself, and whether each was given.
-fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 17] {
+fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 22] {
     [
+        ("--verdicts", args.verdicts),
+        ("--server", !args.servers.is_empty()),
+        ("--target", !args.targets.is_empty()),
+        ("--ready-timeout", args.ready_timeout.is_some()),
+        ("--grace", args.grace.is_some()),
         ("--connections", args.connections.is_some()),
         ("--idle", args.idle.is_some()),
         ("--duration", args.duration.is_some()),
@@ -614,7 +742,7 @@ mod tests {
                     "--engines help lacks {contender}: {entry}"
                 );
             }
-            assert!(entry.contains("all but prefork-x2"), "{entry}");
+            assert!(entry.contains("all but prefork-x2, nginx"), "{entry}");
         }
     }
 

@@ -34,8 +34,7 @@ use crate::load::{self, LoadConfig, ProgressMode, RunEvent, RunLimit, Target, Wa
 use crate::sys::counters::{
     self, ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable,
 };
-use crate::sys::proc::ProcStats;
-use crate::sys::process::ServerProcess;
+use crate::sys::proc::{self, ProcStats};
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -84,6 +83,48 @@ pub struct RunSettings {
     pub count_syscalls: bool,
 }
 
+/// The server a cell loads: where it listens, and the first process of
+/// the tree whose cost is measured (none for a `--target`, which is only
+/// loaded: its cost columns read 0 and n/a).
+#[derive(Debug, Clone, Copy)]
+pub struct Served<'a> {
+    /// Where the load connects.
+    pub addr: &'a ListenAddr,
+    /// The server's first process; its descendants are counted with it.
+    pub pid: Option<u32>,
+}
+
+impl Served<'_> {
+    /// Reset the peak-RSS mark of every process of the server's tree to
+    /// its current RSS, so the next [`stats`](Self::stats) shows the peak
+    /// of the cell about to run. `false` where the kernel does not allow
+    /// it (the peaks are then the processes' lifetime peaks).
+    fn reset_peak_rss(&self) -> bool {
+        let Some(pid) = self.pid else {
+            return false;
+        };
+        let tree = proc::process_tree(pid).unwrap_or_default();
+        // Every process tried, even after one refuses.
+        let refused = tree
+            .into_iter()
+            .filter(|&pid| !proc::reset_peak_rss(pid))
+            .count();
+        refused == 0
+    }
+
+    /// CPU time and peak RSS so far of the server's process tree; zero
+    /// for a server not measured.
+    fn stats(&self) -> io::Result<ProcStats> {
+        match self.pid {
+            Some(pid) => proc::tree_stats(pid),
+            None => Ok(ProcStats {
+                cpu_s: 0.0,
+                peak_rss_kb: 0,
+            }),
+        }
+    }
+}
+
 /// The counters of one side, read at the start of the measured window.
 struct WindowStart {
     syscalls: Result<Option<SyscallCounter>, Unavailable>,
@@ -93,12 +134,11 @@ struct WindowStart {
 
 impl WindowStart {
     /// `count_switches` false: the side's switches are read elsewhere (the
-    /// generator's, by its load threads).
-    fn of(pid: u32, count_syscalls: bool, count_switches: bool) -> WindowStart {
-        let mut syscalls = if count_syscalls {
-            SyscallCounter::attach(pid).map(Some)
-        } else {
-            Ok(None)
+    /// generator's, by its load threads). Without a pid, nothing is counted.
+    fn of(pid: Option<u32>, count_syscalls: bool, count_switches: bool) -> WindowStart {
+        let mut syscalls = match pid {
+            Some(pid) if count_syscalls => SyscallCounter::attach(pid).map(Some),
+            _ => Ok(None),
         };
         let syscalls_at_start = match &mut syscalls {
             Ok(Some(counter)) => counter.count().ok(),
@@ -107,20 +147,20 @@ impl WindowStart {
         WindowStart {
             syscalls,
             syscalls_at_start,
-            switches: count_switches
-                .then(|| SwitchSnapshot::of_process(pid).ok())
-                .flatten(),
+            switches: pid
+                .filter(|_| count_switches)
+                .and_then(|pid| SwitchSnapshot::of_process(pid).ok()),
         }
     }
 
     /// System calls and context switches since the start, where counted.
-    fn finish(mut self, pid: u32) -> (Option<u64>, Option<ContextSwitches>) {
+    fn finish(mut self, pid: Option<u32>) -> (Option<u64>, Option<ContextSwitches>) {
         let syscalls = match (&mut self.syscalls, self.syscalls_at_start) {
             (Ok(Some(counter)), Some(start)) => counter.count().ok().map(|end| end - start),
             _ => None,
         };
         let switches = self.switches.and_then(|start| {
-            SwitchSnapshot::of_process(pid)
+            SwitchSnapshot::of_process(pid?)
                 .ok()
                 .map(|end| end.since(&start))
         });
@@ -156,7 +196,7 @@ struct Closed {
 /// server's per-connection threads are still there to be read. Every other
 /// event goes on to the live view, if there is one.
 struct WindowReader<'a> {
-    server: &'a ServerProcess,
+    server: Served<'a>,
     count_syscalls: bool,
     live: Option<&'a dyn Watch>,
     opened: RefCell<Option<Opened>>,
@@ -166,7 +206,7 @@ struct WindowReader<'a> {
 impl fmt::Debug for WindowReader<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WindowReader")
-            .field("server", &self.server.pid())
+            .field("server", &self.server.pid)
             .field("is_open", &self.opened.borrow().is_some())
             .finish_non_exhaustive()
     }
@@ -177,8 +217,8 @@ impl WindowReader<'_> {
         *self.opened.borrow_mut() = Some(Opened {
             server: self.server.stats(),
             process_cpu_s: counters::process_cpu_s(),
-            server_window: WindowStart::of(self.server.pid(), self.count_syscalls, true),
-            client_window: WindowStart::of(std::process::id(), self.count_syscalls, false),
+            server_window: WindowStart::of(self.server.pid, self.count_syscalls, true),
+            client_window: WindowStart::of(Some(std::process::id()), self.count_syscalls, false),
         });
     }
 
@@ -188,10 +228,10 @@ impl WindowReader<'_> {
             return;
         };
         let syscalls_unavailable = opened.server_window.syscalls.as_ref().err().cloned();
-        let (server_syscalls, server_switches) = opened.server_window.finish(self.server.pid());
+        let (server_syscalls, server_switches) = opened.server_window.finish(self.server.pid);
         // The generator's switches are its load threads' own (not the whole
         // process's): a run beside another in this process counts only itself.
-        let (client_syscalls, _) = opened.client_window.finish(std::process::id());
+        let (client_syscalls, _) = opened.client_window.finish(Some(std::process::id()));
         *self.closed.borrow_mut() = Some(Closed {
             server: opened
                 .server
@@ -231,7 +271,7 @@ impl Watch for WindowReader<'_> {
 /// With `watch`, the load run tells it how it goes (the live view).
 pub fn measure(
     cell: &Cell,
-    server: &ServerProcess,
+    server: Served<'_>,
     settings: RunSettings,
     watch: Option<&dyn Watch>,
 ) -> io::Result<Measured> {
@@ -245,7 +285,7 @@ pub fn measure(
     };
     // Held from before the warmup to after the window's end was read.
     let load = IdleConnections::open(server, cell.idle).and_then(|idle| {
-        let load = run_load(server.addr(), cell, settings.load_threads, &reader);
+        let load = run_load(server.addr, cell, settings.load_threads, &reader);
         reader.close();
         idle.close(server)?;
         load
@@ -297,7 +337,7 @@ pub fn measure(
     };
     Ok(Measured {
         record: CellRecord {
-            server_pid: Some(server.pid()),
+            server_pid: server.pid,
             ..record_of(cell, settings, figures, costs)
         },
         failure,

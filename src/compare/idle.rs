@@ -27,7 +27,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::engine::ListenAddr;
-use crate::sys::process::ServerProcess;
+use super::cell::Served;
+use crate::sys::proc;
 
 /// Longest wait for the server to take up, or let go of, every idle
 /// connection: 10,000 accepts or closes take well under a second.
@@ -55,7 +56,7 @@ pub struct IdleConnections {
 impl IdleConnections {
     /// Open `count` connections to `server` and wait until it holds them
     /// all; none for `count == 0`, without reading the server's count.
-    pub fn open(server: &ServerProcess, count: usize) -> io::Result<IdleConnections> {
+    pub fn open(server: Served<'_>, count: usize) -> io::Result<IdleConnections> {
         if count == 0 {
             return Ok(IdleConnections {
                 sockets: Vec::new(),
@@ -65,7 +66,7 @@ impl IdleConnections {
         let before = server_sockets(server)?;
         let mut sockets = Vec::with_capacity(count);
         for opened in 0..count {
-            let socket = connect(server.addr()).map_err(|err| {
+            let socket = connect(server.addr).map_err(|err| {
                 io::Error::new(
                     err.kind(),
                     format!(
@@ -82,8 +83,7 @@ impl IdleConnections {
         wait_for_count(server, |held| held >= wanted).map_err(|held| {
             io::Error::other(format!(
                 "the server holds {held} sockets, not the {wanted} of {count} idle connections and \
-                 its listener: it stopped taking them up, or turns them away{}",
-                server.stderr_excerpt()
+                 its listener: it stopped taking them up, or turns them away"
             ))
         })?;
         Ok(IdleConnections {
@@ -104,7 +104,7 @@ impl IdleConnections {
 
     /// Close them all, and wait until the server has closed its ends too
     /// (its socket count is back to what it was before they were opened).
-    pub fn close(self, server: &ServerProcess) -> io::Result<()> {
+    pub fn close(self, server: Served<'_>) -> io::Result<()> {
         if self.sockets.is_empty() {
             return Ok(());
         }
@@ -114,17 +114,18 @@ impl IdleConnections {
         wait_for_count(server, |held| held <= before).map_err(|held| {
             io::Error::other(format!(
                 "the server still holds {held} sockets after {count} idle connections were \
-                 closed, not the {before} it had before: it has not seen the ends of some{}",
-                server.stderr_excerpt()
+                 closed, not the {before} it had before: it has not seen the ends of some"
             ))
         })
     }
 }
 
 /// The server's open sockets now (its whole process tree), from `/proc`.
-pub fn server_sockets(server: &ServerProcess) -> io::Result<u64> {
-    server
-        .holding(true)?
+pub fn server_sockets(server: Served<'_>) -> io::Result<u64> {
+    let pid = server.pid.ok_or_else(|| {
+        io::Error::other("a --target's sockets cannot be counted: hold idle connections beside a server compare starts")
+    })?;
+    proc::tree_holding(pid, true)?
         .sockets
         .ok_or_else(|| io::Error::other("the server's sockets could not be counted in /proc"))
 }
@@ -133,7 +134,7 @@ pub fn server_sockets(server: &ServerProcess) -> io::Result<u64> {
 /// most [`SETTLE_TIMEOUT`], or [`STALL_TIMEOUT`] without a change; the
 /// last count when it never did. Polled: the server's count is only to
 /// be had from `/proc`, with no signal of change.
-fn wait_for_count(server: &ServerProcess, is_settled: impl Fn(u64) -> bool) -> Result<(), u64> {
+fn wait_for_count(server: Served<'_>, is_settled: impl Fn(u64) -> bool) -> Result<(), u64> {
     let started = Instant::now();
     let mut last = None;
     let mut last_change = started;

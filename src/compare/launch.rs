@@ -4,8 +4,9 @@
 //! a contender is described in one place: its program (this sockbench, or
 //! a reference server built as an example) and its arguments (`serve`'s
 //! engine flags, then what the caller adds, the address and the service).
-//! A server sockbench did not write would be one more arm of
-//! [`Programs::program`] and [`server_args`].
+//! A server sockbench did not write is started from its own command
+//! instead ([`super::foreign`], [`crate::external`]): it has no program
+//! here.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,9 @@ pub struct Programs<'a> {
 }
 
 impl Programs<'_> {
-    /// The program that serves `contender`, whether or not it is built.
+    /// The program that serves `contender`, whether or not it is built;
+    /// empty for a server sockbench did not write, which is started from
+    /// its own command.
     pub fn program(&self, contender: Contender) -> PathBuf {
         match contender {
             Contender::Engine(_) | Contender::ReactorX2 | Contender::PreforkX2 => {
@@ -32,12 +35,18 @@ impl Programs<'_> {
             }
             Contender::Tokio => self.examples_dir.join("tokio_echo"),
             Contender::EpollRaw => self.examples_dir.join("epoll_raw"),
+            Contender::Foreign(_) => PathBuf::new(),
         }
     }
 
     /// The program that serves `contender`, or an error saying how to
     /// build it.
     pub fn built(&self, contender: Contender) -> io::Result<PathBuf> {
+        if let Contender::Foreign(foreign) = contender {
+            return Err(io::Error::other(format!(
+                "{foreign} is not a sockbench server: it is started from its own command"
+            )));
+        }
         let path = self.program(contender);
         if path.is_file() {
             return Ok(path);

@@ -13,6 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::foreign::{Foreign, Production};
 use crate::engine::{EngineKind, Work};
 use crate::service::ServiceKind;
 
@@ -70,11 +71,15 @@ pub enum Contender {
     Tokio,
     /// The raw epoll echo loop (`examples/epoll_raw.rs`).
     EpollRaw,
+    /// A server sockbench did not write: a production server, or one
+    /// given with `--server` or `--target` ([`super::foreign`]).
+    Foreign(Foreign),
 }
 
 impl Contender {
     /// Every contender, in table order: the engines, the reactor over two
-    /// cores, then the yardsticks.
+    /// cores, the yardsticks, then the production servers (a user's
+    /// `--server` and `--target` rows are not known here).
     pub fn all() -> Vec<Contender> {
         let mut all: Vec<Contender> = EngineKind::ALL.into_iter().map(Contender::Engine).collect();
         all.extend([
@@ -83,6 +88,7 @@ impl Contender {
             Contender::Tokio,
             Contender::EpollRaw,
         ]);
+        all.extend(Production::ALL.map(|server| Contender::Foreign(Foreign::Production(server))));
         all
     }
 
@@ -101,7 +107,7 @@ impl Contender {
             Contender::Engine(kind) => Some(vec!["--engine", kind.name()]),
             Contender::ReactorX2 => Some(vec!["--engine", "reactor", "--loops", "2"]),
             Contender::PreforkX2 => Some(vec!["--engine", "reactor", "--processes", "2"]),
-            Contender::Tokio | Contender::EpollRaw => None,
+            Contender::Tokio | Contender::EpollRaw | Contender::Foreign(_) => None,
         }
     }
 
@@ -113,6 +119,7 @@ impl Contender {
             Contender::PreforkX2 => "prefork-x2",
             Contender::Tokio => "tokio",
             Contender::EpollRaw => "epoll-raw",
+            Contender::Foreign(foreign) => foreign.name(),
         }
     }
 
@@ -131,6 +138,7 @@ impl Contender {
                 matches!(service, ServiceKind::Echo | ServiceKind::Frame) && work == Work::None
             }
             Contender::EpollRaw => service == ServiceKind::Echo && work == Work::None,
+            Contender::Foreign(foreign) => foreign.supports(service, work),
         }
     }
 
@@ -138,7 +146,11 @@ impl Contender {
     /// servers speak TCP only, and the two-core rows share a TCP port
     /// (`SO_REUSEPORT`), which Unix sockets lack.
     pub fn serves_over(self, transport: Transport) -> bool {
-        matches!(self, Contender::Engine(_)) || transport != Transport::Unix
+        match self {
+            Contender::Engine(_) => true,
+            Contender::Foreign(foreign) => foreign.listens_on() == transport,
+            _ => transport != Transport::Unix,
+        }
     }
 
     /// `Ok` when this server can run on this machine; otherwise why not
@@ -148,6 +160,7 @@ impl Contender {
             Contender::Engine(EngineKind::Uring) => {
                 crate::engine::uring::probe().map_err(|err| err.to_string())
             }
+            Contender::Foreign(foreign) => foreign.check_available(),
             _ => Ok(()),
         }
     }
@@ -175,6 +188,9 @@ impl Contender {
     /// or a 10,000-deep queue. (Not `select`: it watches no descriptor at
     /// or above `FD_SETSIZE`, 1,024.)
     pub fn holds_many_connections(self) -> bool {
+        if let Contender::Foreign(foreign) = self {
+            return foreign.holds_many_connections();
+        }
         matches!(
             self,
             Contender::Engine(
@@ -313,14 +329,17 @@ pub const SERVER_SPARE_DESCRIPTORS: usize = 8;
 pub const DEFAULT_CONNECTIONS: [usize; 4] = [1, 10, 100, 1000];
 
 impl MatrixSpec {
-    /// The default run: every server (but prefork-x2, see
-    /// [`Contender::PreforkX2`]) × 1, 10, 100, 1000 connections × 64-byte
+    /// The default run: every sockbench server and yardstick (but
+    /// prefork-x2, see [`Contender::PreforkX2`]; the production servers
+    /// when asked for) × 1, 10, 100, 1000 connections × 64-byte
     /// echo, 3 s cells: about two minutes in all.
     pub fn default_run() -> Self {
         MatrixSpec {
             contenders: Contender::all()
                 .into_iter()
-                .filter(|&contender| contender != Contender::PreforkX2)
+                .filter(|&contender| {
+                    contender != Contender::PreforkX2 && !matches!(contender, Contender::Foreign(_))
+                })
                 .collect(),
             transports: vec![Transport::Tcp4],
             services: vec![ServiceKind::Echo],
@@ -381,6 +400,8 @@ impl MatrixSpec {
                             && contender == Contender::Engine(EngineKind::Offload)
                         {
                             "without work there is nothing to offload: it is the reactor"
+                        } else if matches!(contender, Contender::Foreign(_)) && work != Work::None {
+                            "--work is simulated by sockbench's own servers only"
                         } else {
                             "not implemented by that server"
                         };
@@ -456,9 +477,14 @@ impl MatrixSpec {
                 if contender.serves_over(transport) {
                     servers.push((contender, transport));
                 } else {
-                    left_out.push(format!(
-                        "{contender} over {transport}: that server listens on TCP only"
-                    ));
+                    let listens = match contender {
+                        Contender::Foreign(foreign) => format!(
+                            "that server listens over {0} only (add --transports {0})",
+                            foreign.listens_on()
+                        ),
+                        _ => "that server listens on TCP only".to_string(),
+                    };
+                    left_out.push(format!("{contender} over {transport}: {listens}"));
                 }
             }
         }
@@ -499,10 +525,9 @@ impl Matrix {
     /// Leave out the servers this machine cannot run (`uring` without
     /// io_uring), each named in `left_out` with the reason.
     pub fn leave_out_unavailable(&mut self) {
-        for contender in Contender::all() {
-            if !self.cells.iter().any(|cell| cell.contender == contender) {
-                continue;
-            }
+        let mut contenders: Vec<Contender> = self.cells.iter().map(|cell| cell.contender).collect();
+        contenders.dedup();
+        for contender in contenders {
             if let Err(why) = contender.check_available() {
                 self.cells.retain(|cell| cell.contender != contender);
                 self.left_out.push(format!("{contender}: {why}"));
@@ -521,7 +546,7 @@ mod tests {
         for contender in Contender::all() {
             assert_eq!(contender.name().parse::<Contender>(), Ok(contender));
         }
-        let err = "nginx".parse::<Contender>().unwrap_err();
+        let err = "lighttpd".parse::<Contender>().unwrap_err();
         assert!(err.contains("epoll-raw"), "{err}");
     }
 

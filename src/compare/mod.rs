@@ -34,7 +34,9 @@
 //!
 //! - [`matrix`]: the contenders and the cells each one runs; [`launch`]:
 //!   how each contender is started (its program and command line), for
-//!   the matrix and the scenarios alike;
+//!   the matrix and the scenarios alike; [`foreign`]: the servers
+//!   sockbench did not write (nginx, Apache's MPMs, `--server`,
+//!   `--target`), started from their own commands;
 //! - [`plan`]: the order of the runs (groups, rounds, rotation, pairs), pure;
 //! - [`runner`]: starts, pins, limits and stops the servers and runs the
 //!   plan's steps; [`cell`]: one load run and what it cost;
@@ -63,6 +65,7 @@ use std::time::Duration;
 pub mod cell;
 pub mod curve;
 pub mod idle;
+pub mod foreign;
 pub mod launch;
 pub mod machine;
 pub mod matrix;
@@ -119,6 +122,12 @@ pub struct CompareConfig {
     /// Each server's runs at the same moment as the baseline's
     /// (`--side-by-side`; needs a baseline).
     pub side_by_side: bool,
+    /// How long a server started from its command (`--server`, the
+    /// production rows) may take to accept its first connection.
+    pub ready_timeout: Duration,
+    /// How long such a server may take to exit after SIGTERM before its
+    /// process group is killed.
+    pub grace: Duration,
     /// Set (by Ctrl-C, say) to end the comparison early: the run under way
     /// finishes, the servers are stopped and what was measured is written.
     pub stop: Arc<AtomicBool>,
@@ -161,7 +170,8 @@ pub fn run(
         ));
     }
     for contender in Contender::all() {
-        if matrix.cells.iter().any(|cell| cell.contender == contender) {
+        let is_ours = !matches!(contender, Contender::Foreign(_));
+        if is_ours && matrix.cells.iter().any(|cell| cell.contender == contender) {
             runner::programs(config).built(contender)?;
         }
     }
@@ -201,13 +211,22 @@ pub fn run(
     };
     cells.sort_by_key(|cell| position(&cell.median.engine));
 
-    let mut table = table::render(&cells);
+    // A --target is only loaded: its rows say so where a cost would be.
+    let unmeasured: Vec<&str> = config
+        .spec
+        .contenders
+        .iter()
+        .filter(|c| matches!(c, Contender::Foreign(foreign::Foreign::Target(_))))
+        .map(|c| c.name())
+        .collect();
+    let mut table = table::render(&cells, &unmeasured);
     table.push_str(&text::saturation_note(&cells));
+    table.push_str(&text::foreign_note(&config.spec.contenders));
     table.push_str(&text::side_by_side_note(&records));
     table.push_str(
         "\nCost per request, server and load generator (CPU and context switches: the median round; system calls: the counting round):\n\n",
     );
-    table.push_str(&table::render_costs(&cells));
+    table.push_str(&table::render_costs(&cells, &unmeasured));
     let comparisons = match config.baseline {
         Some(baseline) => verdict::compare_to_baseline(&records, baseline.name()),
         None => Vec::new(),

@@ -7,20 +7,34 @@
 //! `--pin` on the server core (`taskset`), with `--server-cpu` in a
 //! CPU-quota cgroup of its own ([`CpuQuota`]). The servers of a group are
 //! started afresh in every round and stopped (SIGTERM) at its end.
+//!
+//! A server sockbench did not write ([`foreign`]) goes through the same
+//! steps from its own command ([`ExternalServer`]): the quota group is
+//! made first and the server's first process joins it, and the server
+//! core, between fork and exec, so whatever it forks is born inside
+//! both; it is stopped with its whole process group (SIGKILL after
+//! `--grace`), and removing its group kills anything of it still there.
+//! A contender whose server fails to start (it exits, or never accepts
+//! within `--ready-timeout`) is skipped, with the reason, for the rest of
+//! its group; the others run.
 
 use std::io::{self, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Instant;
 
-use super::cell::{self, Measured, RunSettings};
+use super::cell::{self, Measured, RunSettings, Served};
+use super::foreign::{self, Foreign};
 use super::launch::{self, Programs};
 use super::matrix::{Cell, Contender};
 use super::plan::{self, Step};
 use super::record::{self, CellRecord};
 use super::{text, CompareConfig, SERVER_CORE};
+use crate::engine::ListenAddr;
+use crate::external::{self, ExternalServer, Placement};
 use crate::live::{self, CellHeader};
 use crate::sys::cgroup::CpuQuota;
 use crate::sys::counters::SyscallCounter;
@@ -31,14 +45,59 @@ use crate::sys::{proc, sched};
 /// order: the process is stopped before its cgroup is removed.
 #[derive(Debug)]
 struct Running {
-    process: ServerProcess,
+    process: Process,
     _quota: Option<CpuQuota>,
 }
 
+/// What runs a contender's server.
+#[derive(Debug)]
+enum Process {
+    /// A sockbench server or a yardstick, which says where it listens.
+    Ours(ServerProcess),
+    /// A server started from its own command.
+    Theirs(ExternalServer),
+    /// A `--target`: already running, not ours to start or stop.
+    Target(ListenAddr),
+}
+
+impl Process {
+    /// Where it listens and what is measured.
+    fn served(&self) -> Served<'_> {
+        match self {
+            Process::Ours(process) => Served {
+                addr: process.addr(),
+                pid: Some(process.pid()),
+            },
+            Process::Theirs(server) => Served {
+                addr: server.addr(),
+                pid: Some(server.pid()),
+            },
+            Process::Target(addr) => Served { addr, pid: None },
+        }
+    }
+
+    /// How it exited, with its last words, if it has exited on its own.
+    fn exited(&mut self) -> io::Result<Option<String>> {
+        Ok(match self {
+            Process::Ours(process) => process
+                .exited()?
+                .map(|status| format!("{status}{}", process.stderr_excerpt())),
+            Process::Theirs(server) => server
+                .exited()?
+                .map(|status| format!("{status}{}", server.stderr_excerpt())),
+            Process::Target(_) => None,
+        })
+    }
+}
+
 /// The servers of one group, one slot per contender (empty when its
-/// server could not be started).
+/// server could not be started), and the contenders skipped for the rest
+/// of the group because theirs would not start.
 #[derive(Debug, Default)]
-struct Servers(Vec<(Contender, Option<Running>)>);
+struct Servers {
+    slots: Vec<(Contender, Option<Running>)>,
+    skipped: Vec<Contender>,
+}
 
 /// Run every step of the plan, a group's servers started afresh in each
 /// round and stopped at its end; every run's row is kept, and the CSV
@@ -154,7 +213,7 @@ fn run_step(
                 scope.spawn(move || match server {
                     Some(server) => {
                         let watch = feed.map(|feed| feed as &dyn crate::load::Watch);
-                        cell::measure(cell, &server.process, settings, watch).map(Some)
+                        cell::measure(cell, server.process.served(), settings, watch).map(Some)
                     }
                     None => Ok(None),
                 })
@@ -222,21 +281,23 @@ impl Servers {
         cell: &Cell,
         progress: &mut dyn Write,
     ) -> io::Result<bool> {
-        let index = match self.0.iter().position(|(c, _)| *c == cell.contender) {
+        if self.skipped.contains(&cell.contender) {
+            return Ok(false);
+        }
+        let index = match self.slots.iter().position(|(c, _)| *c == cell.contender) {
             Some(index) => index,
             None => {
-                self.0.push((cell.contender, None));
-                self.0.len() - 1
+                self.slots.push((cell.contender, None));
+                self.slots.len() - 1
             }
         };
-        let slot = &mut self.0[index].1;
+        let slot = &mut self.slots[index].1;
         if let Some(server) = slot {
-            if let Some(status) = server.process.exited()? {
+            if let Some(how) = server.process.exited()? {
                 writeln!(
                     progress,
-                    "  server {} had exited ({status}); starting it again{}",
+                    "  server {} had exited ({how}); starting it again",
                     cell.contender,
-                    server.process.stderr_excerpt()
                 )?;
                 *slot = None;
             }
@@ -244,11 +305,14 @@ impl Servers {
         if slot.is_none() {
             match start_server(config, cell) {
                 Ok(server) => *slot = Some(server),
-                Err(err) => writeln!(
-                    progress,
-                    "  server {} failed to start: {err}",
-                    cell.contender
-                )?,
+                Err(err) => {
+                    writeln!(
+                        progress,
+                        "  server {} failed to start, so it is skipped for the rest of this group (its rows say server-failed; the others run): {err}",
+                        cell.contender
+                    )?;
+                    self.skipped.push(cell.contender);
+                }
             }
         }
         Ok(slot.is_some())
@@ -256,7 +320,7 @@ impl Servers {
 
     /// The running server of `contender`, if it has one.
     fn running(&self, contender: Contender) -> Option<&Running> {
-        self.0
+        self.slots
             .iter()
             .find(|(c, _)| *c == contender)
             .and_then(|(_, server)| server.as_ref())
@@ -264,7 +328,7 @@ impl Servers {
 
     /// Stop every running server of the group.
     fn stop_all(&mut self, progress: &mut dyn Write) -> io::Result<()> {
-        for (contender, server) in self.0.drain(..) {
+        for (contender, server) in self.slots.drain(..) {
             if let Some(server) = server {
                 stop(server, contender, progress)?;
             }
@@ -316,6 +380,9 @@ pub fn programs(config: &CompareConfig) -> Programs<'_> {
 /// `--pin`, in its CPU quota group with `--server-cpu`, and wait for its
 /// address.
 fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
+    if let Contender::Foreign(foreign) = cell.contender {
+        return start_foreign(config, foreign);
+    }
     let program = programs(config).built(cell.contender)?;
     let serve_flags = ["--work".to_string(), cell.work.to_string()];
     let args = launch::server_args(cell.contender, &serve_flags, cell.transport, cell.service);
@@ -344,7 +411,46 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
         }
     }
     Ok(Running {
-        process,
+        process: Process::Ours(process),
+        _quota: quota,
+    })
+}
+
+/// Start a server sockbench did not write from its command, inside its
+/// quota group and on the server core from its first instruction (a
+/// `--target` is only looked up: it runs already).
+fn start_foreign(config: &CompareConfig, foreign: Foreign) -> io::Result<Running> {
+    let command = match foreign {
+        Foreign::Target(named) => {
+            // Not ours to start: only make sure something accepts there.
+            TcpStream::connect_timeout(&named.addr, config.ready_timeout).map_err(|err| {
+                io::Error::new(
+                    err.kind(),
+                    format!(
+                        "nothing accepts at {} ({err}): start that server first, or fix --target {}=ADDR",
+                        named.addr, named.name
+                    ),
+                )
+            })?;
+            return Ok(Running {
+                process: Process::Target(ListenAddr::Tcp(named.addr)),
+                _quota: None,
+            });
+        }
+        Foreign::Command(named) => named.command.clone(),
+        Foreign::Production(server) => server.command(&foreign::configs_dir())?,
+    };
+    let quota = match config.server_cpu {
+        Some(fraction) => Some(CpuQuota::create(fraction, config.quota_period)?),
+        None => None,
+    };
+    let placement = Placement {
+        quota: quota.as_ref(),
+        core: config.pin.then_some(SERVER_CORE),
+    };
+    let server = command.start_placed(config.ready_timeout, config.grace, placement)?;
+    Ok(Running {
+        process: Process::Theirs(server),
         _quota: quota,
     })
 }
@@ -352,10 +458,12 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
 /// Stop a server and remove its quota group; say so if it had to be
 /// killed or exited badly.
 fn stop(server: Running, contender: Contender, progress: &mut dyn Write) -> io::Result<()> {
-    let Running {
-        process: child,
-        _quota,
-    } = server;
+    let Running { process, _quota } = server;
+    let child = match process {
+        Process::Ours(child) => child,
+        Process::Theirs(server) => return stop_theirs(server, contender, progress),
+        Process::Target(_) => return Ok(()),
+    };
     let excerpt = child.stderr_excerpt();
     match child.stop(process::STOP_TIMEOUT)? {
         Stopped::Exited(status) if status.success() => Ok(()),
@@ -367,6 +475,23 @@ fn stop(server: Running, contender: Contender, progress: &mut dyn Write) -> io::
             progress,
             "  note: {contender} server ignored SIGTERM for {:?} and was killed",
             process::STOP_TIMEOUT
+        ),
+    }
+}
+
+/// Stop a server started from its command, with its process group; say
+/// so if it had to be killed.
+fn stop_theirs(
+    server: ExternalServer,
+    contender: Contender,
+    progress: &mut dyn Write,
+) -> io::Result<()> {
+    let grace = server.grace();
+    match server.stop()? {
+        external::Stopped::Exited(_) => Ok(()),
+        external::Stopped::Killed => writeln!(
+            progress,
+            "  note: {contender}: a process of its group outlived SIGTERM by {grace:?} and was killed"
         ),
     }
 }

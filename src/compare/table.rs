@@ -29,15 +29,23 @@ const HEADINGS: [&str; 10] = [
     "bound",
 ];
 
+/// What a row of a server that is only loaded (`--target`, named in
+/// `unmeasured`) shows where the server's cost would be.
+const UNMEASURED: &str = "n/a (target)";
+
 /// Render one line per cell, numbers right-aligned: the median round's
 /// figures, with the req/s range when the cell ran in several rounds.
-pub fn render(cells: &[CellSummary]) -> String {
-    let rows: Vec<Vec<String>> = cells.iter().map(cells_of).collect();
+/// The servers named in `unmeasured` show no server cost.
+pub fn render(cells: &[CellSummary], unmeasured: &[&str]) -> String {
+    let rows: Vec<Vec<String>> = cells
+        .iter()
+        .map(|cell| cells_of(cell, unmeasured.contains(&cell.median.engine.as_str())))
+        .collect();
     align(&[&CELL_HEADINGS[..], &HEADINGS].concat(), &rows, 3)
 }
 
-/// The text of each column for one cell.
-fn cells_of(cell: &CellSummary) -> Vec<String> {
+/// The text of each column for one cell; `unmeasured`: no server cost.
+fn cells_of(cell: &CellSummary, unmeasured: bool) -> Vec<String> {
     let record = &cell.median;
     let latency = |us: Option<u64>| us.map_or_else(|| "-".to_string(), |us| us.to_string());
     let errors = if record.errors_by_kind.is_empty() {
@@ -54,7 +62,11 @@ fn cells_of(cell: &CellSummary) -> Vec<String> {
         latency(record.p999_us),
         latency(record.max_us),
         errors,
-        percent_of_core_text(record.server_cpu_s, record.duration_s),
+        if unmeasured {
+            UNMEASURED.to_string()
+        } else {
+            percent_of_core_text(record.server_cpu_s, record.duration_s)
+        },
         percent_of_core_text(record.client_cpu_s, record.duration_s)
             + if generator_saturated(record) { "*" } else { "" },
         bottleneck(record).to_string(),
@@ -108,8 +120,9 @@ const COST_HEADINGS: [&str; 8] = [
 /// What one request cost each side, per cell: CPU time in µs and
 /// voluntary and involuntary context switches from the median round, and
 /// system calls from the counting round, each divided by the requests
-/// answered in that run. `n/a` where a count could not be taken.
-pub fn render_costs(cells: &[CellSummary]) -> String {
+/// answered in that run. `n/a` where a count could not be taken, and for
+/// the server of a row named in `unmeasured`.
+pub fn render_costs(cells: &[CellSummary], unmeasured: &[&str]) -> String {
     let rows: Vec<Vec<String>> = cells
         .iter()
         .map(|cell| {
@@ -129,11 +142,17 @@ pub fn render_costs(cells: &[CellSummary]) -> String {
                 None => "n/a".to_string(),
             };
             let mut columns = cell_columns(r);
+            if unmeasured.contains(&r.engine.as_str()) {
+                columns.extend([UNMEASURED, "n/a", "n/a", "n/a"].map(String::from));
+            } else {
+                columns.extend([
+                    per(Some(r.server_cpu_s * 1e6), 2),
+                    syscalls(|run| run.server_syscalls),
+                    per(n(r.server_vcsw), 3),
+                    per(n(r.server_ivcsw), 3),
+                ]);
+            }
             columns.extend([
-                per(Some(r.server_cpu_s * 1e6), 2),
-                syscalls(|run| run.server_syscalls),
-                per(n(r.server_vcsw), 3),
-                per(n(r.server_ivcsw), 3),
                 per(Some(r.client_cpu_s * 1e6), 2),
                 syscalls(|run| run.client_syscalls),
                 per(n(r.client_vcsw), 3),
@@ -242,10 +261,10 @@ mod tests {
         let mut failed = sample("iterative", 1000, 3.0, None);
         failed.errors = 990;
         failed.errors_by_kind = "timeout=990".to_string();
-        let table = render(&summarise(&[
-            sample("reactor", 100, 51234.4, Some(812)),
-            failed,
-        ]));
+        let table = render(
+            &summarise(&[sample("reactor", 100, 51234.4, Some(812)), failed]),
+            &[],
+        );
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4);
         assert!(lines[0].starts_with("engine"));
@@ -268,11 +287,10 @@ mod tests {
         let mut unpinned = saturated.clone();
         unpinned.engine = "tokio".to_string();
         unpinned.pinned = false;
-        let table = render(&summarise(&[
-            calm.clone(),
-            saturated.clone(),
-            unpinned.clone(),
-        ]));
+        let table = render(
+            &summarise(&[calm.clone(), saturated.clone(), unpinned.clone()]),
+            &[],
+        );
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[2].ends_with("83.3       66.7      -"), "{}", lines[2]);
         assert!(lines[3].ends_with("96.7*   load"), "{}", lines[3]);
@@ -339,12 +357,14 @@ mod tests {
         counting.requests = 1000;
         counting.server_syscalls = Some(2000);
         counting.client_syscalls = None;
-        let table = render_costs(&summarise(&[row.clone(), counting]));
+        let table = render_costs(&summarise(&[row.clone(), counting]), &[]);
         let line = table.lines().nth(2).unwrap();
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(&cells[6..10], ["5.00", "2.00", "0.100", "0.003"], "{line}");
         assert_eq!(cells[11], "n/a", "{line}");
-        let uncounted = render_costs(&summarise(&[row]));
+        let uncounted = render_costs(&summarise(&[row.clone()]), &[]);
+        let target = render_costs(&summarise(&[row]), &["reactor"]);
+        assert!(target.contains("n/a (target)"), "{target}");
         let line = uncounted.lines().nth(2).unwrap();
         assert_eq!(line.split_whitespace().nth(7), Some("n/a"), "{line}");
     }

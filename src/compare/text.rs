@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::matrix::{Cell, Transport};
+use super::matrix::{Cell, Contender, Transport};
 use super::record::{CellRecord, CellSummary};
 use super::table;
 use crate::live::FinishedCell;
@@ -58,6 +58,23 @@ pub fn saturation_note(cells: &[CellSummary]) -> String {
         cells.len(),
         table::GENERATOR_SATURATED_PERCENT,
     )
+}
+
+/// Under the table: what each server sockbench did not write is (the
+/// model a production server embodies, that a target is not measured);
+/// empty when there is none.
+pub fn foreign_note(contenders: &[Contender]) -> String {
+    let lines: Vec<String> = contenders
+        .iter()
+        .filter_map(|contender| match contender {
+            Contender::Foreign(foreign) => Some(format!("  {}\n", foreign.describe())),
+            _ => None,
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("\nServers sockbench did not write:\n{}", lines.concat())
 }
 
 /// Under the table, side by side: how many paired runs had a server that

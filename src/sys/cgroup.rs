@@ -157,6 +157,23 @@ impl CpuQuota {
         write(&self.dir, "cgroup.procs", &pid.to_string())
     }
 
+    /// The group's `cgroup.procs`, open for writing: a process that writes
+    /// `0` to it moves itself in (a server's first step before its program
+    /// runs, [`crate::external`]).
+    pub fn procs_file(&self) -> io::Result<fs::File> {
+        let path = self.dir.join("cgroup.procs");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|err| io::Error::new(err.kind(), format!("opening {}: {err}", path.display())))
+    }
+
+    /// The processes in the group now.
+    pub fn members(&self) -> io::Result<Vec<u32>> {
+        let procs = fs::read_to_string(self.dir.join("cgroup.procs"))?;
+        Ok(procs.lines().filter_map(|pid| pid.parse().ok()).collect())
+    }
+
     /// The share of one core the group may use.
     pub fn fraction(&self) -> f64 {
         self.fraction
@@ -187,15 +204,21 @@ impl CpuQuota {
 
 impl Drop for CpuQuota {
     fn drop(&mut self) {
-        // A process still inside (a server that could not be stopped)
-        // keeps the group busy: hand it back to the parent first.
-        let parent_procs = self.dir.parent().map(|p| p.join("cgroup.procs"));
-        if let (Ok(procs), Some(parent_procs)) = (
-            fs::read_to_string(self.dir.join("cgroup.procs")),
-            parent_procs,
-        ) {
-            for pid in procs.lines() {
-                let _ = fs::write(&parent_procs, pid);
+        // A process still inside (one that left its server's process group,
+        // or a server that could not be stopped) keeps the group busy, and
+        // must not outlive the comparison: kill it, until none is left.
+        for _ in 0..EMPTYING_TRIES {
+            match self.members() {
+                Ok(members) if !members.is_empty() => {
+                    for pid in members {
+                        if let Ok(pid) = libc::pid_t::try_from(pid) {
+                            // SAFETY: kill has no memory effects.
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                        }
+                    }
+                    std::thread::sleep(EMPTYING_WAIT);
+                }
+                _ => break,
             }
         }
         if let Err(err) = fs::remove_dir(&self.dir) {
@@ -203,6 +226,11 @@ impl Drop for CpuQuota {
         }
     }
 }
+
+/// How often, and how long apart, a dropped group's members are killed
+/// until it is empty: a process forking as it is killed needs more than one.
+const EMPTYING_TRIES: usize = 50;
+const EMPTYING_WAIT: Duration = Duration::from_millis(20);
 
 /// Write `value` to `dir/file`, naming the file in the error.
 fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ const STDERR_TAIL_LINES: usize = 20;
 pub struct ServerProcess {
     child: Child,
     addr: ListenAddr,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_tail: StderrTail,
 }
 
 /// How a server ended when asked to stop.
@@ -59,8 +59,7 @@ impl ServerProcess {
             .map_err(|err| io::Error::new(err.kind(), format!("cannot start {shown}: {err}")))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        keep_tail(stderr, Arc::clone(&stderr_tail));
+        let stderr_tail = StderrTail::follow(stderr, STDERR_TAIL_LINES);
         let first_line = first_line_within(stdout, ready_timeout);
         let mut server = ServerProcess {
             child,
@@ -80,9 +79,10 @@ impl ServerProcess {
         // Say why it failed, with what it wrote on stderr, then clean up.
         let _ = server.child.kill();
         let _ = server.child.wait();
+        let last_words = server.stderr_tail.lines_once_closed(LAST_WORDS_WAIT);
         Err(io::Error::other(format!(
             "server {shown} {failure}{}",
-            server.stderr_excerpt()
+            excerpt(last_words)
         )))
     }
 
@@ -99,14 +99,6 @@ impl ServerProcess {
     /// `Some(status)` if the server has exited on its own.
     pub fn exited(&mut self) -> io::Result<Option<ExitStatus>> {
         self.child.try_wait()
-    }
-
-    /// Reset the peak-RSS mark to the current RSS, so the next
-    /// [`stats`](Self::stats) shows the peak of the cell about to run.
-    /// Returns `false` where the kernel does not allow it (the peak is
-    /// then the process's lifetime peak).
-    pub fn reset_peak_rss(&self) -> bool {
-        proc::reset_peak_rss(self.pid())
     }
 
     /// CPU time and peak RSS so far, of the server and its child processes
@@ -146,13 +138,20 @@ impl ServerProcess {
 
     /// The last lines the server wrote on stderr, ready to append to a message.
     pub fn stderr_excerpt(&self) -> String {
-        let tail = self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
-        if tail.is_empty() {
-            String::new()
-        } else {
-            let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
-            format!("; its stderr ends with:\n  {}", lines.join("\n  "))
-        }
+        excerpt(self.stderr_tail.lines())
+    }
+}
+
+/// How long a server that has exited is given to have its last stderr
+/// lines read, before a message is made without them.
+const LAST_WORDS_WAIT: Duration = Duration::from_millis(500);
+
+/// `lines` ready to append to a message; empty without lines.
+fn excerpt(lines: Vec<String>) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr ends with:\n  {}", lines.join("\n  "))
     }
 }
 
@@ -186,17 +185,60 @@ fn first_line_within(
     }
 }
 
-/// Keep the last [`STDERR_TAIL_LINES`] lines of `stderr` in `tail`.
-fn keep_tail(stderr: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String>>>) {
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-            if tail.len() == STDERR_TAIL_LINES {
-                tail.pop_front();
+/// The last lines a server wrote on stderr, kept by a thread that reads
+/// them as they come (so the server never blocks on a full pipe) and ends
+/// with the stream. Shared by the servers we start ([`ServerProcess`]) and
+/// the ones a user's command starts ([`crate::external`]).
+#[derive(Debug, Clone)]
+pub struct StderrTail(Arc<(Mutex<Kept>, Condvar)>);
+
+/// The lines kept, and whether the stream has ended.
+#[derive(Debug, Default)]
+struct Kept {
+    lines: VecDeque<String>,
+    is_closed: bool,
+}
+
+impl StderrTail {
+    /// Read `stderr` on a thread of its own, keeping its last `max_lines`.
+    pub fn follow(stderr: impl Read + Send + 'static, max_lines: usize) -> StderrTail {
+        let tail = StderrTail(Arc::default());
+        let writer = tail.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut kept = writer.kept();
+                if kept.lines.len() == max_lines {
+                    kept.lines.pop_front();
+                }
+                kept.lines.push_back(line);
             }
-            tail.push_back(line);
-        }
-    });
+            writer.kept().is_closed = true;
+            writer.0 .1.notify_all();
+        });
+        tail
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The lines kept so far, oldest first.
+    pub fn lines(&self) -> Vec<String> {
+        self.kept().lines.iter().cloned().collect()
+    }
+
+    /// The lines kept once the stream has ended (a server that exited has
+    /// said all it will), or once `wait` has passed: a process it forked
+    /// may hold the stream open.
+    pub fn lines_once_closed(&self, wait: Duration) -> Vec<String> {
+        let kept = self.kept();
+        let (kept, _) = self
+            .0
+             .1
+            .wait_timeout_while(kept, wait, |kept| !kept.is_closed)
+            .unwrap_or_else(|e| e.into_inner());
+        kept.lines.iter().cloned().collect()
+    }
 }
 
 /// The address in `listening on ADDR` or `listening on ADDR (details)`.
