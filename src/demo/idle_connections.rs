@@ -183,7 +183,8 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
                 .ok_or_else(|| {
                     io::Error::other(format!(
                         "sockbench compare wrote no measured row for {engine} with {idle} \
-                         idle connections: run it by hand to see why"
+                         idle connections: run `sockbench compare --engines {engine} \
+                         --idle {few},{many}` to see why"
                     ))
                 })?;
             writeln!(
