@@ -8,7 +8,7 @@ mod util;
 use std::process::Command;
 use std::time::Duration;
 
-use sockbench::compare::cell::{self, RunSettings};
+use sockbench::compare::cell::{self, RunSettings, Served};
 use sockbench::compare::idle::{self, IdleConnections};
 use sockbench::compare::launch;
 use sockbench::compare::matrix::{Cell, Contender, Transport};
@@ -43,16 +43,16 @@ fn start(engine: EngineKind) -> ServerProcess {
 fn idle_connections_are_held_by_the_server_then_released() {
     for engine in [EngineKind::Reactor, EngineKind::Threaded] {
         let server = start(engine);
-        let before = idle::server_sockets(&server).unwrap();
-        let held = IdleConnections::open(&server, IDLE).unwrap();
+        let before = idle::server_sockets(Served::from(&server)).unwrap();
+        let held = IdleConnections::open(Served::from(&server), IDLE).unwrap();
         assert_eq!(held.len(), IDLE);
-        let during = idle::server_sockets(&server).unwrap();
+        let during = idle::server_sockets(Served::from(&server)).unwrap();
         assert!(
             during > IDLE as u64,
             "{engine}: {during} sockets while {IDLE} are held"
         );
-        held.close(&server).unwrap();
-        let after = idle::server_sockets(&server).unwrap();
+        held.close(Served::from(&server)).unwrap();
+        let after = idle::server_sockets(Served::from(&server)).unwrap();
         assert!(
             after <= before,
             "{engine}: {after} sockets after, {before} before"
@@ -68,7 +68,7 @@ fn idle_connections_are_held_by_the_server_then_released() {
 #[test]
 fn a_cell_holds_its_idle_connections_through_the_window() {
     let server = start(EngineKind::Reactor);
-    let before = idle::server_sockets(&server).unwrap();
+    let before = idle::server_sockets(Served::from(&server)).unwrap();
     let cell = Cell {
         contender: Contender::Engine(EngineKind::Reactor),
         transport: Transport::Tcp4,
@@ -87,7 +87,7 @@ fn a_cell_holds_its_idle_connections_through_the_window() {
         round: 1,
         count_syscalls: false,
     };
-    let measured = cell::measure(&cell, &server, settings, None).unwrap();
+    let measured = cell::measure(&cell, Served::from(&server), settings, None).unwrap();
     assert_eq!(measured.failure, None);
     let record = measured.record;
     assert_eq!(record.outcome, "finished", "{record:?}");
@@ -101,7 +101,7 @@ fn a_cell_holds_its_idle_connections_through_the_window() {
         "{sockets} sockets at the window's end, with {IDLE} idle and {ACTIVE} active"
     );
     // measure() waited for the server to let them go: nothing to wait for.
-    let after = idle::server_sockets(&server).unwrap();
+    let after = idle::server_sockets(Served::from(&server)).unwrap();
     assert!(
         after <= before,
         "{after} sockets after the cell, {before} before"

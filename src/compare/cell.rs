@@ -29,12 +29,13 @@ use std::time::Duration;
 use super::idle::{self, IdleConnections};
 use super::matrix::Cell;
 use super::record::CellRecord;
+pub use super::served::Served;
 use crate::engine::ListenAddr;
 use crate::load::{self, LoadConfig, ProgressMode, RunEvent, RunLimit, Target, Watch};
 use crate::sys::counters::{
     self, ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable,
 };
-use crate::sys::proc::{self, ProcStats};
+use crate::sys::proc::ProcStats;
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -81,48 +82,6 @@ pub struct RunSettings {
     pub round: u64,
     /// Count system calls (it slows them: only in the counting round).
     pub count_syscalls: bool,
-}
-
-/// The server a cell loads: where it listens, and the first process of
-/// the tree whose cost is measured (none for a `--target`, which is only
-/// loaded: its cost columns read 0 and n/a).
-#[derive(Debug, Clone, Copy)]
-pub struct Served<'a> {
-    /// Where the load connects.
-    pub addr: &'a ListenAddr,
-    /// The server's first process; its descendants are counted with it.
-    pub pid: Option<u32>,
-}
-
-impl Served<'_> {
-    /// Reset the peak-RSS mark of every process of the server's tree to
-    /// its current RSS, so the next [`stats`](Self::stats) shows the peak
-    /// of the cell about to run. `false` where the kernel does not allow
-    /// it (the peaks are then the processes' lifetime peaks).
-    fn reset_peak_rss(&self) -> bool {
-        let Some(pid) = self.pid else {
-            return false;
-        };
-        let tree = proc::process_tree(pid).unwrap_or_default();
-        // Every process tried, even after one refuses.
-        let refused = tree
-            .into_iter()
-            .filter(|&pid| !proc::reset_peak_rss(pid))
-            .count();
-        refused == 0
-    }
-
-    /// CPU time and peak RSS so far of the server's process tree; zero
-    /// for a server not measured.
-    fn stats(&self) -> io::Result<ProcStats> {
-        match self.pid {
-            Some(pid) => proc::tree_stats(pid),
-            None => Ok(ProcStats {
-                cpu_s: 0.0,
-                peak_rss_kb: 0,
-            }),
-        }
-    }
 }
 
 /// The counters of one side, read at the start of the measured window.

@@ -24,7 +24,7 @@ use crate::external::ServerCommand;
 use crate::service::ServiceKind;
 use crate::sys::process::find_in_path;
 
-use super::matrix::Transport;
+use super::transport::Transport;
 
 /// What installs the production servers where they are missing.
 pub const INSTALL: &str = "./scripts/real-servers.sh";

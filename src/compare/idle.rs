@@ -26,8 +26,8 @@ use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::served::Served;
 use crate::engine::ListenAddr;
-use super::cell::Served;
 use crate::sys::proc;
 
 /// Longest wait for the server to take up, or let go of, every idle

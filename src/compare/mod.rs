@@ -64,8 +64,8 @@ use std::time::Duration;
 
 pub mod cell;
 pub mod curve;
-pub mod idle;
 pub mod foreign;
+pub mod idle;
 pub mod launch;
 pub mod machine;
 pub mod matrix;
@@ -75,8 +75,10 @@ pub mod record;
 pub mod results;
 pub mod runner;
 pub mod scenario;
+pub mod served;
 pub mod table;
 pub mod text;
+pub mod transport;
 pub mod verdict;
 
 use crate::live::Feed;

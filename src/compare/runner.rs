@@ -64,10 +64,7 @@ impl Process {
     /// Where it listens and what is measured.
     fn served(&self) -> Served<'_> {
         match self {
-            Process::Ours(process) => Served {
-                addr: process.addr(),
-                pid: Some(process.pid()),
-            },
+            Process::Ours(process) => Served::from(process),
             Process::Theirs(server) => Served {
                 addr: server.addr(),
                 pid: Some(server.pid()),
