@@ -742,7 +742,10 @@ mod tests {
                     "--engines help lacks {contender}: {entry}"
                 );
             }
-            assert!(entry.contains("all but prefork-x2, nginx"), "{entry}");
+            assert!(
+                entry.contains("all but select, poll, prefork-x2, nginx"),
+                "{entry}"
+            );
         }
     }
 

@@ -303,15 +303,22 @@ pub const DEFAULT_CONNECTIONS: [usize; 4] = [1, 10, 100, 1000];
 
 impl MatrixSpec {
     /// The default run: every sockbench server and yardstick (but
-    /// prefork-x2, see [`Contender::PreforkX2`]; the production servers
-    /// when asked for) × 1, 10, 100, 1000 connections × 64-byte
-    /// echo, 3 s cells: about two minutes in all.
+    /// prefork-x2, see [`Contender::PreforkX2`]; `select` and `poll`, which
+    /// differ from the reactor only with many idle connections, the lesson
+    /// of `--scenario idle`; the production servers when asked for) × 1,
+    /// 10, 100, 1000 connections × 64-byte echo, 3 s cells: about two
+    /// minutes in all.
     pub fn default_run() -> Self {
         MatrixSpec {
             contenders: Contender::all()
                 .into_iter()
                 .filter(|&contender| {
-                    contender != Contender::PreforkX2 && !matches!(contender, Contender::Foreign(_))
+                    !matches!(
+                        contender,
+                        Contender::PreforkX2
+                            | Contender::Foreign(_)
+                            | Contender::Engine(EngineKind::Select | EngineKind::Poll)
+                    )
                 })
                 .collect(),
             transports: vec![Transport::Tcp4],
@@ -523,12 +530,12 @@ mod tests {
         assert!(err.contains("epoll-raw"), "{err}");
     }
 
-    /// The default matrix is 10 servers × 4 connection counts; only offload
+    /// The default matrix is 8 servers × 4 connection counts; only offload
     /// (the reactor, without work) is left out.
     #[test]
     fn default_matrix_has_one_cell_per_server_and_connection_count() {
         let matrix = MatrixSpec::default_run().cells();
-        assert_eq!(matrix.cells.len(), 10 * 4);
+        assert_eq!(matrix.cells.len(), 8 * 4);
         // Only offload, which without work is the reactor.
         assert_eq!(matrix.left_out.len(), 1, "{:?}", matrix.left_out);
         assert!(matrix.left_out[0].starts_with("offload with service echo and work none"));
@@ -551,9 +558,9 @@ mod tests {
             ..MatrixSpec::default_run()
         };
         let matrix = spec.cells();
-        // 7 engines x 3 transports + (reactor-x2 + 2 references) x 2
+        // 5 engines x 3 transports + (reactor-x2 + 2 references) x 2
         // transports, 4 counts each (offload without work is left out).
-        assert_eq!(matrix.cells.len(), (7 * 3 + 3 * 2) * 4);
+        assert_eq!(matrix.cells.len(), (5 * 3 + 3 * 2) * 4);
         assert!(matrix
             .left_out
             .iter()
