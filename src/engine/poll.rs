@@ -33,7 +33,7 @@ use std::time::Duration;
 use mio::{Interest, Token};
 
 use super::reactor::{self, WorkSite};
-use super::readiness::{Backend, EventFdWaker, Readiness, Watched};
+use super::readiness::{DescriptorSet, EventFdWaker, Readiness};
 use super::{EngineConfig, Listener, Server};
 use crate::service::Service;
 
@@ -59,44 +59,6 @@ struct PollFds {
 }
 
 impl PollFds {
-    /// Add an entry for `fd`.
-    fn watch(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        if self.index_of.contains_key(&fd) {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("descriptor {fd} is watched already"),
-            ));
-        }
-        self.index_of.insert(fd, self.fds.len());
-        self.fds.push(libc::pollfd {
-            fd,
-            events: poll_events(interest),
-            revents: 0,
-        });
-        self.tokens.push(token);
-        Ok(())
-    }
-
-    /// Change what `fd`'s entry asks for, and its token.
-    fn change(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        let index = self.index(fd)?;
-        self.fds[index].events = poll_events(interest);
-        self.tokens[index] = token;
-        Ok(())
-    }
-
-    /// Remove `fd`'s entry: the last entry takes its place.
-    fn unwatch(&mut self, fd: RawFd) -> io::Result<()> {
-        let index = self.index(fd)?;
-        self.index_of.remove(&fd);
-        self.fds.swap_remove(index);
-        self.tokens.swap_remove(index);
-        if let Some(moved) = self.fds.get(index) {
-            self.index_of.insert(moved.fd, index);
-        }
-        Ok(())
-    }
-
     /// Where `fd`'s entry is.
     fn index(&self, fd: RawFd) -> io::Result<usize> {
         self.index_of.get(&fd).copied().ok_or_else(|| {
@@ -140,11 +102,8 @@ fn timeout_ms(timeout: Duration) -> libc::c_int {
     libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
 }
 
-impl Backend for PollFds {
-    type Events = Vec<(Token, Readiness)>;
-    type Waker = EventFdWaker;
-
-    fn new() -> io::Result<Self> {
+impl DescriptorSet for PollFds {
+    fn empty() -> io::Result<Self> {
         Ok(PollFds {
             fds: Vec::new(),
             tokens: Vec::new(),
@@ -153,40 +112,49 @@ impl Backend for PollFds {
         })
     }
 
-    fn new_events() -> Self::Events {
-        Vec::new()
+    fn keep_waker(&mut self, waker: Arc<EventFdWaker>) {
+        self.waker = Some(waker);
     }
 
-    fn waker(&mut self, token: Token) -> io::Result<Arc<EventFdWaker>> {
-        let waker = Arc::new(EventFdWaker::new()?);
-        self.watch(waker.as_raw_fd(), token, Interest::READABLE)?;
-        self.waker = Some(Arc::clone(&waker));
-        Ok(waker)
+    /// Add an entry for `fd`.
+    fn watch(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        if self.index_of.contains_key(&fd) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("descriptor {fd} is watched already"),
+            ));
+        }
+        self.index_of.insert(fd, self.fds.len());
+        self.fds.push(libc::pollfd {
+            fd,
+            events: poll_events(interest),
+            revents: 0,
+        });
+        self.tokens.push(token);
+        Ok(())
     }
 
-    fn register<S: Watched>(
-        &mut self,
-        source: &mut S,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.watch(source.as_raw_fd(), token, interest)
+    /// Change what `fd`'s entry asks for, and its token.
+    fn change(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        let index = self.index(fd)?;
+        self.fds[index].events = poll_events(interest);
+        self.tokens[index] = token;
+        Ok(())
     }
 
-    fn reregister<S: Watched>(
-        &mut self,
-        source: &mut S,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.change(source.as_raw_fd(), token, interest)
+    /// Remove `fd`'s entry: the last entry takes its place.
+    fn unwatch(&mut self, fd: RawFd) -> io::Result<()> {
+        let index = self.index(fd)?;
+        self.index_of.remove(&fd);
+        self.fds.swap_remove(index);
+        self.tokens.swap_remove(index);
+        if let Some(moved) = self.fds.get(index) {
+            self.index_of.insert(moved.fd, index);
+        }
+        Ok(())
     }
 
-    fn deregister<S: Watched>(&mut self, source: &mut S) -> io::Result<()> {
-        self.unwatch(source.as_raw_fd())
-    }
-
-    fn wait(&mut self, events: &mut Self::Events, timeout: Duration) -> io::Result<()> {
+    fn wait(&mut self, events: &mut Vec<(Token, Readiness)>, timeout: Duration) -> io::Result<()> {
         events.clear();
         // SAFETY: `fds` is a valid array of `fds.len()` entries, which the
         // kernel only writes the `revents` of.
@@ -220,16 +188,12 @@ impl Backend for PollFds {
         }
         Ok(())
     }
-
-    fn ready(events: &Self::Events) -> impl Iterator<Item = (Token, Readiness)> + '_ {
-        events.iter().copied()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::readiness::Wake;
+    use crate::engine::readiness::{Backend, Wake};
 
     /// The descriptors and tokens in the array, in array order, after
     /// checking that the index map points at each entry and at no other.
@@ -306,15 +270,15 @@ mod tests {
         fds.watch(far.as_raw_fd(), Token(5), Interest::READABLE)
             .unwrap();
         let mut events = PollFds::new_events();
-        fds.wait(&mut events, Duration::ZERO).unwrap();
+        Backend::wait(&mut fds, &mut events, Duration::ZERO).unwrap();
         assert!(events.is_empty(), "nothing is ready yet: {events:?}");
         std::io::Write::write_all(&mut near, b"x").unwrap();
         waker.wake().unwrap();
-        fds.wait(&mut events, Duration::ZERO).unwrap();
+        Backend::wait(&mut fds, &mut events, Duration::ZERO).unwrap();
         let tokens: Vec<Token> = events.iter().map(|(token, _)| *token).collect();
         assert_eq!(tokens, [Token(usize::MAX - 1), Token(5)]);
         assert!(events.iter().all(|(_, ready)| ready.is_readable));
-        fds.wait(&mut events, Duration::ZERO).unwrap();
+        Backend::wait(&mut fds, &mut events, Duration::ZERO).unwrap();
         assert_eq!(events.len(), 1, "the unread byte is still reported");
         assert_eq!(events[0].0, Token(5));
     }

@@ -119,6 +119,77 @@ pub trait Backend: Sized + Send + 'static {
     fn ready(events: &Self::Events) -> impl Iterator<Item = (Token, Readiness)> + '_;
 }
 
+/// The level-triggered backends (`select`, `poll`): they watch descriptor
+/// numbers, wake through an [`EventFdWaker`] they watch like any socket,
+/// and report a wait's batch as a list. Each implements only this, how it
+/// keeps its set and how it waits; the [`Backend`] glue is written once,
+/// below, for both.
+pub trait DescriptorSet: Sized + Send + 'static {
+    /// A set watching nothing yet.
+    fn empty() -> io::Result<Self>;
+    /// Keep the waker (already watched): a wait that reports it resets it.
+    fn keep_waker(&mut self, waker: Arc<EventFdWaker>);
+    /// Watch `fd` for `interest`, reported as `token`.
+    fn watch(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    /// Watch the already watched `fd` for `interest` instead.
+    fn change(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    /// Stop watching `fd`.
+    fn unwatch(&mut self, fd: RawFd) -> io::Result<()>;
+    /// Block until a watched descriptor is ready, or `timeout` passes;
+    /// fill `events` with what is ready.
+    fn wait(&mut self, events: &mut Vec<(Token, Readiness)>, timeout: Duration) -> io::Result<()>;
+}
+
+impl<T: DescriptorSet> Backend for T {
+    type Events = Vec<(Token, Readiness)>;
+    type Waker = EventFdWaker;
+
+    fn new() -> io::Result<Self> {
+        T::empty()
+    }
+
+    fn new_events() -> Self::Events {
+        Vec::new()
+    }
+
+    fn waker(&mut self, token: Token) -> io::Result<Arc<EventFdWaker>> {
+        let waker = Arc::new(EventFdWaker::new()?);
+        self.watch(waker.as_raw_fd(), token, Interest::READABLE)?;
+        self.keep_waker(Arc::clone(&waker));
+        Ok(waker)
+    }
+
+    fn register<S: Watched>(
+        &mut self,
+        source: &mut S,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.watch(source.as_raw_fd(), token, interest)
+    }
+
+    fn reregister<S: Watched>(
+        &mut self,
+        source: &mut S,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.change(source.as_raw_fd(), token, interest)
+    }
+
+    fn deregister<S: Watched>(&mut self, source: &mut S) -> io::Result<()> {
+        self.unwatch(source.as_raw_fd())
+    }
+
+    fn wait(&mut self, events: &mut Self::Events, timeout: Duration) -> io::Result<()> {
+        DescriptorSet::wait(self, events, timeout)
+    }
+
+    fn ready(events: &Self::Events) -> impl Iterator<Item = (Token, Readiness)> + '_ {
+        events.iter().copied()
+    }
+}
+
 /// Readiness events handled per `epoll_wait`.
 const EPOLL_EVENTS_CAPACITY: usize = 1024;
 

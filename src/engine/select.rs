@@ -35,7 +35,7 @@ use std::time::Duration;
 use mio::{Interest, Token};
 
 use super::reactor::{self, WorkSite};
-use super::readiness::{Backend, EventFdWaker, Readiness, Watched};
+use super::readiness::{DescriptorSet, EventFdWaker, Readiness};
 use super::{EngineConfig, Listener, Server};
 use crate::service::Service;
 
@@ -100,6 +100,59 @@ fn slot(fd: RawFd) -> io::Result<usize> {
 }
 
 impl FdSets {
+    /// `fd`'s slot, if it is watched.
+    fn watched_slot(&self, fd: RawFd) -> io::Result<usize> {
+        match slot(fd) {
+            Ok(slot) if self.tokens[slot].is_some() => Ok(slot),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("descriptor {fd} is not watched"),
+            )),
+        }
+    }
+
+    /// Put `fd` (watched, so below FD_SETSIZE) in exactly the sets
+    /// `interest` names.
+    fn set_interest(&mut self, fd: RawFd, interest: Interest) {
+        // SAFETY: callers checked `fd` against FD_SETSIZE (`slot`).
+        unsafe {
+            match interest.is_readable() {
+                true => libc::FD_SET(fd, &mut self.read),
+                false => libc::FD_CLR(fd, &mut self.read),
+            }
+            match interest.is_writable() {
+                true => libc::FD_SET(fd, &mut self.write),
+                false => libc::FD_CLR(fd, &mut self.write),
+            }
+        }
+    }
+}
+
+/// `timeout` as `select`'s `timeval`, rounded up to the microsecond: a
+/// deadline a few nanoseconds away must not become a zero timeout.
+fn timeval_of(timeout: Duration) -> libc::timeval {
+    let micros = timeout.as_nanos().div_ceil(1_000);
+    libc::timeval {
+        tv_sec: libc::time_t::try_from(micros / 1_000_000).unwrap_or(libc::time_t::MAX),
+        tv_usec: (micros % 1_000_000) as libc::suseconds_t,
+    }
+}
+
+impl DescriptorSet for FdSets {
+    fn empty() -> io::Result<Self> {
+        Ok(FdSets {
+            read: empty_set(),
+            write: empty_set(),
+            tokens: vec![None; libc::FD_SETSIZE],
+            nfds: 0,
+            waker: None,
+        })
+    }
+
+    fn keep_waker(&mut self, waker: Arc<EventFdWaker>) {
+        self.waker = Some(waker);
+    }
+
     /// Watch `fd` for `interest`, if it fits in the sets.
     fn watch(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         let slot = slot(fd)?;
@@ -139,92 +192,7 @@ impl FdSets {
         Ok(())
     }
 
-    /// `fd`'s slot, if it is watched.
-    fn watched_slot(&self, fd: RawFd) -> io::Result<usize> {
-        match slot(fd) {
-            Ok(slot) if self.tokens[slot].is_some() => Ok(slot),
-            _ => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("descriptor {fd} is not watched"),
-            )),
-        }
-    }
-
-    /// Put `fd` (watched, so below FD_SETSIZE) in exactly the sets
-    /// `interest` names.
-    fn set_interest(&mut self, fd: RawFd, interest: Interest) {
-        // SAFETY: callers checked `fd` against FD_SETSIZE (`slot`).
-        unsafe {
-            match interest.is_readable() {
-                true => libc::FD_SET(fd, &mut self.read),
-                false => libc::FD_CLR(fd, &mut self.read),
-            }
-            match interest.is_writable() {
-                true => libc::FD_SET(fd, &mut self.write),
-                false => libc::FD_CLR(fd, &mut self.write),
-            }
-        }
-    }
-}
-
-/// `timeout` as `select`'s `timeval`, rounded up to the microsecond: a
-/// deadline a few nanoseconds away must not become a zero timeout.
-fn timeval_of(timeout: Duration) -> libc::timeval {
-    let micros = timeout.as_nanos().div_ceil(1_000);
-    libc::timeval {
-        tv_sec: libc::time_t::try_from(micros / 1_000_000).unwrap_or(libc::time_t::MAX),
-        tv_usec: (micros % 1_000_000) as libc::suseconds_t,
-    }
-}
-
-impl Backend for FdSets {
-    type Events = Vec<(Token, Readiness)>;
-    type Waker = EventFdWaker;
-
-    fn new() -> io::Result<Self> {
-        Ok(FdSets {
-            read: empty_set(),
-            write: empty_set(),
-            tokens: vec![None; libc::FD_SETSIZE],
-            nfds: 0,
-            waker: None,
-        })
-    }
-
-    fn new_events() -> Self::Events {
-        Vec::new()
-    }
-
-    fn waker(&mut self, token: Token) -> io::Result<Arc<EventFdWaker>> {
-        let waker = Arc::new(EventFdWaker::new()?);
-        self.watch(waker.as_raw_fd(), token, Interest::READABLE)?;
-        self.waker = Some(Arc::clone(&waker));
-        Ok(waker)
-    }
-
-    fn register<S: Watched>(
-        &mut self,
-        source: &mut S,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.watch(source.as_raw_fd(), token, interest)
-    }
-
-    fn reregister<S: Watched>(
-        &mut self,
-        source: &mut S,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.change(source.as_raw_fd(), token, interest)
-    }
-
-    fn deregister<S: Watched>(&mut self, source: &mut S) -> io::Result<()> {
-        self.unwatch(source.as_raw_fd())
-    }
-
-    fn wait(&mut self, events: &mut Self::Events, timeout: Duration) -> io::Result<()> {
+    fn wait(&mut self, events: &mut Vec<(Token, Readiness)>, timeout: Duration) -> io::Result<()> {
         events.clear();
         // select overwrites its sets with the answer: hand it copies.
         let mut readable = self.read;
@@ -279,16 +247,12 @@ impl Backend for FdSets {
         }
         Ok(())
     }
-
-    fn ready(events: &Self::Events) -> impl Iterator<Item = (Token, Readiness)> + '_ {
-        events.iter().copied()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::readiness::Wake;
+    use crate::engine::readiness::{Backend, Wake};
 
     /// Which of `fds` are in `set`.
     fn members(set: &libc::fd_set, fds: &[RawFd]) -> Vec<RawFd> {
@@ -369,16 +333,16 @@ mod tests {
         sets.watch(far.as_raw_fd(), Token(5), Interest::READABLE)
             .unwrap();
         let mut events = FdSets::new_events();
-        sets.wait(&mut events, Duration::ZERO).unwrap();
+        Backend::wait(&mut sets, &mut events, Duration::ZERO).unwrap();
         assert!(events.is_empty(), "nothing is ready yet: {events:?}");
         std::io::Write::write_all(&mut near, b"x").unwrap();
         waker.wake().unwrap();
-        sets.wait(&mut events, Duration::ZERO).unwrap();
+        Backend::wait(&mut sets, &mut events, Duration::ZERO).unwrap();
         let mut tokens: Vec<Token> = events.iter().map(|(token, _)| *token).collect();
         tokens.sort();
         assert_eq!(tokens, [Token(5), Token(usize::MAX - 1)]);
         assert!(events.iter().all(|(_, ready)| ready.is_readable));
-        sets.wait(&mut events, Duration::ZERO).unwrap();
+        Backend::wait(&mut sets, &mut events, Duration::ZERO).unwrap();
         assert_eq!(events.len(), 1, "the unread byte is still reported");
         assert_eq!(events[0].0, Token(5));
     }
