@@ -37,7 +37,7 @@
 //!   a thread that has had refusals and no answer for [`GIVE_UP_AFTER`]
 //!   ends the run, as when a TCP server is gone.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,17 +48,18 @@ use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
 use super::config::{LoadConfig, Target};
-use super::protocol::{Check, Datagram, Protocol};
+use super::protocol::{Check, Protocol};
 use super::stats::{new_histogram, record_us, ErrorKind, FailedAnswers, Interval};
 use super::window::Window;
 use super::wire::Answer;
-use crate::io_util::{interrupted, would_block};
+use crate::io_util::interrupted;
 use crate::sys::counters::ThreadCost;
 use connection::{micros, request_id, Close, Conn, InFlight, Readiness, Slot, Stream};
 use timer::{timeout_scan_every, DueQueue, WakeTimer};
 
 mod connection;
 mod timer;
+mod udp;
 
 /// Wait this long before retrying a connection that could not be opened.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
@@ -703,53 +704,6 @@ impl Worker {
         Ok(())
     }
 
-    /// UDP: read every datagram that arrived (edge-triggered readiness:
-    /// until `WouldBlock`, a short one proves nothing) and judge each alone.
-    /// An answer to a request already given up as lost is ignored.
-    fn read_datagrams(&mut self, index: usize, now: Instant) -> Result<(), Close> {
-        let slot = &self.slots[index];
-        let sent = slot.sent_ids();
-        if slot.conn.is_none() {
-            return Ok(());
-        }
-        let mut is_server_seen = false;
-        let result = loop {
-            // Borrowed again each time round: `count_answer` needs `self`.
-            let conn = self.slots[index].conn.as_mut().expect("still open");
-            let len = match conn.stream.read(&mut self.read_buf) {
-                Ok(len) => len,
-                Err(err) if would_block(&err) => break Ok(()),
-                Err(err) if interrupted(&err) => continue,
-                // ECONNREFUSED here: an earlier datagram found nobody.
-                Err(err) => break Err(Close::Error(ErrorKind::of_io(&err))),
-            };
-            is_server_seen = true;
-            let current = conn.in_flight.front().copied();
-            let verdict = self.protocol.check_datagram(
-                current.map(|request| request.id),
-                sent.clone(),
-                &self.read_buf[..len],
-                &mut self.scratch,
-            );
-            let request = match (verdict, current) {
-                (Datagram::Answer(_), Some(request)) => request,
-                (Datagram::Late, _) => continue, // counted as lost already
-                (Datagram::Invalid(why), _) => {
-                    self.failed_answers.note_invalid(why);
-                    break Err(Close::Error(ErrorKind::Invalid));
-                }
-                (Datagram::Answer(_), None) => break Err(Close::Error(ErrorKind::Invalid)),
-            };
-            conn.in_flight.pop_front();
-            self.count_answer(request, len, now);
-        };
-        if is_server_seen {
-            // Any datagram, even a late or wrong one, proves the server is there.
-            self.server_seen(now);
-        }
-        result
-    }
-
     /// Count an answer of `len` bytes to `request`, just taken off its
     /// connection's requests in flight; it is measured unless the request
     /// was meant to go during the ramp or the warmup.
@@ -760,21 +714,6 @@ impl Worker {
             let (latency_us, uncorrected_us) = request.latencies_us(now);
             self.current.record_answer(len, latency_us, uncorrected_us);
         }
-    }
-
-    /// UDP: the outstanding request of slot `index` waited too long. It is
-    /// lost: counted, not resent; the slot goes on with its next request.
-    fn lose(&mut self, index: usize, now: Instant) {
-        let Some(conn) = self.slots[index].conn.as_mut() else {
-            return;
-        };
-        if let Some(request) = conn.in_flight.pop_front() {
-            self.in_flight_total -= 1;
-            if request.measured {
-                self.current.errors.add(ErrorKind::Lost);
-            }
-        }
-        self.send_more(index, now);
     }
 
     /// Connect and request timeouts.
