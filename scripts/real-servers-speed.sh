@@ -137,11 +137,11 @@ PY
   echo "load avg:    $(cut -d' ' -f1-3 /proc/loadavg) at start"
   echo "rounds:      $rounds, each tool once per round, first tool alternating"
   echo "servers:     nginx $(nginx -v 2>&1 | sed 's|.*/||'), one worker, taskset -c 1; redis-server $(redis-server --version | awk '{print $3}' | sed 's/v=//'), taskset -c 1"
-  echo "commands:"
-  echo "  ${sb_nginx[*]}"
-  echo "  ${wrk_nginx[*]}"
-  echo "  ${sb_redis[*]}"
-  echo "  ${rb_redis[*]}"
+  echo "commands (run from the repository; SCRATCH is the run's temporary directory):"
+  for command in "${sb_nginx[*]}" "${wrk_nginx[*]}" "${sb_redis[*]}" "${rb_redis[*]}"; do
+    command="${command//$PWD\//}"
+    echo "  ${command//$work/SCRATCH}"
+  done
   echo "cpu:         user + system time of the loader process (getrusage), divided by the requests it reports"
   echo
   echo "round target tool req_per_s cpu_us_per_request"
