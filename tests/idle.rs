@@ -78,6 +78,7 @@ fn a_cell_holds_its_idle_connections_through_the_window() {
         pipeline: 1,
         size_bytes: 64,
         idle: IDLE,
+        requests_per_connection: None,
         duration: Duration::from_millis(300),
     };
     let settings = RunSettings {

@@ -15,7 +15,7 @@ use super::frame::frame;
 use super::{connect, exchange, expect_closed, expect_reply, expect_reply_then_close};
 use super::{half_close, send, CheckResult, Failure};
 use crate::engine::ListenAddr;
-use crate::service::{http, ServiceKind};
+use crate::service::{http, sized, ServiceKind};
 
 /// Client number `i`'s request for `kind` and the exact reply it must
 /// get; each client's differs where the protocol allows, so that replies
@@ -38,6 +38,12 @@ pub fn good_exchange(kind: ServiceKind, conn: &Conn, i: usize) -> (Vec<u8>, Vec<
             (request.clone(), request)
         }
         ServiceKind::Http => (http::GET_REQUEST.to_vec(), http::OK_RESPONSE.to_vec()),
+        ServiceKind::Sized => {
+            let answer_bytes = 10 + i;
+            let mut reply = Vec::new();
+            sized::write_answer(answer_bytes, &mut reply);
+            (format!("{answer_bytes}\n").into_bytes(), reply)
+        }
         ServiceKind::Length => unreachable!("length is a datagram service: no stream checks"),
     }
 }
@@ -188,6 +194,8 @@ fn unfinished_request(kind: ServiceKind) -> Option<(Vec<u8>, Option<u8>)> {
         ServiceKind::Upper => Some((b"a line that never ends".to_vec(), Some(b'x'))),
         ServiceKind::Frame => Some((1000u32.to_be_bytes().to_vec(), Some(b'x'))),
         ServiceKind::Http => Some((b"GET / HTTP/1.1\r\nX-Slow: ".to_vec(), Some(b'x'))),
+        // A trickled digit would soon make the line too long: half a number only.
+        ServiceKind::Sized => Some((b"40".to_vec(), None)),
         ServiceKind::Hello | ServiceKind::Fixed16 | ServiceKind::Length => None,
     }
 }

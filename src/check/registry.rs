@@ -166,6 +166,8 @@ pub fn checks_for(kind: ServiceKind) -> Vec<Check> {
             "no answer, EOF after a half-close",
             greeting::discard_closes_after_half_close
         )],
+        // The shared checks cover it: a request line, its answer.
+        ServiceKind::Sized => Vec::new(),
         ServiceKind::Length => return Vec::new(),
     };
     let bulk = matches!(

@@ -179,6 +179,12 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
 
+    /// Close each connection after R answers and open a new one, the
+    /// client closing first (TIME_WAIT stays here, as in UNP's client);
+    /// 1: a connection per request. Default: connections stay open.
+    #[arg(long, value_name = "R")]
+    pub requests_per_connection: Option<u64>,
+
     /// Open loop: this many requests per second in total, on a fixed schedule.
     #[arg(long, value_name = "REQ_PER_S")]
     pub rate: Option<f64>,
@@ -356,6 +362,7 @@ impl LoadArgs {
             ramp_limit: self.ramp_limit,
             sources: self.source.clone().map(|list| list.0).unwrap_or_default(),
             wire,
+            requests_per_connection: self.requests_per_connection,
             ..LoadConfig::default()
         };
         config.validate()?;
@@ -387,6 +394,14 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
         .and_then(|range| load::capacity::crowded_ports_warning(&config, &range))
     {
         eprintln!("load: {warning}");
+    }
+    if let Some(note) = load::capacity::PortRange::read().ok().and_then(|range| {
+        load::time_wait::check_time_wait(&config, &range, load::time_wait::read_tw_reuse())
+            .ok()
+            .flatten()
+    }) {
+        // Refused with the arithmetic when it cannot fit (`Start::new`).
+        eprintln!("load: {note}");
     }
     let live = args.live && live_possible(processes);
     let report = if live {

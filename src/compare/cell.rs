@@ -375,6 +375,8 @@ fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Co
         beside: None,
         server_pid: None,
         server_sockets: costs.server_sockets,
+        requests_per_connection: cell.requests_per_connection,
+        server_spread: None,
     }
 }
 
@@ -430,6 +432,7 @@ fn run_load(
         warmup: warmup_of(cell),
         connect_timeout: CONNECT_TIMEOUT,
         request_timeout: (cell.duration / 2).clamp(MIN_REQUEST_TIMEOUT, MAX_REQUEST_TIMEOUT),
+        requests_per_connection: cell.requests_per_connection,
         ..LoadConfig::default()
     };
     let report = load::run_watched(&config, ProgressMode::Quiet, watch)?;

@@ -218,6 +218,9 @@ pub struct Cell {
     /// Connections held open and silent beside the active ones, from
     /// before the measured window to the cell's end ([`crate::compare::idle`]).
     pub idle: usize,
+    /// Close each connection after this many answers and open another
+    /// (`load --requests-per-connection`); `None`: connections stay open.
+    pub requests_per_connection: Option<u64>,
     /// How long the load runs.
     pub duration: Duration,
 }
@@ -257,6 +260,9 @@ impl fmt::Display for Cell {
         if self.idle > 0 {
             write!(f, " idle={}", self.idle)?;
         }
+        if let Some(per_connection) = self.requests_per_connection {
+            write!(f, " requests-per-connection={per_connection}")?;
+        }
         if self.transport != Transport::Tcp4 {
             write!(f, " over {}", self.transport)?;
         }
@@ -283,6 +289,8 @@ pub struct MatrixSpec {
     pub pipelines: Vec<usize>,
     /// Idle connections held beside the active ones (`--idle`).
     pub idles: Vec<usize>,
+    /// Every cell's `requests_per_connection` (`--scenario unp`: 1).
+    pub requests_per_connection: Option<u64>,
     /// Length of each cell.
     pub cell_duration: Duration,
     /// The descriptors a server process may open (the hard limit it
@@ -328,6 +336,7 @@ impl MatrixSpec {
             sizes_bytes: vec![64],
             pipelines: vec![1],
             idles: vec![0],
+            requests_per_connection: None,
             cell_duration: Duration::from_secs(3),
             server_descriptors: None,
             many_connections_only_where_held: true,
@@ -406,6 +415,7 @@ impl MatrixSpec {
                                     pipeline,
                                     size_bytes,
                                     idle,
+                                    requests_per_connection: self.requests_per_connection,
                                     duration: self.cell_duration,
                                 };
                                 match self.why_not_run(&cell) {

@@ -66,6 +66,7 @@ pub mod cell;
 pub mod curve;
 pub mod foreign;
 pub mod idle;
+pub mod spread;
 pub mod launch;
 pub mod machine;
 pub mod matrix;

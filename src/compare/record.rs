@@ -31,6 +31,8 @@
 //! | `idle` | idle connections held open and silent beside the active ones for the whole cell (`--idle`, [`idle`](super::idle)); 0 in older files |
 //! | `server_sockets` | sockets the server held (its whole process tree, listener included, from `/proc`) when the window's end was read, every connection still open: at least `connections` + `idle` + 1 when it took them all up; empty in older files |
 //! | `server_pid` | the server's process id in this run (the supervisor's, for prefork): a new one every round, since every round starts fresh server processes; empty where no server ran |
+//! | `requests_per_connection` | with `--scenario unp`: answers after which the client closed each connection and opened another (1: a connection per request); empty: connections stayed open |
+//! | `server_spread` | connections each worker of a pooled server (prefork child, prethreaded or pool thread) served in this round, `;`-separated in worker order, from the `sockbench: worker W served N connections` lines it writes when stopped ([`spread`](super::spread)); empty for the other servers, and for rounds with a server not stopped yet |
 
 use std::io;
 use std::path::Path;
@@ -130,6 +132,12 @@ pub struct CellRecord {
     /// The server's open sockets at the window's end.
     #[serde(default)]
     pub server_sockets: Option<u64>,
+    /// Answers per connection before the client closed it.
+    #[serde(default)]
+    pub requests_per_connection: Option<u64>,
+    /// Connections each worker served, `;`-separated, worker 0 first.
+    #[serde(default)]
+    pub server_spread: Option<String>,
 }
 
 /// The transport of rows written before the column existed.
@@ -308,6 +316,8 @@ pub(crate) mod tests {
             server_pid: None,
             idle: 0,
             server_sockets: None,
+            requests_per_connection: None,
+            server_spread: None,
         }
     }
 

@@ -32,7 +32,7 @@ use super::launch::{self, Programs};
 use super::matrix::{Cell, Contender};
 use super::plan::{self, Step};
 use super::record::{self, CellRecord};
-use super::{text, CompareConfig, SERVER_CORE};
+use super::{spread, text, CompareConfig, SERVER_CORE};
 use crate::engine::ListenAddr;
 use crate::external::{self, ExternalServer, Placement};
 use crate::live::{self, CellHeader};
@@ -113,6 +113,7 @@ pub fn run_rounds(
     let mut records = Vec::new();
     let mut done = 0;
     'groups: for steps in &groups {
+        let group_start = records.len();
         let mut servers = Servers::default();
         let mut round_of_servers = None;
         for step in steps {
@@ -125,8 +126,10 @@ pub fn run_rounds(
             // stays with it for as long as it runs and moves its speed by
             // a percent or two; kept for every round, it would shift the
             // whole run while the interval, made of the rounds, missed it.
-            if round_of_servers.is_some_and(|round| round != step.round) {
-                servers.stop_all(progress)?;
+            if let Some(round) = round_of_servers.filter(|&round| round != step.round) {
+                let last_words = servers.stop_all(progress)?;
+                note_spread(&mut records[group_start..], round, &last_words);
+                record::write_csv(csv, &records)?;
             }
             round_of_servers = Some(step.round);
             let runs = step.runs();
@@ -159,9 +162,31 @@ pub fn run_rounds(
             )?);
             record::write_csv(csv, &records)?;
         }
-        servers.stop_all(progress)?;
+        let last_words = servers.stop_all(progress)?;
+        if let Some(round) = round_of_servers {
+            note_spread(&mut records[group_start..], round, &last_words);
+            record::write_csv(csv, &records)?;
+        }
     }
     Ok(records)
+}
+
+/// Put the connections each worker served, from the spread lines its
+/// server wrote when stopped (`last_words`, per contender), in the rows
+/// of that server in `round`: one server process served them all.
+fn note_spread(records: &mut [CellRecord], round: u64, last_words: &[(Contender, Vec<String>)]) {
+    for (contender, lines) in last_words {
+        let counts = spread::counts_of(lines);
+        if counts.is_empty() {
+            continue; // not a pooled design
+        }
+        for record in records
+            .iter_mut()
+            .filter(|record| record.round == round && record.engine == contender.name())
+        {
+            record.server_spread = Some(spread::format_counts(&counts));
+        }
+    }
 }
 
 /// Whether system calls can be counted here; if not, say why. Counting
@@ -323,14 +348,16 @@ impl Servers {
             .and_then(|(_, server)| server.as_ref())
     }
 
-    /// Stop every running server of the group.
-    fn stop_all(&mut self, progress: &mut dyn Write) -> io::Result<()> {
+    /// Stop every running server of the group; the last lines each wrote
+    /// on stderr.
+    fn stop_all(&mut self, progress: &mut dyn Write) -> io::Result<Vec<(Contender, Vec<String>)>> {
+        let mut last_words = Vec::new();
         for (contender, server) in self.slots.drain(..) {
             if let Some(server) = server {
-                stop(server, contender, progress)?;
+                last_words.push((contender, stop(server, contender, progress)?));
             }
         }
-        Ok(())
+        Ok(last_words)
     }
 }
 
@@ -453,27 +480,34 @@ fn start_foreign(config: &CompareConfig, foreign: Foreign) -> io::Result<Running
 }
 
 /// Stop a server and remove its quota group; say so if it had to be
-/// killed or exited badly.
-fn stop(server: Running, contender: Contender, progress: &mut dyn Write) -> io::Result<()> {
+/// killed or exited badly. Returns the last lines it wrote on stderr
+/// (none for a server sockbench did not write).
+fn stop(
+    server: Running,
+    contender: Contender,
+    progress: &mut dyn Write,
+) -> io::Result<Vec<String>> {
     let Running { process, _quota } = server;
     let child = match process {
         Process::Ours(child) => child,
-        Process::Theirs(server) => return stop_theirs(server, contender, progress),
-        Process::Target(_) => return Ok(()),
+        Process::Theirs(server) => return stop_theirs(server, contender, progress).map(|()| Vec::new()),
+        Process::Target(_) => return Ok(Vec::new()),
     };
     let excerpt = child.stderr_excerpt();
-    match child.stop(process::STOP_TIMEOUT)? {
-        Stopped::Exited(status) if status.success() => Ok(()),
+    let (stopped, last_words) = child.stop_with_last_words(process::STOP_TIMEOUT)?;
+    match stopped {
+        Stopped::Exited(status) if status.success() => {}
         Stopped::Exited(status) => writeln!(
             progress,
             "  note: {contender} server exited with {status} when stopped{excerpt}"
-        ),
+        )?,
         Stopped::Killed => writeln!(
             progress,
             "  note: {contender} server ignored SIGTERM for {:?} and was killed",
             process::STOP_TIMEOUT
-        ),
+        )?,
     }
+    Ok(last_words)
 }
 
 /// Stop a server started from its command, with its process group; say

@@ -131,6 +131,7 @@ impl Start {
         config.validate()?;
         if let Ok(range) = capacity::PortRange::read() {
             capacity::check_ports(config, &range)?;
+            super::time_wait::check_time_wait(config, &range, super::time_wait::read_tw_reuse())?;
         }
         Ok(Start {
             listen_before: read_listen_queue(config),
@@ -435,6 +436,7 @@ impl Collected {
             pipeline: config.pipeline,
             size_bytes: config.size_bytes,
             rate_per_s: config.rate_per_s,
+            requests_per_connection: config.requests_per_connection,
             started_at: shape.started_at,
             duration_s: shape.duration_s,
             requests: total.requests,

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::protocol::{Protocol, LENGTH_SIZE_CYCLE};
 use super::wire_request::WireRequest;
-use crate::service::ServiceKind;
+use crate::service::{sized, ServiceKind};
 
 /// Where the load goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +117,11 @@ pub struct LoadConfig {
     /// A server sockbench did not write, and what to ask it (`--url`,
     /// `--service redis`, `--service memcached`); `service` is then unused.
     pub wire: Option<WireRequest>,
+    /// Close each connection (the client first, so TIME_WAIT stays on
+    /// the client, as in UNP's client) after this many answers, and open
+    /// a new one. `None`: connections stay open (keep-alive). The first
+    /// request of each connection is timed from the start of its connect.
+    pub requests_per_connection: Option<u64>,
 }
 
 impl Default for LoadConfig {
@@ -138,16 +143,18 @@ impl Default for LoadConfig {
             ramp_limit: None,
             sources: Vec::new(),
             wire: None,
+            requests_per_connection: None,
         }
     }
 }
 
 /// The services a load run can drive: the ones that answer every request.
-pub const LOAD_SERVICES: [ServiceKind; 4] = [
+pub const LOAD_SERVICES: [ServiceKind; 5] = [
     ServiceKind::Echo,
     ServiceKind::Upper,
     ServiceKind::Frame,
     ServiceKind::Http,
+    ServiceKind::Sized,
 ];
 
 /// The services a UDP load run can drive: those the UDP servers answer.
@@ -241,6 +248,21 @@ impl LoadConfig {
         }
         if self.size_bytes == 0 && self.service != ServiceKind::Http && self.wire.is_none() {
             return invalid("--size must be at least 1 byte".into());
+        }
+        if self.service == ServiceKind::Sized
+            && self.wire.is_none()
+            && self.size_bytes > sized::MAX_ANSWER_BYTES
+        {
+            return invalid(format!(
+                "--size {}: the sized service answers at most {} bytes; the book's load is --size 4000",
+                self.size_bytes,
+                sized::MAX_ANSWER_BYTES
+            ));
+        }
+        if self.requests_per_connection == Some(0) {
+            return invalid(
+                "--requests-per-connection must be at least 1 (1: a new connection for every request); leave it out to keep connections open".into(),
+            );
         }
         if self.size_bytes > u32::MAX as usize {
             return invalid(format!(

@@ -80,6 +80,7 @@ pub mod report;
 pub mod source;
 pub mod stats;
 mod threads;
+pub mod time_wait;
 pub mod timeline;
 mod window;
 pub mod wire;

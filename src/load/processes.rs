@@ -176,6 +176,9 @@ pub fn child_args(config: &LoadConfig, hdr_log: &Path) -> Vec<OsString> {
     }
     flag("size", config.size_bytes.to_string());
     flag("pipeline", config.pipeline.to_string());
+    if let Some(requests) = config.requests_per_connection {
+        flag("requests-per-connection", requests.to_string());
+    }
     if let Some(rate) = config.rate_per_s {
         flag("rate", rate.to_string());
     }

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use super::wire::{Answer, Exchange, Verdict};
 use super::wire_request::key_of;
-use crate::service::{frame, http, ServiceKind};
+use crate::service::{frame, http, sized, ServiceKind};
 
 /// `length` over UDP: request `n` of a client is `--size + n % 64` bytes,
 /// so the answer (which names only a size) tells which request it belongs to.
@@ -162,6 +162,10 @@ impl Protocol {
                 fill_pattern(id, self.size_bytes, out);
             }
             ServiceKind::Http => out.extend_from_slice(http::GET_REQUEST),
+            // The answer size, as UNP's client asks for it.
+            ServiceKind::Sized => {
+                write!(out, "{}\n", self.size_bytes).expect("writing to a Vec cannot fail")
+            }
             ServiceKind::Length => fill_pattern(id, self.length_request_bytes(id), out),
             // Echo, and the services `LoadConfig::validate` refuses.
             _ => {
@@ -271,9 +275,12 @@ impl Protocol {
             return check_http(input);
         }
         // echo and frame answer with the request itself, upper with the
-        // request in capitals.
+        // request in capitals, sized with its pattern.
         scratch.clear();
-        self.write_request(id, scratch);
+        match self.service {
+            ServiceKind::Sized => sized::write_answer(self.size_bytes, scratch),
+            _ => self.write_request(id, scratch),
+        }
         if self.service == ServiceKind::Upper {
             scratch.make_ascii_uppercase();
         }
@@ -283,7 +290,7 @@ impl Protocol {
         if input[..seen] != scratch[..seen] {
             let at = (0..seen).find(|&i| input[i] != scratch[i]).unwrap_or(0);
             return Check::Invalid(format!(
-                "{} answer differs from what was sent at byte {at} of {}",
+                "{} answer differs from the expected one at byte {at} of {}",
                 self.service.name(),
                 scratch.len()
             ));
@@ -499,7 +506,7 @@ mod tests {
                 let mut wrong = sent.clone();
                 wrong[at] ^= flip;
                 let expected = format!(
-                    "{} answer differs from what was sent at byte {at} of {}",
+                    "{} answer differs from the expected one at byte {at} of {}",
                     service.name(),
                     sent.len()
                 );
@@ -608,6 +615,31 @@ mod tests {
         let mut out = Vec::new();
         protocol.write_request(id, &mut out);
         out.len()
+    }
+
+    /// sized asks for `--size` bytes with a line, and wants exactly that
+    /// many bytes of the service's pattern: fewer are incomplete, a wrong
+    /// byte is invalid.
+    #[test]
+    fn sized_asks_for_size_bytes_and_checks_them() {
+        assert_eq!(request(ServiceKind::Sized, 4000, 9), b"4000\n");
+        let protocol = Protocol::new(ServiceKind::Sized, 4000);
+        let mut answer = Vec::new();
+        sized::write_answer(4000, &mut answer);
+        let mut scratch = Vec::new();
+        assert_eq!(
+            protocol.check_response(9, &answer, &mut scratch),
+            Check::Valid(4000)
+        );
+        assert_eq!(
+            protocol.check_response(9, &answer[..3999], &mut scratch),
+            Check::Incomplete
+        );
+        answer[2000] = b'!';
+        assert_eq!(
+            protocol.check_response(9, &answer, &mut scratch),
+            Check::Invalid("sized answer differs from the expected one at byte 2000 of 4000".into())
+        );
     }
 
     /// A frame is a 4-byte big-endian length, then the payload.

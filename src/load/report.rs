@@ -23,6 +23,7 @@
 //! | `connections_open_at_end` | connections open when the run stopped |
 //! | `slow_connects` | connects that took over 1 s (a SYN sent again) |
 //! | `listen_overflows`, `listen_drops` | TCP to loopback: growth of the kernel's `ListenOverflows`, `ListenDrops` over the run (every listener on this machine); empty for a server elsewhere |
+//! | `requests_per_connection`, `conn_per_s` | with `--requests-per-connection R`: R, and `requests / R` per second, the connections the client opened and closed; else empty |
 //! | `outcome` | `finished`, `server-lost`, `cut-off`, `stopped` or `generator-lost` (see [`Outcome`]) |
 
 use std::fmt;
@@ -161,6 +162,9 @@ pub struct LoadReport {
     pub size_bytes: usize,
     /// Requested rate in rate mode.
     pub rate_per_s: Option<f64>,
+    /// `--requests-per-connection`: answers after which the client closes
+    /// a connection and opens another; `None`: connections stay open.
+    pub requests_per_connection: Option<u64>,
     /// Wall-clock time when the measurement began (after the warmup).
     pub started_at: SystemTime,
     /// Measured seconds.
@@ -253,6 +257,8 @@ pub struct ReportRow {
     pub slow_connects: u64,
     pub listen_overflows: Option<u64>,
     pub listen_drops: Option<u64>,
+    pub requests_per_connection: Option<u64>,
+    pub conn_per_s: Option<f64>,
     pub outcome: Outcome,
 }
 
@@ -267,6 +273,17 @@ impl LoadReport {
     /// Correct answers per second.
     pub fn req_per_s(&self) -> f64 {
         per_second(self.requests as f64, self.duration_s)
+    }
+
+    /// With a connection per R requests: the connections opened and
+    /// closed per second, `requests / R` (each closes after its R-th
+    /// answer).
+    pub fn connections_per_s(&self) -> Option<f64> {
+        let per_connection = self.requests_per_connection?;
+        Some(per_second(
+            self.requests as f64 / per_connection as f64,
+            self.duration_s,
+        ))
     }
 
     /// Answer bytes per second, in MB (10^6 bytes).
@@ -378,6 +395,8 @@ impl LoadReport {
             slow_connects: self.slow_connects(),
             listen_overflows: self.listen_queue.map(|q| q.overflows),
             listen_drops: self.listen_queue.map(|q| q.drops),
+            requests_per_connection: self.requests_per_connection,
+            conn_per_s: self.connections_per_s().map(|rate| round_to(rate, 1)),
             outcome: self.outcome,
         }
     }
@@ -550,6 +569,14 @@ impl LoadReport {
                 "  WARNING   only {up} of {asked} connections were up when measuring began ({all_up}): the ramp is inside the measured window, and latencies and the rate include connecting (see failed and slow connects below)"
             )?;
         }
+        if let (Some(per_connection), Some(rate)) =
+            (self.requests_per_connection, self.connections_per_s())
+        {
+            writeln!(
+                f,
+                "  per conn  {per_connection} request(s), then the client closes: {rate:.1} connections/s; each connection's first request is timed from the start of its connect"
+            )?;
+        }
         let connect = self.connect();
         let slow = self.slow_connects();
         writeln!(
@@ -655,6 +682,7 @@ mod tests {
             pipeline: 1,
             size_bytes: 64,
             rate_per_s: None,
+            requests_per_connection: None,
             started_at: SystemTime::now(),
             duration_s: 2.0,
             requests: 100,
@@ -690,6 +718,19 @@ mod tests {
         assert_eq!(row.p50_us, 50);
         assert_eq!(row.max_us, 100);
         assert_eq!(row.uncorrected_p99_us, None);
+        assert_eq!(row.conn_per_s, None);
+    }
+
+    /// With a connection per two requests, 100 answers in 2 s are 25
+    /// connections a second, in the row and the summary.
+    #[test]
+    fn connections_per_second_are_answers_over_r() {
+        let report = LoadReport {
+            requests_per_connection: Some(2),
+            ..report()
+        };
+        assert_eq!(report.row().conn_per_s, Some(25.0));
+        assert!(report.to_string().contains("25.0 connections/s"));
     }
 
     /// The CSV header is written once, then one row per append.

@@ -36,6 +36,7 @@ pub mod frame;
 pub mod hello;
 pub mod http;
 pub mod length;
+pub mod sized;
 pub mod upper;
 
 #[cfg(test)]
@@ -208,6 +209,8 @@ pub enum ServiceKind {
     Http,
     /// Datagram service: answers `The msg was N bytes long`.
     Length,
+    /// Reads a line holding N (1 to 16,384), answers N bytes (UNP ch. 30).
+    Sized,
 }
 
 impl ServiceKind {
@@ -222,6 +225,7 @@ impl ServiceKind {
             ServiceKind::Frame => "frame",
             ServiceKind::Http => "http",
             ServiceKind::Length => "length",
+            ServiceKind::Sized => "sized",
         }
     }
 }
@@ -258,5 +262,6 @@ pub fn build(kind: ServiceKind, limits: ServiceLimits) -> Arc<dyn Service> {
         ServiceKind::Frame => Arc::new(frame::Frame::new(limits.max_frame_bytes)),
         ServiceKind::Http => Arc::new(http::Http::new(limits.max_header_bytes)),
         ServiceKind::Length => Arc::new(length::Length),
+        ServiceKind::Sized => Arc::new(sized::SizedAnswers),
     }
 }

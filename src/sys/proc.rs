@@ -4,7 +4,12 @@
 //!
 //! A process here is a whole tree ([`process_tree`]): a prefork server's
 //! workers are children of the process that was started, and their figures
-//! are summed. CPU time is `utime + stime` of `/proc/PID/stat`; peak
+//! are summed. CPU time is `utime + stime + cutime + cstime` of
+//! `/proc/PID/stat`: a process's own, and that of its children that have
+//! ended and been waited for (a fork-per-client server's children live
+//! for one connection each; once reaped, their time is their parent's
+//! `cutime`/`cstime`, and each is counted once: alive in its own entry,
+//! reaped in its parent's). Peak
 //! resident memory is `VmHWM` of `/proc/PID/status`, whose high-water mark
 //! [`reset_peak_rss`] resets by writing `5` to `/proc/PID/clear_refs`.
 
@@ -148,15 +153,15 @@ fn process_stats(pid: u32) -> io::Result<ProcStats> {
     })
 }
 
-/// `utime + stime` in clock ticks from the text of `/proc/PID/stat`.
+/// `utime + stime + cutime + cstime` in clock ticks from the text of
+/// `/proc/PID/stat` (the module docs say why the reaped children's too).
 /// The command name (field 2) may contain spaces, so fields are counted
-/// from the `)` that closes it: utime and stime are fields 14 and 15.
+/// from the `)` that closes it: the four are fields 14 to 17.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace().skip(11); // fields 3..=13
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    let fields = after_name.split_whitespace().skip(11); // fields 3..=13
+    let times: Option<Vec<u64>> = fields.take(4).map(|field| field.parse().ok()).collect();
+    times.filter(|times| times.len() == 4).map(|times| times.iter().sum())
 }
 
 /// `VmHWM` (peak resident set size) in KiB from `/proc/PID/status`.
@@ -235,11 +240,12 @@ fn parse_parent(stat: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
-    /// CPU ticks are found after a command name containing spaces and parens.
+    /// CPU ticks are found after a command name containing spaces and
+    /// parens, the reaped children's included.
     #[test]
     fn cpu_ticks_parse_after_odd_command_names() {
-        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0";
-        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(310));
         assert_eq!(parse_cpu_ticks("garbage"), None);
     }
 

@@ -136,6 +136,15 @@ impl ServerProcess {
         Ok(Stopped::Killed)
     }
 
+    /// [`stop`](Self::stop), then the last lines the server wrote on
+    /// stderr, those written while stopping included (the workers of a
+    /// pooled server say there what they served when they stop).
+    pub fn stop_with_last_words(self, timeout: Duration) -> io::Result<(Stopped, Vec<String>)> {
+        let tail = self.stderr_tail.clone();
+        let stopped = self.stop(timeout)?;
+        Ok((stopped, tail.lines_once_closed(LAST_WORDS_WAIT)))
+    }
+
     /// The last lines the server wrote on stderr, ready to append to a message.
     pub fn stderr_excerpt(&self) -> String {
         excerpt(self.stderr_tail.lines())

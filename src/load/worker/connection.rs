@@ -133,6 +133,8 @@ pub(super) struct Conn {
     pub(super) stream: Stream,
     /// `Some(start)` while the handshake runs.
     pub(super) connecting_since: Option<Instant>,
+    /// When the connect began (kept after the handshake).
+    pub(super) opened_at: Instant,
     /// Requests queued; `out[out_sent..]` is not written yet.
     pub(super) out: Vec<u8>,
     pub(super) out_sent: usize,
@@ -152,6 +154,7 @@ impl Conn {
         Conn {
             stream,
             connecting_since: Some(now),
+            opened_at: now,
             out: Vec::new(),
             out_sent: 0,
             input: Vec::new(),
@@ -159,6 +162,27 @@ impl Conn {
             answers: 0,
             wants_writable: true,
         }
+    }
+
+    /// Whether another request may go on this connection, which closes
+    /// after `per_connection` answers (`None`: it stays open).
+    pub(super) fn has_room_for_request(&self, per_connection: Option<u64>) -> bool {
+        per_connection.map_or(true, |limit| self.answers + (self.in_flight.len() as u64) < limit)
+    }
+
+    /// Whether every request this connection is for has been answered,
+    /// so the client closes it (first, keeping TIME_WAIT on its side).
+    pub(super) fn is_used_up(&self, per_connection: Option<u64>) -> bool {
+        per_connection.is_some_and(|limit| self.answers >= limit) && self.in_flight.is_empty()
+    }
+
+    /// With a connection per R requests, the first request of a
+    /// connection is timed from the start of its connect: a client that
+    /// opens a connection to ask pays for the handshake too (the figure
+    /// UNP's table is about). `None`: timed from its send.
+    pub(super) fn first_request_opened_at(&self, per_connection: Option<u64>) -> Option<Instant> {
+        let is_first = self.answers == 0 && self.in_flight.is_empty();
+        (per_connection.is_some() && is_first).then_some(self.opened_at)
     }
 
     /// Write queued requests until done or the socket is full; keep
@@ -266,7 +290,8 @@ pub(super) struct Readiness {
 pub(super) enum Close {
     /// A failure, counted.
     Error(ErrorKind),
-    /// The server closed with nothing owed: just reconnect.
+    /// The server closed with nothing owed, or the client has had the
+    /// answers a connection is for: just reconnect.
     Clean,
     /// A server sockbench did not write closed (or said it would) after a
     /// whole answer: reconnect, counted as closed by the server.

@@ -140,6 +140,8 @@ struct Worker {
     /// The target is UDP: see the module docs for what differs.
     is_udp: bool,
     pipeline: usize,
+    /// Close and reopen each connection after this many answers.
+    requests_per_connection: Option<u64>,
     /// Rate mode: time between two requests of one connection.
     send_interval: Option<Duration>,
     /// Rate mode: total rate, to stagger the connections' schedules.
@@ -233,6 +235,7 @@ pub(crate) fn run_thread(
         sources: config.sources.clone(),
         is_udp: config.target.is_udp(),
         pipeline: config.pipeline,
+        requests_per_connection: config.requests_per_connection,
         send_interval: config
             .rate_per_s
             .map(|rate| Duration::from_secs_f64(total_connections / rate)),
@@ -530,14 +533,20 @@ impl Worker {
         let mut budget = self.quota.map_or(u64::MAX, |q| {
             q.saturating_sub(self.completed_measured + self.in_flight_total)
         });
-        while may_send && budget > 0 && conn.in_flight.len() < self.pipeline {
+        while may_send
+            && budget > 0
+            && conn.in_flight.len() < self.pipeline
+            && conn.has_room_for_request(self.requests_per_connection)
+        {
             let intended = match (self.send_interval, slot.next_intended) {
                 (Some(interval), Some(next)) if next <= now => {
                     slot.next_intended = Some(next + interval);
                     next
                 }
                 (Some(_), _) => break, // not yet time
-                (None, _) => now,
+                (None, _) => conn
+                    .first_request_opened_at(self.requests_per_connection)
+                    .unwrap_or(now),
             };
             let id = request_id(slot.number, slot.requests_sent);
             slot.requests_sent += 1;
@@ -691,6 +700,9 @@ impl Worker {
         if conn.in_flight.is_empty() && !conn.input.is_empty() {
             // Bytes that answer no request.
             return Err(Close::Error(ErrorKind::Invalid));
+        }
+        if conn.is_used_up(self.requests_per_connection) {
+            return Err(Close::Clean); // the client closes first
         }
         if eof {
             return Err(if conn.in_flight.is_empty() {
