@@ -25,7 +25,13 @@ between the same markers in docs/RESULTS.md with the full tables:
    idle`): each server's CPU per request beside 0, 1,000 and 10,000 idle
    connections and its growth from 0, also written between
    `<!-- idle:begin -->` and `<!-- idle:end -->` in docs/LECTURE.md ("Why
-   epoll exists"). Until that run is committed, those places say so.
+   epoll exists"). Until that run is committed, those places say so;
+6. Stevens' server-design table of `results/unp.*` (`compare --scenario
+   unp`): the designs' CPU per connection and the book's claims checked,
+   as `compare` wrote them in `results/unp.table.txt` (the table is made
+   once, in src/compare/unp.rs), between `<!-- unp:begin -->` and
+   `<!-- unp:end -->` in docs/LECTURE.md, with one line of it in the
+   README. Until that run is committed, those places say so.
 
 Every table names the file and the machine file it came from.
 """
@@ -45,6 +51,9 @@ SINGLE_RUNS = "Single runs"
 SCENARIOS = "Connections held and memory per connection"
 IDLE = "Idle connections: why epoll exists"
 IDLE_BEGIN, IDLE_END = "<!-- idle:begin -->", "<!-- idle:end -->"
+UNP_BEGIN, UNP_END = "<!-- unp:begin -->", "<!-- unp:end -->"
+# The heading compare writes above the UNP tables (src/compare/mod.rs).
+UNP_HEADING = "UNP chapter 30, a connection per request"
 # As `compare` computes intervals (CONFIDENCE in src/compare/verdict.rs).
 CONFIDENCE = 0.95
 ENGINE_ORDER = ["iterative", "threaded", "pool", "select", "poll", "reactor", "uring", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw"]
@@ -576,6 +585,9 @@ def summary():
     idle = idle_summary()
     if idle:
         lines.append(idle)
+    unp = unp_summary()
+    if unp:
+        lines.append(unp)
     return "\n".join(lines) + "\n"
 
 
@@ -599,6 +611,43 @@ def results_page():
     if idle:
         parts.append(f"## {IDLE}\n\n" + idle)
     return "\n".join(parts)
+
+
+def unp_tables(stem="unp"):
+    """The UNP section of `results/STEM.table.txt` (the design table, the
+    claims, what the columns mean) as compare wrote it; None before that
+    run is committed."""
+    table = ROOT / f"results/{stem}.table.txt"
+    if not table.exists():
+        return None
+    lines = table.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(UNP_HEADING)), None)
+    if start is None:
+        sys.exit(f"{rel(table)} has no '{UNP_HEADING}' section: is it a `compare --scenario unp` run?")
+    # The section runs to the table's end, or to the next of compare's parts.
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("Against ", "wrote "))), len(lines))
+    section = "\n".join(lines[start + 1:end]).strip("\n")
+    return (f"`{rel(table)}`, as `compare --scenario unp` wrote it:\n\n```text\n{section}\n```\n\n"
+            "Measured as " + machine_block(ROOT / f"results/{stem}.csv"))
+
+
+def unp_summary(stem="unp"):
+    """The README's line on the UNP table: how many of the book's claims
+    hold here; None before that run is committed."""
+    text = unp_tables(stem)
+    if text is None:
+        return None
+    claims = [line for line in text.splitlines() if line.startswith("(") and ")" in line[:4]]
+    holding = [line.split("  ")[0] for line in claims if "  holds  " in line or line.rstrip().endswith("  holds")]
+    return (f"- **Stevens' server designs (UNP ch. 30)**: {len(holding)} of {len(claims)} of the book's claims hold "
+            f"on this machine ([the table](docs/LECTURE.md#stevens-server-design-table-on-todays-linux-unp-chapter-30)).")
+
+
+def lecture_unp():
+    """The UNP tables for docs/LECTURE.md, or what to do before they exist."""
+    return unp_tables() or (
+        "*(Not measured yet: no committed run. `./scripts/compare.sh --scenario unp --name unp` writes "
+        "`results/unp.*`, then `python3 scripts/readme-results.py` puts its tables here.)*\n")
 
 
 def lecture_curve():
@@ -627,6 +676,7 @@ def main():
         (ROOT / "README.md", summary(), (BEGIN, END)),
         (ROOT / "docs/RESULTS.md", results_page(), (BEGIN, END)),
         (ROOT / "docs/LECTURE.md", lecture_curve(), (IDLE_BEGIN, IDLE_END)),
+        (ROOT / "docs/LECTURE.md", lecture_unp(), (UNP_BEGIN, UNP_END)),
     ]:
         text = between_markers(path, generated, *markers)
         if path.read_text() == text:

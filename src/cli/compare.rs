@@ -12,7 +12,7 @@ use clap::Args;
 use crate::compare::foreign::{self, Foreign};
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
 use crate::compare::scenario::{self, Scenario, ScenarioConfig};
-use crate::compare::{self, curve, plot, record, verdict, CompareConfig};
+use crate::compare::{self, curve, plot, record, unp, verdict, CompareConfig};
 use crate::engine::Work;
 use crate::external;
 use crate::live::{self, Dashboard, Lines, Live};
@@ -102,7 +102,11 @@ pub struct CompareArgs {
     /// ones, select, poll, reactor, uring and threaded, --pin --server-cpu
     /// 0.5 --rounds 3, 2 s cells: about 3 minutes), with a table of each
     /// server's CPU per request and its growth from 0 idle; any matrix flag
-    /// changes the preset.
+    /// changes the preset. unp: Stevens' server-design table (UNP ch. 30),
+    /// a preset of the matrix too (every design built, 5 clients opening a
+    /// connection per request for 4,000 bytes of `sized`, --pin
+    /// --server-cpu 0.3 --rounds 6, 2 s cells: about 4 minutes), with the
+    /// table of CPU per connection and the book's claims checked.
     #[arg(long, value_enum)]
     pub scenario: Option<ScenarioName>,
 
@@ -238,6 +242,8 @@ pub enum ScenarioName {
     C100k,
     /// 100 active connections beside 0, 1,000 and 10,000 idle ones.
     Idle,
+    /// UNP chapter 30's server-design table: a connection per request.
+    Unp,
 }
 
 /// Options of `sockbench plot`.
@@ -319,12 +325,18 @@ pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
         Some(ScenarioName::C10k) => return run_scenario(Scenario::C10k, args),
         Some(ScenarioName::C100k) => return run_scenario(Scenario::C100k, args),
         Some(ScenarioName::Idle) => true,
-        None => false,
+        Some(ScenarioName::Unp) | None => false,
     };
-    if idle_scenario && args.scale.is_some() {
-        return Err(io::Error::other(
-            "--scale goes with --scenario c10k and c100k; the idle scenario is a matrix: shrink it with --idle, --duration or --rounds",
-        ));
+    let unp_scenario = args.scenario == Some(ScenarioName::Unp);
+    if (idle_scenario || unp_scenario) && args.scale.is_some() {
+        let (name, shrink) = if idle_scenario {
+            ("idle", "--idle, --duration or --rounds")
+        } else {
+            ("unp", "--duration, --rounds or --engines")
+        };
+        return Err(io::Error::other(format!(
+            "--scale goes with --scenario c10k and c100k; the {name} scenario is a matrix: shrink it with {shrink}"
+        )));
     }
     if args.verdicts {
         args.server_cpu.get_or_insert(VERDICTS_SERVER_CPU);
@@ -342,6 +354,12 @@ pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
             eprintln!("note: {line}");
         }
         (plan.spec, "idle")
+    } else if unp_scenario {
+        let plan = unp::plan();
+        for line in &plan.not_built {
+            eprintln!("not run: {line}");
+        }
+        (plan.spec, "unp")
     } else if args.full {
         (MatrixSpec::full_run(), "full")
     } else if args.smoke {
@@ -444,6 +462,12 @@ pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
             true,
             args.server_cpu.or(Some(curve::SERVER_CPU)),
             args.rounds.map_or(curve::ROUNDS, usize::from),
+        )
+    } else if unp_scenario {
+        (
+            true,
+            args.server_cpu.or(Some(unp::SERVER_CPU)),
+            args.rounds.map_or(unp::ROUNDS, usize::from),
         )
     } else {
         (

@@ -66,7 +66,6 @@ pub mod cell;
 pub mod curve;
 pub mod foreign;
 pub mod idle;
-pub mod spread;
 pub mod launch;
 pub mod machine;
 pub mod matrix;
@@ -77,9 +76,11 @@ pub mod results;
 pub mod runner;
 pub mod scenario;
 pub mod served;
+pub mod spread;
 pub mod table;
 pub mod text;
 pub mod transport;
+pub mod unp;
 pub mod verdict;
 
 use crate::live::Feed;
@@ -239,6 +240,15 @@ pub fn run(
             "\nIdle connections: what holding them costs each server per request of the active ones:\n\n",
         );
         table.push_str(&curve::render(&records, &matrix.left_out));
+    }
+    if records
+        .iter()
+        .any(|record| record.requests_per_connection.is_some())
+    {
+        table.push_str(
+            "\nUNP chapter 30, a connection per request: what each server design spends per connection:\n\n",
+        );
+        table.push_str(&unp::render(&records, &unp::plan().not_built));
     }
     let mut written = vec![csv.clone(), machine.clone()];
     if let Some(baseline) = config.baseline {

@@ -490,7 +490,9 @@ fn stop(
     let Running { process, _quota } = server;
     let child = match process {
         Process::Ours(child) => child,
-        Process::Theirs(server) => return stop_theirs(server, contender, progress).map(|()| Vec::new()),
+        Process::Theirs(server) => {
+            return stop_theirs(server, contender, progress).map(|()| Vec::new())
+        }
         Process::Target(_) => return Ok(Vec::new()),
     };
     let excerpt = child.stderr_excerpt();

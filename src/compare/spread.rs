@@ -29,7 +29,11 @@ pub fn parse_line(line: &str) -> Option<(usize, u64)> {
 /// pool). A worker that wrote no line counts 0.
 pub fn counts_of(lines: &[String]) -> Vec<u64> {
     let parsed: Vec<(usize, u64)> = lines.iter().filter_map(|line| parse_line(line)).collect();
-    let workers = parsed.iter().map(|&(worker, _)| worker + 1).max().unwrap_or(0);
+    let workers = parsed
+        .iter()
+        .map(|&(worker, _)| worker + 1)
+        .max()
+        .unwrap_or(0);
     let mut counts = vec![0; workers];
     for (worker, count) in parsed {
         counts[worker] = count;

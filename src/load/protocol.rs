@@ -164,7 +164,7 @@ impl Protocol {
             ServiceKind::Http => out.extend_from_slice(http::GET_REQUEST),
             // The answer size, as UNP's client asks for it.
             ServiceKind::Sized => {
-                write!(out, "{}\n", self.size_bytes).expect("writing to a Vec cannot fail")
+                writeln!(out, "{}", self.size_bytes).expect("writing to a Vec cannot fail")
             }
             ServiceKind::Length => fill_pattern(id, self.length_request_bytes(id), out),
             // Echo, and the services `LoadConfig::validate` refuses.
@@ -638,7 +638,9 @@ mod tests {
         answer[2000] = b'!';
         assert_eq!(
             protocol.check_response(9, &answer, &mut scratch),
-            Check::Invalid("sized answer differs from the expected one at byte 2000 of 4000".into())
+            Check::Invalid(
+                "sized answer differs from the expected one at byte 2000 of 4000".into()
+            )
         );
     }
 

@@ -275,15 +275,11 @@ impl LoadReport {
         per_second(self.requests as f64, self.duration_s)
     }
 
-    /// With a connection per R requests: the connections opened and
-    /// closed per second, `requests / R` (each closes after its R-th
-    /// answer).
+    /// With a connection per R requests: connections opened and closed
+    /// per second, `requests / R` (each closes after its R-th answer).
     pub fn connections_per_s(&self) -> Option<f64> {
-        let per_connection = self.requests_per_connection?;
-        Some(per_second(
-            self.requests as f64 / per_connection as f64,
-            self.duration_s,
-        ))
+        let connections = self.requests as f64 / self.requests_per_connection? as f64;
+        Some(per_second(connections, self.duration_s))
     }
 
     /// Answer bytes per second, in MB (10^6 bytes).

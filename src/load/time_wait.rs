@@ -8,8 +8,9 @@
 //! ([`super::capacity`] counts the ports).
 //!
 //! Linux lets `connect` take over a TIME_WAIT port when
-//! `net.ipv4.tcp_tw_reuse` allows it (1: always, 2: loopback only, the
-//! default since 5.7) and TCP timestamps make it safe; then the bound does
+//! `net.ipv4.tcp_tw_reuse` allows it (1: always; 2: loopback only, added
+//! in 2018 and the default on current kernels) and TCP timestamps make it
+//! safe; then the bound does
 //! not hold, and the check only says so. Otherwise a run with a `--rate`
 //! beyond the bound is refused before it starts, with the arithmetic; a
 //! closed-loop run is told the bound.

@@ -188,7 +188,10 @@ mod tests {
     /// not, so a client cannot make the server buffer without bound.
     #[test]
     fn sized_refuses_an_overlong_line() {
-        for input in [vec![b'1'; MAX_REQUEST_BYTES], [vec![b'1'; 40], vec![b'\n']].concat()] {
+        for input in [
+            vec![b'1'; MAX_REQUEST_BYTES],
+            [vec![b'1'; 40], vec![b'\n']].concat(),
+        ] {
             let err = run(&SizedAnswers, &input, &[3]).error.expect("an error");
             assert!(err.reason().contains("no newline"), "{}", err.reason());
         }

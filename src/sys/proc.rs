@@ -161,7 +161,9 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     let after_name = &stat[stat.rfind(')')? + 1..];
     let fields = after_name.split_whitespace().skip(11); // fields 3..=13
     let times: Option<Vec<u64>> = fields.take(4).map(|field| field.parse().ok()).collect();
-    times.filter(|times| times.len() == 4).map(|times| times.iter().sum())
+    times
+        .filter(|times| times.len() == 4)
+        .map(|times| times.iter().sum())
 }
 
 /// `VmHWM` (peak resident set size) in KiB from `/proc/PID/status`.

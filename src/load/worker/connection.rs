@@ -167,7 +167,9 @@ impl Conn {
     /// Whether another request may go on this connection, which closes
     /// after `per_connection` answers (`None`: it stays open).
     pub(super) fn has_room_for_request(&self, per_connection: Option<u64>) -> bool {
-        per_connection.map_or(true, |limit| self.answers + (self.in_flight.len() as u64) < limit)
+        per_connection.map_or(true, |limit| {
+            self.answers + (self.in_flight.len() as u64) < limit
+        })
     }
 
     /// Whether every request this connection is for has been answered,
