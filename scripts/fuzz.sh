@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz the frame and http services and the load generator's answer parsers
+# Fuzz the frame, http and sized services and the load generator's answer parsers
 # (load::wire: HTTP/1.1, RESP, memcached), then write results/fuzz.txt from the logs.
 #
 #   ./scripts/fuzz.sh [SECONDS [TARGET...]]   # run each target (default: all) SECONDS (default 600), then summarise
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 logs=target/fuzz-logs
-all_targets=(frame http wire_http1 wire_resp wire_memcached)
+all_targets=(frame http sized wire_http1 wire_resp wire_memcached)
 targets=("${all_targets[@]}")
 
 # Targets to run: the ones named after SECONDS, or all of them.

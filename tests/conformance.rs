@@ -22,7 +22,7 @@ use sockbench::check::{self, hostile};
 use sockbench::engine::kit::{TraceCapture, TraceSink};
 use sockbench::engine::listener::{bind_tcp, bind_unix};
 use sockbench::engine::{EngineConfig, ListenAddr, ListenOptions, Work};
-use sockbench::service::ServiceKind::{Discard, Echo, Fixed16, Frame, Hello, Http, Upper};
+use sockbench::service::ServiceKind::{Discard, Echo, Fixed16, Frame, Hello, Http, Sized, Upper};
 use sockbench::service::{self, ServiceLimits};
 use util::{assert_passes, Case, Conn, ConnExt, CostedLines, NotifyingEcho};
 use util::{Transport, IO_TIMEOUT};
@@ -130,6 +130,23 @@ fn frame_oversize_length_closes_only_that_connection(case: Case) {
     let server = case.serve(Frame);
     assert_passes(check::frame::oversize_length_closes_only_that_connection(
         server.addr(),
+    ));
+}
+
+// --------------------------------------------------------------- sized
+
+/// `sized` answers 1, 4,000 and 16,384 bytes asked in one write, in order.
+fn sized_answers_each_size_asked_in_order(case: Case) {
+    assert_passes(check::sized::sizes_answered_in_order(
+        case.serve(Sized).addr(),
+    ));
+}
+
+/// A request over 16,384 bytes closes that connection after the answers
+/// before it; the next client is served.
+fn sized_out_of_range_closes_only_that_connection(case: Case) {
+    assert_passes(check::sized::out_of_range_closes_only_that_connection(
+        case.serve(Sized).addr(),
     ));
 }
 
@@ -544,6 +561,8 @@ macro_rules! conformance {
                     discard_answers_nothing_and_closes_after_half_close,
                     frame_echoes_each_frame_whole,
                     frame_oversize_length_closes_only_that_connection,
+                    sized_answers_each_size_asked_in_order,
+                    sized_out_of_range_closes_only_that_connection,
                     http_answers_100_pipelined_gets_in_order,
                     http_malformed_request_line_gets_400_and_close,
                     http_connection_close_gets_answer_then_eof,

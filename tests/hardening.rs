@@ -90,8 +90,9 @@ fn slowloris_is_dropped_and_others_served(case: Case) {
 // Garbage, truncation, resets, panics: in-process, every engine.
 // ---------------------------------------------------------------------
 
-const STREAM_SERVICES: [ServiceKind; 7] = [
+const STREAM_SERVICES: [ServiceKind; 8] = [
     ServiceKind::Echo,
+    ServiceKind::Sized,
     ServiceKind::Upper,
     ServiceKind::Hello,
     ServiceKind::Fixed16,

@@ -28,6 +28,7 @@ pub mod greeting;
 pub mod hostile;
 pub mod http;
 mod registry;
+pub mod sized;
 pub mod upper;
 
 use std::fmt;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{echo, frame, greeting, hostile, http, upper, CheckResult, Failure};
+use super::{echo, frame, greeting, hostile, http, sized, upper, CheckResult, Failure};
 use crate::engine::ListenAddr;
 use crate::service::ServiceKind;
 
@@ -166,8 +166,18 @@ pub fn checks_for(kind: ServiceKind) -> Vec<Check> {
             "no answer, EOF after a half-close",
             greeting::discard_closes_after_half_close
         )],
-        // The shared checks cover it: a request line, its answer.
-        ServiceKind::Sized => Vec::new(),
+        ServiceKind::Sized => vec![
+            own!(
+                "sizes-answered",
+                "1, 4000, 16384 bytes asked, each answered",
+                sized::sizes_answered_in_order
+            ),
+            own!(
+                "out-of-range-closes",
+                "16385 asked: closed, others served",
+                sized::out_of_range_closes_only_that_connection
+            ),
+        ],
         ServiceKind::Length => return Vec::new(),
     };
     let bulk = matches!(
