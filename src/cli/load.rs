@@ -181,7 +181,8 @@ pub struct LoadArgs {
 
     /// Close each connection after R answers and open a new one, the
     /// client closing first (TIME_WAIT stays here, as in UNP's client);
-    /// 1: a connection per request. Default: connections stay open.
+    /// 1: a connection per request (what hello and fixed16, which answer
+    /// once and close, need). Default: connections stay open.
     #[arg(long, value_name = "R")]
     pub requests_per_connection: Option<u64>,
 

@@ -157,6 +157,11 @@ pub const LOAD_SERVICES: [ServiceKind; 5] = [
     ServiceKind::Sized,
 ];
 
+/// The services that answer once and close (`hello` greets, `fixed16`
+/// answers its one message): a load target with a connection per request
+/// (`--requests-per-connection 1`) only.
+pub const ONE_ANSWER_SERVICES: [ServiceKind; 2] = [ServiceKind::Hello, ServiceKind::Fixed16];
+
 /// The services a UDP load run can drive: those the UDP servers answer.
 pub const UDP_LOAD_SERVICES: [ServiceKind; 3] =
     [ServiceKind::Echo, ServiceKind::Upper, ServiceKind::Length];
@@ -215,8 +220,16 @@ impl LoadConfig {
     /// Check the settings; the error says which one is wrong and what to do.
     pub fn validate(&self) -> io::Result<()> {
         let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        let answers_once = ONE_ANSWER_SERVICES.contains(&self.service);
         if let Some(wire) = &self.wire {
             self.validate_wire(wire)?;
+        } else if answers_once && !self.target.is_udp() {
+            if self.requests_per_connection != Some(1) {
+                return invalid(format!(
+                    "the {} service answers once, then closes: load it with --requests-per-connection 1",
+                    self.service.name()
+                ));
+            }
         } else if !self.services().contains(&self.service) {
             let names: Vec<&str> = self.services().iter().map(|s| s.name()).collect();
             let why = if self.target.is_udp() {
@@ -414,6 +427,25 @@ mod tests {
         };
         let message = config.validate().unwrap_err().to_string();
         assert!(message.contains("echo, upper, frame, http"), "{message}");
+    }
+
+    /// hello and fixed16 close after one answer: loadable with a
+    /// connection per request only, and the refusal says so.
+    #[test]
+    fn validate_takes_one_answer_services_with_a_connection_per_request() {
+        for service in ONE_ANSWER_SERVICES {
+            let keep_alive = LoadConfig {
+                service,
+                ..LoadConfig::default()
+            };
+            let message = keep_alive.validate().unwrap_err().to_string();
+            assert!(message.contains("--requests-per-connection 1"), "{message}");
+            let per_request = LoadConfig {
+                requests_per_connection: Some(1),
+                ..keep_alive
+            };
+            per_request.validate().unwrap();
+        }
     }
 
     /// Threads never outnumber connections.

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use super::wire::{Answer, Exchange, Verdict};
 use super::wire_request::key_of;
-use crate::service::{frame, http, sized, ServiceKind};
+use crate::service::{fixed16, frame, http, sized, ServiceKind};
 
 /// `length` over UDP: request `n` of a client is `--size + n % 64` bytes,
 /// so the answer (which names only a size) tells which request it belongs to.
@@ -162,6 +162,9 @@ impl Protocol {
                 fill_pattern(id, self.size_bytes, out);
             }
             ServiceKind::Http => out.extend_from_slice(http::GET_REQUEST),
+            // hello asks nothing: it greets on connect.
+            ServiceKind::Hello => {}
+            ServiceKind::Fixed16 => fill_pattern(id, fixed16::MESSAGE_BYTES, out),
             // The answer size, as UNP's client asks for it.
             ServiceKind::Sized => {
                 writeln!(out, "{}", self.size_bytes).expect("writing to a Vec cannot fail")
@@ -271,14 +274,17 @@ impl Protocol {
         if let Some((exchange, keys)) = &self.wire {
             return Check::of(exchange.check(key_of(id, *keys), input));
         }
-        if self.service == ServiceKind::Http {
-            return check_http(input);
+        match self.service {
+            ServiceKind::Http => return check_http(input),
+            ServiceKind::Hello => return check_greeting(input),
+            _ => {}
         }
         // echo and frame answer with the request itself, upper with the
         // request in capitals, sized with its pattern.
         scratch.clear();
         match self.service {
             ServiceKind::Sized => sized::write_answer(self.size_bytes, scratch),
+            ServiceKind::Fixed16 => scratch.extend_from_slice(fixed16::ANSWER),
             _ => self.write_request(id, scratch),
         }
         if self.service == ServiceKind::Upper {
@@ -408,6 +414,30 @@ fn check_http(input: &[u8]) -> Check {
     }
     Check::Valid(total)
 }
+
+/// Check a `hello` greeting: `Hello `, the client's address as the server
+/// saw it (an IP and port: which port is the kernel's choice, so only its
+/// form is checked), a newline.
+fn check_greeting(input: &[u8]) -> Check {
+    let Some(end) = input.iter().position(|&b| b == b'\n') else {
+        return if input.len() > MAX_GREETING_BYTES {
+            Check::Invalid(format!("no newline in a {}-byte greeting", input.len()))
+        } else {
+            Check::Incomplete
+        };
+    };
+    let line = String::from_utf8_lossy(&input[..end]);
+    match line
+        .strip_prefix("Hello ")
+        .map(str::parse::<std::net::SocketAddr>)
+    {
+        Some(Ok(_)) => Check::Valid(end + 1),
+        _ => Check::Invalid(format!("not a hello greeting: {line:?}")),
+    }
+}
+
+/// Longer than `Hello [IPv6 address]:port`: not a greeting.
+const MAX_GREETING_BYTES: usize = 64;
 
 /// Position of `needle` in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -642,6 +672,37 @@ mod tests {
                 "sized answer differs from the expected one at byte 2000 of 4000".into()
             )
         );
+    }
+
+    /// hello sends nothing and wants `Hello ADDR\n`; fixed16 sends 16
+    /// bytes and wants exactly `Hello World!`.
+    #[test]
+    fn one_answer_services_are_checked() {
+        assert!(request(ServiceKind::Hello, 64, 1).is_empty());
+        let hello = Protocol::new(ServiceKind::Hello, 64);
+        let mut scratch = Vec::new();
+        assert_eq!(
+            hello.check_response(1, b"Hello 127.0.0.1:40000\n", &mut scratch),
+            Check::Valid(22)
+        );
+        assert_eq!(
+            hello.check_response(1, b"Hello 127.0", &mut scratch),
+            Check::Incomplete
+        );
+        assert!(matches!(
+            hello.check_response(1, b"Hello world\n", &mut scratch),
+            Check::Invalid(_)
+        ));
+        assert_eq!(request(ServiceKind::Fixed16, 64, 1).len(), 16);
+        let fixed16 = Protocol::new(ServiceKind::Fixed16, 64);
+        assert_eq!(
+            fixed16.check_response(1, b"Hello World!", &mut scratch),
+            Check::Valid(12)
+        );
+        assert!(matches!(
+            fixed16.check_response(1, b"Hello Worlds", &mut scratch),
+            Check::Invalid(_)
+        ));
     }
 
     /// A frame is a 4-byte big-endian length, then the payload.
