@@ -638,9 +638,12 @@ def unp_summary(stem="unp"):
     if text is None:
         return None
     claims = [line for line in text.splitlines() if line.startswith("(") and ")" in line[:4]]
-    holding = [line.split("  ")[0] for line in claims if "  holds  " in line or line.rstrip().endswith("  holds")]
-    return (f"- **Stevens' server designs (UNP ch. 30)**: {len(holding)} of {len(claims)} of the book's claims hold "
-            f"on this machine ([the table](docs/LECTURE.md#stevens-server-design-table-on-todays-linux-unp-chapter-30)).")
+    verdicts = [next((c.strip() for c in line.split("  ")[1:] if c.strip()), "") for line in claims]
+    holding = verdicts.count("holds")
+    checked = holding + verdicts.count("does not hold")
+    unchecked = f", {len(claims) - checked} not checked (designs not run)" if checked < len(claims) else ""
+    return (f"- **Stevens' server designs (UNP ch. 30)**: {holding} of the {checked} claims of the book checked hold "
+            f"on this machine{unchecked} ([the table](docs/LECTURE.md#stevens-server-design-table-on-todays-linux-unp-chapter-30)).")
 
 
 def lecture_unp():
