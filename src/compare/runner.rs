@@ -528,3 +528,39 @@ fn stop_theirs(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::record::tests::sample;
+    use crate::engine::EngineKind;
+
+    /// The spread lines a server wrote go to its own rows of that round
+    /// only; a server that wrote none (not a pool) leaves its rows empty.
+    #[test]
+    fn spread_lines_go_to_the_rows_of_their_server_and_round() {
+        let row = |engine: &str, round: u64| CellRecord {
+            round,
+            ..sample(engine, 5, 100.0, Some(900))
+        };
+        let mut records = vec![row("pool", 1), row("pool", 2), row("reactor", 2)];
+        let lines = |text: &[&str]| text.iter().map(|line| line.to_string()).collect();
+        let last_words = [
+            (
+                Contender::Engine(EngineKind::Pool),
+                lines(&[
+                    "sockbench: worker 1 served 9 connections",
+                    "sockbench: worker 0 served 11 connections",
+                ]),
+            ),
+            (
+                Contender::Engine(EngineKind::Reactor),
+                lines(&["SIGTERM: no new connections"]),
+            ),
+        ];
+        note_spread(&mut records, 2, &last_words);
+        assert_eq!(records[0].server_spread, None);
+        assert_eq!(records[1].server_spread.as_deref(), Some("11;9"));
+        assert_eq!(records[2].server_spread, None);
+    }
+}
