@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::compare::foreign::{self, Foreign};
+use crate::compare::foreign::{self, Foreign, Production};
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
+use crate::compare::request::RunRequest;
 use crate::compare::scenario::{self, Scenario, ScenarioConfig};
 use crate::compare::{self, curve, plot, record, verdict, CompareConfig};
 use crate::engine::Work;
 use crate::external;
 use crate::live::{self, Dashboard, Lines, Live};
-use crate::load::LOAD_SERVICES;
-use crate::service::ServiceKind;
+use crate::load::{LoadService, RequestFlags, LOAD_SERVICES};
 use crate::sys::cgroup;
 
 /// Options of `sockbench compare`.
@@ -130,9 +130,26 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',')]
     pub sizes: Option<Vec<usize>>,
 
-    /// Services: echo, upper, frame, http [default: echo].
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub services: Option<Vec<ServiceKind>>,
+    /// Services: sockbench's echo, upper, frame, http, or the protocol of
+    /// a server it did not write: redis (PING unless --command), memcached
+    /// (a get unless --command). Only the servers that speak one run it;
+    /// the others are listed as not run. Without --engines, redis and
+    /// memcached bring their production server's row [default: echo].
+    #[arg(long, value_delimiter = ',')]
+    pub services: Option<Vec<LoadService>>,
+
+    /// With --services http: ask every server for this path (with any
+    /// query), its answer judged as `load --url` judges one (any 2xx, or
+    /// --expect-status, --expect-body) [default: sockbench's http request,
+    /// its exact answer checked].
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// The request flags of `load`, for every contender of the run: HTTP
+    /// ones (with --path or --services http), --command and --keys (with
+    /// --services redis or memcached).
+    #[command(flatten)]
+    pub request: RequestFlags,
 
     /// Simulated work per request [default: none; --full: none,sleep:1ms,cpu:100us].
     #[arg(long, value_delimiter = ',')]
@@ -377,16 +394,35 @@ pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
         spec.sizes_bytes = sizes;
     }
     if let Some(services) = args.services {
-        if let Some(bad) = services.iter().find(|s| !LOAD_SERVICES.contains(s)) {
+        let is_driven = |service: &LoadService| match service.own() {
+            Some(own) => LOAD_SERVICES.contains(&own),
+            None => true,
+        };
+        if let Some(bad) = services.iter().find(|s| !is_driven(s)) {
             let names: Vec<&str> = LOAD_SERVICES.iter().map(|s| s.name()).collect();
             return Err(io::Error::other(format!(
-                "--services {}: the load generator cannot drive it (it does not answer each request); use {}",
-                bad.name(),
+                "--services {bad}: the load generator cannot drive it (it does not answer each request); use {}, redis or memcached",
                 names.join(", ")
             )));
         }
+        if args.engines.is_none() {
+            // Their protocols are spoken by their servers only.
+            spec.contenders.extend(
+                Production::ALL
+                    .into_iter()
+                    .filter(|server| server.speaks().own().is_none())
+                    .filter(|server| services.contains(&server.speaks()))
+                    .map(|server| Contender::Foreign(Foreign::Production(server))),
+            );
+        }
         spec.services = services;
     }
+    let request = RunRequest {
+        path: args.path,
+        flags: args.request,
+    };
+    request.check(&spec.services).map_err(io::Error::other)?;
+    spec.request = Arc::new(request);
     if let Some(work) = args.work {
         spec.works = work;
     }
@@ -606,7 +642,7 @@ fn programs(examples_dir: Option<PathBuf>) -> io::Result<(PathBuf, PathBuf)> {
 }
 
 /// The flags a scenario sets itself, and whether each was given.
-fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 22] {
+fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 24] {
     [
         ("--verdicts", args.verdicts),
         ("--server", !args.servers.is_empty()),
@@ -619,6 +655,11 @@ fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 22] {
         ("--transports", args.transports.is_some()),
         ("--sizes", args.sizes.is_some()),
         ("--services", args.services.is_some()),
+        ("--path", args.path.is_some()),
+        (
+            "a request flag (--method, --header, --body, --expect-*, --command, --keys)",
+            args.request.has_http() || args.request.has_keyed(),
+        ),
         ("--work", args.work.is_some()),
         ("--pipeline", args.pipeline.is_some()),
         ("--full", args.full),

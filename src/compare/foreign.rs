@@ -1,5 +1,6 @@
 //! Servers sockbench did not write, as contenders: the production servers
-//! shipped as ready-made rows (nginx, Apache httpd with each MPM), a
+//! shipped as ready-made rows (nginx, Apache httpd with each MPM, Redis,
+//! memcached), a
 //! user's `--server NAME=COMMAND`, and a `--target NAME=ADDR` already
 //! running.
 //!
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::Work;
 use crate::external::ServerCommand;
+use crate::load::LoadService;
 use crate::service::ServiceKind;
 use crate::sys::process::find_in_path;
 
@@ -59,8 +61,8 @@ pub struct NamedTarget {
 }
 
 /// The production servers sockbench can start (`scripts/real-servers.sh`
-/// installs them). `redis` and `memcached` are one entry each here once
-/// the load generator speaks their protocols.
+/// installs them), each in the foreground on a fresh loopback port,
+/// persisting nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Production {
     /// nginx with one worker (`configs/nginx.conf`).
@@ -71,15 +73,21 @@ pub enum Production {
     ApacheWorker,
     /// Apache httpd, event MPM.
     ApacheEvent,
+    /// Redis, no snapshots, no append-only file (`configs/redis.conf`).
+    Redis,
+    /// memcached with one worker thread (`configs/memcached.sh`).
+    Memcached,
 }
 
 impl Production {
     /// Every production server, in table order.
-    pub const ALL: [Production; 4] = [
+    pub const ALL: [Production; 6] = [
         Production::Nginx,
         Production::ApachePrefork,
         Production::ApacheWorker,
         Production::ApacheEvent,
+        Production::Redis,
+        Production::Memcached,
     ];
 
     /// The row's name.
@@ -89,6 +97,17 @@ impl Production {
             Production::ApachePrefork => "apache-prefork",
             Production::ApacheWorker => "apache-worker",
             Production::ApacheEvent => "apache-event",
+            Production::Redis => "redis",
+            Production::Memcached => "memcached",
+        }
+    }
+
+    /// The one protocol it is loaded with.
+    pub fn speaks(self) -> LoadService {
+        match self {
+            Production::Redis => LoadService::Redis,
+            Production::Memcached => LoadService::Memcached,
+            _ => LoadService::Own(ServiceKind::Http),
         }
     }
 
@@ -99,6 +118,8 @@ impl Production {
             Production::ApachePrefork => "a process per connection",
             Production::ApacheWorker => "a thread per connection",
             Production::ApacheEvent => "threads + an event loop for idle keep-alive connections",
+            Production::Redis => "one event loop",
+            Production::Memcached => "an event loop per thread (one thread here, -t 1)",
         }
     }
 
@@ -106,6 +127,8 @@ impl Production {
     pub fn program(self) -> &'static str {
         match self {
             Production::Nginx => "nginx",
+            Production::Redis => "redis-server",
+            Production::Memcached => "memcached",
             _ => "apache2",
         }
     }
@@ -141,6 +164,21 @@ impl Production {
             Production::ApachePrefork => "prefork",
             Production::ApacheWorker => "worker",
             Production::ApacheEvent => "event",
+            Production::Redis => {
+                let config = configs.join("redis.conf").display().to_string();
+                return ServerCommand::parse(&shell_words::join([
+                    "redis-server",
+                    &config,
+                    "--port",
+                    "{port}",
+                ]));
+            }
+            // Its flags are the script's, which execs memcached: the
+            // process started is the server's.
+            Production::Memcached => {
+                let script = configs.join("memcached.sh").display().to_string();
+                return ServerCommand::parse(&shell_words::join([&script, "{port}"]));
+            }
         };
         let config = configs.join("apache2.conf").display().to_string();
         let words = [
@@ -175,12 +213,13 @@ impl Foreign {
     }
 
     /// Whether it can serve `service` with `work`: a production server
-    /// speaks `http`; a user's server whatever the user says; none of
-    /// them simulates work (that is a sockbench `serve` flag).
-    pub fn supports(self, service: ServiceKind, work: Work) -> bool {
+    /// its one protocol ([`Production::speaks`]); a user's server whatever
+    /// the user says; none of them simulates work (that is a sockbench
+    /// `serve` flag).
+    pub fn supports(self, service: LoadService, work: Work) -> bool {
         work == Work::None
             && match self {
-                Foreign::Production(_) => service == ServiceKind::Http,
+                Foreign::Production(server) => service == server.speaks(),
                 Foreign::Command(_) | Foreign::Target(_) => true,
             }
     }
@@ -307,7 +346,8 @@ mod tests {
         let server = parse_server("py=python3 echo.py {port}").unwrap();
         assert_eq!(server.name(), "py");
         assert_eq!(server.listens_on(), Transport::Tcp4);
-        assert!(!server.supports(ServiceKind::Echo, Work::Cpu(Default::default())));
+        assert!(!server.supports(ServiceKind::Echo.into(), Work::Cpu(Default::default())));
+        assert!(server.supports(LoadService::Redis, Work::None));
         let err = parse_server("py=python3 echo.py 7000").unwrap_err();
         assert!(err.contains("put {port}"), "{err}");
         let err = parse_server("python3 echo.py {port}").unwrap_err();
@@ -329,14 +369,15 @@ mod tests {
         assert!(parse_target("mine=localhost").is_err());
     }
 
-    /// The production servers speak http only, and each says its model;
-    /// a missing program names the install script.
+    /// Each production server speaks its one protocol (http, redis or
+    /// memcached) and says its model; a missing program names the install
+    /// script.
     #[test]
     fn production_servers_say_their_model_and_how_to_install() {
         for server in Production::ALL {
             let foreign = Foreign::Production(server);
-            assert!(foreign.supports(ServiceKind::Http, Work::None));
-            assert!(!foreign.supports(ServiceKind::Echo, Work::None));
+            assert!(foreign.supports(server.speaks(), Work::None));
+            assert!(!foreign.supports(ServiceKind::Echo.into(), Work::None));
             assert!(foreign.describe().starts_with(server.name()));
             server
                 .command(&configs_dir())
