@@ -445,9 +445,16 @@ pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
             contender_named(name, &foreign)
                 .map_err(|err| io::Error::other(format!("--baseline: {err}")))?,
         ),
-        None if args.verdicts => Some(verdicts_baseline(&spec)),
+        None if args.verdicts => verdicts_baseline(&spec),
         None => None,
     };
+    if args.verdicts && baseline.is_none() {
+        // Nobody to pair with: its rounds run alone, under the quota.
+        eprintln!(
+            "note: --verdicts with one server to run: nothing to compare it with, so its rounds run one after another (no side by side, no verdict); name a second server in --engines for verdicts"
+        );
+        args.side_by_side = false;
+    }
     if args.side_by_side && (baseline.is_none() || !args.pin || args.server_cpu.is_none()) {
         return Err(io::Error::other(
             "--side-by-side needs --baseline ENGINE (whom each run is paired with), --pin (both servers on the server core) and --server-cpu FRACTION (their equal quotas), e.g. --baseline epoll-raw --pin --server-cpu 0.4",
@@ -575,19 +582,30 @@ fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
 }
 
 /// The baseline `--verdicts` picks when none is given: epoll-raw where it
-/// runs every cell (it speaks echo only), else the first of `--engines`.
-fn verdicts_baseline(spec: &MatrixSpec) -> Contender {
-    let epoll_raw_runs_all = spec.contenders.contains(&Contender::EpollRaw)
-        && spec.services.iter().all(|&service| {
+/// runs every cell (it speaks echo only), else the first of `--engines`
+/// that does (the redis row for `--services redis`), else the first; none
+/// when the run has one server only (nobody to compare it with).
+fn verdicts_baseline(spec: &MatrixSpec) -> Option<Contender> {
+    let mut running: Vec<Contender> = spec.cells().cells.iter().map(|c| c.contender).collect();
+    running.dedup();
+    if running.len() < 2 {
+        return None;
+    }
+    let runs_all = |contender: Contender| {
+        spec.services.iter().all(|&service| {
             spec.works
                 .iter()
-                .all(|&work| Contender::EpollRaw.supports(service, work))
-        });
-    if epoll_raw_runs_all {
-        Contender::EpollRaw
-    } else {
-        spec.contenders[0]
+                .all(|&work| contender.supports(service, work))
+        })
+    };
+    if running.contains(&Contender::EpollRaw) && runs_all(Contender::EpollRaw) {
+        return Some(Contender::EpollRaw);
     }
+    running
+        .iter()
+        .copied()
+        .find(|&contender| runs_all(contender))
+        .or(running.first().copied())
 }
 
 /// The rows of `--server` and `--target`, in the order given; a name

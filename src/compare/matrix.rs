@@ -395,19 +395,22 @@ impl MatrixSpec {
             for &service in &self.services {
                 for &work in &self.works {
                     if !contender.supports(service, work) {
-                        let why = if work == Work::None
-                            && contender == Contender::Engine(EngineKind::Offload)
-                        {
-                            "without work there is nothing to offload: it is the reactor"
-                                .to_string()
-                        } else if matches!(contender, Contender::Foreign(_)) && work != Work::None {
-                            "--work is simulated by sockbench's own servers only".to_string()
-                        } else if let Contender::Foreign(Foreign::Production(server)) = contender {
-                            format!("it speaks {} only", server.speaks())
-                        } else if service.own().is_none() {
-                            format!("does not speak {service} (sockbench's servers speak their own services)")
-                        } else {
-                            "not implemented by that server".to_string()
+                        let why = match contender {
+                            Contender::Foreign(_) if work != Work::None => {
+                                "--work is simulated by sockbench's own servers only".to_string()
+                            }
+                            Contender::Foreign(Foreign::Production(server)) => {
+                                format!("it speaks {} only", server.speaks())
+                            }
+                            Contender::Foreign(_) => "not implemented by that server".to_string(),
+                            _ if service.own().is_none() => format!(
+                                "does not speak {service} (sockbench's servers speak their own services)"
+                            ),
+                            Contender::Engine(EngineKind::Offload) if work == Work::None => {
+                                "without work there is nothing to offload: it is the reactor"
+                                    .to_string()
+                            }
+                            _ => "not implemented by that server".to_string(),
                         };
                         matrix.left_out.push(format!(
                             "{contender} with service {service} and work {work}: {why}"
