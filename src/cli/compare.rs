@@ -808,6 +808,45 @@ mod tests {
         }
     }
 
+    /// `--verdicts` pairs with epoll-raw where it runs every cell, else
+    /// the first server that does (redis for `--services redis`), and
+    /// with nobody when only one server runs.
+    #[test]
+    fn verdicts_baseline_is_a_server_that_runs_every_cell() {
+        use crate::engine::EngineKind;
+        let redis = Contender::Foreign(Foreign::Production(Production::Redis));
+        let memcached = Contender::Foreign(Foreign::Production(Production::Memcached));
+        let spec = |contenders: Vec<Contender>, services: Vec<LoadService>| MatrixSpec {
+            contenders,
+            services,
+            ..MatrixSpec::default_run()
+        };
+        let reactor = Contender::Engine(EngineKind::Reactor);
+        let threaded = Contender::Engine(EngineKind::Threaded);
+        let echo = LoadService::from(crate::service::ServiceKind::Echo);
+        assert_eq!(
+            verdicts_baseline(&spec(vec![reactor, Contender::EpollRaw], vec![echo])),
+            Some(Contender::EpollRaw)
+        );
+        assert_eq!(
+            verdicts_baseline(&spec(vec![threaded, reactor], vec![echo])),
+            Some(threaded)
+        );
+        assert_eq!(
+            verdicts_baseline(&spec(vec![reactor, redis], vec![LoadService::Redis])),
+            None,
+            "redis alone runs"
+        );
+        assert_eq!(
+            verdicts_baseline(&spec(
+                vec![reactor, memcached, redis],
+                vec![LoadService::Redis, LoadService::Memcached]
+            )),
+            Some(memcached),
+            "neither runs every cell: the first that runs"
+        );
+    }
+
     /// Arguments with spaces or quotes are quoted; plain ones are not.
     #[test]
     fn command_line_is_quoted_for_a_shell() {
