@@ -31,6 +31,10 @@ use super::transport::Transport;
 /// What installs the production servers where they are missing.
 pub const INSTALL: &str = "./scripts/real-servers.sh";
 
+/// Where Debian installs daemons (nginx, apache2), which is not on every
+/// user's PATH: a production server is looked for there too.
+const SBIN_DIRS: [&str; 2] = ["/usr/sbin", "/sbin"];
+
 /// A server sockbench did not write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Foreign {
@@ -133,9 +137,24 @@ impl Production {
         }
     }
 
+    /// Its program: on PATH, or where Debian installs daemons.
+    pub fn locate(self) -> Option<PathBuf> {
+        find_in_path(self.program()).or_else(|| {
+            SBIN_DIRS
+                .iter()
+                .map(|dir| Path::new(dir).join(self.program()))
+                .find(|path| path.is_file())
+        })
+    }
+
     /// How to start it on a fresh port, in the foreground, with the
     /// config shipped in `configs`.
     pub fn command(self, configs: &Path) -> std::io::Result<ServerCommand> {
+        let program = self.locate().map_or_else(
+            || self.program().to_string(),
+            |path| path.display().to_string(),
+        );
+        let program = program.as_str();
         let www = configs.join("www").display().to_string();
         let mpm = match self {
             Production::Nginx => {
@@ -145,7 +164,7 @@ impl Production {
                 let template =
                     std::fs::read_to_string(configs.join("nginx.conf"))?.replace("{www}", &www);
                 let words = [
-                    "nginx",
+                    program,
                     "-p",
                     "{dir}",
                     "-e",
@@ -167,10 +186,7 @@ impl Production {
             Production::Redis => {
                 let config = configs.join("redis.conf").display().to_string();
                 return ServerCommand::parse(&shell_words::join([
-                    "redis-server",
-                    &config,
-                    "--port",
-                    "{port}",
+                    program, &config, "--port", "{port}",
                 ]));
             }
             // Its flags are the script's, which execs memcached: the
@@ -182,7 +198,7 @@ impl Production {
         };
         let config = configs.join("apache2.conf").display().to_string();
         let words = [
-            "apache2",
+            program,
             "-f",
             &config,
             "-DFOREGROUND",
@@ -239,19 +255,23 @@ impl Foreign {
     /// `Ok` when it can run here; otherwise why not, with what to do.
     pub fn check_available(self) -> Result<(), String> {
         let program = match self {
-            Foreign::Production(server) => server.program(),
+            Foreign::Production(server) if server.locate().is_some() => return Ok(()),
+            Foreign::Production(server) => {
+                return Err(format!(
+                    "`{}` is not installed (not on PATH, nor in {}): install it with {INSTALL}",
+                    server.program(),
+                    SBIN_DIRS.join(" or ")
+                ))
+            }
             Foreign::Command(named) => named.command.program(),
             Foreign::Target(_) => return Ok(()),
         };
         if program.contains('/') || find_in_path(program).is_some() {
             return Ok(());
         }
-        Err(match self {
-            Foreign::Production(_) => {
-                format!("`{program}` is not installed (not on PATH): install it with {INSTALL}")
-            }
-            _ => format!("`{program}` is not on PATH: install it, or give its full path"),
-        })
+        Err(format!(
+            "`{program}` is not on PATH: install it, or give its full path"
+        ))
     }
 
     /// Whether it multiplexes connections, so thousands cost it little.
