@@ -27,6 +27,8 @@ use crate::sys::cgroup;
   sockbench compare --verdicts --services echo --server 'py=python3 my_echo.py {port}' --engines reactor,py
   sockbench compare --verdicts --engines nginx,reactor --services http --baseline nginx
                                                         # a production server (./scripts/real-servers.sh)
+  sockbench compare --verdicts --services redis --connections 100,1000   # the redis row (memcached alike)
+  sockbench compare --scenario c10k --engines apache-prefork,apache-worker,apache-event
 
 Examples:
   ./scripts/compare.sh                                  # default matrix, about 2 minutes
@@ -385,7 +387,7 @@ pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
     if args.verdicts && baseline.is_none() {
         // Nobody to pair with: its rounds run alone, under the quota.
         eprintln!(
-            "note: --verdicts with one server to run: nothing to compare it with, so its rounds run one after another (no side by side, no verdict); name a second server in --engines for verdicts"
+            "note: --verdicts: no server of this run runs every cell to compare the others with (one server only, or each speaks its own protocol), so the rounds run one after another (no side by side, no verdict); name a second server of the same protocol in --engines for verdicts"
         );
         args.side_by_side = false;
     }
@@ -517,8 +519,9 @@ fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
 
 /// The baseline `--verdicts` picks when none is given: epoll-raw where it
 /// runs every cell (it speaks echo only), else the first of `--engines`
-/// that does (the redis row for `--services redis`), else the first; none
-/// when the run has one server only (nobody to compare it with).
+/// that does; none when the run has one server only, or none runs every
+/// cell (redis and memcached: each speaks its own protocol only), since
+/// side by side a cell is run beside the baseline's or not at all.
 fn verdicts_baseline(spec: &MatrixSpec) -> Option<Contender> {
     let mut running: Vec<Contender> = spec.cells().cells.iter().map(|c| c.contender).collect();
     running.dedup();
@@ -539,7 +542,6 @@ fn verdicts_baseline(spec: &MatrixSpec) -> Option<Contender> {
         .iter()
         .copied()
         .find(|&contender| runs_all(contender))
-        .or(running.first().copied())
 }
 
 /// The rows of `--server` and `--target`, in the order given; a name
@@ -768,8 +770,8 @@ mod tests {
                 vec![reactor, memcached, redis],
                 vec![LoadService::Redis, LoadService::Memcached]
             )),
-            Some(memcached),
-            "neither runs every cell: the first that runs"
+            None,
+            "neither runs the other's cells"
         );
     }
 
