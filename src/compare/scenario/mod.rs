@@ -538,7 +538,11 @@ fn run_one(
         (load, sampler.join().expect("the sampler does not panic"))
     });
     // The last two lines: a failure and its recovery often come in pairs.
-    let excerpt = process.stderr_excerpt();
+    // A server that prints its command line (Apache does, at start) names
+    // the configs' full path: written `configs`, so that the results name
+    // no machine's paths.
+    let configs = foreign::configs_dir().display().to_string();
+    let excerpt = process.stderr_excerpt().replace(&configs, "configs");
     let lines: Vec<&str> = excerpt.lines().skip(1).map(str::trim).collect();
     let server_log: String = lines[lines.len().saturating_sub(2)..]
         .join(" | ")
