@@ -27,7 +27,7 @@ use crate::sys::cgroup;
   sockbench compare --verdicts --services echo --server 'py=python3 my_echo.py {port}' --engines reactor,py
   sockbench compare --verdicts --engines nginx,reactor --services http --baseline nginx
                                                         # a production server (./scripts/real-servers.sh)
-  sockbench compare --verdicts --services redis --connections 100,1000   # the redis row (memcached alike)
+  sockbench compare --verdicts --services redis --connections 100,1000   # the redis row
   sockbench compare --scenario c10k --engines apache-prefork,apache-worker,apache-event
 
 Examples:

@@ -86,7 +86,7 @@ impl FromStr for LoadService {
 /// break, so the key hole is written with an (invisible) style reset
 /// inside it, `{\x1b[0mn}`: clap drops the escape where the output is no
 /// terminal, and a terminal shows nothing for it.
-const COMMAND_HELP: &str = "With --service redis or memcached: the command, {\x1b[0mn} replaced by a key number drawn from --keys ('GET k', 'SET k:{\x1b[0mn} v'; memcached 'get k:{\x1b[0mn}', its keys set once before the run, or 'set k:{\x1b[0mn} v')";
+const COMMAND_HELP: &str = "Redis or memcached (load --service, compare --services): the command, {\x1b[0mn} replaced by a key number drawn from --keys ('GET k', 'SET k:{\x1b[0mn} v'; memcached 'get k:{\x1b[0mn}', its keys set once before the run, or 'set k:{\x1b[0mn} v')";
 
 /// The request flags for a server sockbench did not write, shared by
 /// `load` (with `--url`) and `compare` (with `--path`, every contender of
@@ -113,12 +113,12 @@ pub struct RequestFlags {
     #[arg(long, value_name = "TEXT")]
     pub expect_body: Option<String>,
 
-    /// With --service redis or memcached: the command (see `COMMAND_HELP`).
+    /// Redis or memcached: the command (see `COMMAND_HELP`).
     #[arg(long, help = COMMAND_HELP)]
     pub command: Option<String>,
 
-    /// With --service redis or memcached: how many key numbers a command's
-    /// holes are drawn from.
+    /// Redis or memcached: how many key numbers a command's holes are
+    /// drawn from.
     #[arg(long, default_value_t = 1)]
     pub keys: u64,
 }
