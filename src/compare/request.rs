@@ -33,12 +33,28 @@ impl RunRequest {
         self.flags
             .check_used(http, keyed, "--path (and --services http)")?;
         match &self.path {
-            Some(_) if !http => Err("--path goes with --services http".to_string()),
-            Some(path) if !path.starts_with('/') => Err(format!(
-                "--path {path}: give a path from the root, e.g. /static.txt"
-            )),
-            _ => Ok(()),
+            Some(_) if !http => return Err("--path goes with --services http".to_string()),
+            Some(path) if !path.starts_with('/') => {
+                return Err(format!(
+                    "--path {path}: give a path from the root, e.g. /static.txt"
+                ))
+            }
+            _ => {}
         }
+        // Each request built once now, so that one its protocol cannot
+        // carry (a header without a colon, memcached's `delete`) is
+        // refused before any server starts; the address is a stand-in.
+        let stand_in = ListenAddr::Tcp(([127, 0, 0, 1], 1).into());
+        for &service in services {
+            let wire = self
+                .wire(service, &stand_in)
+                .map_err(|err| err.to_string())?;
+            if let Some(wire) = wire {
+                wire.exchange()
+                    .map_err(|err| format!("--services {service}: {err}"))?;
+            }
+        }
+        Ok(())
     }
 
     /// The request for a run of `service` against `addr`: HTTP to
@@ -110,6 +126,18 @@ mod tests {
         };
         assert!(command.check(&[http]).is_err());
         command.check(&[http, LoadService::Redis]).unwrap();
+        let incr = RunRequest {
+            flags: RequestFlags {
+                command: Some("INCR k".into()),
+                ..RequestFlags::default()
+            },
+            ..RunRequest::default()
+        };
+        incr.check(&[LoadService::Redis]).unwrap();
+        let err = incr
+            .check(&[LoadService::Redis, LoadService::Memcached])
+            .unwrap_err();
+        assert!(err.starts_with("--services memcached: "), "{err}");
         assert!(matches!(
             command.wire(LoadService::Redis, &addr).unwrap(),
             Some(WireRequest::Redis { .. })
