@@ -183,13 +183,14 @@ fn path_and_request_flags_reach_the_contenders() {
     }
 }
 
-/// Request flags that no service of the run would send are refused
-/// before anything runs, each saying what it goes with.
+/// Request flags that no service of the run would send, or that a
+/// service's protocol cannot carry, are refused before anything runs,
+/// each saying why.
 #[test]
 fn request_flags_for_another_protocol_are_refused() {
     let dir = scratch("compare-protocols-refused");
     let out_dir = dir.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--command", "PING"], "--command and --keys go with"),
         (
             &["--services", "http", "--keys", "10"],
@@ -199,6 +200,14 @@ fn request_flags_for_another_protocol_are_refused() {
         (
             &["--path", "/static.txt"],
             "--path goes with --services http",
+        ),
+        (
+            &["--services", "redis,memcached", "--command", "INCR k"],
+            "--services memcached: --command",
+        ),
+        (
+            &["--services", "http", "--header", "nocolon"],
+            "--services http: --header",
         ),
     ];
     for (flags, expected) in cases {
