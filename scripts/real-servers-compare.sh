@@ -3,7 +3,7 @@
 # people run against sockbench's, by the verdict method (docs/METHOD.md).
 #
 #   ./scripts/real-servers-compare.sh                  # about 15 minutes, into results/
-#   OUT=/tmp/x DURATION=300ms ROUNDS=2 SCALE=0.02 PROFILE=debug ./scripts/real-servers-compare.sh
+#   OUT=$(mktemp -d) DURATION=300ms ROUNDS=2 SCALE=0.02 PROFILE=debug ./scripts/real-servers-compare.sh
 #                                                      # a smoke run of a minute or two
 #
 # 1. results/servers-http.*: --services http, reactor, uring, epoll-raw,
