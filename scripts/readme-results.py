@@ -31,7 +31,14 @@ between the same markers in docs/RESULTS.md with the full tables:
    as `compare` wrote them in `results/unp.table.txt` (the table is made
    once, in src/compare/unp.rs), between `<!-- unp:begin -->` and
    `<!-- unp:end -->` in docs/LECTURE.md, with one line of it in the
-   README. Until that run is committed, those places say so.
+   README. Until that run is committed, those places say so;
+7. the servers people run (`scripts/real-servers-compare.sh`): nginx and
+   Apache's MPMs against sockbench's engines by the verdict method
+   (`results/servers-http.*`), Redis and memcached (`results/servers-redis.*`,
+   `results/servers-memcached.*`) and the c10k scenario over the Apache MPMs
+   (`results/c10k-apache.*`), written between `<!-- servers:begin -->` and
+   `<!-- servers:end -->` in README.md ("Your own server"). Until those runs
+   are committed, it says so.
 
 Every table names the file and the machine file it came from.
 """
@@ -54,9 +61,12 @@ IDLE_BEGIN, IDLE_END = "<!-- idle:begin -->", "<!-- idle:end -->"
 UNP_BEGIN, UNP_END = "<!-- unp:begin -->", "<!-- unp:end -->"
 # The heading compare writes above the UNP tables (src/compare/mod.rs).
 UNP_HEADING = "UNP chapter 30, a connection per request"
+SERVERS_BEGIN, SERVERS_END = "<!-- servers:begin -->", "<!-- servers:end -->"
+SERVERS_SCRIPT = "./scripts/real-servers-compare.sh"
 # As `compare` computes intervals (CONFIDENCE in src/compare/verdict.rs).
 CONFIDENCE = 0.95
-ENGINE_ORDER = ["iterative", "threaded", "pool", "select", "poll", "reactor", "uring", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw"]
+ENGINE_ORDER = ["iterative", "threaded", "pool", "select", "poll", "reactor", "uring", "offload", "reactor-x2", "prefork-x2", "tokio", "epoll-raw",
+                "nginx", "apache-event", "apache-worker", "apache-prefork", "redis", "memcached"]
 
 
 def load(csv_path):
@@ -660,6 +670,122 @@ def lecture_curve():
         "then `python3 scripts/readme-results.py` puts its table here.)*\n")
 
 
+def not_measured(what, files):
+    return (f"*{what}: not measured yet. `{SERVERS_SCRIPT}` writes {files} on a quiet machine "
+            "(about 15 minutes); then `python3 scripts/readme-results.py` puts the table here.*\n")
+
+
+def measured_as(csv_path):
+    machine = csv_path.with_name(csv_path.stem + ".machine.txt")
+    return f"`{rel(csv_path)}`, measured as `{rel(machine)}` says"
+
+
+def cost_cells(m, counting):
+    """Server CPU µs, system calls and voluntary switches per request."""
+    cpu = cpu_us_per_request(m)
+    return (f"{fmt(cpu, '.1f')} | {fmt(per_request(counting, 'server_syscalls'), '.2f')} "
+            f"| {fmt(per_request(m, 'server_vcsw'), '.3f')}")
+
+
+def servers_http_table():
+    """nginx and Apache's MPMs against sockbench's engines, by --verdicts."""
+    path = ROOT / "results/servers-http.csv"
+    verdicts_path = ROOT / "results/servers-http.verdicts.csv"
+    if not path.exists() or not verdicts_path.exists():
+        return not_measured("HTTP servers", "`results/servers-http.*`")
+    rows = load(path)
+    verdicts = load(verdicts_path)
+    baseline = verdicts[0]["baseline"]
+    measured = [r for r in rows if r["round"] != "0"]
+    rounds = max(int(r["round"]) for r in measured)
+    out = [f"**HTTP** (`--services http --verdicts`, {rounds} rounds side by side with `{baseline}`, each server "
+           f"under {measured[0]['server_cpu_quota']} of a core): req/s as a share of `{baseline}`'s, median of the "
+           "rounds, its 95% interval and the verdict; cost per request from the median round (system calls: the "
+           "counting round). " + measured_as(path) + ".", "",
+           f"| server | conns | req/s ÷ {baseline} | 95% interval | verdict | req/s | p99 µs | errors | server CPU µs/req | syscalls/req | voluntary switches/req |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    by_cell = {(v["engine"], v["connections"]): v for v in verdicts}
+    engines = [e for e in ENGINE_ORDER if any(r["engine"] == e for r in rows)]
+    for engine in engines:
+        for conns in sorted({r["connections"] for r in measured if r["engine"] == engine}, key=int):
+            m = median_round([r for r in measured if r["engine"] == engine and r["connections"] == conns])
+            counting = next((r for r in rows if r["round"] == "0" and r["engine"] == engine and r["connections"] == conns), None)
+            v = by_cell.get((engine, conns))
+            if engine == baseline:
+                ratio, interval, verdict = "1", "", "(baseline)"
+            elif v is None:
+                ratio, interval, verdict = "-", "-", "-"
+            else:
+                ratio = fmt(float(v["median_ratio"]) if v["median_ratio"] else None, ".3f")
+                interval = (f"{float(v['ratio_low']):.3f} to {float(v['ratio_high']):.3f}"
+                            if v["ratio_low"] and v["ratio_high"] else "-")
+                verdict = v["verdict"]
+            p99 = f"{int(m['p99_us']):,}" if m["p99_us"] else "-"
+            out.append(f"| {engine} | {int(conns):,} | {ratio} | {interval} | {verdict} | {float(m['req_per_s']):,.0f} "
+                       f"| {p99} | {int(m['errors']):,} | {cost_cells(m, counting)} |")
+    return "\n".join(out) + "\n"
+
+
+def servers_keyed_table():
+    """Redis and memcached, each the only server of its protocol: req/s in
+    rounds and the cost per request, no ratio."""
+    paths = [ROOT / f"results/servers-{name}.csv" for name in ("redis", "memcached")]
+    present = [p for p in paths if p.exists()]
+    if not present:
+        return not_measured("Redis and memcached", "`results/servers-redis.*` and `results/servers-memcached.*`")
+    out = ["**Redis and memcached** (`--services redis`, `--services memcached`: PING and a get of one key, each "
+           "server alone under the same quota, pinned, in rounds; there is no other server of their protocols to "
+           "compare with, so no ratio): " + "; ".join(measured_as(p) for p in present) + ".", "",
+           "| server | conns | req/s, median (range) | p99 µs | errors | server CPU µs/req | syscalls/req | voluntary switches/req |",
+           "|---|---|---|---|---|---|---|---|"]
+    for path in present:
+        rows = load(path)
+        measured = [r for r in rows if r["round"] != "0"]
+        for engine in dict.fromkeys(r["engine"] for r in measured):
+            for conns in sorted({r["connections"] for r in measured if r["engine"] == engine}, key=int):
+                cell_rows = [r for r in measured if r["engine"] == engine and r["connections"] == conns]
+                m = median_round(cell_rows)
+                counting = next((r for r in rows if r["round"] == "0" and r["engine"] == engine and r["connections"] == conns), None)
+                rates = [float(r["req_per_s"]) for r in cell_rows]
+                p99 = f"{int(m['p99_us']):,}" if m["p99_us"] else "-"
+                out.append(f"| {engine} | {int(conns):,} | {float(m['req_per_s']):,.0f} ({min(rates):,.0f} to {max(rates):,.0f}) "
+                           f"| {p99} | {int(m['errors']):,} | {cost_cells(m, counting)} |")
+    for path in paths:
+        if not path.exists():
+            out += ["", not_measured(path.stem.replace("servers-", "").capitalize(), f"`{rel(path.with_suffix(''))}.*`").strip()]
+    return "\n".join(out) + "\n"
+
+
+def servers_c10k_table():
+    """The c10k scenario over Apache's MPMs: connections held, p99, memory."""
+    path = ROOT / "results/c10k-apache.csv"
+    if not path.exists():
+        return not_measured("c10k over the Apache MPMs", "`results/c10k-apache.*`")
+    rows = load(path)
+    out = ["**c10k over Apache's MPMs** (`--scenario c10k --engines apache-prefork,apache-worker,apache-event`: "
+           f"{int(rows[0]['connections']):,} connections, one request a second each, sockbench's http request): *held*, the connections "
+           "the server held through the measured window; *user per conn*, its memory growth per connection held. "
+           + measured_as(path) + f"; where each fell short in `{rel(path.with_suffix('.table.txt'))}`.", "",
+           "| server | held / asked | req/s (asked) | p99 | errors | threads | server RSS | user per conn | outcome |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        held = f"{int(r['server_connections']):,}" if r["server_connections"] else "-"
+        p99 = r["p99_us"]
+        p99 = "-" if not p99 else (f"{int(p99):,} µs" if int(p99) < 10_000 else f"{int(p99) / 1000:,.1f} ms")
+        errors = int(r["errors"])
+        errors = "0" if errors == 0 else f"**{errors:,}** ({r['errors_by_kind'].replace(';', ', ')})"
+        rss = f"{int(r['server_rss_kb']) / 1024:,.1f} MiB" if r["server_rss_kb"] else "-"
+        user = f"{float(r['rss_per_connection_kib']):.1f} KiB" if r["rss_per_connection_kib"] else "-"
+        out.append(f"| {r['engine']} | {held} / {int(r['connections']):,} | {float(r['req_per_s']):,.0f} "
+                   f"({float(r['rate_per_s']):,.0f}) | {p99} | {errors} | {r['server_threads'] or '-'} | {rss} | {user} | {r['outcome']} |")
+    return "\n".join(out) + "\n"
+
+
+def servers_section():
+    """The README's tables of the servers people run."""
+    return "\n".join([servers_http_table(), servers_keyed_table(), servers_c10k_table()])
+
+
 def between_markers(path, generated, begin=BEGIN, end=END):
     """The text of `path` with `generated` between its markers."""
     text = path.read_text()
@@ -677,6 +803,7 @@ def main():
     stale = []
     for path, generated, markers in [
         (ROOT / "README.md", summary(), (BEGIN, END)),
+        (ROOT / "README.md", servers_section(), (SERVERS_BEGIN, SERVERS_END)),
         (ROOT / "docs/RESULTS.md", results_page(), (BEGIN, END)),
         (ROOT / "docs/LECTURE.md", lecture_curve(), (IDLE_BEGIN, IDLE_END)),
         (ROOT / "docs/LECTURE.md", lecture_unp(), (UNP_BEGIN, UNP_END)),
@@ -684,7 +811,8 @@ def main():
         text = between_markers(path, generated, *markers)
         if path.read_text() == text:
             continue
-        stale.append(rel(path))
+        if rel(path) not in stale:
+            stale.append(rel(path))
         if not check:
             path.write_text(text)
     if check:

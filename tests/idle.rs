@@ -72,7 +72,8 @@ fn a_cell_holds_its_idle_connections_through_the_window() {
     let cell = Cell {
         contender: Contender::Engine(EngineKind::Reactor),
         transport: Transport::Tcp4,
-        service: ServiceKind::Echo,
+        service: ServiceKind::Echo.into(),
+        request: Default::default(),
         work: Work::None,
         connections: ACTIVE,
         pipeline: 1,

@@ -1,4 +1,4 @@
-//! `sockbench compare` and `sockbench plot`: arguments, then the library.
+//! `sockbench compare`: arguments, then the library.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::compare::foreign::{self, Foreign};
+use crate::compare::foreign::{self, Foreign, Production};
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
+use crate::compare::request::RunRequest;
 use crate::compare::scenario::{self, Scenario, ScenarioConfig};
-use crate::compare::{self, curve, plot, record, unp, verdict, CompareConfig};
+use crate::compare::{self, curve, unp, CompareConfig};
 use crate::engine::Work;
 use crate::external;
 use crate::live::{self, Dashboard, Lines, Live};
-use crate::load::LOAD_SERVICES;
-use crate::service::ServiceKind;
+use crate::load::{LoadService, RequestFlags, LOAD_SERVICES};
 use crate::sys::cgroup;
 
 /// Options of `sockbench compare`.
@@ -27,6 +27,8 @@ use crate::sys::cgroup;
   sockbench compare --verdicts --services echo --server 'py=python3 my_echo.py {port}' --engines reactor,py
   sockbench compare --verdicts --engines nginx,reactor --services http --baseline nginx
                                                         # a production server (./scripts/real-servers.sh)
+  sockbench compare --verdicts --services redis --connections 100,1000   # the redis row
+  sockbench compare --scenario c10k --engines apache-prefork,apache-worker,apache-event
 
 Examples:
   ./scripts/compare.sh                                  # default matrix, about 2 minutes
@@ -134,9 +136,26 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',')]
     pub sizes: Option<Vec<usize>>,
 
-    /// Services: echo, upper, frame, http [default: echo].
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub services: Option<Vec<ServiceKind>>,
+    /// Services: sockbench's echo, upper, frame, http, or the protocol of
+    /// a server it did not write: redis (PING unless --command), memcached
+    /// (a get unless --command). Only the servers that speak one run it;
+    /// the others are listed as not run. Without --engines, redis and
+    /// memcached bring their production server's row [default: echo].
+    #[arg(long, value_delimiter = ',')]
+    pub services: Option<Vec<LoadService>>,
+
+    /// With --services http: ask every server for this path (with any
+    /// query), its answer judged as `load --url` judges one (any 2xx, or
+    /// --expect-status, --expect-body) [default: sockbench's http request,
+    /// its exact answer checked].
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// The request flags of `load`, for every contender of the run: HTTP
+    /// ones (with --path or --services http), --command and --keys (with
+    /// --services redis or memcached).
+    #[command(flatten)]
+    pub request: RequestFlags,
 
     /// Simulated work per request [default: none; --full: none,sleep:1ms,cpu:100us].
     #[arg(long, value_delimiter = ',')]
@@ -246,72 +265,6 @@ pub enum ScenarioName {
     Unp,
 }
 
-/// Options of `sockbench plot`.
-#[derive(Debug, Args)]
-#[command(after_help = "Example:
-  sockbench plot results/compare.csv     # writes results/compare-throughput.svg, -p99.svg, -latency.svg")]
-pub struct PlotArgs {
-    /// A CSV written by `sockbench compare`.
-    pub csv: PathBuf,
-
-    /// Connections of the latency-percentile chart [default: 100].
-    #[arg(long)]
-    pub latency_connections: Option<u64>,
-}
-
-/// Options of `sockbench verdict`.
-#[derive(Debug, Args)]
-#[command(after_help = "Example:
-  sockbench verdict results/verdicts.csv --baseline tokio   # the reactor and the rest against tokio
-
-Reads every round's row of a CSV written by `compare --rounds N` and
-prints each other server's median req/s ratio to the baseline, its 95%
-interval and the verdict, exactly as `compare --baseline` does
-(docs/METHOD.md).")]
-pub struct VerdictArgs {
-    /// A CSV written by `sockbench compare --rounds N`.
-    pub csv: PathBuf,
-
-    /// The server every other one is compared with (any engine name of
-    /// the CSV, a --server's NAME too).
-    #[arg(long, value_name = "ENGINE")]
-    pub baseline: String,
-
-    /// Also write the verdicts as CSV to this file.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-}
-
-/// Run `sockbench verdict`.
-pub fn run_verdict(args: VerdictArgs) -> io::Result<ExitCode> {
-    let records = record::read_csv(&args.csv)?;
-    if !records
-        .iter()
-        .any(|r| r.engine == args.baseline && r.round > 0)
-    {
-        return Err(io::Error::other(format!(
-            "{} has no measured rows of {}: pick a baseline among its engines",
-            args.csv.display(),
-            args.baseline
-        )));
-    }
-    let comparisons = verdict::compare_to_baseline(&records, &args.baseline);
-    print!("{}", verdict::render(&comparisons));
-    if let Some(path) = &args.out {
-        verdict::write_csv(path, &comparisons)?;
-        let how = format!(
-            "`sockbench verdict {} --baseline {}`, from the rounds of that run",
-            args.csv.display(),
-            args.baseline
-        );
-        let machine =
-            compare::machine::write_derived(path, &args.csv.with_extension("machine.txt"), &how)?;
-        println!("wrote {}", path.display());
-        println!("wrote {}", machine.display());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// The quota period when `--quota-period` is not given.
 const DEFAULT_QUOTA_PERIOD: Duration = Duration::from_millis(10);
 
@@ -395,16 +348,35 @@ pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
         spec.sizes_bytes = sizes;
     }
     if let Some(services) = args.services {
-        if let Some(bad) = services.iter().find(|s| !LOAD_SERVICES.contains(s)) {
+        let is_driven = |service: &LoadService| match service.own() {
+            Some(own) => LOAD_SERVICES.contains(&own),
+            None => true,
+        };
+        if let Some(bad) = services.iter().find(|s| !is_driven(s)) {
             let names: Vec<&str> = LOAD_SERVICES.iter().map(|s| s.name()).collect();
             return Err(io::Error::other(format!(
-                "--services {}: the load generator cannot drive it (it does not answer each request); use {}",
-                bad.name(),
+                "--services {bad}: the load generator cannot drive it (it does not answer each request); use {}, redis or memcached",
                 names.join(", ")
             )));
         }
+        if args.engines.is_none() {
+            // Their protocols are spoken by their servers only.
+            spec.contenders.extend(
+                Production::ALL
+                    .into_iter()
+                    .filter(|server| server.speaks().own().is_none())
+                    .filter(|server| services.contains(&server.speaks()))
+                    .map(|server| Contender::Foreign(Foreign::Production(server))),
+            );
+        }
         spec.services = services;
     }
+    let request = RunRequest {
+        path: args.path,
+        flags: args.request,
+    };
+    request.check(&spec.services).map_err(io::Error::other)?;
+    spec.request = Arc::new(request);
     if let Some(work) = args.work {
         spec.works = work;
     }
@@ -427,9 +399,16 @@ pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
             contender_named(name, &foreign)
                 .map_err(|err| io::Error::other(format!("--baseline: {err}")))?,
         ),
-        None if args.verdicts => Some(verdicts_baseline(&spec)),
+        None if args.verdicts => verdicts_baseline(&spec),
         None => None,
     };
+    if args.verdicts && baseline.is_none() {
+        // Nobody to pair with: its rounds run alone, under the quota.
+        eprintln!(
+            "note: --verdicts: no server of this run runs every cell to compare the others with (one server only, or each speaks its own protocol), so the rounds run one after another (no side by side, no verdict); name a second server of the same protocol in --engines for verdicts"
+        );
+        args.side_by_side = false;
+    }
     if args.side_by_side && (baseline.is_none() || !args.pin || args.server_cpu.is_none()) {
         return Err(io::Error::other(
             "--side-by-side needs --baseline ENGINE (whom each run is paired with), --pin (both servers on the server core) and --server-cpu FRACTION (their equal quotas), e.g. --baseline epoll-raw --pin --server-cpu 0.4",
@@ -563,19 +542,30 @@ fn stop_on_signals() -> io::Result<Arc<AtomicBool>> {
 }
 
 /// The baseline `--verdicts` picks when none is given: epoll-raw where it
-/// runs every cell (it speaks echo only), else the first of `--engines`.
-fn verdicts_baseline(spec: &MatrixSpec) -> Contender {
-    let epoll_raw_runs_all = spec.contenders.contains(&Contender::EpollRaw)
-        && spec.services.iter().all(|&service| {
+/// runs every cell (it speaks echo only), else the first of `--engines`
+/// that does; none when the run has one server only, or none runs every
+/// cell (redis and memcached: each speaks its own protocol only), since
+/// side by side a cell is run beside the baseline's or not at all.
+fn verdicts_baseline(spec: &MatrixSpec) -> Option<Contender> {
+    let mut running: Vec<Contender> = spec.cells().cells.iter().map(|c| c.contender).collect();
+    running.dedup();
+    if running.len() < 2 {
+        return None;
+    }
+    let runs_all = |contender: Contender| {
+        spec.services.iter().all(|&service| {
             spec.works
                 .iter()
-                .all(|&work| Contender::EpollRaw.supports(service, work))
-        });
-    if epoll_raw_runs_all {
-        Contender::EpollRaw
-    } else {
-        spec.contenders[0]
+                .all(|&work| contender.supports(service, work))
+        })
+    };
+    if running.contains(&Contender::EpollRaw) && runs_all(Contender::EpollRaw) {
+        return Some(Contender::EpollRaw);
     }
+    running
+        .iter()
+        .copied()
+        .find(|&contender| runs_all(contender))
 }
 
 /// The rows of `--server` and `--target`, in the order given; a name
@@ -630,7 +620,7 @@ fn programs(examples_dir: Option<PathBuf>) -> io::Result<(PathBuf, PathBuf)> {
 }
 
 /// The flags a scenario sets itself, and whether each was given.
-fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 22] {
+fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 24] {
     [
         ("--verdicts", args.verdicts),
         ("--server", !args.servers.is_empty()),
@@ -643,6 +633,11 @@ fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 22] {
         ("--transports", args.transports.is_some()),
         ("--sizes", args.sizes.is_some()),
         ("--services", args.services.is_some()),
+        ("--path", args.path.is_some()),
+        (
+            "a request flag (--method, --header, --body, --expect-*, --command, --keys)",
+            args.request.has_http() || args.request.has_keyed(),
+        ),
         ("--work", args.work.is_some()),
         ("--pipeline", args.pipeline.is_some()),
         ("--full", args.full),
@@ -693,14 +688,6 @@ fn run_scenario(scenario: Scenario, args: CompareArgs) -> io::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Run `sockbench plot`.
-pub fn run_plot(args: PlotArgs) -> io::Result<ExitCode> {
-    for path in plot::plot_csv(&args.csv, args.latency_connections)? {
-        println!("wrote {}", path.display());
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The command line as one could paste it back into a shell.
@@ -771,6 +758,45 @@ mod tests {
                 "{entry}"
             );
         }
+    }
+
+    /// `--verdicts` pairs with epoll-raw where it runs every cell, else
+    /// the first server that does (redis for `--services redis`), and
+    /// with nobody when only one server runs.
+    #[test]
+    fn verdicts_baseline_is_a_server_that_runs_every_cell() {
+        use crate::engine::EngineKind;
+        let redis = Contender::Foreign(Foreign::Production(Production::Redis));
+        let memcached = Contender::Foreign(Foreign::Production(Production::Memcached));
+        let spec = |contenders: Vec<Contender>, services: Vec<LoadService>| MatrixSpec {
+            contenders,
+            services,
+            ..MatrixSpec::default_run()
+        };
+        let reactor = Contender::Engine(EngineKind::Reactor);
+        let threaded = Contender::Engine(EngineKind::Threaded);
+        let echo = LoadService::from(crate::service::ServiceKind::Echo);
+        assert_eq!(
+            verdicts_baseline(&spec(vec![reactor, Contender::EpollRaw], vec![echo])),
+            Some(Contender::EpollRaw)
+        );
+        assert_eq!(
+            verdicts_baseline(&spec(vec![threaded, reactor], vec![echo])),
+            Some(threaded)
+        );
+        assert_eq!(
+            verdicts_baseline(&spec(vec![reactor, redis], vec![LoadService::Redis])),
+            None,
+            "redis alone runs"
+        );
+        assert_eq!(
+            verdicts_baseline(&spec(
+                vec![reactor, memcached, redis],
+                vec![LoadService::Redis, LoadService::Memcached]
+            )),
+            None,
+            "neither runs the other's cells"
+        );
     }
 
     /// Arguments with spaces or quotes are quoted; plain ones are not.

@@ -9,12 +9,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::live::{self, Dashboard, Live};
 use crate::load::source::SourceList;
-use crate::load::wire::http1::{Method, Url};
-use crate::load::{self, hdrlog, LoadConfig, ProgressMode, RunLimit, Slo, Target, WireRequest};
+use crate::load::wire::http1::Url;
+use crate::load::{
+    self, hdrlog, LoadConfig, LoadService, ProgressMode, RequestFlags, RunLimit, Slo, Target,
+    WireRequest,
+};
 use crate::service::ServiceKind;
 
 /// `load --help`'s examples and notes. clap turns every `{n}` of a help
@@ -86,9 +89,6 @@ requests are errors, so a lossy run exits non-zero. echo and upper requests
 start with their number in 16 hex digits; length requests cycle through 64
 sizes from --size up, since the answer names only the size.";
 
-/// `--command`'s help, with `{n}` written as in [`AFTER_HELP`].
-const COMMAND_HELP: &str = "With --service redis or memcached: the command, {\x1b[0mn} replaced by a key number drawn from --keys ('GET k', 'SET k:{\x1b[0mn} v'; memcached 'get k:{\x1b[0mn}', its keys set once before the run, or 'set k:{\x1b[0mn} v')";
-
 /// Options of `sockbench load`.
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -109,7 +109,7 @@ pub struct LoadArgs {
     /// Protocol to speak: sockbench's own echo, upper, frame or http (with
     /// --udp echo, upper or length), or a server it did not write: redis
     /// (PING unless --command) or memcached (a get of one key unless --command).
-    #[arg(long, default_value = "echo", value_parser = parse_load_service)]
+    #[arg(long, default_value = "echo")]
     pub service: LoadService,
 
     /// Load any HTTP/1.1 server: http://HOST:PORT/PATH, HOST 127.0.0.1 (any
@@ -118,34 +118,11 @@ pub struct LoadArgs {
     #[arg(long, conflicts_with_all = ["addr", "unix", "udp", "service"])]
     pub url: Option<String>,
 
-    /// With --url: GET, HEAD or POST.
-    #[arg(long, requires = "url", default_value = "GET", value_parser = parse_method)]
-    pub method: Method,
-
-    /// With --url: an extra request header 'Name: value' (repeatable).
-    #[arg(long = "header", value_name = "HEADER", requires = "url")]
-    pub headers: Vec<String>,
-
-    /// With --url and --method POST: the request body.
-    #[arg(long, requires = "url")]
-    pub body: Option<String>,
-
-    /// With --url: success is this status only [default: any 2xx].
-    #[arg(long, value_name = "CODE", requires = "url")]
-    pub expect_status: Option<u16>,
-
-    /// With --url: success needs exactly this body too.
-    #[arg(long, value_name = "TEXT", requires = "url")]
-    pub expect_body: Option<String>,
-
-    /// With --service redis or memcached: the command (see `COMMAND_HELP`).
-    #[arg(long, help = COMMAND_HELP)]
-    pub command: Option<String>,
-
-    /// With --service redis or memcached: how many key numbers a command's
-    /// holes are drawn from.
-    #[arg(long, default_value_t = 1)]
-    pub keys: u64,
+    /// The request to a server sockbench did not write: with --url,
+    /// --method, --header, --body, --expect-status, --expect-body; with
+    /// --service redis or memcached, --command and --keys.
+    #[command(flatten)]
+    pub request: RequestFlags,
 
     /// Connections held open at once.
     #[arg(long, default_value_t = 1)]
@@ -258,67 +235,15 @@ pub struct LoadArgs {
     pub child: bool,
 }
 
-/// What `--service` names: one of sockbench's services, or a server it
-/// did not write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadService {
-    /// sockbench's own.
-    Own(ServiceKind),
-    /// Redis, RESP2.
-    Redis,
-    /// memcached, text protocol.
-    Memcached,
-}
-
-fn parse_load_service(name: &str) -> Result<LoadService, String> {
-    match name {
-        "redis" => Ok(LoadService::Redis),
-        "memcached" => Ok(LoadService::Memcached),
-        _ => ServiceKind::from_str(name, false)
-            .map(LoadService::Own)
-            .map_err(|_| {
-                format!("'{name}' is not a service: give echo, upper, frame, http, length, redis or memcached")
-            }),
-    }
-}
-
-fn parse_method(method: &str) -> Result<Method, String> {
-    method
-        .parse()
-        .map_err(|err: load::wire::RequestError| err.to_string())
-}
-
 impl LoadArgs {
     /// The request to a server sockbench did not write, if these options
     /// name one; flags for one kind of server given to another are refused.
     fn wire(&self) -> io::Result<Option<WireRequest>> {
-        let refuse = |message: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-        let is_keyed = self.url.is_none()
-            && matches!(self.service, LoadService::Redis | LoadService::Memcached);
-        if !is_keyed && (self.command.is_some() || self.keys != 1) {
-            return refuse(
-                "--command and --keys go with --service redis or memcached (with --url, give --method, --header and --body)",
-            );
-        }
-        Ok(match (&self.url, self.service) {
-            (Some(url), _) => Some(WireRequest::Http {
-                url: url.clone(),
-                method: self.method,
-                headers: self.headers.clone(),
-                body: self.body.clone(),
-                expect_status: self.expect_status,
-                expect_body: self.expect_body.clone(),
-            }),
-            (None, LoadService::Redis) => Some(WireRequest::Redis {
-                command: self.command.clone(),
-                keys: self.keys,
-            }),
-            (None, LoadService::Memcached) => Some(WireRequest::Memcached {
-                command: self.command.clone(),
-                keys: self.keys,
-            }),
-            (None, LoadService::Own(_)) => None,
-        })
+        let keyed = self.url.is_none() && self.service.is_keyed();
+        self.request
+            .check_used(self.url.is_some(), keyed, "--url")
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+        Ok(self.request.request(self.service, self.url.clone()))
     }
 
     /// The library configuration these options describe; a bad `--url` or
@@ -345,11 +270,8 @@ impl LoadArgs {
                 (None, None) if self.udp => Target::Udp(self.addr),
                 (None, None) => Target::Tcp(self.addr),
             },
-            service: match self.service {
-                LoadService::Own(service) => service,
-                // Unused beside a wire request.
-                LoadService::Redis | LoadService::Memcached => ServiceKind::Echo,
-            },
+            // Unused beside a wire request.
+            service: self.service.own().unwrap_or(ServiceKind::Echo),
             connections: self.connections,
             threads: self.threads.unwrap_or(0),
             limit,
@@ -525,6 +447,7 @@ pub fn run_merge_hdr(args: MergeHdrArgs) -> io::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::wire::http1::Method;
     use clap::Parser;
     use std::ffi::OsString;
 

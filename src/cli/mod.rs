@@ -13,6 +13,7 @@ pub mod load;
 pub mod send;
 pub mod serve;
 pub mod talk;
+pub mod verdict;
 
 /// sockbench: the socket-programming lecture, made real and measurable.
 ///
@@ -48,9 +49,9 @@ pub enum Command {
     /// Compare every engine and the reference servers: CSV, table, SVG plots.
     Compare(compare::CompareArgs),
     /// Redraw the SVG plots of a `compare` CSV.
-    Plot(compare::PlotArgs),
+    Plot(verdict::PlotArgs),
     /// Redo the statistics of a `compare --rounds` CSV against any baseline.
-    Verdict(compare::VerdictArgs),
+    Verdict(verdict::VerdictArgs),
 }
 
 /// Run the parsed command line; errors are printed as one line on stderr.
@@ -64,8 +65,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Compare(args) => compare::run_compare(args),
-        Command::Plot(args) => compare::run_plot(args),
-        Command::Verdict(args) => compare::run_verdict(args),
+        Command::Plot(args) => verdict::run_plot(args),
+        Command::Verdict(args) => verdict::run_verdict(args),
     };
     match result {
         Ok(code) => code,

@@ -32,6 +32,7 @@ use super::record::CellRecord;
 pub use super::served::Served;
 use crate::engine::ListenAddr;
 use crate::load::{self, LoadConfig, ProgressMode, RunEvent, RunLimit, Target, Watch};
+use crate::service::ServiceKind;
 use crate::sys::counters::{
     self, ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable,
 };
@@ -423,7 +424,9 @@ fn run_load(
             ListenAddr::Unix(path) => Target::Unix(path.clone()),
             ListenAddr::Udp(addr) => Target::Udp(*addr),
         },
-        service: cell.service,
+        // Unused beside a wire request (redis, memcached, --path).
+        service: cell.service.own().unwrap_or(ServiceKind::Echo),
+        wire: cell.request.wire(cell.service, addr)?,
         connections: cell.connections,
         threads: load_threads_of(cell, load_threads),
         limit: RunLimit::Duration(cell.duration),

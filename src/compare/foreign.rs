@@ -1,5 +1,6 @@
 //! Servers sockbench did not write, as contenders: the production servers
-//! shipped as ready-made rows (nginx, Apache httpd with each MPM), a
+//! shipped as ready-made rows (nginx, Apache httpd with each MPM, Redis,
+//! memcached), a
 //! user's `--server NAME=COMMAND`, and a `--target NAME=ADDR` already
 //! running.
 //!
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::Work;
 use crate::external::ServerCommand;
+use crate::load::LoadService;
 use crate::service::ServiceKind;
 use crate::sys::process::find_in_path;
 
@@ -28,6 +30,10 @@ use super::transport::Transport;
 
 /// What installs the production servers where they are missing.
 pub const INSTALL: &str = "./scripts/real-servers.sh";
+
+/// Where Debian installs daemons (nginx, apache2), which is not on every
+/// user's PATH: a production server is looked for there too.
+const SBIN_DIRS: [&str; 2] = ["/usr/sbin", "/sbin"];
 
 /// A server sockbench did not write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,8 +65,8 @@ pub struct NamedTarget {
 }
 
 /// The production servers sockbench can start (`scripts/real-servers.sh`
-/// installs them). `redis` and `memcached` are one entry each here once
-/// the load generator speaks their protocols.
+/// installs them), each in the foreground on a fresh loopback port,
+/// persisting nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Production {
     /// nginx with one worker (`configs/nginx.conf`).
@@ -71,15 +77,21 @@ pub enum Production {
     ApacheWorker,
     /// Apache httpd, event MPM.
     ApacheEvent,
+    /// Redis, no snapshots, no append-only file (`configs/redis.conf`).
+    Redis,
+    /// memcached with one worker thread (`configs/memcached.sh`).
+    Memcached,
 }
 
 impl Production {
     /// Every production server, in table order.
-    pub const ALL: [Production; 4] = [
+    pub const ALL: [Production; 6] = [
         Production::Nginx,
         Production::ApachePrefork,
         Production::ApacheWorker,
         Production::ApacheEvent,
+        Production::Redis,
+        Production::Memcached,
     ];
 
     /// The row's name.
@@ -89,6 +101,17 @@ impl Production {
             Production::ApachePrefork => "apache-prefork",
             Production::ApacheWorker => "apache-worker",
             Production::ApacheEvent => "apache-event",
+            Production::Redis => "redis",
+            Production::Memcached => "memcached",
+        }
+    }
+
+    /// The one protocol it is loaded with.
+    pub fn speaks(self) -> LoadService {
+        match self {
+            Production::Redis => LoadService::Redis,
+            Production::Memcached => LoadService::Memcached,
+            _ => LoadService::Own(ServiceKind::Http),
         }
     }
 
@@ -99,6 +122,8 @@ impl Production {
             Production::ApachePrefork => "a process per connection",
             Production::ApacheWorker => "a thread per connection",
             Production::ApacheEvent => "threads + an event loop for idle keep-alive connections",
+            Production::Redis => "one event loop",
+            Production::Memcached => "an event loop per thread (one thread here, -t 1)",
         }
     }
 
@@ -106,13 +131,30 @@ impl Production {
     pub fn program(self) -> &'static str {
         match self {
             Production::Nginx => "nginx",
+            Production::Redis => "redis-server",
+            Production::Memcached => "memcached",
             _ => "apache2",
         }
+    }
+
+    /// Its program: on PATH, or where Debian installs daemons.
+    pub fn locate(self) -> Option<PathBuf> {
+        find_in_path(self.program()).or_else(|| {
+            SBIN_DIRS
+                .iter()
+                .map(|dir| Path::new(dir).join(self.program()))
+                .find(|path| path.is_file())
+        })
     }
 
     /// How to start it on a fresh port, in the foreground, with the
     /// config shipped in `configs`.
     pub fn command(self, configs: &Path) -> std::io::Result<ServerCommand> {
+        let program = self.locate().map_or_else(
+            || self.program().to_string(),
+            |path| path.display().to_string(),
+        );
+        let program = program.as_str();
         let www = configs.join("www").display().to_string();
         let mpm = match self {
             Production::Nginx => {
@@ -122,7 +164,7 @@ impl Production {
                 let template =
                     std::fs::read_to_string(configs.join("nginx.conf"))?.replace("{www}", &www);
                 let words = [
-                    "nginx",
+                    program,
                     "-p",
                     "{dir}",
                     "-e",
@@ -141,10 +183,22 @@ impl Production {
             Production::ApachePrefork => "prefork",
             Production::ApacheWorker => "worker",
             Production::ApacheEvent => "event",
+            Production::Redis => {
+                let config = configs.join("redis.conf").display().to_string();
+                return ServerCommand::parse(&shell_words::join([
+                    program, &config, "--port", "{port}",
+                ]));
+            }
+            // Its flags are the script's, which execs memcached: the
+            // process started is the server's.
+            Production::Memcached => {
+                let script = configs.join("memcached.sh").display().to_string();
+                return ServerCommand::parse(&shell_words::join([&script, "{port}"]));
+            }
         };
         let config = configs.join("apache2.conf").display().to_string();
         let words = [
-            "apache2",
+            program,
             "-f",
             &config,
             "-DFOREGROUND",
@@ -175,12 +229,13 @@ impl Foreign {
     }
 
     /// Whether it can serve `service` with `work`: a production server
-    /// speaks `http`; a user's server whatever the user says; none of
-    /// them simulates work (that is a sockbench `serve` flag).
-    pub fn supports(self, service: ServiceKind, work: Work) -> bool {
+    /// its one protocol ([`Production::speaks`]); a user's server whatever
+    /// the user says; none of them simulates work (that is a sockbench
+    /// `serve` flag).
+    pub fn supports(self, service: LoadService, work: Work) -> bool {
         work == Work::None
             && match self {
-                Foreign::Production(_) => service == ServiceKind::Http,
+                Foreign::Production(server) => service == server.speaks(),
                 Foreign::Command(_) | Foreign::Target(_) => true,
             }
     }
@@ -200,19 +255,23 @@ impl Foreign {
     /// `Ok` when it can run here; otherwise why not, with what to do.
     pub fn check_available(self) -> Result<(), String> {
         let program = match self {
-            Foreign::Production(server) => server.program(),
+            Foreign::Production(server) if server.locate().is_some() => return Ok(()),
+            Foreign::Production(server) => {
+                return Err(format!(
+                    "`{}` is not installed (not on PATH, nor in {}): install it with {INSTALL}",
+                    server.program(),
+                    SBIN_DIRS.join(" or ")
+                ))
+            }
             Foreign::Command(named) => named.command.program(),
             Foreign::Target(_) => return Ok(()),
         };
         if program.contains('/') || find_in_path(program).is_some() {
             return Ok(());
         }
-        Err(match self {
-            Foreign::Production(_) => {
-                format!("`{program}` is not installed (not on PATH): install it with {INSTALL}")
-            }
-            _ => format!("`{program}` is not on PATH: install it, or give its full path"),
-        })
+        Err(format!(
+            "`{program}` is not on PATH: install it, or give its full path"
+        ))
     }
 
     /// Whether it multiplexes connections, so thousands cost it little.
@@ -307,7 +366,8 @@ mod tests {
         let server = parse_server("py=python3 echo.py {port}").unwrap();
         assert_eq!(server.name(), "py");
         assert_eq!(server.listens_on(), Transport::Tcp4);
-        assert!(!server.supports(ServiceKind::Echo, Work::Cpu(Default::default())));
+        assert!(!server.supports(ServiceKind::Echo.into(), Work::Cpu(Default::default())));
+        assert!(server.supports(LoadService::Redis, Work::None));
         let err = parse_server("py=python3 echo.py 7000").unwrap_err();
         assert!(err.contains("put {port}"), "{err}");
         let err = parse_server("python3 echo.py {port}").unwrap_err();
@@ -329,14 +389,15 @@ mod tests {
         assert!(parse_target("mine=localhost").is_err());
     }
 
-    /// The production servers speak http only, and each says its model;
-    /// a missing program names the install script.
+    /// Each production server speaks its one protocol (http, redis or
+    /// memcached) and says its model; a missing program names the install
+    /// script.
     #[test]
     fn production_servers_say_their_model_and_how_to_install() {
         for server in Production::ALL {
             let foreign = Foreign::Production(server);
-            assert!(foreign.supports(ServiceKind::Http, Work::None));
-            assert!(!foreign.supports(ServiceKind::Echo, Work::None));
+            assert!(foreign.supports(server.speaks(), Work::None));
+            assert!(!foreign.supports(ServiceKind::Echo.into(), Work::None));
             assert!(foreign.describe().starts_with(server.name()));
             server
                 .command(&configs_dir())

@@ -11,11 +11,14 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::foreign::{Foreign, Production};
+use super::request::RunRequest;
 pub use super::transport::Transport;
 use crate::engine::{EngineKind, Work};
+use crate::load::LoadService;
 use crate::service::ServiceKind;
 
 /// The servers that can watch fewer descriptors than a process may open,
@@ -97,9 +100,19 @@ impl Contender {
     }
 
     /// Whether this server speaks `service` and can simulate `work`.
-    /// The reference servers implement few services and no simulated work.
+    /// The reference servers implement few services and no simulated work;
+    /// only the servers sockbench did not write speak redis or memcached.
+    pub fn supports(self, service: LoadService, work: Work) -> bool {
+        match (self, service.own()) {
+            (Contender::Foreign(foreign), _) => foreign.supports(service, work),
+            (_, Some(own)) => self.supports_own(own, work),
+            (_, None) => false,
+        }
+    }
+
+    /// [`supports`](Self::supports) for one of sockbench's services.
     /// `offload` without work is the reactor itself, so it is not run then.
-    pub fn supports(self, service: ServiceKind, work: Work) -> bool {
+    fn supports_own(self, service: ServiceKind, work: Work) -> bool {
         match self {
             Contender::Engine(EngineKind::Offload) => {
                 service != ServiceKind::Length && work != Work::None
@@ -111,7 +124,7 @@ impl Contender {
                 matches!(service, ServiceKind::Echo | ServiceKind::Frame) && work == Work::None
             }
             Contender::EpollRaw => service == ServiceKind::Echo && work == Work::None,
-            Contender::Foreign(foreign) => foreign.supports(service, work),
+            Contender::Foreign(foreign) => foreign.supports(service.into(), work),
         }
     }
 
@@ -206,7 +219,10 @@ pub struct Cell {
     /// How clients reach it.
     pub transport: Transport,
     /// The protocol spoken.
-    pub service: ServiceKind,
+    pub service: LoadService,
+    /// What every contender is asked beyond the service (`--path`, the
+    /// request flags), shared by the cells of a run.
+    pub request: Arc<RunRequest>,
     /// Simulated cost per request on the server.
     pub work: Work,
     /// Open connections during the run.
@@ -251,7 +267,7 @@ impl fmt::Display for Cell {
             f,
             "{} {} work={} {}B pipeline={} connections={}",
             self.contender,
-            self.service.name(),
+            self.service,
             self.work,
             self.size_bytes,
             self.pipeline,
@@ -278,7 +294,9 @@ pub struct MatrixSpec {
     /// Transports to run each server over (each needs a server restart).
     pub transports: Vec<Transport>,
     /// Services to run.
-    pub services: Vec<ServiceKind>,
+    pub services: Vec<LoadService>,
+    /// What every contender is asked beyond the service.
+    pub request: Arc<RunRequest>,
     /// Per-request work settings (each needs a server restart).
     pub works: Vec<Work>,
     /// Connection counts.
@@ -330,7 +348,8 @@ impl MatrixSpec {
                 })
                 .collect(),
             transports: vec![Transport::Tcp4],
-            services: vec![ServiceKind::Echo],
+            services: vec![LoadService::Own(ServiceKind::Echo)],
+            request: Arc::default(),
             works: vec![Work::None],
             connections: DEFAULT_CONNECTIONS.to_vec(),
             sizes_bytes: vec![64],
@@ -385,18 +404,25 @@ impl MatrixSpec {
             for &service in &self.services {
                 for &work in &self.works {
                     if !contender.supports(service, work) {
-                        let why = if work == Work::None
-                            && contender == Contender::Engine(EngineKind::Offload)
-                        {
-                            "without work there is nothing to offload: it is the reactor"
-                        } else if matches!(contender, Contender::Foreign(_)) && work != Work::None {
-                            "--work is simulated by sockbench's own servers only"
-                        } else {
-                            "not implemented by that server"
+                        let why = match contender {
+                            Contender::Foreign(_) if work != Work::None => {
+                                "--work is simulated by sockbench's own servers only".to_string()
+                            }
+                            Contender::Foreign(Foreign::Production(server)) => {
+                                format!("it speaks {} only", server.speaks())
+                            }
+                            Contender::Foreign(_) => "not implemented by that server".to_string(),
+                            _ if service.own().is_none() => format!(
+                                "does not speak {service} (sockbench's servers speak their own services)"
+                            ),
+                            Contender::Engine(EngineKind::Offload) if work == Work::None => {
+                                "without work there is nothing to offload: it is the reactor"
+                                    .to_string()
+                            }
+                            _ => "not implemented by that server".to_string(),
                         };
                         matrix.left_out.push(format!(
-                            "{contender} with service {} and work {work}: {why}",
-                            service.name()
+                            "{contender} with service {service} and work {work}: {why}"
                         ));
                         continue;
                     }
@@ -410,6 +436,7 @@ impl MatrixSpec {
                                     contender,
                                     transport,
                                     service,
+                                    request: Arc::clone(&self.request),
                                     work,
                                     connections,
                                     pipeline,

@@ -72,6 +72,7 @@ pub mod matrix;
 pub mod plan;
 pub mod plot;
 pub mod record;
+pub mod request;
 pub mod results;
 pub mod runner;
 pub mod scenario;

@@ -409,7 +409,14 @@ fn start_server(config: &CompareConfig, cell: &Cell) -> io::Result<Running> {
     }
     let program = programs(config).built(cell.contender)?;
     let serve_flags = ["--work".to_string(), cell.work.to_string()];
-    let args = launch::server_args(cell.contender, &serve_flags, cell.transport, cell.service);
+    // The matrix runs sockbench's servers with its own services only.
+    let service = cell.service.own().ok_or_else(|| {
+        io::Error::other(format!(
+            "{} does not speak {}",
+            cell.contender, cell.service
+        ))
+    })?;
+    let args = launch::server_args(cell.contender, &serve_flags, cell.transport, service);
     let command = if config.pin {
         let mut command = Command::new("taskset");
         command

@@ -115,8 +115,8 @@ pub fn finished_cell(cell: &Cell, record: &CellRecord) -> FinishedCell {
     if cell.size_bytes != 64 {
         shape.push_str(&format!(" {}B", cell.size_bytes));
     }
-    if cell.service != crate::service::ServiceKind::Echo {
-        shape.push_str(&format!(" {}", cell.service.name()));
+    if cell.service != crate::service::ServiceKind::Echo.into() {
+        shape.push_str(&format!(" {}", cell.service));
     }
     if cell.work != crate::engine::Work::None {
         shape.push_str(&format!(" {}", cell.work));

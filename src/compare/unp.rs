@@ -31,6 +31,7 @@ use super::record::CellRecord;
 use super::spread::{self, Spread};
 use super::table::align;
 use super::verdict::{median_interval, MedianInterval, CONFIDENCE};
+use crate::load::request_flags::LoadService;
 use crate::service::ServiceKind;
 use std::time::Duration;
 
@@ -100,7 +101,7 @@ pub fn plan() -> Plan {
     Plan {
         spec: MatrixSpec {
             contenders,
-            services: vec![ServiceKind::Sized],
+            services: vec![LoadService::Own(ServiceKind::Sized)],
             connections: vec![CLIENTS],
             sizes_bytes: vec![ANSWER_BYTES],
             requests_per_connection: Some(1),
@@ -430,7 +431,7 @@ mod tests {
     fn plan_is_the_books_load_over_every_design_built() {
         let plan = plan();
         assert_eq!(plan.spec.connections, [CLIENTS]);
-        assert_eq!(plan.spec.services, [ServiceKind::Sized]);
+        assert_eq!(plan.spec.services, [LoadService::Own(ServiceKind::Sized)]);
         assert_eq!(plan.spec.sizes_bytes, [4000]);
         assert_eq!(plan.spec.requests_per_connection, Some(1));
         assert_eq!(

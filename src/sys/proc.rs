@@ -13,6 +13,7 @@
 //! resident memory is `VmHWM` of `/proc/PID/status`, whose high-water mark
 //! [`reset_peak_rss`] resets by writing `5` to `/proc/PID/clear_refs`.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 
@@ -33,7 +34,8 @@ pub struct Holding {
     pub rss_kb: u64,
     /// Threads (`Threads:`).
     pub threads: u64,
-    /// Sockets open (distinct socket inodes among its descriptors; the
+    /// Sockets open (distinct socket inodes among the descriptors of all
+    /// its processes, so a listener every child shares is one; the
     /// blocking engines hold two descriptors per connection), counted only
     /// when asked: `readlink` on every descriptor costs time at 100,000.
     /// One per connection, plus the listener.
@@ -57,50 +59,44 @@ pub fn reset_peak_rss(pid: u32) -> bool {
 /// `pid` and its descendants (the body of `ServerProcess::holding`).
 pub fn tree_holding(pid: u32, count_sockets: bool) -> io::Result<Holding> {
     let mut total = Holding::default();
+    // A socket shared by several processes (a prefork server's listener,
+    // in every child) is one socket: counted once, by its inode.
+    let mut sockets: Option<HashSet<String>> = None;
     for (index, pid) in process_tree(pid)?.into_iter().enumerate() {
         let one = fs::read_to_string(format!("/proc/{pid}/status")).and_then(|status| {
             let field = |name: &str| {
                 status_field(&status, name)
                     .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
             };
-            Ok(Holding {
-                rss_kb: field("VmRSS:")?,
-                threads: field("Threads:")?,
-                ..if count_sockets {
-                    let (sockets, descriptors) = sockets_of(pid)?;
-                    Holding {
-                        sockets: Some(sockets),
-                        descriptors_most: Some(descriptors),
-                        ..Holding::default()
-                    }
-                } else {
-                    Holding::default()
-                }
-            })
+            let fds = if count_sockets {
+                Some(sockets_of(pid)?)
+            } else {
+                None
+            };
+            Ok((field("VmRSS:")?, field("Threads:")?, fds))
         });
         match one {
-            Ok(one) => {
-                total.rss_kb += one.rss_kb;
-                total.threads += one.threads;
-                total.sockets = match (total.sockets, one.sockets) {
-                    (Some(a), Some(b)) => Some(a + b),
-                    (None, b) if index == 0 => b,
-                    (a, _) => a,
-                };
-                total.descriptors_most = total.descriptors_most.max(one.descriptors_most);
+            Ok((rss_kb, threads, fds)) => {
+                total.rss_kb += rss_kb;
+                total.threads += threads;
+                if let Some((inodes, descriptors)) = fds {
+                    sockets.get_or_insert_with(HashSet::new).extend(inodes);
+                    total.descriptors_most = total.descriptors_most.max(Some(descriptors));
+                }
             }
             // A child may end between the listing and the read; the server may not.
             Err(err) if index == 0 => return Err(err),
             Err(_) => {}
         }
     }
+    total.sockets = sockets.map(|inodes| inodes.len() as u64);
     Ok(total)
 }
 
-/// Distinct sockets among the descriptors of process `pid`, and its
-/// descriptors.
-fn sockets_of(pid: u32) -> io::Result<(u64, u64)> {
-    let mut inodes = std::collections::HashSet::new();
+/// The sockets among the descriptors of process `pid` (their inodes), and
+/// its descriptors.
+fn sockets_of(pid: u32) -> io::Result<(HashSet<String>, u64)> {
+    let mut inodes = HashSet::new();
     let mut descriptors = 0;
     for entry in fs::read_dir(format!("/proc/{pid}/fd"))? {
         descriptors += 1;
@@ -112,7 +108,7 @@ fn sockets_of(pid: u32) -> io::Result<(u64, u64)> {
             }
         }
     }
-    Ok((inodes.len() as u64, descriptors))
+    Ok((inodes, descriptors))
 }
 
 /// CPU time and peak RSS so far of process `pid` and its descendants (the

@@ -132,6 +132,7 @@ fn cli_refuses_urls_and_commands_it_cannot_send() {
             &["--service", "echo", "--command", "PING"],
             "--command and --keys go with",
         ),
+        (&["--header", "Accept: text/plain"], "go with --url"),
         (
             &["--service", "redis", "--command", "SUBSCRIBE c"],
             "does not answer each request with one reply",

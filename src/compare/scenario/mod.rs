@@ -27,6 +27,12 @@
 //! machine-wide. A per-second timeline says, beside each second's
 //! latencies, how much CPU the rest of the machine used in it.
 //!
+//! The production servers that speak HTTP (nginx, Apache's three MPMs)
+//! run a scenario too when `--engines` names them (`--engines
+//! apache-prefork,apache-worker,apache-event`): started from their own
+//! commands ([`super::foreign`]), loaded with sockbench's `http` request
+//! instead of echo, sampled over their whole process tree.
+//!
 //! `--scale F` runs the same shape with F times the connections, the rate
 //! and the durations (at least 1 s measured; connects at the same rate):
 //! a quick look, and what the tests run.
@@ -52,12 +58,14 @@ mod table;
 pub use record::{ScenarioRecord, TimelineRow};
 pub use table::render;
 
+use super::foreign::{self, Foreign};
 use super::launch::{self, Programs};
 use super::machine::MachineInfo;
 use super::matrix::{Contender, Transport};
 use super::record as csv_file;
 use super::results::{self, Results};
 use crate::engine::{EngineKind, ListenAddr};
+use crate::external::{self, ExternalServer};
 use crate::load::{self, LoadConfig, LoadReport, ProgressMode, RunLimit, Target};
 use crate::service::ServiceKind;
 use crate::sys::process::{self, ServerProcess, Stopped};
@@ -228,6 +236,71 @@ impl ScenarioServer {
         ));
         command
     }
+
+    /// What it is loaded with: echo, or `http` for a server sockbench did
+    /// not write (its shipped config answers sockbench's http request).
+    fn service(&self) -> ServiceKind {
+        match self.contender {
+            Contender::Foreign(_) => ServiceKind::Http,
+            _ => ServiceKind::Echo,
+        }
+    }
+
+    /// Start it, and wait until it accepts.
+    fn start(&self, plan: &Plan, programs: Programs<'_>) -> io::Result<Started> {
+        match self.contender {
+            Contender::Foreign(Foreign::Production(server)) => {
+                let command = server.command(&foreign::configs_dir())?;
+                let started =
+                    command.start(external::DEFAULT_READY_TIMEOUT, external::DEFAULT_GRACE)?;
+                Ok(Started::Theirs(started))
+            }
+            _ => ServerProcess::start(self.command(plan, programs), process::READY_TIMEOUT)
+                .map(Started::Ours),
+        }
+    }
+}
+
+/// A scenario's server while it runs.
+#[derive(Debug)]
+enum Started {
+    /// One of sockbench's, or a yardstick.
+    Ours(ServerProcess),
+    /// A server sockbench did not write, with its whole process group.
+    Theirs(ExternalServer),
+}
+
+impl Started {
+    fn pid(&self) -> u32 {
+        match self {
+            Started::Ours(process) => process.pid(),
+            Started::Theirs(server) => server.pid(),
+        }
+    }
+
+    fn addr(&self) -> &ListenAddr {
+        match self {
+            Started::Ours(process) => process.addr(),
+            Started::Theirs(server) => server.addr(),
+        }
+    }
+
+    fn stderr_excerpt(&self) -> String {
+        match self {
+            Started::Ours(process) => process.stderr_excerpt(),
+            Started::Theirs(server) => server.stderr_excerpt(),
+        }
+    }
+
+    /// Stop it; `true` if it had to be killed.
+    fn stop(self) -> io::Result<bool> {
+        Ok(match self {
+            Started::Ours(process) => {
+                matches!(process.stop(process::STOP_TIMEOUT)?, Stopped::Killed)
+            }
+            Started::Theirs(server) => matches!(server.stop()?, external::Stopped::Killed),
+        })
+    }
 }
 
 /// A scenario's load and servers.
@@ -250,16 +323,29 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Keep only the servers named in `names` (`--engines`); a name that is
-    /// not one of this scenario's servers is an error naming those.
+    /// Keep only the servers named in `names` (`--engines`), adding the
+    /// production servers that speak HTTP when named; any other name is
+    /// an error naming those this scenario can run.
     pub fn select(&mut self, names: &[String]) -> Result<(), String> {
         let known: Vec<String> = self.servers.iter().map(ScenarioServer::name).collect();
-        if let Some(unknown) = names.iter().find(|name| !known.contains(name)) {
-            return Err(format!(
-                "--engines {unknown}: the {} scenario runs {}; pick among them",
-                self.scenario,
-                known.join(", ")
-            ));
+        for name in names.iter().filter(|name| !known.contains(name)) {
+            match name.parse::<Contender>() {
+                Ok(contender @ Contender::Foreign(Foreign::Production(server)))
+                    if server.speaks().own().is_some() =>
+                {
+                    self.servers.push(ScenarioServer {
+                        contender,
+                        processes: 1,
+                    });
+                }
+                _ => {
+                    return Err(format!(
+                        "--engines {name}: the {} scenario runs {}, or a production HTTP server (nginx, apache-prefork, apache-worker, apache-event); pick among them",
+                        self.scenario,
+                        known.join(", ")
+                    ))
+                }
+            }
         }
         self.servers.retain(|server| names.contains(&server.name()));
         Ok(())
@@ -273,7 +359,7 @@ impl Plan {
         };
         let sources = &self.load.sources;
         format!(
-            "{} (scale {}): {} connections, {} req/s in total (open loop, one request every {:.0} s per connection), 64 B echo, measured {measured} after every connection is up and a {} warmup; connects at {:.0}/s, measuring begins at the latest {} after the first; from {} source addresses ({}-{}) over {} generator process(es); listen backlog {} (sockbench servers)",
+            "{} (scale {}): {} connections, {} req/s in total (open loop, one request every {:.0} s per connection), 64 B echo (sockbench's http request to a server sockbench did not write), measured {measured} after every connection is up and a {} warmup; connects at {:.0}/s, measuring begins at the latest {} after the first; from {} source addresses ({}-{}) over {} generator process(es); listen backlog {} (sockbench servers)",
             self.scenario,
             self.scale,
             self.load.connections,
@@ -332,7 +418,12 @@ pub fn run(
         writeln!(progress, "not run: {line}")?;
     }
     for server in &plan.servers {
-        config.programs().built(server.contender)?;
+        match server.contender {
+            Contender::Foreign(foreign) => foreign.check_available().map_err(io::Error::other)?,
+            contender => {
+                config.programs().built(contender)?;
+            }
+        }
     }
     // Every process of the run, servers included, may open as many
     // descriptors as the hard limit allows: the wall a scenario shows.
@@ -425,14 +516,12 @@ fn run_one(
     server: &ScenarioServer,
 ) -> io::Result<(ScenarioRecord, Vec<TimelineRow>)> {
     let plan = &config.plan;
-    let process = ServerProcess::start(
-        server.command(plan, config.programs()),
-        process::READY_TIMEOUT,
-    )?;
+    let process = server.start(plan, config.programs())?;
     let ListenAddr::Tcp(addr) = *process.addr() else {
         return Err(io::Error::other("the server did not listen on TCP"));
     };
-    let idle = sample(&process, true);
+    let pid = process.pid();
+    let idle = sample(pid, true);
     let done = AtomicBool::new(false);
     let (load, samples) = thread::scope(|scope| {
         let sampler = scope.spawn(|| {
@@ -440,25 +529,28 @@ fn run_one(
             while !done.load(Ordering::Relaxed) {
                 // A timed sample, not synchronisation.
                 thread::sleep(SAMPLE_EVERY);
-                samples.push(sample(&process, samples.len() % SOCKETS_EVERY == 0));
+                samples.push(sample(pid, samples.len() % SOCKETS_EVERY == 0));
             }
             samples
         });
-        let load = run_load(config, addr);
+        let load = run_load(config, addr, server.service());
         done.store(true, Ordering::Relaxed);
         (load, sampler.join().expect("the sampler does not panic"))
     });
     // The last two lines: a failure and its recovery often come in pairs.
-    let excerpt = process.stderr_excerpt();
+    // A server that prints its command line (Apache does, at start) names
+    // the configs' full path: written `configs`, so that the results name
+    // no machine's paths.
+    let configs = foreign::configs_dir().display().to_string();
+    let excerpt = process.stderr_excerpt().replace(&configs, "configs");
     let lines: Vec<&str> = excerpt.lines().skip(1).map(str::trim).collect();
     let server_log: String = lines[lines.len().saturating_sub(2)..]
         .join(" | ")
         .chars()
         .take(300)
         .collect();
-    match process.stop(process::STOP_TIMEOUT)? {
-        Stopped::Exited(_) => {}
-        Stopped::Killed => eprintln!("  note: {} ignored SIGTERM and was killed", server.name()),
+    if process.stop()? {
+        eprintln!("  note: {} ignored SIGTERM and was killed", server.name());
     }
     let timeline = match &load {
         Ok(report) => timeline_of(&server.name(), report, &samples),
@@ -470,11 +562,16 @@ fn run_one(
     ))
 }
 
-/// Run the plan's load against `addr`: in this process, or over the
-/// plan's generator processes.
-fn run_load(config: &ScenarioConfig, addr: SocketAddr) -> io::Result<LoadReport> {
+/// Run the plan's load of `service` against `addr`: in this process, or
+/// over the plan's generator processes.
+fn run_load(
+    config: &ScenarioConfig,
+    addr: SocketAddr,
+    service: ServiceKind,
+) -> io::Result<LoadReport> {
     let load = LoadConfig {
         target: Target::Tcp(addr),
+        service,
         ..config.plan.load.clone()
     };
     let processes = config.plan.generator_processes;
@@ -532,6 +629,27 @@ mod tests {
         c100k.load.validate().unwrap();
     }
 
+    /// The Apache MPMs, named, join a scenario and are loaded with http;
+    /// a production server that does not speak HTTP is refused.
+    #[test]
+    fn production_http_servers_join_a_scenario_when_named() {
+        let mut plan = Scenario::C10k.plan(1.0);
+        let names = ["apache-prefork", "apache-worker", "apache-event", "reactor"];
+        plan.select(&names.map(String::from)).unwrap();
+        let selected: Vec<String> = plan.servers.iter().map(ScenarioServer::name).collect();
+        assert_eq!(
+            selected,
+            ["reactor", "apache-prefork", "apache-worker", "apache-event"]
+        );
+        assert_eq!(plan.servers[0].service(), ServiceKind::Echo);
+        assert_eq!(plan.servers[1].service(), ServiceKind::Http);
+        let err = Scenario::C10k
+            .plan(1.0)
+            .select(&["redis".to_string()])
+            .unwrap_err();
+        assert!(err.contains("--engines redis"), "{err}");
+    }
+
     /// Scaled down, the shape stays (rate per connection, servers), the
     /// durations shrink but measure at least a second.
     #[test]
@@ -556,6 +674,7 @@ mod tests {
             .plan(1.0)
             .select(&["pool".to_string()])
             .unwrap_err();
+        assert!(err.contains("production HTTP server"), "{err}");
         assert!(
             err.contains("runs prefork-x8, reactor, tokio, threaded"),
             "{err}"

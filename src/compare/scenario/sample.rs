@@ -8,7 +8,6 @@ use std::time::SystemTime;
 use crate::compare::cell::round;
 use crate::sys::netstat::{KernelMemory, Losses};
 use crate::sys::proc::{self, Holding};
-use crate::sys::process::ServerProcess;
 
 /// What the sampling thread read at one moment.
 #[derive(Debug, Clone, Copy)]
@@ -74,11 +73,12 @@ fn thread_cpu_s() -> f64 {
     now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
 }
 
-/// Read the server, the kernel and the load's CPU now.
-pub(super) fn sample(server: &ServerProcess, count_sockets: bool) -> Sample {
+/// Read the server (the process tree of `server_pid`), the kernel and
+/// the load's CPU now.
+pub(super) fn sample(server_pid: u32, count_sockets: bool) -> Sample {
     let at = SystemTime::now();
     let sampler_cpu_s = thread_cpu_s();
-    let server_cpu_s = server.stats().ok().map(|s| s.cpu_s);
+    let server_cpu_s = proc::tree_stats(server_pid).ok().map(|s| s.cpu_s);
     // This process's tree holds the servers and the sampler too: take
     // them out.
     let load_cpu_s = proc::tree_stats(std::process::id())
@@ -88,7 +88,7 @@ pub(super) fn sample(server: &ServerProcess, count_sockets: bool) -> Sample {
     Sample {
         at,
         sampler_cpu_s,
-        holding: server.holding(count_sockets).ok(),
+        holding: proc::tree_holding(server_pid, count_sockets).ok(),
         kernel: KernelMemory::read().ok(),
         server_cpu_s,
         load_cpu_s,
