@@ -10,7 +10,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,6 +75,29 @@ impl AcceptBackoff {
         };
         self.delay = Some(delay);
         delay
+    }
+}
+
+/// Write the spread line of a pooled design's worker as it stops, to
+/// standard error: `sockbench: worker W served N connections` (W counts
+/// from 0 within the server). `compare --scenario unp` reads these lines to
+/// show how connections spread over the children or threads.
+///
+/// One `write(2)` of a line formatted on the stack: lines from several
+/// children never interleave, and a forked child takes no lock (not even
+/// std's stderr lock, which another thread may have held at the fork).
+pub fn report_served(worker: usize, connections: u64) {
+    let mut line = [0u8; 96];
+    let mut cursor = io::Cursor::new(&mut line[..]);
+    // 96 bytes hold the text with two 20-digit numbers: this cannot fail.
+    let _ = writeln!(
+        cursor,
+        "sockbench: worker {worker} served {connections} connections"
+    );
+    let len = cursor.position() as usize;
+    // SAFETY: writes `len` initialised bytes of `line` to descriptor 2.
+    unsafe {
+        libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), len);
     }
 }
 
