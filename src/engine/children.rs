@@ -61,16 +61,20 @@ use crate::service::{Peer, Service};
 const STOP_SLACK: Duration = Duration::from_secs(2);
 
 /// Run process design `kind` on the calling thread until `stop` fires,
-/// then stop every child and return. `sockbench serve` calls this on its
-/// main thread (see the rules above).
+/// then stop every child and return. `on_ready` runs once every child the
+/// design starts with has been forked (`serve` prints `listening on`
+/// there). `sockbench serve` calls this on its main thread (see the rules
+/// above).
 pub fn run(
     kind: EngineKind,
     listener: Listener,
     service: Arc<dyn Service>,
     config: EngineConfig,
     stop: StopSignal,
+    on_ready: impl FnOnce() + 'static,
 ) -> io::Result<()> {
     let mut supervisor = Supervisor::new(stop, config.grace)?;
+    supervisor.on_ready = Some(Box::new(on_ready));
     match kind {
         EngineKind::Fork => super::fork::run(&mut supervisor, &listener, service.as_ref(), &config),
         EngineKind::PreforkAccept => {
@@ -105,7 +109,7 @@ pub fn spawn(
         kind.name(),
         local_addr,
         move || handle.stop(),
-        move || run(kind, listener, service, config, signal),
+        move || run(kind, listener, service, config, signal, || {}),
     )
 }
 
@@ -161,7 +165,6 @@ pub enum Wake {
 
 /// The parent of a process design: its children, its stop pipe and the
 /// pipe SIGCHLD writes to.
-#[derive(Debug)]
 pub struct Supervisor {
     children: Vec<ChildProcess>,
     stop: StopSignal,
@@ -169,9 +172,20 @@ pub struct Supervisor {
     child_ended_id: SigId,
     grace: Duration,
     parent_pid: libc::pid_t,
+    /// Run at the first [`wait`](Self::wait): by then the design has
+    /// forked the children it starts with.
+    on_ready: Option<Box<dyn FnOnce()>>,
     /// Whether a child ending is news (a prefork child should not end
     /// before the stop) or routine (`fork`'s children end with their client).
     pub child_exit_is_routine: bool,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("children", &self.children)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Supervisor {
@@ -190,6 +204,7 @@ impl Supervisor {
             // SAFETY: getpid has no preconditions.
             parent_pid: unsafe { libc::getpid() },
             child_exit_is_routine: false,
+            on_ready: None,
         })
     }
 
@@ -235,6 +250,9 @@ impl Supervisor {
     /// Wait until a stop, a ready descriptor among `extra` (each polled for
     /// reading), or a child's end, which is reaped here.
     pub fn wait(&mut self, extra: &[RawFd]) -> io::Result<Wake> {
+        if let Some(on_ready) = self.on_ready.take() {
+            on_ready();
+        }
         let mut fds: Vec<libc::pollfd> = [self.stop.0.as_raw_fd(), self.child_ended.as_raw_fd()]
             .iter()
             .chain(extra)

@@ -301,17 +301,20 @@ fn serve_forking_design(
     } else {
         String::new()
     };
-    let mut stdout = io::stdout().lock();
-    writeln!(
-        stdout,
+    let listening = format!(
         "listening on {} (engine {kind}{children}, service {}, work {})",
         listener.local_addr()?,
         service.name(),
         config.work
-    )?;
-    stdout.flush()?;
-    drop(stdout);
-    engine::children::run(kind, listener, service, config, stop)?;
+    );
+    // Printed once the children are forked, so that whoever reads it finds
+    // them all there.
+    let announce = move || {
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{listening}");
+        let _ = stdout.flush();
+    };
+    engine::children::run(kind, listener, service, config, stop, announce)?;
     Ok(ExitCode::SUCCESS)
 }
 
