@@ -179,9 +179,13 @@ fn measure(wait: Wait, waiters: usize) -> io::Result<Case> {
         let shared = Arc::clone(&shared);
         let (tids_tx, accepted_tx) = (tids_tx.clone(), accepted_tx.clone());
         let lock = match wait {
-            Wait::AcceptUnderFlock => {
-                Some(File::options().create(true).write(true).open(&lock_path)?)
-            }
+            Wait::AcceptUnderFlock => Some(
+                File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)?,
+            ),
             _ => None,
         };
         threads.push(std::thread::spawn(move || -> io::Result<()> {
