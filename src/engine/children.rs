@@ -3,7 +3,8 @@
 //! wait, reap, stop them all, restart none) and the child's side (what it
 //! does right after `fork`, its stop signal, its serving loop, its exit).
 //!
-//! How to read it: [`run`] picks the design; each design's own file says
+//! How to read it: [`super::run_process_design`] picks the design (and
+//! [`super::start`] runs it on a thread of its own); each design's own file says
 //! only how a child gets its next connection. [`Supervisor`] is the parent:
 //! it waits in `poll(2)` on its stop pipe, a pipe SIGCHLD writes to, and
 //! whatever the design adds (the listener for `fork`, the children's
@@ -21,9 +22,9 @@
 //!   `Signals` would not either, but is not used for these designs); the
 //!   engine thread, the stats of `compare` and the `--trace` sink come
 //!   later or not at all. So `serve` runs these designs on its main thread
-//!   ([`run`]), their signals reaching it through a pipe
+//!   ([`super::run_process_design`]), their signals reaching it through a pipe
 //!   ([`stop_on_signals`]), and the parent never starts a thread: a child
-//!   may then do anything. In-process (the test suites, [`spawn`]) the
+//!   may then do anything. In-process (the test suites, [`super::start`]) the
 //!   parent is a thread of a process with others; there the child takes no
 //!   lock another thread could hold: glibc's allocator re-arms its locks
 //!   across `fork`, the spread line is one `write(2)` ([`super::kit`]),
@@ -53,65 +54,12 @@ use signal_hook::SigId;
 use super::blocking::serve_and_log;
 use super::kit::{report_served, AcceptBackoff};
 use super::listener::Stream;
-use super::{EngineConfig, EngineKind, Listener, Server};
+use super::{EngineConfig, Listener};
 use crate::io_util::{interrupted, is_connection_error};
 use crate::service::{Peer, Service};
 
 /// Time allowed past the grace period before a stopping child is killed.
 const STOP_SLACK: Duration = Duration::from_secs(2);
-
-/// Run process design `kind` on the calling thread until `stop` fires,
-/// then stop every child and return. `on_ready` runs once every child the
-/// design starts with has been forked (`serve` prints `listening on`
-/// there). `sockbench serve` calls this on its main thread (see the rules
-/// above).
-pub fn run(
-    kind: EngineKind,
-    listener: Listener,
-    service: Arc<dyn Service>,
-    config: EngineConfig,
-    stop: StopSignal,
-    on_ready: impl FnOnce() + 'static,
-) -> io::Result<()> {
-    let mut supervisor = Supervisor::new(stop, config.grace)?;
-    supervisor.on_ready = Some(Box::new(on_ready));
-    match kind {
-        EngineKind::Fork => super::fork::run(&mut supervisor, &listener, service.as_ref(), &config),
-        EngineKind::PreforkAccept => {
-            super::prefork_accept::run(&mut supervisor, &listener, service.as_ref(), &config)
-        }
-        EngineKind::PreforkFlock => {
-            super::prefork_flock::run(&mut supervisor, &listener, service.as_ref(), &config)
-        }
-        EngineKind::PreforkMutex => {
-            super::prefork_mutex::run(&mut supervisor, &listener, service.as_ref(), &config)
-        }
-        EngineKind::PreforkPass => {
-            super::prefork_pass::run(&mut supervisor, &listener, service.as_ref(), &config)
-        }
-        other => Err(io::Error::other(format!(
-            "engine {other} is not a process design"
-        ))),
-    }
-}
-
-/// Start process design `kind` in this process, its parent on a thread of
-/// its own (the test suites' way; `serve` uses [`run`]).
-pub fn spawn(
-    kind: EngineKind,
-    listener: Listener,
-    service: Arc<dyn Service>,
-    config: EngineConfig,
-) -> io::Result<Server> {
-    let local_addr = listener.local_addr()?;
-    let (handle, signal) = stop_channel()?;
-    Server::spawn(
-        kind.name(),
-        local_addr,
-        move || handle.stop(),
-        move || run(kind, listener, service, config, signal, || {}),
-    )
-}
 
 /// Asks a running process design to stop (idempotent, from any thread).
 #[derive(Debug, Clone)]
@@ -174,7 +122,7 @@ pub struct Supervisor {
     parent_pid: libc::pid_t,
     /// Run at the first [`wait`](Self::wait): by then the design has
     /// forked the children it starts with.
-    on_ready: Option<Box<dyn FnOnce()>>,
+    pub on_ready: Option<Box<dyn FnOnce()>>,
     /// Whether a child ending is news (a prefork child should not end
     /// before the stop) or routine (`fork`'s children end with their client).
     pub child_exit_is_routine: bool,

@@ -324,7 +324,47 @@ pub fn start(
         | EngineKind::PreforkAccept
         | EngineKind::PreforkFlock
         | EngineKind::PreforkMutex
-        | EngineKind::PreforkPass => children::spawn(kind, listener, service, config),
+        | EngineKind::PreforkPass => {
+            let local_addr = listener.local_addr()?;
+            let (handle, signal) = children::stop_channel()?;
+            Server::spawn(
+                kind.name(),
+                local_addr,
+                move || handle.stop(),
+                move || run_process_design(kind, listener, service, config, signal, || {}),
+            )
+        }
+    }
+}
+
+/// Run process design `kind` (`fork`, `prefork-*`) on the calling thread
+/// until `stop` fires, then stop every child and return. `on_ready` runs
+/// once the children the design starts with are forked (`serve` prints
+/// `listening on` there). `sockbench serve` calls this on its main thread,
+/// before any other thread exists; [`start`] on a thread of its own (the
+/// rules, and why, are in [`children`]).
+pub fn run_process_design(
+    kind: EngineKind,
+    listener: Listener,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+    stop: children::StopSignal,
+    on_ready: impl FnOnce() + 'static,
+) -> io::Result<()> {
+    let mut supervisor = children::Supervisor::new(stop, config.grace)?;
+    supervisor.on_ready = Some(Box::new(on_ready));
+    let (service, listener) = (service.as_ref(), &listener);
+    match kind {
+        EngineKind::Fork => fork::run(&mut supervisor, listener, service, &config),
+        EngineKind::PreforkAccept => {
+            prefork_accept::run(&mut supervisor, listener, service, &config)
+        }
+        EngineKind::PreforkFlock => prefork_flock::run(&mut supervisor, listener, service, &config),
+        EngineKind::PreforkMutex => prefork_mutex::run(&mut supervisor, listener, service, &config),
+        EngineKind::PreforkPass => prefork_pass::run(&mut supervisor, listener, service, &config),
+        other => Err(io::Error::other(format!(
+            "engine {other} is not a process design: use engine::start"
+        ))),
     }
 }
 

@@ -314,7 +314,7 @@ fn serve_forking_design(
         let _ = writeln!(stdout, "{listening}");
         let _ = stdout.flush();
     };
-    engine::children::run(kind, listener, service, config, stop, announce)?;
+    engine::run_process_design(kind, listener, service, config, stop, announce)?;
     Ok(ExitCode::SUCCESS)
 }
 
