@@ -51,8 +51,10 @@ pub fn run(
             set_waits_on(child_fd);
             let mut has_served = false;
             serve_children_loop(index, service, config, || {
-                if has_served {
-                    (&child_end).write_all(&[1])?;
+                // "Idle again"; if the parent has closed its end, it is
+                // stopping and no connection will come.
+                if has_served && (&child_end).write_all(&[1]).is_err() {
+                    return Ok(None);
                 }
                 has_served = true;
                 receive_connection(&child_end, listener)

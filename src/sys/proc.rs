@@ -4,7 +4,9 @@
 //!
 //! A process here is a whole tree ([`process_tree`]): a prefork server's
 //! workers are children of the process that was started, and their figures
-//! are summed. CPU time is `utime + stime` of `/proc/PID/stat`; peak
+//! are summed. CPU time is `utime + stime + cutime + cstime` of
+//! `/proc/PID/stat`, the last two being the children it has reaped (a
+//! `fork` server's per-client children live and die within a run); peak
 //! resident memory is `VmHWM` of `/proc/PID/status`, whose high-water mark
 //! [`reset_peak_rss`] resets by writing `5` to `/proc/PID/clear_refs`.
 
@@ -148,15 +150,19 @@ fn process_stats(pid: u32) -> io::Result<ProcStats> {
     })
 }
 
-/// `utime + stime` in clock ticks from the text of `/proc/PID/stat`.
-/// The command name (field 2) may contain spaces, so fields are counted
-/// from the `)` that closes it: utime and stime are fields 14 and 15.
+/// `utime + stime + cutime + cstime` in clock ticks from the text of
+/// `/proc/PID/stat`: the process's own CPU and its reaped children's
+/// (children still running are counted as processes of the tree). The
+/// command name (field 2) may contain spaces, so fields are counted from
+/// the `)` that closes it: they are fields 14 to 17.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace().skip(11); // fields 3..=13
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    let fields = after_name.split_whitespace().skip(11); // fields 3..=13
+    let ticks: Vec<u64> = fields
+        .take(4)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    (ticks.len() == 4).then(|| ticks.iter().sum())
 }
 
 /// `VmHWM` (peak resident set size) in KiB from `/proc/PID/status`.
@@ -241,6 +247,14 @@ mod tests {
         let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0";
         assert_eq!(parse_cpu_ticks(stat), Some(300));
         assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    /// The CPU of reaped children (cutime, cstime) is counted: a `fork`
+    /// server's clients were served by children that are gone.
+    #[test]
+    fn cpu_ticks_include_reaped_children() {
+        let stat = "7 (sockbench) S 1 7 7 0 -1 4194560 100 0 0 0 20 10 600 300 20 0 1 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(930));
     }
 
     /// VmHWM is read in KiB from the status text.
