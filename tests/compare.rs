@@ -572,7 +572,7 @@ fn unknown_engine_is_refused_with_the_valid_names() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         stderr.contains(
-            "iterative, threaded, pool, select, poll, reactor, offload, uring, reactor-x2, prefork-x2, tokio, epoll-raw"
+            "iterative, threaded, pool, select, poll, reactor, offload, uring, fork, prefork-accept, prefork-flock, prefork-mutex, prefork-pass, prethreaded-mutex, reactor-x2, prefork-x2, tokio, epoll-raw"
         ),
         "{stderr}"
     );

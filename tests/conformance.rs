@@ -307,6 +307,19 @@ fn pool_makes_next_client_wait_for_a_free_worker(case: Case) {
     next_client_waits_until_a_busy_one_leaves(case, config, 2);
 }
 
+/// With 2 children (`--processes 2`) or 2 threads (`--workers 2`), a
+/// prefork or prethreaded design serves 2 connected clients and makes a
+/// third wait until one of them disconnects: each worker serves one
+/// connection to its end before it takes the next.
+fn two_workers_make_a_third_client_wait(case: Case) {
+    let config = EngineConfig {
+        workers: 2,
+        processes: 2,
+        ..EngineConfig::default()
+    };
+    next_client_waits_until_a_busy_one_leaves(case, config, 2);
+}
+
 /// `busy` clients are connected and served (each gets an echo); one more
 /// client's request gets no answer while they stay, and is answered as
 /// soon as one of them leaves.
@@ -567,7 +580,6 @@ macro_rules! conformance {
                     http_malformed_request_line_gets_400_and_close,
                     http_connection_close_gets_answer_then_eof,
                     http_oversize_header_gets_431_and_close,
-                    stop_lets_reply_in_flight_finish_then_exit,
                     $($own),*
                 );
             }
@@ -576,45 +588,69 @@ macro_rules! conformance {
 }
 
 conformance! {
-    iterative: Iterative => [iterative_serves_next_client_only_after_first_leaves];
+    iterative: Iterative => [
+        stop_lets_reply_in_flight_finish_then_exit,
+        iterative_serves_next_client_only_after_first_leaves,
+    ];
     threaded: Threaded => [
+        stop_lets_reply_in_flight_finish_then_exit,
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
     ];
     pool: Pool => [
+        stop_lets_reply_in_flight_finish_then_exit,
         serves_200_held_open_clients_at_once,
         pool_makes_next_client_wait_for_a_free_worker,
         end_of_stream_right_behind_data_is_seen,
     ];
     select: Select => [
+        stop_lets_reply_in_flight_finish_then_exit,
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
         readiness_loop_never_waits_for_writable_with_nothing_queued,
     ];
     poll: Poll => [
+        stop_lets_reply_in_flight_finish_then_exit,
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
         readiness_loop_never_waits_for_writable_with_nothing_queued,
     ];
     reactor: Reactor => [
+        stop_lets_reply_in_flight_finish_then_exit,
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
         readiness_loop_never_waits_for_writable_with_nothing_queued,
     ];
     reactor_x2: Reactor x 2 => [
+        stop_lets_reply_in_flight_finish_then_exit,
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
         stop_lets_every_loop_finish_its_replies,
     ];
     offload: Offload => [
+        stop_lets_reply_in_flight_finish_then_exit,
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
         offload_answers_pipelined_requests_in_order,
         offload_answers_others_while_one_request_works,
     ];
     uring: Uring => [
+        stop_lets_reply_in_flight_finish_then_exit,
         serves_200_held_open_clients_at_once,
         end_of_stream_right_behind_data_is_seen,
         uring_empty_buffer_ring_loses_nothing,
+    ];
+    // Stevens' designs. The process designs' children cannot reach this
+    // process's test-only channels (`NotifyingEcho`), so their stop with a
+    // reply in flight is tested on the real binary (tests/designs.rs).
+    fork: Fork => [serves_200_held_open_clients_at_once];
+    prefork_accept: PreforkAccept => [two_workers_make_a_third_client_wait];
+    prefork_flock: PreforkFlock => [two_workers_make_a_third_client_wait];
+    prefork_mutex: PreforkMutex => [two_workers_make_a_third_client_wait];
+    prefork_pass: PreforkPass => [two_workers_make_a_third_client_wait];
+    prethreaded_mutex: PrethreadedMutex => [
+        stop_lets_reply_in_flight_finish_then_exit,
+        end_of_stream_right_behind_data_is_seen,
+        two_workers_make_a_third_client_wait,
     ];
 }

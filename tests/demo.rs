@@ -235,6 +235,33 @@ fn demo_reuseaddr() {
     assert_eq!(report.with_reuseaddr, Ok(()));
 }
 
+/// thundering-herd: five cases of 4 waiters; each accepts the one
+/// connection exactly once; blocking `accept` wakes one waiter; plain epoll
+/// on a shared listener wakes more than one in at least one of 3 tries.
+#[test]
+fn demo_thundering_herd() {
+    let _one = serial();
+    let params = thundering_herd::Params::default();
+    let mut plain_epoll_woke = Vec::new();
+    for _ in 0..3 {
+        let (report, text) = narrated("thundering-herd", |out| thundering_herd::run(&params, out));
+        let waits: Vec<_> = report.cases.iter().map(|case| case.wait).collect();
+        assert_eq!(waits, thundering_herd::Wait::ALL, "{text}");
+        for case in &report.cases {
+            assert_eq!(case.waiters, params.waiters, "{text}");
+            assert_eq!(case.accepted, 1, "{:?}: {text}", case.wait);
+            assert!(case.woke >= 1, "{:?}: nobody woke: {text}", case.wait);
+        }
+        let woke = |wait| report.cases.iter().find(|c| c.wait == wait).unwrap().woke;
+        assert_eq!(woke(thundering_herd::Wait::Accept), 1, "{text}");
+        plain_epoll_woke.push(woke(thundering_herd::Wait::Epoll));
+        if plain_epoll_woke.last() > Some(&1) {
+            return;
+        }
+    }
+    panic!("plain epoll woke one waiter in every try: {plain_epoll_woke:?}");
+}
+
 /// udp-loss: 30% drop forces retries yet every request is answered; give-up and refused cases fail as narrated.
 #[test]
 fn demo_udp_loss() {

@@ -755,3 +755,41 @@ per_engine!(ReactorX2 = Reactor x 2: slowloris_is_dropped_and_others_served, nev
 // and both workers, whose peaks are added).
 per_engine!(ReactorPrefork2 = Reactor in 2 processes: emfile_backs_off_and_recovers,
     sigpipe_never_kills_the_server, never_reading_clients_keep_rss_bounded);
+// Stevens' designs. `fork` gives each client a process, as `threaded` a
+// thread: every defence applies, the cap counting live children. Its
+// parent holds no connection (each child has its own descriptor table),
+// so there is no descriptor limit to reach, and 1,000 never-reading
+// clients would be 1,000 processes: those two bodies are not run on it.
+per_engine!(Fork: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others,
+    garbage_into_every_service, truncated_frame_is_closed,
+    reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
+    sigpipe_never_kills_the_server, idle_connection_is_dropped,
+    connection_cap_closes_extra_clients);
+// The prefork designs serve one client per child, like `iterative` N times
+// over: slow or never-reading clients hold every child until the request
+// or idle timeout drops them, so those bodies are left out, as for
+// `iterative`; `idle_connection_is_dropped` shows the timeouts at work.
+// The process properties run on the binary with 2 children.
+per_engine!(PreforkAccept: garbage_into_every_service, truncated_frame_is_closed,
+    reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
+    idle_connection_is_dropped);
+per_engine!(PreforkFlock: garbage_into_every_service, truncated_frame_is_closed,
+    reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
+    idle_connection_is_dropped);
+per_engine!(PreforkMutex: garbage_into_every_service, truncated_frame_is_closed,
+    reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
+    idle_connection_is_dropped);
+per_engine!(PreforkPass: garbage_into_every_service, truncated_frame_is_closed,
+    reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
+    idle_connection_is_dropped);
+per_engine!(PreforkAcceptChildren = PreforkAccept in 2 processes: sigpipe_never_kills_the_server);
+per_engine!(PreforkFlockChildren = PreforkFlock in 2 processes: sigpipe_never_kills_the_server);
+per_engine!(PreforkMutexChildren = PreforkMutex in 2 processes: sigpipe_never_kills_the_server);
+per_engine!(PreforkPassChildren = PreforkPass in 2 processes: sigpipe_never_kills_the_server);
+// `prethreaded-mutex` ties a thread to a connection, as `pool` does: the
+// same bodies, with one worker per slow client.
+per_engine!(PrethreadedMutex: slowloris_is_dropped_and_others_served, never_reading_client_does_not_block_others,
+    garbage_into_every_service, truncated_frame_is_closed,
+    reset_mid_response_ends_only_that_connection, panic_in_one_connection_is_contained,
+    never_reading_clients_keep_rss_bounded, idle_connection_is_dropped,
+    connection_cap_closes_extra_clients);

@@ -160,11 +160,23 @@ impl Contender {
             .map(|&(_, limit)| limit)
     }
 
+    /// Stevens' designs that the default run leaves to `--scenario unp`:
+    /// the process designs and `prethreaded-mutex`.
+    pub fn is_stevens_design(self) -> bool {
+        matches!(self, Contender::Engine(kind)
+            if kind.forks_children() || kind == EngineKind::PrethreadedMutex)
+    }
+
     /// Descriptors the server holds per connection: the blocking engines
     /// keep a clone of each stream, to end it on a stop (`engine::blocking`).
     pub fn descriptors_per_connection(self) -> usize {
         match self {
-            Contender::Engine(EngineKind::Iterative | EngineKind::Threaded | EngineKind::Pool) => 2,
+            Contender::Engine(
+                EngineKind::Iterative
+                | EngineKind::Threaded
+                | EngineKind::Pool
+                | EngineKind::PrethreadedMutex,
+            ) => 2,
             _ => 1,
         }
     }
@@ -331,7 +343,8 @@ impl MatrixSpec {
     /// The default run: every sockbench server and yardstick (but
     /// prefork-x2, see [`Contender::PreforkX2`]; `select` and `poll`, which
     /// differ from the reactor only with many idle connections, the lesson
-    /// of `--scenario idle`; the production servers when asked for) × 1,
+    /// of `--scenario idle`; Stevens' process and prethreaded designs,
+    /// whose lesson is `--scenario unp`; the production servers when asked for) × 1,
     /// 10, 100, 1000 connections × 64-byte echo, 3 s cells: about two
     /// minutes in all.
     pub fn default_run() -> Self {
@@ -344,7 +357,7 @@ impl MatrixSpec {
                         Contender::PreforkX2
                             | Contender::Foreign(_)
                             | Contender::Engine(EngineKind::Select | EngineKind::Poll)
-                    )
+                    ) && !contender.is_stevens_design()
                 })
                 .collect(),
             transports: vec![Transport::Tcp4],

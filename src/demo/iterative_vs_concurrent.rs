@@ -45,6 +45,11 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         ms(params.idle)
     )?;
     let mut second_client_wait = Vec::new();
+    let name_columns = EngineKind::ALL
+        .iter()
+        .map(|e| e.name().len())
+        .max()
+        .unwrap_or(0);
     for engine in EngineKind::ALL {
         let (server, addr) = start_tcp(
             engine,
@@ -69,7 +74,7 @@ pub fn run(params: &Params, out: &mut dyn Write) -> io::Result<Report> {
         let _ = a_thread.join();
         writeln!(
             out,
-            "  {:<9}  B answered {:?} after {:>9}{}",
+            "  {:<name_columns$}  B answered {:?} after {:>9}{}",
             engine.name(),
             String::from_utf8_lossy(answer.trim_ascii_end()),
             ms(waited),

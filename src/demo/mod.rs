@@ -28,6 +28,7 @@ pub mod readiness_vs_completion;
 pub mod reuseaddr;
 pub mod select_loop;
 pub mod threads_vs_events;
+pub mod thundering_herd;
 pub mod udp_loss;
 
 /// One demo: its command-line name and what it shows, in one line.
@@ -41,7 +42,7 @@ pub struct DemoInfo {
 
 /// Every demo, in the order a lecture would use them; each summary fits
 /// the screen beside the longest name (`sockbench demo --list`).
-pub const DEMOS: [DemoInfo; 13] = [
+pub const DEMOS: [DemoInfo; 14] = [
     DemoInfo {
         name: "iterative-vs-concurrent",
         summary: "an idle client blocks iterative; the others answer",
@@ -73,6 +74,10 @@ pub const DEMOS: [DemoInfo; 13] = [
     DemoInfo {
         name: "reuseaddr",
         summary: "restart over TIME_WAIT, without and with SO_REUSEADDR",
+    },
+    DemoInfo {
+        name: "thundering-herd",
+        summary: "one connection, 4 waiters: who wakes, lock or epoll",
     },
     DemoInfo {
         name: "udp-loss",
@@ -118,6 +123,7 @@ pub fn run(name: &str, out: &mut dyn Write) -> io::Result<()> {
         "half-close" => half_close::run(out).map(drop),
         "backlog" => backlog::run(&Default::default(), out).map(drop),
         "reuseaddr" => reuseaddr::run(out).map(drop),
+        "thundering-herd" => thundering_herd::run(&Default::default(), out).map(drop),
         "udp-loss" => udp_loss::run(&Default::default(), out).map(drop),
         "blocking-work" => blocking_work::run(&Default::default(), out).map(drop),
         "multi-loop" => multi_loop::run(&Default::default(), out).map(drop),

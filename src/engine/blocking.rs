@@ -1,4 +1,4 @@
-//! What the three blocking engines share: serving one connection with
+//! What the blocking engines share: serving one connection with
 //! blocking `read`/`write`, and stopping gracefully.
 //!
 //! `iterative`, `threaded` and `pool` differ only in *which thread* runs
@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use super::kit::{panic_message, AcceptBackoff, CapacityLog};
+use super::kit::{panic_message, report_served, AcceptBackoff, CapacityLog};
 use super::listener::{Listener, Stream};
 use super::{EngineConfig, Server};
 use crate::io_util::{interrupted, is_connection_error, would_block};
@@ -296,13 +296,93 @@ pub fn spawn_engine(
         local_addr,
         move || stopper.stop(),
         move || {
-            accept_loop(&listener, &stop, max_connections, |stream, peer| {
-                let registration = active.register(&stream);
-                dispatch(stream, peer, registration);
-            })?;
+            accept_loop(
+                || listener.accept(),
+                &stop,
+                max_connections,
+                |stream, peer| {
+                    let registration = active.register(&stream);
+                    dispatch(stream, peer, registration);
+                },
+            )?;
             drop(dispatch);
             active.wait_or_cut_off(Instant::now() + grace);
             finish();
+            Ok(())
+        },
+    )
+}
+
+/// Start a blocking engine whose `workers` threads each accept for
+/// themselves, through `accept` (which may take a lock around the call),
+/// and serve what they accept to its end, then accept again: the shape of
+/// `prethreaded-mutex`. Each worker prints its spread line as it stops
+/// ([`report_served`]). The stop is the other blocking engines' own: the
+/// listener's read side is shut (every `accept` fails), every connection's
+/// too, and the connections get `grace` to finish.
+pub fn spawn_self_accepting(
+    name: &str,
+    listener: Listener,
+    service: Arc<dyn Service>,
+    config: &EngineConfig,
+    accept: impl Fn(&Listener) -> io::Result<(Stream, Peer)> + Send + Sync + 'static,
+) -> io::Result<Server> {
+    let local_addr = listener.local_addr()?;
+    let listener = Arc::new(listener);
+    let active = Arc::new(ActiveConnections::default());
+    let stop = BlockingStop::new(Arc::clone(&listener), Arc::clone(&active));
+    let (stopped, is_stopped) = crossbeam_channel::bounded::<()>(1);
+    let stopper = Arc::clone(&stop);
+    let accept = Arc::new(accept);
+    let config = Arc::new(config.clone());
+    let mut workers = Vec::with_capacity(config.workers.max(1));
+    for index in 0..config.workers.max(1) {
+        let (listener, stop, active) = (
+            Arc::clone(&listener),
+            Arc::clone(&stop),
+            Arc::clone(&active),
+        );
+        let (accept, service, config) = (
+            Arc::clone(&accept),
+            Arc::clone(&service),
+            Arc::clone(&config),
+        );
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("sockbench-worker-{index}"))
+                .spawn(move || {
+                    let mut served = 0;
+                    let accepted = accept_loop(
+                        || accept(&listener),
+                        &stop,
+                        config.max_connections,
+                        |stream, peer| {
+                            let _registration = active.register(&stream);
+                            served += 1;
+                            serve_and_log(stream, &peer, service.as_ref(), &config);
+                        },
+                    );
+                    report_served(index, served);
+                    accepted
+                })?,
+        );
+    }
+    let grace = config.grace;
+    Server::spawn(
+        name,
+        local_addr,
+        move || {
+            stopper.stop();
+            let _ = stopped.try_send(());
+        },
+        move || {
+            let _ = is_stopped.recv();
+            active.wait_or_cut_off(Instant::now() + grace);
+            for worker in workers {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")))?;
+            }
             Ok(())
         },
     )
@@ -320,7 +400,7 @@ pub fn spawn_engine(
 /// doubling up to a second, and is logged once per episode rather than per
 /// attempt: retrying at once would spin a core and flood the log.
 fn accept_loop(
-    listener: &Listener,
+    mut accept: impl FnMut() -> io::Result<(Stream, Peer)>,
     stop: &BlockingStop,
     max_connections: usize,
     mut dispatch: impl FnMut(Stream, Peer),
@@ -328,7 +408,7 @@ fn accept_loop(
     let mut backoff = AcceptBackoff::default();
     let mut capacity = CapacityLog::default();
     loop {
-        match listener.accept() {
+        match accept() {
             Ok((stream, peer)) => {
                 backoff.reset();
                 if stop.is_stopped() {

@@ -10,7 +10,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -76,6 +76,35 @@ impl AcceptBackoff {
         self.delay = Some(delay);
         delay
     }
+}
+
+/// Write the spread line of a pooled design's worker as it stops, to
+/// standard error: `sockbench: worker W served N connections` (W counts
+/// from 0 within the server). `compare --scenario unp` reads these lines to
+/// show how connections spread over the children or threads.
+///
+/// One `write(2)` of a line formatted on the stack: lines from several
+/// children never interleave, and a forked child takes no lock (not even
+/// std's stderr lock, which another thread may have held at the fork).
+pub fn report_served(worker: usize, connections: u64) {
+    let (line, len) = served_line(worker, connections);
+    // SAFETY: writes `len` initialised bytes of `line` to descriptor 2.
+    unsafe {
+        libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), len);
+    }
+}
+
+/// The spread line, newline included, in a stack buffer: (buffer, length).
+fn served_line(worker: usize, connections: u64) -> ([u8; 96], usize) {
+    let mut line = [0u8; 96];
+    let mut cursor = io::Cursor::new(&mut line[..]);
+    // 96 bytes hold the text with two 20-digit numbers: this cannot fail.
+    let _ = writeln!(
+        cursor,
+        "sockbench: worker {worker} served {connections} connections"
+    );
+    let len = cursor.position() as usize;
+    (line, len)
 }
 
 /// The text of a panic payload, when it has one.
@@ -331,6 +360,19 @@ mod tests {
         assert!(!deadlines.is_finished(1, start));
         assert!(deadlines.is_finished(0, start));
         assert!(deadlines.is_finished(1, start + config.grace));
+    }
+
+    /// The spread line is exactly the text `compare --scenario unp` parses,
+    /// whole even with the largest counts.
+    #[test]
+    fn served_line_is_the_spread_line() {
+        let (line, len) = served_line(3, 1250);
+        assert_eq!(
+            &line[..len],
+            b"sockbench: worker 3 served 1250 connections\n"
+        );
+        let (line, len) = served_line(usize::MAX, u64::MAX);
+        assert!(line[..len].ends_with(b" connections\n"));
     }
 
     /// A captured trace holds the lines written while on, none while off.

@@ -306,6 +306,16 @@ impl Listener {
         }
     }
 
+    /// Set or clear `O_NONBLOCK`: a parent that polls the listener (`fork`,
+    /// `prefork-pass`) must not block on a connection gone between the
+    /// poll and the accept.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.set_nonblocking(on),
+            Listener::Unix(l, _) => l.set_nonblocking(on),
+        }
+    }
+
     /// Wake a thread blocked in [`accept`](Self::accept) and make further
     /// accepts fail: on Linux, `shutdown(SHUT_RD)` on a listening socket does
     /// exactly that. Used by the blocking engines to stop.

@@ -11,6 +11,21 @@
 //! | `offload`   | the reactor loop, slow work paid by a thread pool       |
 //! | `uring`     | one thread, one io_uring: completions, not readiness    |
 //!
+//! Stevens' chapter 30 designs (UNP vol. 1, "Client/Server Design
+//! Alternatives"; `iterative`, `threaded` and `pool` are its rows 0, 6, 8):
+//!
+//! | engine              | row | how a worker gets its next connection     |
+//! |---------------------|-----|-------------------------------------------|
+//! | `fork`              | 1   | none: one child process forked per client |
+//! | `prefork-accept`    | 2   | each child calls `accept` itself          |
+//! | `prefork-flock`     | 3   | `accept` under a `flock` on a file        |
+//! | `prefork-mutex`     | 4   | `accept` under a process-shared mutex     |
+//! | `prefork-pass`      | 5   | the parent accepts, passes it (SCM_RIGHTS)|
+//! | `prethreaded-mutex` | 7   | each thread calls `accept` under a mutex  |
+//!
+//! The process designs share their supervisor and their children's loop
+//! ([`children`]); `prethreaded-mutex` shares the blocking engines' loop.
+//!
 //! `reactor` and `offload` can also run several loops side by side
 //! ([`start_loops`], `--loops N`), one per listener, sharing nothing.
 //! `select`, `poll` and `reactor` are one loop (`reactor.rs`) over three
@@ -34,6 +49,8 @@ use crate::service::buffered::Timeouts;
 use crate::service::Service;
 
 pub mod blocking;
+pub mod children;
+pub mod fork;
 pub mod iterative;
 pub mod kit;
 pub mod listener;
@@ -41,6 +58,11 @@ pub mod nonblocking;
 pub mod offload;
 pub mod poll;
 pub mod pool;
+pub mod prefork_accept;
+pub mod prefork_flock;
+pub mod prefork_mutex;
+pub mod prefork_pass;
+pub mod prethreaded_mutex;
 pub mod reactor;
 pub mod readiness;
 pub mod ring;
@@ -79,11 +101,26 @@ pub enum EngineKind {
     /// A single-threaded io_uring loop: the kernel completes whole
     /// operations (accept, receive, send) and the loop reaps them.
     Uring,
+    /// UNP row 1: a child process forked for every client.
+    Fork,
+    /// UNP row 2: `--processes N` children, each blocking in `accept` on
+    /// the one listening socket they inherited.
+    PreforkAccept,
+    /// UNP row 3: as `prefork-accept`, with a `flock` around `accept`.
+    PreforkFlock,
+    /// UNP row 4: as `prefork-accept`, with a process-shared mutex (in
+    /// shared memory) around `accept`.
+    PreforkMutex,
+    /// UNP row 5: the parent accepts and passes each connection to an idle
+    /// child over a Unix socket (`SCM_RIGHTS`).
+    PreforkPass,
+    /// UNP row 7: `--workers N` threads, each calling `accept` under a mutex.
+    PrethreadedMutex,
 }
 
 impl EngineKind {
     /// Every engine, in the order tables list them.
-    pub const ALL: [EngineKind; 8] = [
+    pub const ALL: [EngineKind; 14] = [
         EngineKind::Iterative,
         EngineKind::Threaded,
         EngineKind::Pool,
@@ -92,6 +129,12 @@ impl EngineKind {
         EngineKind::Reactor,
         EngineKind::Offload,
         EngineKind::Uring,
+        EngineKind::Fork,
+        EngineKind::PreforkAccept,
+        EngineKind::PreforkFlock,
+        EngineKind::PreforkMutex,
+        EngineKind::PreforkPass,
+        EngineKind::PrethreadedMutex,
     ];
 
     /// The one spelling of this engine's name.
@@ -105,8 +148,47 @@ impl EngineKind {
             EngineKind::Reactor => "reactor",
             EngineKind::Offload => "offload",
             EngineKind::Uring => "uring",
+            EngineKind::Fork => "fork",
+            EngineKind::PreforkAccept => "prefork-accept",
+            EngineKind::PreforkFlock => "prefork-flock",
+            EngineKind::PreforkMutex => "prefork-mutex",
+            EngineKind::PreforkPass => "prefork-pass",
+            EngineKind::PrethreadedMutex => "prethreaded-mutex",
         }
     }
+
+    /// Stevens' designs that serve from child processes this process
+    /// forks (`fork` and the `prefork-*` ones): `serve` runs them on its
+    /// main thread, before any other thread exists ([`children`]).
+    pub fn forks_children(self) -> bool {
+        matches!(
+            self,
+            EngineKind::Fork
+                | EngineKind::PreforkAccept
+                | EngineKind::PreforkFlock
+                | EngineKind::PreforkMutex
+                | EngineKind::PreforkPass
+        )
+    }
+
+    /// The engines whose `--processes N` is their own count of children
+    /// (the `prefork-*` designs), rather than N copies of the whole server.
+    pub fn is_prefork_design(self) -> bool {
+        self.forks_children() && self != EngineKind::Fork
+    }
+
+    /// Stevens' designs, in the book's row order (rows 0 to 8).
+    pub const STEVENS: [EngineKind; 9] = [
+        EngineKind::Iterative,
+        EngineKind::Fork,
+        EngineKind::PreforkAccept,
+        EngineKind::PreforkFlock,
+        EngineKind::PreforkMutex,
+        EngineKind::PreforkPass,
+        EngineKind::Threaded,
+        EngineKind::PrethreadedMutex,
+        EngineKind::Pool,
+    ];
 }
 
 impl fmt::Display for EngineKind {
@@ -138,8 +220,11 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16_000;
 /// Settings every engine understands (each uses the ones that apply to it).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Worker threads for `pool`, and per loop for `offload`.
+    /// Worker threads for `pool` and `prethreaded-mutex`, and per loop for
+    /// `offload`.
     pub workers: usize,
+    /// Child processes of the `prefork-*` designs.
+    pub processes: usize,
     /// Simulated cost of each answered request.
     pub work: Work,
     /// Time allowed for replies in flight after a stop.
@@ -167,6 +252,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             workers: default_workers(),
+            processes: DEFAULT_PREFORK_CHILDREN,
             work: Work::None,
             grace: DEFAULT_GRACE,
             output_high_water_bytes: DEFAULT_OUTPUT_HIGH_WATER_BYTES,
@@ -196,6 +282,10 @@ impl EngineConfig {
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) * 4
 }
+
+/// Children of a `prefork-*` design unless told otherwise: two per core
+/// here, so one child blocked in a slow client leaves others accepting.
+pub const DEFAULT_PREFORK_CHILDREN: usize = 4;
 
 /// `offload`'s default pool size (per loop). Sized for waiting, not for
 /// computing: a worker blocked in a slow call costs a stack, not a core,
@@ -229,6 +319,52 @@ pub fn start(
         EngineKind::Reactor => reactor::spawn(listener, service, config),
         EngineKind::Offload => offload::spawn(listener, service, config),
         EngineKind::Uring => uring::spawn(listener, service, config),
+        EngineKind::PrethreadedMutex => prethreaded_mutex::spawn(listener, service, config),
+        EngineKind::Fork
+        | EngineKind::PreforkAccept
+        | EngineKind::PreforkFlock
+        | EngineKind::PreforkMutex
+        | EngineKind::PreforkPass => {
+            let local_addr = listener.local_addr()?;
+            let (handle, signal) = children::stop_channel()?;
+            Server::spawn(
+                kind.name(),
+                local_addr,
+                move || handle.stop(),
+                move || run_process_design(kind, listener, service, config, signal, || {}),
+            )
+        }
+    }
+}
+
+/// Run process design `kind` (`fork`, `prefork-*`) on the calling thread
+/// until `stop` fires, then stop every child and return. `on_ready` runs
+/// once the children the design starts with are forked (`serve` prints
+/// `listening on` there). `sockbench serve` calls this on its main thread,
+/// before any other thread exists; [`start`] on a thread of its own (the
+/// rules, and why, are in [`children`]).
+pub fn run_process_design(
+    kind: EngineKind,
+    listener: Listener,
+    service: Arc<dyn Service>,
+    config: EngineConfig,
+    stop: children::StopSignal,
+    on_ready: impl FnOnce() + 'static,
+) -> io::Result<()> {
+    let mut supervisor = children::Supervisor::new(stop, config.grace)?;
+    supervisor.on_ready = Some(Box::new(on_ready));
+    let (service, listener) = (service.as_ref(), &listener);
+    match kind {
+        EngineKind::Fork => fork::run(&mut supervisor, listener, service, &config),
+        EngineKind::PreforkAccept => {
+            prefork_accept::run(&mut supervisor, listener, service, &config)
+        }
+        EngineKind::PreforkFlock => prefork_flock::run(&mut supervisor, listener, service, &config),
+        EngineKind::PreforkMutex => prefork_mutex::run(&mut supervisor, listener, service, &config),
+        EngineKind::PreforkPass => prefork_pass::run(&mut supervisor, listener, service, &config),
+        other => Err(io::Error::other(format!(
+            "engine {other} is not a process design: use engine::start"
+        ))),
     }
 }
 

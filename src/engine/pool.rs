@@ -2,7 +2,9 @@
 //!
 //! The accept thread hands each connection to a `crossbeam-channel` queue;
 //! `--workers` threads take connections from it and serve each to
-//! completion with the blocking loop of [`super::blocking`].
+//! completion with the blocking loop of [`super::blocking`]. Stevens'
+//! row 8 ("prethreaded, main thread accepts"); each worker prints its
+//! spread line when it stops ([`report_served`]).
 //!
 //! The trade-off, in one place: thread count (and so memory) is bounded no
 //! matter how many clients arrive, but a worker is tied to its connection
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use crossbeam_channel::bounded;
 
 use super::blocking::{serve_and_log, spawn_engine};
+use super::kit::report_served;
 use super::{EngineConfig, Listener, Server};
 use crate::service::Service;
 
@@ -42,10 +45,13 @@ pub fn spawn(
             std::thread::Builder::new()
                 .name(format!("sockbench-worker-{i}"))
                 .spawn(move || {
+                    let mut served = 0;
                     // Ends when the accept thread drops the queue's sender.
                     for (stream, peer, _registration) in jobs {
+                        served += 1;
                         serve_and_log(stream, &peer, service.as_ref(), &config);
                     }
+                    report_served(i, served);
                 })?,
         );
     }

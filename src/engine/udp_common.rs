@@ -127,10 +127,18 @@ pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 pub fn check_udp_engine(kind: EngineKind) -> io::Result<()> {
     match kind {
         EngineKind::Iterative | EngineKind::Reactor => Ok(()),
-        EngineKind::Threaded | EngineKind::Pool | EngineKind::Offload => Err(io::Error::new(
+        EngineKind::Threaded
+        | EngineKind::Pool
+        | EngineKind::Offload
+        | EngineKind::Fork
+        | EngineKind::PreforkAccept
+        | EngineKind::PreforkFlock
+        | EngineKind::PreforkMutex
+        | EngineKind::PreforkPass
+        | EngineKind::PrethreadedMutex => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "engine {kind} does not serve UDP: with UDP one socket serves every client and there is no connection to hand to a thread; use --engine iterative or --engine reactor"
+                "engine {kind} does not serve UDP: with UDP one socket serves every client and there is no connection to hand to a thread or a process; use --engine iterative or --engine reactor"
             ),
         )),
         EngineKind::Uring => Err(io::Error::new(

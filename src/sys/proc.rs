@@ -247,6 +247,14 @@ mod tests {
         assert_eq!(parse_cpu_ticks("garbage"), None);
     }
 
+    /// The CPU of reaped children (cutime, cstime) is counted: a `fork`
+    /// server's clients were served by children that are gone.
+    #[test]
+    fn cpu_ticks_include_reaped_children() {
+        let stat = "7 (sockbench) S 1 7 7 0 -1 4194560 100 0 0 0 20 10 600 300 20 0 1 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(930));
+    }
+
     /// VmHWM is read in KiB from the status text.
     #[test]
     fn peak_rss_parses_from_status() {

@@ -147,8 +147,10 @@ pub struct ServeArgs {
     /// Prefork: N child processes, each serving its own SO_REUSEPORT
     /// listener, supervised by this one (TCP only). Ctrl-C or SIGTERM stops
     /// them all gracefully; a child that dies is reported and restarted.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub processes: usize,
+    /// With a prefork-* engine: its N children, sharing one listener
+    /// [default: 4; none restarted].
+    #[arg(long, value_name = "N")]
+    pub processes: Option<usize>,
 
     /// Set by a prefork parent on the children it starts: bind with
     /// SO_REUSEPORT and take the address the parent reserved.
@@ -187,7 +189,14 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    if (loops > 1 || args.processes > 1) && args.unix.is_some() {
+    let design_children = args.engine.is_prefork_design();
+    let processes = args.processes.unwrap_or(if design_children {
+        engine::DEFAULT_PREFORK_CHILDREN
+    } else {
+        1
+    });
+    let reuseport_processes = if design_children { 1 } else { processes };
+    if (loops > 1 || reuseport_processes > 1) && args.unix.is_some() {
         return Err(io::Error::other(
             "--loops and --processes share a TCP port through SO_REUSEPORT, which Unix sockets lack: drop --unix",
         ));
@@ -195,13 +204,13 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
     if loops > 1 && !matches!(args.engine, EngineKind::Reactor | EngineKind::Offload) {
         return Err(io::Error::other(engine::loops_refusal(args.engine)));
     }
-    if args.processes == 0 {
+    if processes == 0 {
         return Err(io::Error::other("--processes must be at least 1"));
     }
-    if args.processes > 1 && !args.prefork_child {
+    if reuseport_processes > 1 && !args.prefork_child {
         return prefork::supervise(&prefork::Prefork {
             addr: args.addr,
-            processes: args.processes,
+            processes,
             grace: args.grace,
             what: format!(
                 "engine {}, service {}, work {}",
@@ -240,6 +249,7 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         max_connections: args.max_connections,
         ring_setup: args.ring_setup,
         ring_buffers: args.ring_buffers,
+        processes,
         ..EngineConfig::default()
     };
     // Each connection is a descriptor: allow as many as the hard limit does.
@@ -250,14 +260,14 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
             config.max_connections
         );
     }
+    let service = service::build(args.service, limits);
+    if args.engine.forks_children() {
+        let listener = listeners.into_iter().next().expect("one listener");
+        return serve_forking_design(args.engine, listener, service, config, processes);
+    }
     // Signals are registered before serving, so an early Ctrl-C is not lost.
     let signals = Signals::new([SIGINT, SIGTERM])?;
-    let server = engine::start_loops(
-        args.engine,
-        listeners,
-        service::build(args.service, limits),
-        config,
-    )?;
+    let server = engine::start_loops(args.engine, listeners, service, config)?;
     let description = format!(
         "{} (engine {}{}, service {}, work {})",
         server.local_addr(),
@@ -270,6 +280,42 @@ pub fn run(args: ServeArgs) -> io::Result<ExitCode> {
         args.work
     );
     serve_until_signal(server, &description, signals, args.grace)
+}
+
+/// Serve one of Stevens' process designs (`fork`, `prefork-*`) on this,
+/// the main thread, until SIGINT or SIGTERM: no thread has been started
+/// yet, and none will be, so the children are forked from a single-threaded
+/// process (`engine::children` says why that matters).
+fn serve_forking_design(
+    kind: EngineKind,
+    listener: engine::Listener,
+    service: std::sync::Arc<dyn service::Service>,
+    config: EngineConfig,
+    processes: usize,
+) -> io::Result<ExitCode> {
+    let (handle, stop) = engine::children::stop_channel()?;
+    // Registered before serving, so an early Ctrl-C is not lost.
+    engine::children::stop_on_signals(&handle, &[SIGINT, SIGTERM])?;
+    let children = if kind.is_prefork_design() {
+        format!(", {processes} processes")
+    } else {
+        String::new()
+    };
+    let listening = format!(
+        "listening on {} (engine {kind}{children}, service {}, work {})",
+        listener.local_addr()?,
+        service.name(),
+        config.work
+    );
+    // Printed once the children are forked, so that whoever reads it finds
+    // them all there.
+    let announce = move || {
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{listening}");
+        let _ = stdout.flush();
+    };
+    engine::run_process_design(kind, listener, service, config, stop, announce)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Print `listening on DESCRIPTION` (its first word is the bound address,
