@@ -76,6 +76,7 @@ pub mod results;
 pub mod runner;
 pub mod scenario;
 pub mod served;
+pub mod steal;
 pub mod table;
 pub mod text;
 pub mod transport;

@@ -49,47 +49,60 @@ pub fn reset_peak_rss(pid: u32) -> bool {
 }
 
 /// Memory, threads and (with `count_sockets`) sockets held now by process
-/// `pid` and its descendants (the body of `ServerProcess::holding`).
+/// `pid` and its descendants (the body of `ServerProcess::holding`). An
+/// error if any process of the tree could not be read: a sum without one
+/// child would undercount its sockets and memory.
 pub fn tree_holding(pid: u32, count_sockets: bool) -> io::Result<Holding> {
+    sum_holdings(&process_tree(pid)?, |pid| {
+        process_holding(pid, count_sockets)
+    })
+}
+
+/// The sum of what each process of `tree` holds, read by `read`; an error
+/// naming the first process that could not be read (never a smaller sum).
+pub fn sum_holdings(
+    tree: &[u32],
+    mut read: impl FnMut(u32) -> io::Result<Holding>,
+) -> io::Result<Holding> {
     let mut total = Holding::default();
-    for (index, pid) in process_tree(pid)?.into_iter().enumerate() {
-        let one = fs::read_to_string(format!("/proc/{pid}/status")).and_then(|status| {
-            let field = |name: &str| {
-                status_field(&status, name)
-                    .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
-            };
-            Ok(Holding {
-                rss_kb: field("VmRSS:")?,
-                threads: field("Threads:")?,
-                ..if count_sockets {
-                    let (sockets, descriptors) = sockets_of(pid)?;
-                    Holding {
-                        sockets: Some(sockets),
-                        descriptors_most: Some(descriptors),
-                        ..Holding::default()
-                    }
-                } else {
-                    Holding::default()
-                }
-            })
-        });
-        match one {
-            Ok(one) => {
-                total.rss_kb += one.rss_kb;
-                total.threads += one.threads;
-                total.sockets = match (total.sockets, one.sockets) {
-                    (Some(a), Some(b)) => Some(a + b),
-                    (None, b) if index == 0 => b,
-                    (a, _) => a,
-                };
-                total.descriptors_most = total.descriptors_most.max(one.descriptors_most);
-            }
-            // A child may end between the listing and the read; the server may not.
-            Err(err) if index == 0 => return Err(err),
-            Err(_) => {}
-        }
+    for (index, &pid) in tree.iter().enumerate() {
+        let one = read(pid).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("process {pid} of the server could not be read: {err}"),
+            )
+        })?;
+        total.rss_kb += one.rss_kb;
+        total.threads += one.threads;
+        total.sockets = match (total.sockets, one.sockets) {
+            (Some(a), Some(b)) => Some(a + b),
+            (None, b) if index == 0 => b,
+            (a, _) => a,
+        };
+        total.descriptors_most = total.descriptors_most.max(one.descriptors_most);
     }
     Ok(total)
+}
+
+/// Memory, threads and (with `count_sockets`) sockets of the one process `pid`.
+fn process_holding(pid: u32, count_sockets: bool) -> io::Result<Holding> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status_field(&status, name)
+            .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
+    };
+    let (sockets, descriptors_most) = if count_sockets {
+        let (sockets, descriptors) = sockets_of(pid)?;
+        (Some(sockets), Some(descriptors))
+    } else {
+        (None, None)
+    };
+    Ok(Holding {
+        rss_kb: field("VmRSS:")?,
+        threads: field("Threads:")?,
+        sockets,
+        descriptors_most,
+    })
 }
 
 /// Distinct sockets among the descriptors of process `pid`, and its
@@ -234,6 +247,27 @@ fn parse_parent(stat: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A child that cannot be read makes the whole sum an error naming it,
+    /// never a sum without that child's sockets.
+    #[test]
+    fn an_unreadable_child_fails_the_sum_instead_of_lowering_it() {
+        let one = Holding {
+            rss_kb: 10,
+            threads: 1,
+            sockets: Some(100),
+            descriptors_most: Some(101),
+        };
+        let all = sum_holdings(&[1, 2, 3], |_| Ok(one)).unwrap();
+        assert_eq!((all.sockets, all.rss_kb, all.threads), (Some(300), 30, 3));
+        let err = sum_holdings(&[1, 2, 3], |pid| match pid {
+            2 => Err(io::Error::from(io::ErrorKind::PermissionDenied)),
+            _ => Ok(one),
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("process 2"), "{err}");
+    }
 
     /// CPU ticks are found after a command name containing spaces and parens.
     #[test]

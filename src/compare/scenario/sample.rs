@@ -11,10 +11,12 @@ use crate::sys::proc::{self, Holding};
 use crate::sys::process::ServerProcess;
 
 /// What the sampling thread read at one moment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Sample {
     pub(super) at: SystemTime,
-    pub(super) holding: Option<Holding>,
+    /// What the server held, or why some process of it could not be read
+    /// (an incomplete sample: never counted as fewer sockets or less memory).
+    pub(super) holding: Result<Holding, String>,
     pub(super) kernel: Option<KernelMemory>,
     pub(super) server_cpu_s: Option<f64>,
     /// This process and its generator processes.
@@ -88,7 +90,7 @@ pub(super) fn sample(server: &ServerProcess, count_sockets: bool) -> Sample {
     Sample {
         at,
         sampler_cpu_s,
-        holding: server.holding(count_sockets).ok(),
+        holding: server.holding(count_sockets).map_err(|err| err.to_string()),
         kernel: KernelMemory::read().ok(),
         server_cpu_s,
         load_cpu_s,
