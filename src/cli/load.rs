@@ -5,12 +5,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::interrupt::Interrupt;
+use super::numbers::{count, positive_count, positive_rate};
 use crate::live::{self, Dashboard, Live};
 use crate::load::source::SourceList;
 use crate::load::wire::http1::{Method, Url};
@@ -75,8 +75,11 @@ requests outstanding. With --rate the requests go on a fixed schedule and
 latency counts from when each was meant to go (corrected for coordinated
 omission); the summary shows the uncorrected figures beside them.
 Every answer is checked; wrong answers, timeouts and failed connects are
-errors. The exit status is 0 only for a run without errors that ran to its end
-(130 for a --live run ended early with q).
+errors. The exit status is 0 only for a run without errors that ran to its end.
+Ctrl-C (SIGINT) or SIGTERM ends the measured window at once: the summary is
+printed and every requested file written with outcome `interrupted`, and the
+exit status is 130 (SIGINT, or q in --live) or 143 (SIGTERM); a second
+Ctrl-C quits at once, writing nothing.
 
 With --udp each connection is a connected UDP socket with one request (one
 datagram) outstanding. A request not answered within --request-timeout is
@@ -88,6 +91,9 @@ sizes from --size up, since the answer names only the size.";
 
 /// `--command`'s help, with `{n}` written as in [`AFTER_HELP`].
 const COMMAND_HELP: &str = "With --service redis or memcached: the command, {\x1b[0mn} replaced by a key number drawn from --keys ('GET k', 'SET k:{\x1b[0mn} v'; memcached 'get k:{\x1b[0mn}', its keys set once before the run, or 'set k:{\x1b[0mn} v')";
+
+/// `--size` when not given.
+const DEFAULT_SIZE_BYTES: usize = 64;
 
 /// Options of `sockbench load`.
 #[derive(Debug, Args)]
@@ -144,11 +150,11 @@ pub struct LoadArgs {
 
     /// With --service redis or memcached: how many key numbers a command's
     /// holes are drawn from.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = positive_count::<u64>)]
     pub keys: u64,
 
     /// Connections held open at once.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = positive_count::<usize>)]
     pub connections: usize,
 
     /// TCP: connect from these loopback addresses, in turn (a range
@@ -158,7 +164,7 @@ pub struct LoadArgs {
     pub source: Option<SourceList>,
 
     /// Load threads, each a readiness loop [default: min(connections, cores)].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_count::<usize>)]
     pub threads: Option<usize>,
 
     /// Measure for this long [default: 10s].
@@ -166,21 +172,22 @@ pub struct LoadArgs {
     pub duration: Option<Duration>,
 
     /// Measure until this many requests are answered correctly.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_count::<u64>)]
     pub requests: Option<u64>,
 
     /// Request size in bytes (payload for echo and frame, line with its
     /// newline for upper; http ignores it). With --udp the datagram size, at
-    /// most 65507.
-    #[arg(long, default_value_t = 64)]
+    /// most 65507. The requests outstanding (size x connections x
+    /// pipeline) may take at most 1 GiB.
+    #[arg(long, default_value_t = DEFAULT_SIZE_BYTES, allow_negative_numbers = true, value_parser = count::<usize>)]
     pub size: usize,
 
     /// Requests each connection keeps outstanding (1 with --udp).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = positive_count::<usize>)]
     pub pipeline: usize,
 
     /// Open loop: this many requests per second in total, on a fixed schedule.
-    #[arg(long, value_name = "REQ_PER_S")]
+    #[arg(long, value_name = "REQ_PER_S", allow_negative_numbers = true, value_parser = positive_rate)]
     pub rate: Option<f64>,
 
     /// Load without measuring for this long once every connection is up.
@@ -204,7 +211,7 @@ pub struct LoadArgs {
     pub request_timeout: Duration,
 
     /// Open connections at this many per second instead of all at once.
-    #[arg(long, value_name = "CONN_PER_S")]
+    #[arg(long, value_name = "CONN_PER_S", allow_negative_numbers = true, value_parser = positive_rate)]
     pub connect_rate: Option<f64>,
 
     /// Append one row of results to this CSV file (header when new).
@@ -234,7 +241,7 @@ pub struct LoadArgs {
     /// Spread the connections over this many generator processes, merged
     /// into one report [default: as few as the descriptor limit allows: one
     /// up to about 19,900 connections here].
-    #[arg(long, conflicts_with = "find_rate")]
+    #[arg(long, conflicts_with = "find_rate", allow_negative_numbers = true, value_parser = positive_count::<usize>)]
     pub processes: Option<usize>,
 
     /// Show the run as it goes, full screen: requests/s second by second,
@@ -314,6 +321,27 @@ impl LoadArgs {
         })
     }
 
+    /// A warning when `--size` was given to a protocol whose requests have
+    /// a size of their own.
+    fn ignored_size(&self) -> Option<String> {
+        let asked = if self.url.is_some() {
+            "--url"
+        } else {
+            match self.service {
+                LoadService::Own(ServiceKind::Http) => "--service http",
+                LoadService::Redis => "--service redis",
+                LoadService::Memcached => "--service memcached",
+                LoadService::Own(_) => return None,
+            }
+        };
+        (self.size != DEFAULT_SIZE_BYTES).then(|| {
+            format!(
+                "--size {} is ignored with {asked}: its requests have a size of their own",
+                self.size
+            )
+        })
+    }
+
     /// The library configuration these options describe; a bad `--url` or
     /// `--command` is refused here, before any connection, with one line.
     pub fn config(&self) -> io::Result<LoadConfig> {
@@ -388,9 +416,13 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     {
         eprintln!("load: {warning}");
     }
+    if let Some(warning) = args.ignored_size() {
+        eprintln!("load: {warning}");
+    }
     let live = args.live && live_possible(processes);
+    let interrupt = Interrupt::catch()?;
     let report = if live {
-        run_live(&config)?
+        run_live(&config, &interrupt)?
     } else if processes > 1 {
         eprintln!(
             "load: {processes} generator processes, {} connections each (at most)",
@@ -402,8 +434,13 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
         };
         load::processes::run_parent(&config, processes, ProgressMode::auto(), &command)?
     } else {
-        load::run(&config, ProgressMode::auto())?
+        load::run_watched(&config, ProgressMode::auto(), &interrupt)?
     };
+    if let Some(refused) = refused_only(&report) {
+        // Every connect refused: a table of zeros would look like a result.
+        eprintln!("sockbench: {refused}");
+        return Ok(ExitCode::FAILURE);
+    }
     if args.json {
         eprintln!("{report}");
         println!(
@@ -427,17 +464,32 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     }
     let why = if report.outcome != load::Outcome::Finished {
         report.outcome.to_string()
+    } else if report.requests == 0 {
+        report.why_no_answer()
     } else if report.errors.total() > 0 {
         format!("errors: {}", report.errors)
     } else {
-        "no request was answered".to_owned()
+        "not every connection was up when measuring began".to_owned()
     };
     eprintln!("sockbench: load run not clean ({why})");
-    Ok(if report.outcome == load::Outcome::Stopped {
-        ExitCode::from(130) // as for an interrupted compare
+    Ok(if report.outcome == load::Outcome::Interrupted {
+        interrupt.exit_code()
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// What to say instead of the report when a stream run's every connect
+/// was refused: nobody is listening there.
+fn refused_only(report: &load::LoadReport) -> Option<String> {
+    let refused = report.errors.get(load::ErrorKind::Refused);
+    (!report.is_udp && report.requests == 0 && refused > 0 && refused == report.errors.total())
+        .then(|| {
+            format!(
+                "connection refused at {} ({refused} tries): is the server running?",
+                report.target
+            )
+        })
 }
 
 /// Whether `--live` can be shown for this run; if not, say why (the run
@@ -458,11 +510,8 @@ fn live_possible(processes: usize) -> bool {
 
 /// One run with the live view; `q`, Ctrl-C, SIGINT or SIGTERM end it early
 /// with what it measured.
-fn run_live(config: &LoadConfig) -> io::Result<load::LoadReport> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
+fn run_live(config: &LoadConfig, interrupt: &Interrupt) -> io::Result<load::LoadReport> {
+    let stop = interrupt.stop_flag();
     let asked = match &config.wire {
         Some(wire) => format!("{} {}", wire.protocol(), wire.describe()),
         None => config.service.name().to_owned(),
