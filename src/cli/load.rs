@@ -443,10 +443,7 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     }
     if args.json {
         eprintln!("{report}");
-        println!(
-            "{}",
-            serde_json::to_string(&report.row()).map_err(io::Error::other)?
-        );
+        println!("{}", json_of(&report)?);
     } else {
         println!("{report}");
     }
@@ -477,6 +474,19 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--json`'s object: the CSV row, and the first wrong answer's evidence
+/// (`first_invalid`, null without one).
+fn json_of(report: &load::LoadReport) -> io::Result<String> {
+    let mut object = serde_json::to_value(report.row()).map_err(io::Error::other)?;
+    if let Some(fields) = object.as_object_mut() {
+        fields.insert(
+            "first_invalid".to_owned(),
+            serde_json::to_value(&report.failed_answers.first_invalid).map_err(io::Error::other)?,
+        );
+    }
+    serde_json::to_string(&object).map_err(io::Error::other)
 }
 
 /// What to say instead of the report when a stream run's every connect

@@ -71,6 +71,7 @@ mod collector;
 pub mod config;
 pub mod find_rate;
 pub mod hdrlog;
+pub mod mismatch;
 mod pipe;
 mod prime;
 pub mod processes;

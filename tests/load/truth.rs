@@ -193,4 +193,34 @@ fn a_run_with_no_valid_answer_shows_no_percentiles() {
     );
     assert!(!stdout.contains("latency   p50"), "{stdout}");
     assert!(stderr.contains("no answer was valid"), "{stderr}");
+    assert!(
+        stdout.contains(
+            r#"HTTP status line is not 200: "GET / HTTP/1.1": the server sent the request back"#
+        ),
+        "{stdout}"
+    );
+}
+
+/// `load --service echo` against an http server: the first wrong answer
+/// is shown escaped, with where it differs and the hint; `--json` carries it.
+#[test]
+fn an_echo_run_against_http_names_the_mismatch() {
+    let server = start(EngineKind::Threaded, ServiceKind::Http);
+    let addr = server.tcp_addr().unwrap().to_string();
+    let output = sockbench(&["load", "--addr", &addr, "--duration", "1s", "--json"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("echo answer differs from what was sent at byte 0 of 64: expected \""),
+        "{stderr}"
+    );
+    assert!(stderr.contains(r#"got "HTTP/1.1 "#), "{stderr}");
+    assert!(
+        stderr.contains("the answers look like HTTP: is the server running --service http?"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let first = json["first_invalid"].as_str().unwrap();
+    assert!(first.contains("look like HTTP"), "{first}");
 }
