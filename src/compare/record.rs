@@ -30,6 +30,7 @@
 //! | `beside` | with `--side-by-side`, the server whose run took place at the same moment (the baseline for an engine's row, the engine for a baseline's row); empty when runs took turns |
 //! | `idle` | idle connections held open and silent beside the active ones for the whole cell (`--idle`, [`idle`](super::idle)); 0 in older files |
 //! | `server_sockets` | sockets the server held (its whole process tree, listener included, from `/proc`) when the window's end was read, every connection still open: at least `connections` + `idle` + 1 when it took them all up; empty in older files |
+//! | `steal_cores` | the time the hypervisor gave this machine's cores to other guests over the window, in cores (steal of `/proc/stat`); above 0.1 the tables mark the row `!` (see `docs/METHOD.md`, "Steal"); empty in older files |
 //! | `server_pid` | the server's process id in this run (the supervisor's, for prefork): a new one every round, since every round starts fresh server processes; empty where no server ran |
 
 use std::io;
@@ -130,6 +131,10 @@ pub struct CellRecord {
     /// The server's open sockets at the window's end.
     #[serde(default)]
     pub server_sockets: Option<u64>,
+    /// The time the hypervisor gave this machine's cores to other guests
+    /// over the window, in cores (`/proc/stat` steal).
+    #[serde(default)]
+    pub steal_cores: Option<f64>,
 }
 
 /// The transport of rows written before the column existed.
@@ -308,6 +313,7 @@ pub(crate) mod tests {
             server_pid: None,
             idle: 0,
             server_sockets: None,
+            steal_cores: None,
         }
     }
 

@@ -11,7 +11,7 @@ pub const STEAL_MARK_CORES: f64 = 0.1;
 pub fn steal(cores: Option<f64>) -> String {
     match cores {
         None => "-".to_string(),
-        Some(c) if c > STEAL_MARK_CORES => format!("{c:.2} !"),
+        Some(c) if c > STEAL_MARK_CORES => format!("{c:.2}!"),
         Some(c) => format!("{c:.2}"),
     }
 }
@@ -41,7 +41,7 @@ mod tests {
     #[test]
     fn steal_above_a_tenth_of_a_core_is_marked_and_noted() {
         assert_eq!(steal(Some(0.05)), "0.05");
-        assert_eq!(steal(Some(0.36)), "0.36 !");
+        assert_eq!(steal(Some(0.36)), "0.36!");
         assert_eq!(steal(None), "-");
         assert_eq!(steal_note([("reactor", Some(0.05)), ("pool", None)]), "");
         let note = steal_note([("reactor", Some(0.05)), ("prefork-x8", Some(0.36))]);

@@ -244,9 +244,64 @@ fn parse_parent(stat: &str) -> Option<u32> {
         .ok()
 }
 
+/// CPU time of the whole machine so far, from the `cpu` line of
+/// `/proc/stat`, in seconds summed over cores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MachineCpu {
+    /// user + nice + system + irq + softirq: every process's work, ours too.
+    pub busy_s: f64,
+    /// steal: time this virtual machine wanted a core and the hypervisor
+    /// gave it to another guest.
+    pub steal_s: f64,
+}
+
+impl MachineCpu {
+    /// Read `/proc/stat` now.
+    pub fn read() -> Option<MachineCpu> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<MachineCpu> {
+        let ticks: Vec<f64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|n| n.parse().ok())
+            .collect::<Option<_>>()?;
+        let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
+            return None;
+        };
+        let per_s = clock_ticks_per_s();
+        Some(MachineCpu {
+            busy_s: (user + nice + system + irq + softirq) / per_s,
+            steal_s: steal / per_s,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The machine's busy time counts user, nice, system, irq and softirq,
+    /// not idle or iowait; steal apart.
+    #[test]
+    fn machine_cpu_adds_the_busy_columns_of_proc_stat() {
+        let ticks = clock_ticks_per_s();
+        let stat = format!(
+            "cpu  {} 0 {} 999999 5 {} {} {} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n",
+            ticks * 3.0,
+            ticks,
+            ticks / 2.0,
+            ticks / 2.0,
+            ticks * 2.0
+        );
+        let cpu = MachineCpu::parse(&stat).unwrap();
+        assert!((cpu.busy_s - 5.0).abs() < 1e-9, "{cpu:?}");
+        assert!((cpu.steal_s - 2.0).abs() < 1e-9, "{cpu:?}");
+        assert_eq!(MachineCpu::parse("intr 1 2 3\n"), None);
+    }
 
     /// A child that cannot be read makes the whole sum an error naming it,
     /// never a sum without that child's sockets.

@@ -159,3 +159,30 @@ fn shortfall(r: &ScenarioRecord) -> String {
     }
     parts.join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::empty_record;
+    use super::super::Scenario;
+    use super::*;
+
+    /// A row with incomplete samples marks held and says why under the
+    /// table; steal above 0.1 core is shown beside the other cores, marked.
+    #[test]
+    fn the_table_shows_incomplete_samples_and_steal() {
+        let plan = Scenario::C100k.plan(1.0);
+        let mut record = empty_record(&plan, &plan.servers[0], 0, String::new());
+        record.server_connections = Some(100_000);
+        record.incomplete_samples = 2;
+        record.incomplete_reason = "process 7 of the server could not be read".to_string();
+        record.steal_cores = Some(0.36);
+        let table = render(&plan, &[record]);
+        assert!(table.contains("| 100000* / 100000 |"), "{table}");
+        assert!(table.contains(", 0.36! |"), "{table}");
+        assert!(
+            table.contains("2 of the window's samples were incomplete (process 7 of the server could not be read)"),
+            "{table}"
+        );
+        assert!(table.contains("prefork-x8 (0.36)"), "{table}");
+    }
+}
