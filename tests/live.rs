@@ -83,7 +83,7 @@ fn a_watch_sees_the_reports_intervals_and_can_stop_the_run() {
     };
     let started = Instant::now();
     let report = load::run_watched(&config, ProgressMode::Quiet, &recorder).unwrap();
-    assert_eq!(report.outcome, Outcome::Stopped);
+    assert_eq!(report.outcome, Outcome::Interrupted);
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "it did not stop early"
@@ -438,7 +438,7 @@ fn q_stops_load_live_and_writes_the_timeline() {
     // The first measured second is on the screen.
     terminal.wait_for("first second", |rows| shows(rows, "second 0"));
     terminal.type_keys(b"q");
-    let screen = terminal.finish_stopped("stopped early by the user");
+    let screen = terminal.finish_stopped("interrupted by the user");
     assert!(shows(&screen, "outcome"), "{}", screen.join("\n"));
     let seconds = std::fs::read_to_string(&timeline).unwrap();
     assert!(

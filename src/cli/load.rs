@@ -5,13 +5,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
+use super::interrupt::Interrupt;
 use crate::live::{self, Dashboard, Live};
+use crate::load::numbers::{count, positive_count, positive_rate};
 use crate::load::source::SourceList;
 use crate::load::wire::http1::Url;
 use crate::load::{
@@ -78,8 +78,11 @@ requests outstanding. With --rate the requests go on a fixed schedule and
 latency counts from when each was meant to go (corrected for coordinated
 omission); the summary shows the uncorrected figures beside them.
 Every answer is checked; wrong answers, timeouts and failed connects are
-errors. The exit status is 0 only for a run without errors that ran to its end
-(130 for a --live run ended early with q).
+errors. The exit status is 0 only for a run without errors that ran to its end.
+Ctrl-C (SIGINT) or SIGTERM ends the measured window at once: the summary is
+printed and every requested file written with outcome `interrupted`, and the
+exit status is 130 (SIGINT, or q in --live) or 143 (SIGTERM); a second
+Ctrl-C quits at once, writing nothing.
 
 With --udp each connection is a connected UDP socket with one request (one
 datagram) outstanding. A request not answered within --request-timeout is
@@ -88,6 +91,9 @@ client sends its next one; a late answer is recognised and ignored. Lost
 requests are errors, so a lossy run exits non-zero. echo and upper requests
 start with their number in 16 hex digits; length requests cycle through 64
 sizes from --size up, since the answer names only the size.";
+
+/// `--size` when not given.
+const DEFAULT_SIZE_BYTES: usize = 64;
 
 /// Options of `sockbench load`.
 #[derive(Debug, Args)]
@@ -125,7 +131,7 @@ pub struct LoadArgs {
     pub request: RequestFlags,
 
     /// Connections held open at once.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = positive_count::<usize>)]
     pub connections: usize,
 
     /// TCP: connect from these loopback addresses, in turn (a range
@@ -135,7 +141,7 @@ pub struct LoadArgs {
     pub source: Option<SourceList>,
 
     /// Load threads, each a readiness loop [default: min(connections, cores)].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_count::<usize>)]
     pub threads: Option<usize>,
 
     /// Measure for this long [default: 10s].
@@ -143,17 +149,18 @@ pub struct LoadArgs {
     pub duration: Option<Duration>,
 
     /// Measure until this many requests are answered correctly.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_count::<u64>)]
     pub requests: Option<u64>,
 
     /// Request size in bytes (payload for echo and frame, line with its
     /// newline for upper; http ignores it). With --udp the datagram size, at
-    /// most 65507.
-    #[arg(long, default_value_t = 64)]
+    /// most 65507. The requests outstanding (size x connections x
+    /// pipeline) may take at most 1 GiB.
+    #[arg(long, default_value_t = DEFAULT_SIZE_BYTES, allow_negative_numbers = true, value_parser = count::<usize>)]
     pub size: usize,
 
     /// Requests each connection keeps outstanding (1 with --udp).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = positive_count::<usize>)]
     pub pipeline: usize,
 
     /// Close each connection after R answers and open a new one, the
@@ -164,7 +171,7 @@ pub struct LoadArgs {
     pub requests_per_connection: Option<u64>,
 
     /// Open loop: this many requests per second in total, on a fixed schedule.
-    #[arg(long, value_name = "REQ_PER_S")]
+    #[arg(long, value_name = "REQ_PER_S", allow_negative_numbers = true, value_parser = positive_rate)]
     pub rate: Option<f64>,
 
     /// Load without measuring for this long once every connection is up.
@@ -188,7 +195,7 @@ pub struct LoadArgs {
     pub request_timeout: Duration,
 
     /// Open connections at this many per second instead of all at once.
-    #[arg(long, value_name = "CONN_PER_S")]
+    #[arg(long, value_name = "CONN_PER_S", allow_negative_numbers = true, value_parser = positive_rate)]
     pub connect_rate: Option<f64>,
 
     /// Append one row of results to this CSV file (header when new).
@@ -218,7 +225,7 @@ pub struct LoadArgs {
     /// Spread the connections over this many generator processes, merged
     /// into one report [default: as few as the descriptor limit allows: one
     /// up to about 19,900 connections here].
-    #[arg(long, conflicts_with = "find_rate")]
+    #[arg(long, conflicts_with = "find_rate", allow_negative_numbers = true, value_parser = positive_count::<usize>)]
     pub processes: Option<usize>,
 
     /// Show the run as it goes, full screen: requests/s second by second,
@@ -244,6 +251,27 @@ impl LoadArgs {
             .check_used(self.url.is_some(), keyed, "--url")
             .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
         Ok(self.request.request(self.service, self.url.clone()))
+    }
+
+    /// A warning when `--size` was given to a protocol whose requests have
+    /// a size of their own.
+    fn ignored_size(&self) -> Option<String> {
+        let asked = if self.url.is_some() {
+            "--url"
+        } else {
+            match self.service {
+                LoadService::Own(ServiceKind::Http) => "--service http",
+                LoadService::Redis => "--service redis",
+                LoadService::Memcached => "--service memcached",
+                LoadService::Own(_) => return None,
+            }
+        };
+        (self.size != DEFAULT_SIZE_BYTES).then(|| {
+            format!(
+                "--size {} is ignored with {asked}: its requests have a size of their own",
+                self.size
+            )
+        })
     }
 
     /// The library configuration these options describe; a bad `--url` or
@@ -326,9 +354,13 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
         // Refused with the arithmetic when it cannot fit (`Start::new`).
         eprintln!("load: {note}");
     }
+    if let Some(warning) = args.ignored_size() {
+        eprintln!("load: {warning}");
+    }
     let live = args.live && live_possible(processes);
+    let interrupt = Interrupt::catch()?;
     let report = if live {
-        run_live(&config)?
+        run_live(&config, &interrupt)?
     } else if processes > 1 {
         eprintln!(
             "load: {processes} generator processes, {} connections each (at most)",
@@ -340,14 +372,16 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
         };
         load::processes::run_parent(&config, processes, ProgressMode::auto(), &command)?
     } else {
-        load::run(&config, ProgressMode::auto())?
+        load::run_watched(&config, ProgressMode::auto(), &interrupt)?
     };
+    if let Some(refused) = refused_only(&report) {
+        // Every connect refused: a table of zeros would look like a result.
+        eprintln!("sockbench: {refused}");
+        return Ok(ExitCode::FAILURE);
+    }
     if args.json {
         eprintln!("{report}");
-        println!(
-            "{}",
-            serde_json::to_string(&report.row()).map_err(io::Error::other)?
-        );
+        println!("{}", json_of(&report)?);
     } else {
         println!("{report}");
     }
@@ -365,17 +399,45 @@ pub fn run(args: LoadArgs) -> io::Result<ExitCode> {
     }
     let why = if report.outcome != load::Outcome::Finished {
         report.outcome.to_string()
+    } else if report.requests == 0 {
+        report.why_no_answer()
     } else if report.errors.total() > 0 {
         format!("errors: {}", report.errors)
     } else {
-        "no request was answered".to_owned()
+        "not every connection was up when measuring began".to_owned()
     };
     eprintln!("sockbench: load run not clean ({why})");
-    Ok(if report.outcome == load::Outcome::Stopped {
-        ExitCode::from(130) // as for an interrupted compare
+    Ok(if report.outcome == load::Outcome::Interrupted {
+        interrupt.exit_code()
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--json`'s object: the CSV row, and the first wrong answer's evidence
+/// (`first_invalid`, null without one).
+fn json_of(report: &load::LoadReport) -> io::Result<String> {
+    let mut object = serde_json::to_value(report.row()).map_err(io::Error::other)?;
+    if let Some(fields) = object.as_object_mut() {
+        fields.insert(
+            "first_invalid".to_owned(),
+            serde_json::to_value(&report.failed_answers.first_invalid).map_err(io::Error::other)?,
+        );
+    }
+    serde_json::to_string(&object).map_err(io::Error::other)
+}
+
+/// What to say instead of the report when a stream run's every connect
+/// was refused: nobody is listening there.
+fn refused_only(report: &load::LoadReport) -> Option<String> {
+    let refused = report.errors.get(load::ErrorKind::Refused);
+    (!report.is_udp && report.requests == 0 && refused > 0 && refused == report.errors.total())
+        .then(|| {
+            format!(
+                "connection refused at {} ({refused} tries): is the server running?",
+                report.target
+            )
+        })
 }
 
 /// Whether `--live` can be shown for this run; if not, say why (the run
@@ -396,11 +458,8 @@ fn live_possible(processes: usize) -> bool {
 
 /// One run with the live view; `q`, Ctrl-C, SIGINT or SIGTERM end it early
 /// with what it measured.
-fn run_live(config: &LoadConfig) -> io::Result<load::LoadReport> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
-    }
+fn run_live(config: &LoadConfig, interrupt: &Interrupt) -> io::Result<load::LoadReport> {
+    let stop = interrupt.stop_flag();
     let asked = match &config.wire {
         Some(wire) => format!("{} {}", wire.protocol(), wire.describe()),
         None => config.service.name().to_owned(),

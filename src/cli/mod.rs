@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod compare;
 pub mod demo;
+pub mod interrupt;
 pub mod load;
 pub mod send;
 pub mod serve;

@@ -24,7 +24,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::idle::{self, IdleConnections};
 use super::matrix::Cell;
@@ -36,7 +36,7 @@ use crate::service::ServiceKind;
 use crate::sys::counters::{
     self, ContextSwitches, SwitchSnapshot, SyscallCounter, ThreadCost, Unavailable,
 };
-use crate::sys::proc::ProcStats;
+use crate::sys::proc::{MachineCpu, ProcStats};
 
 /// What the load generator measured in one cell.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -132,6 +132,8 @@ impl WindowStart {
 struct Opened {
     server: io::Result<ProcStats>,
     process_cpu_s: f64,
+    /// The machine's steal so far, and when it was read.
+    steal: Option<(f64, Instant)>,
     server_window: WindowStart,
     client_window: WindowStart,
 }
@@ -141,6 +143,8 @@ struct Closed {
     /// The server's CPU time and peak memory at the start and the end.
     server: io::Result<(ProcStats, ProcStats)>,
     load_core_cpu_s: f64,
+    /// The hypervisor's steal over the window, in cores.
+    steal_cores: Option<f64>,
     server_syscalls: Option<u64>,
     server_switches: Option<ContextSwitches>,
     client_syscalls: Option<u64>,
@@ -177,6 +181,7 @@ impl WindowReader<'_> {
         *self.opened.borrow_mut() = Some(Opened {
             server: self.server.stats(),
             process_cpu_s: counters::process_cpu_s(),
+            steal: MachineCpu::read().map(|cpu| (cpu.steal_s, Instant::now())),
             server_window: WindowStart::of(self.server.pid, self.count_syscalls, true),
             client_window: WindowStart::of(Some(std::process::id()), self.count_syscalls, false),
         });
@@ -197,6 +202,13 @@ impl WindowReader<'_> {
                 .server
                 .and_then(|before| self.server.stats().map(|after| (before, after))),
             load_core_cpu_s: counters::process_cpu_s() - opened.process_cpu_s,
+            steal_cores: opened
+                .steal
+                .zip(MachineCpu::read())
+                .and_then(|((before, at), after)| {
+                    let span_s = at.elapsed().as_secs_f64();
+                    (span_s > 0.0).then(|| round((after.steal_s - before).max(0.0) / span_s, 2))
+                }),
             server_syscalls,
             server_switches,
             client_syscalls,
@@ -289,6 +301,7 @@ pub fn measure(
         server_rss_kb,
         client_cpu_s: generator.map_or(0.0, |cost| cost.cpu_s),
         load_core_cpu_s: closed.as_ref().map_or(0.0, |closed| closed.load_core_cpu_s),
+        steal_cores: closed.as_ref().and_then(|closed| closed.steal_cores),
         server_syscalls: closed.as_ref().and_then(|closed| closed.server_syscalls),
         server_switches: closed.as_ref().and_then(|closed| closed.server_switches),
         client_syscalls: closed.as_ref().and_then(|closed| closed.client_syscalls),
@@ -323,6 +336,7 @@ struct Costs {
     server_rss_kb: u64,
     client_cpu_s: f64,
     load_core_cpu_s: f64,
+    steal_cores: Option<f64>,
     server_syscalls: Option<u64>,
     server_switches: Option<ContextSwitches>,
     client_syscalls: Option<u64>,
@@ -378,6 +392,7 @@ fn record_of(cell: &Cell, settings: RunSettings, figures: LoadFigures, costs: Co
         server_sockets: costs.server_sockets,
         requests_per_connection: cell.requests_per_connection,
         server_spread: None,
+        steal_cores: costs.steal_cores,
     }
 }
 

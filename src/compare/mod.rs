@@ -78,6 +78,7 @@ pub mod runner;
 pub mod scenario;
 pub mod served;
 pub mod spread;
+pub mod steal;
 pub mod table;
 pub mod text;
 pub mod transport;

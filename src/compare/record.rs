@@ -30,6 +30,7 @@
 //! | `beside` | with `--side-by-side`, the server whose run took place at the same moment (the baseline for an engine's row, the engine for a baseline's row); empty when runs took turns |
 //! | `idle` | idle connections held open and silent beside the active ones for the whole cell (`--idle`, [`idle`](super::idle)); 0 in older files |
 //! | `server_sockets` | sockets the server held (its whole process tree, listener included, from `/proc`) when the window's end was read, every connection still open: at least `connections` + `idle` + 1 when it took them all up; empty in older files |
+//! | `steal_cores` | the time the hypervisor gave this machine's cores to other guests over the window, in cores (steal of `/proc/stat`); above 0.1 the tables mark the row `!` (see `docs/METHOD.md`, "Steal"); empty in older files |
 //! | `server_pid` | the server's process id in this run (the supervisor's, for prefork): a new one every round, since every round starts fresh server processes; empty where no server ran |
 //! | `requests_per_connection` | with `--scenario unp`: answers after which the client closed each connection and opened another (1: a connection per request); empty: connections stayed open |
 //! | `server_spread` | connections each worker of a pooled server (prefork child, prethreaded or pool thread) served in this round, `;`-separated in worker order, from the `sockbench: worker W served N connections` lines it writes when stopped ([`spread`](super::spread)); empty for the other servers, and for rounds with a server not stopped yet |
@@ -138,6 +139,10 @@ pub struct CellRecord {
     /// Connections each worker served, `;`-separated, worker 0 first.
     #[serde(default)]
     pub server_spread: Option<String>,
+    /// The time the hypervisor gave this machine's cores to other guests
+    /// over the window, in cores (`/proc/stat` steal).
+    #[serde(default)]
+    pub steal_cores: Option<f64>,
 }
 
 /// The transport of rows written before the column existed.
@@ -318,6 +323,7 @@ pub(crate) mod tests {
             server_sockets: None,
             requests_per_connection: None,
             server_spread: None,
+            steal_cores: None,
         }
     }
 

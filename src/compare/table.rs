@@ -3,9 +3,11 @@
 //! Besides throughput and latency, each line says how busy the server and
 //! the load generator were: CPU time over the measured window, as a share
 //! of one core. Those two columns are how a reader checks that a cell
-//! measured the server and not the generator.
+//! measured the server and not the generator. The steal column says how
+//! much of the machine the hypervisor took meanwhile (`!` above 0.1 core).
 
 use super::record::{CellRecord, CellSummary};
+use super::steal::{steal, steal_note};
 
 /// With `--pin` the generator has one core: a cell in which it used this
 /// share of it or more may have been limited by the generator, and is
@@ -16,7 +18,7 @@ pub const GENERATOR_SATURATED_PERCENT: f64 = 95.0;
 const CELL_HEADINGS: [&str; 6] = ["engine", "service", "work", "conns", "pipe", "size"];
 
 /// Headings of the main table after the cell's; the widths adapt to the content.
-const HEADINGS: [&str; 10] = [
+const HEADINGS: [&str; 11] = [
     "req/s",
     "MB/s",
     "p50 µs",
@@ -26,6 +28,7 @@ const HEADINGS: [&str; 10] = [
     "errors",
     "srv cpu%",
     "load cpu%",
+    "steal",
     "bound",
 ];
 
@@ -41,7 +44,11 @@ pub fn render(cells: &[CellSummary], unmeasured: &[&str]) -> String {
         .iter()
         .map(|cell| cells_of(cell, unmeasured.contains(&cell.median.engine.as_str())))
         .collect();
-    align(&[&CELL_HEADINGS[..], &HEADINGS].concat(), &rows, 3)
+    let table = align(&[&CELL_HEADINGS[..], &HEADINGS].concat(), &rows, 3);
+    let stolen = cells
+        .iter()
+        .map(|cell| (cell.median.engine.as_str(), cell.median.steal_cores));
+    table + &steal_note(stolen)
 }
 
 /// The text of each column for one cell; `unmeasured`: no server cost.
@@ -69,6 +76,7 @@ fn cells_of(cell: &CellSummary, unmeasured: bool) -> Vec<String> {
         },
         percent_of_core_text(record.client_cpu_s, record.duration_s)
             + if generator_saturated(record) { "*" } else { "" },
+        steal(record.steal_cores),
         bottleneck(record).to_string(),
     ]);
     columns
@@ -292,10 +300,27 @@ mod tests {
             &[],
         );
         let lines: Vec<&str> = table.lines().collect();
-        assert!(lines[2].ends_with("83.3       66.7      -"), "{}", lines[2]);
-        assert!(lines[3].ends_with("96.7*   load"), "{}", lines[3]);
-        assert!(lines[4].ends_with("96.7      -"), "{}", lines[4]);
+        // srv cpu%, load cpu%, steal, bound.
+        let last = |line: &str| -> Vec<String> {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words[words.len() - 4..]
+                .iter()
+                .map(|w| w.to_string())
+                .collect()
+        };
+        assert_eq!(last(lines[2]), ["83.3", "66.7", "-", "-"], "{}", lines[2]);
+        assert_eq!(last(lines[3])[1..], ["96.7*", "-", "load"], "{}", lines[3]);
+        assert_eq!(last(lines[4])[1..], ["96.7", "-", "-"], "{}", lines[4]);
         assert!(!generator_saturated(&calm));
+        // Steal above 0.1 core is shown, marked and noted under the table.
+        let mut stolen = calm.clone();
+        stolen.steal_cores = Some(0.36);
+        let table = render(&summarise(&[stolen]), &[]);
+        assert_eq!(last(table.lines().nth(2).unwrap())[2], "0.36!", "{table}");
+        assert!(
+            table.contains("during the window of reactor (0.36)"),
+            "{table}"
+        );
         assert!(generator_saturated(&saturated));
         assert!(!generator_saturated(&unpinned));
     }

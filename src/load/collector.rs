@@ -59,7 +59,7 @@ pub trait Watch: fmt::Debug {
     /// Hear what happened. Called on the collecting thread: keep it short.
     fn see(&self, event: RunEvent);
     /// End the run now, with what was measured so far
-    /// ([`Outcome::Stopped`]).
+    /// ([`Outcome::Interrupted`]).
     fn should_stop(&self) -> bool;
 }
 
@@ -250,7 +250,7 @@ pub(crate) fn collect<S: Source>(
         if collected.server_lost {
             Outcome::ServerLost
         } else if stopped_by_watch {
-            Outcome::Stopped
+            Outcome::Interrupted
         } else {
             Outcome::Finished
         },
@@ -326,7 +326,7 @@ impl Edges {
 pub(crate) fn worse(a: Outcome, b: Outcome) -> Outcome {
     let rank = |o: Outcome| match o {
         Outcome::Finished => 0,
-        Outcome::Stopped => 1,
+        Outcome::Interrupted => 1,
         Outcome::ServerLost => 2,
         Outcome::CutOff => 3,
         Outcome::GeneratorLost => 4,

@@ -20,6 +20,11 @@ use super::protocol::{Protocol, LENGTH_SIZE_CYCLE};
 use super::wire_request::WireRequest;
 use crate::service::{sized, ServiceKind};
 
+/// The most the requests outstanding at once may take (size x connections
+/// x pipeline): each is held in memory until its answer is checked, and a
+/// run past this would swap rather than measure.
+pub const REQUEST_BUDGET_BYTES: u64 = 1 << 30;
+
 /// Where the load goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -283,6 +288,7 @@ impl LoadConfig {
                 self.size_bytes
             ));
         }
+        self.validate_request_budget()?;
         match self.limit {
             RunLimit::Duration(d) if d.is_zero() => {
                 return invalid("--duration must be longer than 0".into())
@@ -315,6 +321,27 @@ impl LoadConfig {
 
     /// A server sockbench did not write: a stream, the request one the
     /// protocol can carry, `{n}` drawn from at least one key.
+    /// The requests outstanding at once (size x connections x pipeline)
+    /// fit in [`REQUEST_BUDGET_BYTES`]; refused with the arithmetic if not.
+    fn validate_request_budget(&self) -> io::Result<()> {
+        let outstanding =
+            (self.size_bytes as u128) * (self.connections as u128) * (self.pipeline as u128);
+        if outstanding <= REQUEST_BUDGET_BYTES as u128 {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the requests outstanding would take {} B x {} connections x {} pipelined = {:.2} GiB, over the {} GiB budget: give a smaller --size, fewer --connections or a smaller --pipeline",
+                self.size_bytes,
+                self.connections,
+                self.pipeline,
+                outstanding as f64 / (1u64 << 30) as f64,
+                REQUEST_BUDGET_BYTES >> 30
+            ),
+        ))
+    }
+
     fn validate_wire(&self, wire: &WireRequest) -> io::Result<()> {
         let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
         if self.target.is_udp() {

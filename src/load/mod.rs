@@ -71,6 +71,8 @@ mod collector;
 pub mod config;
 pub mod find_rate;
 pub mod hdrlog;
+pub mod mismatch;
+pub mod numbers;
 mod pipe;
 mod prime;
 pub mod processes;

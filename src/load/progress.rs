@@ -43,6 +43,10 @@ pub(crate) struct Progress {
     /// When measuring begins, once the ramp is over.
     measure_start: Option<Instant>,
     next_line: Instant,
+    /// The answers counted so far and when that count last grew: the load
+    /// threads report in steps, so a rate over the time since measuring
+    /// began would fall between two steps while the count stands still.
+    counted: (u64, Instant),
 }
 
 /// Where the run is, for the display (and the live view, [`super::RunEvent`]).
@@ -77,6 +81,7 @@ impl Progress {
             measured,
             measure_start: None,
             next_line: run_start + LINE_EVERY,
+            counted: (0, run_start),
         }
     }
 
@@ -96,17 +101,15 @@ impl Progress {
             errors,
             ..
         } = state;
+        if requests != self.counted.0 {
+            self.counted = (requests, now);
+        }
         let message = match self.measure_start {
             None => format!("opening connections: {up} of {connections} up, {errors} errors"),
             Some(start) if now < start => format!("warming up, {errors} errors"),
             Some(start) => {
-                let measured_s = now.duration_since(start).as_secs_f64();
-                let rate = if measured_s > 0.0 {
-                    requests as f64 / measured_s
-                } else {
-                    0.0
-                };
-                format!("{requests} requests, {rate:.0} req/s, {errors} errors")
+                let (counted, at) = self.counted;
+                measuring_message(counted, at.saturating_duration_since(start), errors)
             }
         };
         match self.mode {
@@ -135,5 +138,56 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The progress message while measuring: `requests` answered in the first
+/// `counted` of the window, and the rate over that same interval, so the
+/// two always add up.
+fn measuring_message(requests: u64, counted: Duration, errors: u64) -> String {
+    let counted_s = counted.as_secs_f64();
+    let rate = if counted_s > 0.0 {
+        requests as f64 / counted_s
+    } else {
+        0.0
+    };
+    format!("{requests} requests in the first {counted_s:.1} s ({rate:.0} req/s), {errors} errors")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The count and the rate describe one interval: 65,095 answers in
+    /// 1.0 s are 65,095 req/s, whenever the line is printed.
+    #[test]
+    fn measuring_message_gives_count_and_rate_of_one_interval() {
+        assert_eq!(
+            measuring_message(65_095, Duration::from_secs(1), 0),
+            "65095 requests in the first 1.0 s (65095 req/s), 0 errors"
+        );
+        assert_eq!(
+            measuring_message(0, Duration::ZERO, 2),
+            "0 requests in the first 0.0 s (0 req/s), 2 errors"
+        );
+    }
+
+    /// A count that stands still between two reports keeps its rate: the
+    /// line does not read as a collapse.
+    #[test]
+    fn a_count_standing_still_keeps_its_rate() {
+        let start = Instant::now();
+        let mut progress = Progress::new(ProgressMode::Quiet, start, Duration::from_secs(10));
+        let state = |requests| State {
+            up: 1,
+            open: 1,
+            connections: 1,
+            measure_start: Some(start),
+            requests,
+            errors: 0,
+        };
+        progress.update(start + Duration::from_secs(1), state(1000));
+        progress.update(start + Duration::from_secs(3), state(1000));
+        assert_eq!(progress.counted, (1000, start + Duration::from_secs(1)));
     }
 }

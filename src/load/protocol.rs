@@ -28,6 +28,7 @@ use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::mismatch;
 use super::wire::{Answer, Exchange, Verdict};
 use super::wire_request::key_of;
 use crate::service::{fixed16, frame, http, sized, ServiceKind};
@@ -275,7 +276,17 @@ impl Protocol {
             return Check::of(exchange.check(key_of(id, *keys), input));
         }
         match self.service {
-            ServiceKind::Http => return check_http(input),
+            ServiceKind::Http => {
+                return match check_http(input) {
+                    Check::Invalid(why) => {
+                        Check::Invalid(match mismatch::http_hint(http::GET_REQUEST, input) {
+                            Some(hint) => format!("{why}: {hint}"),
+                            None => why,
+                        })
+                    }
+                    check => check,
+                }
+            }
             ServiceKind::Hello => return check_greeting(input),
             _ => {}
         }
@@ -295,11 +306,7 @@ impl Protocol {
         // of the first difference is only looked for to report it.
         if input[..seen] != scratch[..seen] {
             let at = (0..seen).find(|&i| input[i] != scratch[i]).unwrap_or(0);
-            return Check::Invalid(format!(
-                "{} answer differs from the expected one at byte {at} of {}",
-                self.service.name(),
-                scratch.len()
-            ));
+            return Check::Invalid(mismatch::differs(self.service.name(), scratch, input, at));
         }
         if seen == scratch.len() {
             Check::Valid(seen)
@@ -536,13 +543,15 @@ mod tests {
                 let mut wrong = sent.clone();
                 wrong[at] ^= flip;
                 let expected = format!(
-                    "{} answer differs from the expected one at byte {at} of {}",
+                    "{} answer differs from the expected one at byte {at} of {}: expected ",
                     service.name(),
                     sent.len()
                 );
-                proptest::prop_assert_eq!(
-                    protocol.check_response(id, &wrong, &mut scratch),
-                    Check::Invalid(expected)
+                let check = protocol.check_response(id, &wrong, &mut scratch);
+                proptest::prop_assert!(
+                    matches!(&check, Check::Invalid(why) if why.starts_with(&expected)),
+                    "{:?}",
+                    check
                 );
             }
         }

@@ -24,7 +24,7 @@
 //! | `slow_connects` | connects that took over 1 s (a SYN sent again) |
 //! | `listen_overflows`, `listen_drops` | TCP to loopback: growth of the kernel's `ListenOverflows`, `ListenDrops` over the run (every listener on this machine); empty for a server elsewhere |
 //! | `requests_per_connection`, `conn_per_s` | with `--requests-per-connection R`: R, and `requests / R` per second, the connections the client opened and closed; else empty |
-//! | `outcome` | `finished`, `server-lost`, `cut-off`, `stopped` or `generator-lost` (see [`Outcome`]) |
+//! | `outcome` | `finished`, `server-lost`, `cut-off`, `interrupted` (`stopped` in older files) or `generator-lost` (see [`Outcome`]) |
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -36,7 +36,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::capacity::PortRange;
-use super::stats::{ErrorCounts, FailedAnswers, Interval};
+use super::stats::{ErrorCounts, ErrorKind, FailedAnswers, Interval};
 use super::timeline::TimelineRow;
 use crate::service::ServiceKind;
 use crate::sys::counters::ThreadCost;
@@ -58,9 +58,10 @@ pub enum Outcome {
     /// Some load threads did not report by the hard deadline; the figures
     /// are what had arrived.
     CutOff,
-    /// The user ended it early (`q` or Ctrl-C in the live view); the
-    /// figures cover the time it ran.
-    Stopped,
+    /// The user ended it early (SIGINT or SIGTERM, `q` in the live view);
+    /// the figures cover the time it ran. Older files spell it `stopped`.
+    #[serde(alias = "stopped")]
+    Interrupted,
     /// With `--processes`: a generator process ended without a result (it
     /// died, or was killed, mid-run); the figures cover the others only.
     GeneratorLost,
@@ -68,13 +69,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// The short spelling, as in CSV files: `finished`, `server-lost`,
-    /// `cut-off`, `stopped`, `generator-lost`.
+    /// `cut-off`, `interrupted`, `generator-lost`.
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Finished => "finished",
             Outcome::ServerLost => "server-lost",
             Outcome::CutOff => "cut-off",
-            Outcome::Stopped => "stopped",
+            Outcome::Interrupted => "interrupted",
             Outcome::GeneratorLost => "generator-lost",
         }
     }
@@ -85,10 +86,10 @@ impl fmt::Display for Outcome {
         f.write_str(match self {
             Outcome::Finished => "finished",
             Outcome::ServerLost => {
-                "server lost: no connection could be opened (UDP: datagrams refused) for a second, ended early"
+                "server lost: no connection could be opened (over UDP: datagrams refused) for a second, ended early"
             }
             Outcome::CutOff => "cut off: load threads did not stop in time, partial results",
-            Outcome::Stopped => "stopped early by the user, partial results",
+            Outcome::Interrupted => "interrupted by the user, partial results",
             Outcome::GeneratorLost => {
                 "generator lost: a generator process ended without a result, the figures cover the others only"
             }
@@ -494,6 +495,8 @@ impl fmt::Display for LoadReport {
             ("max", 100.0),
         ];
         match &self.uncorrected_latency_us {
+            // Percentiles of nothing would read as a result of 0 µs.
+            _ if self.requests == 0 => writeln!(f, "  latency   none: {}", self.why_no_answer())?,
             None => {
                 let parts: Vec<String> = rows
                     .iter()
@@ -535,6 +538,20 @@ impl fmt::Display for LoadReport {
 }
 
 impl LoadReport {
+    /// Why a run has no latency to show: what its requests met instead.
+    pub fn why_no_answer(&self) -> String {
+        if self.errors.get(ErrorKind::Invalid) > 0 {
+            format!(
+                "no answer was valid ({} invalid)",
+                self.errors.get(ErrorKind::Invalid)
+            )
+        } else if self.errors.total() > 0 {
+            format!("no request was answered (errors: {})", self.errors)
+        } else {
+            "no request was answered".to_string()
+        }
+    }
+
     /// Connections asked for and up, the ramp, connect times, and what
     /// explains slow connects.
     fn fmt_connections(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -13,6 +13,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::numbers::positive_count;
 use super::wire::http1::Method;
 use super::wire::RequestError;
 use super::wire_request::WireRequest;
@@ -119,7 +120,7 @@ pub struct RequestFlags {
 
     /// Redis or memcached: how many key numbers a command's holes are
     /// drawn from.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = positive_count::<u64>)]
     pub keys: u64,
 }
 

@@ -56,41 +56,75 @@ pub fn reset_peak_rss(pid: u32) -> bool {
 }
 
 /// Memory, threads and (with `count_sockets`) sockets held now by process
-/// `pid` and its descendants (the body of `ServerProcess::holding`).
+/// `pid` and its descendants (the body of `ServerProcess::holding`). An
+/// error if any process of the tree could not be read: a sum without one
+/// child would undercount its sockets and memory.
 pub fn tree_holding(pid: u32, count_sockets: bool) -> io::Result<Holding> {
+    sum_holdings(&process_tree(pid)?, |pid| {
+        process_holding(pid, count_sockets)
+    })
+}
+
+/// What one process holds: its sockets by inode, since a socket several
+/// processes share (a prefork server's listener, in every child) is one.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessHolding {
+    /// Resident memory now (`VmRSS`), in KiB.
+    pub rss_kb: u64,
+    /// Threads (`Threads:`).
+    pub threads: u64,
+    /// The inodes of its sockets, when counted.
+    pub socket_inodes: Option<HashSet<String>>,
+    /// Its descriptors, when the sockets are counted.
+    pub descriptors: Option<u64>,
+}
+
+/// The sum of what each process of `tree` holds, read by `read`, each
+/// shared socket counted once; an error naming the first process that
+/// could not be read (never a smaller sum).
+pub fn sum_holdings(
+    tree: &[u32],
+    mut read: impl FnMut(u32) -> io::Result<ProcessHolding>,
+) -> io::Result<Holding> {
     let mut total = Holding::default();
-    // A socket shared by several processes (a prefork server's listener,
-    // in every child) is one socket: counted once, by its inode.
     let mut sockets: Option<HashSet<String>> = None;
-    for (index, pid) in process_tree(pid)?.into_iter().enumerate() {
-        let one = fs::read_to_string(format!("/proc/{pid}/status")).and_then(|status| {
-            let field = |name: &str| {
-                status_field(&status, name)
-                    .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
-            };
-            let fds = if count_sockets {
-                Some(sockets_of(pid)?)
-            } else {
-                None
-            };
-            Ok((field("VmRSS:")?, field("Threads:")?, fds))
-        });
-        match one {
-            Ok((rss_kb, threads, fds)) => {
-                total.rss_kb += rss_kb;
-                total.threads += threads;
-                if let Some((inodes, descriptors)) = fds {
-                    sockets.get_or_insert_with(HashSet::new).extend(inodes);
-                    total.descriptors_most = total.descriptors_most.max(Some(descriptors));
-                }
-            }
-            // A child may end between the listing and the read; the server may not.
-            Err(err) if index == 0 => return Err(err),
-            Err(_) => {}
+    for &pid in tree {
+        let one = read(pid).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("process {pid} of the server could not be read: {err}"),
+            )
+        })?;
+        total.rss_kb += one.rss_kb;
+        total.threads += one.threads;
+        if let Some(inodes) = one.socket_inodes {
+            sockets.get_or_insert_with(HashSet::new).extend(inodes);
         }
+        total.descriptors_most = total.descriptors_most.max(one.descriptors);
     }
     total.sockets = sockets.map(|inodes| inodes.len() as u64);
     Ok(total)
+}
+
+/// Memory, threads and (with `count_sockets`) sockets of the one process `pid`.
+fn process_holding(pid: u32, count_sockets: bool) -> io::Result<ProcessHolding> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status_field(&status, name)
+            .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
+    };
+    let (socket_inodes, descriptors) = if count_sockets {
+        let (inodes, descriptors) = sockets_of(pid)?;
+        (Some(inodes), Some(descriptors))
+    } else {
+        (None, None)
+    };
+    Ok(ProcessHolding {
+        rss_kb: field("VmRSS:")?,
+        threads: field("Threads:")?,
+        socket_inodes,
+        descriptors,
+    })
 }
 
 /// The sockets among the descriptors of process `pid` (their inodes), and
@@ -234,9 +268,91 @@ fn parse_parent(stat: &str) -> Option<u32> {
         .ok()
 }
 
+/// CPU time of the whole machine so far, from the `cpu` line of
+/// `/proc/stat`, in seconds summed over cores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MachineCpu {
+    /// user + nice + system + irq + softirq: every process's work, ours too.
+    pub busy_s: f64,
+    /// steal: time this virtual machine wanted a core and the hypervisor
+    /// gave it to another guest.
+    pub steal_s: f64,
+}
+
+impl MachineCpu {
+    /// Read `/proc/stat` now.
+    pub fn read() -> Option<MachineCpu> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    fn parse(stat: &str) -> Option<MachineCpu> {
+        let ticks: Vec<f64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|n| n.parse().ok())
+            .collect::<Option<_>>()?;
+        let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
+            return None;
+        };
+        let per_s = clock_ticks_per_s();
+        Some(MachineCpu {
+            busy_s: (user + nice + system + irq + softirq) / per_s,
+            steal_s: steal / per_s,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The machine's busy time counts user, nice, system, irq and softirq,
+    /// not idle or iowait; steal apart.
+    #[test]
+    fn machine_cpu_adds_the_busy_columns_of_proc_stat() {
+        let ticks = clock_ticks_per_s();
+        let stat = format!(
+            "cpu  {} 0 {} 999999 5 {} {} {} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n",
+            ticks * 3.0,
+            ticks,
+            ticks / 2.0,
+            ticks / 2.0,
+            ticks * 2.0
+        );
+        let cpu = MachineCpu::parse(&stat).unwrap();
+        assert!((cpu.busy_s - 5.0).abs() < 1e-9, "{cpu:?}");
+        assert!((cpu.steal_s - 2.0).abs() < 1e-9, "{cpu:?}");
+        assert_eq!(MachineCpu::parse("intr 1 2 3\n"), None);
+    }
+
+    /// A child that cannot be read makes the whole sum an error naming it,
+    /// never a sum without that child's sockets; a socket shared by every
+    /// process (a prefork listener) is counted once.
+    #[test]
+    fn an_unreadable_child_fails_the_sum_instead_of_lowering_it() {
+        let one = |pid: u32| ProcessHolding {
+            rss_kb: 10,
+            threads: 1,
+            socket_inodes: Some(
+                (0..100)
+                    .map(|n| format!("[{pid}{n}]"))
+                    .chain(["[listener]".to_string()])
+                    .collect(),
+            ),
+            descriptors: Some(101),
+        };
+        let all = sum_holdings(&[1, 2, 3], |pid| Ok(one(pid))).unwrap();
+        assert_eq!((all.sockets, all.rss_kb, all.threads), (Some(301), 30, 3));
+        let err = sum_holdings(&[1, 2, 3], |pid| match pid {
+            2 => Err(io::Error::from(io::ErrorKind::PermissionDenied)),
+            _ => Ok(one(pid)),
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("process 2"), "{err}");
+    }
 
     /// CPU ticks are found after a command name containing spaces and
     /// parens, the reaped children's included.

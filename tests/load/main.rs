@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 mod util;
 
 mod processes;
+mod truth;
 mod udp;
 mod wire;
 

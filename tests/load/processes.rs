@@ -78,7 +78,7 @@ fn cli_processes_report_a_generator_killed_mid_run() {
             .next()
             .unwrap_or_else(|| panic!("stderr ended before measuring began: {seen:?}"))
             .unwrap();
-        let measuring = line.contains(" requests, ") && !line.contains(": 0 requests");
+        let measuring = line.contains(" requests in the first ") && !line.contains(": 0 requests");
         seen.push(line);
         if measuring {
             break;

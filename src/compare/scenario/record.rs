@@ -19,7 +19,7 @@ use crate::sys::proc::Holding;
 /// |---|---|
 /// | `scenario`, `engine` | which scenario, which server (`prefork-xN`: the reactor as N processes) |
 /// | `connections`, `rate_per_s` | connections and total req/s asked for |
-/// | `server_connections` | connections the server held through the measured window: the fewest sockets above its idle count in the window's samples (empty if the server was gone) |
+/// | `server_connections` | connections the server held through the measured window: the fewest sockets above its idle count in the window's complete samples (empty if the server was gone) |
 /// | `connections_up` | connections the generator had up (established at least once) when measuring began |
 /// | `connections_open_at_end` | the generator's connections open when it stopped |
 /// | `ramp_s` | seconds from the first connect until measuring began (empty if it never did) |
@@ -29,6 +29,7 @@ use crate::sys::proc::Holding;
 /// | `slow_connects` | connects that took over 1 s (a SYN sent again) |
 /// | `listen_overflows`, `listen_drops` | growth of the kernel's counters over the run (every listener) |
 /// | `outcome` | how the load run ended (`finished`, `server-lost`, `cut-off`, `generator-lost`, `load-failed`) |
+/// | `incomplete_samples`, `incomplete_reason` | samples of the window in which some process of the server could not be read, and why (the first): left out of `server_connections` and the memory, never counted as fewer |
 /// | `server_threads` | the most threads the server had in the window |
 /// | `server_descriptors_most`, `descriptor_limit` | the most descriptors one server process had open in the window's counts, and the hard limit of each process |
 /// | `server_rss_idle_kb`, `server_rss_kb` | server resident memory before the load, and the most in the window (all its processes) |
@@ -65,6 +66,8 @@ pub struct ScenarioRecord {
     pub listen_overflows: Option<u64>,
     pub listen_drops: Option<u64>,
     pub outcome: String,
+    pub incomplete_samples: u64,
+    pub incomplete_reason: String,
     pub server_threads: Option<u64>,
     pub server_descriptors_most: Option<u64>,
     pub descriptor_limit: u64,
@@ -117,6 +120,8 @@ pub(super) fn empty_record(
         listen_overflows: None,
         listen_drops: None,
         outcome: "load-failed".to_string(),
+        incomplete_samples: 0,
+        incomplete_reason: String::new(),
         server_threads: None,
         server_descriptors_most: None,
         descriptor_limit: crate::sys::limits::descriptor_limits().map_or(0, |(_, hard)| hard),
@@ -155,7 +160,7 @@ pub(super) fn record_of(
     samples: &[Sample],
     server_log: String,
 ) -> ScenarioRecord {
-    let idle_rss = idle.holding.map_or(0, |h| h.rss_kb);
+    let idle_rss = idle.holding.as_ref().map_or(0, |h| h.rss_kb);
     let mut record = empty_record(plan, server, idle_rss, server_log);
     let report = match load {
         Ok(report) => report,
@@ -210,7 +215,9 @@ pub(super) fn record_of(
         // the last sample before its end.
         window.extend(samples.iter().rev().find(|s| s.at <= end));
     }
-    let holdings: Vec<Holding> = window.iter().filter_map(|s| s.holding).collect();
+    let (holdings, incomplete) = complete_holdings(&window);
+    record.incomplete_samples = incomplete.len() as u64;
+    record.incomplete_reason = incomplete.first().map_or(String::new(), |r| csv_safe(r));
     // Sockets are counted in some samples only; a window too short for one
     // takes the last count before its end.
     let mut counted: Vec<u64> = holdings.iter().filter_map(|h| h.sockets).collect();
@@ -220,12 +227,12 @@ pub(super) fn record_of(
                 .iter()
                 .rev()
                 .filter(|s| s.at <= end)
-                .find_map(|s| s.holding?.sockets),
+                .find_map(|s| s.holding.as_ref().ok()?.sockets),
         );
     }
     let (Some(idle_holding), Some(idle_sockets), false) = (
-        idle.holding,
-        idle.holding.and_then(|h| h.sockets),
+        idle.holding.as_ref().ok().copied(),
+        idle.holding.as_ref().ok().and_then(|h| h.sockets),
         holdings.is_empty() || counted.is_empty(),
     ) else {
         return record; // the server was gone
@@ -268,6 +275,22 @@ pub(super) fn record_of(
     record.backlog_drops = losses.map(|l| l.backlog_drops);
     record.data_retransmits = losses.map(|l| l.data_retransmits);
     record
+}
+
+/// What the server held in each complete sample of `window`, and why
+/// each other sample was incomplete. Only complete samples count: one
+/// without a process of the server would say fewer sockets and less
+/// memory than it held.
+fn complete_holdings<'a>(window: &[&'a Sample]) -> (Vec<Holding>, Vec<&'a String>) {
+    let holdings = window
+        .iter()
+        .filter_map(|s| s.holding.as_ref().ok().copied())
+        .collect();
+    let incomplete = window
+        .iter()
+        .filter_map(|s| s.holding.as_ref().err())
+        .collect();
+    (holdings, incomplete)
 }
 
 /// `kib` shared over `connections`, to two decimals; none without connections.
@@ -350,4 +373,44 @@ pub(super) fn timeline_of(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn sample(holding: Result<Holding, String>) -> Sample {
+        Sample {
+            at: SystemTime::now(),
+            holding,
+            kernel: None,
+            server_cpu_s: None,
+            load_cpu_s: None,
+            machine: None,
+            losses: None,
+            sampler_cpu_s: 0.0,
+        }
+    }
+
+    /// A sample in which a child could not be read is set apart with its
+    /// reason, so the fewest sockets are taken over the complete ones.
+    #[test]
+    fn an_incomplete_sample_does_not_lower_held() {
+        let full = Holding {
+            sockets: Some(100_001),
+            ..Holding::default()
+        };
+        let samples = [
+            sample(Ok(full)),
+            sample(Err("process 7 of the server could not be read".to_string())),
+            sample(Ok(full)),
+        ];
+        let window: Vec<&Sample> = samples.iter().collect();
+        let (holdings, incomplete) = complete_holdings(&window);
+        let fewest = holdings.iter().filter_map(|h| h.sockets).min();
+        assert_eq!(fewest, Some(100_001));
+        assert_eq!(incomplete.len(), 1);
+        assert!(incomplete[0].contains("process 7"));
+    }
 }

@@ -7,13 +7,15 @@ use std::time::SystemTime;
 
 use crate::compare::cell::round;
 use crate::sys::netstat::{KernelMemory, Losses};
-use crate::sys::proc::{self, Holding};
+use crate::sys::proc::{self, Holding, MachineCpu};
 
 /// What the sampling thread read at one moment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Sample {
     pub(super) at: SystemTime,
-    pub(super) holding: Option<Holding>,
+    /// What the server held, or why some process of it could not be read
+    /// (an incomplete sample: never counted as fewer sockets or less memory).
+    pub(super) holding: Result<Holding, String>,
     pub(super) kernel: Option<KernelMemory>,
     pub(super) server_cpu_s: Option<f64>,
     /// This process and its generator processes.
@@ -25,41 +27,6 @@ pub(super) struct Sample {
     /// CPU time of the thread that took the sample (the sampler), so far:
     /// counting sockets costs, and it is not the load's.
     pub(super) sampler_cpu_s: f64,
-}
-
-/// CPU time of the whole machine so far, from the `cpu` line of
-/// `/proc/stat`, in seconds summed over cores.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct MachineCpu {
-    /// user + nice + system + irq + softirq: every process's work, ours too.
-    pub(super) busy_s: f64,
-    /// steal: time this virtual machine wanted a core and the hypervisor
-    /// gave it to another guest.
-    pub(super) steal_s: f64,
-}
-
-impl MachineCpu {
-    fn read() -> Option<MachineCpu> {
-        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
-    }
-
-    fn parse(stat: &str) -> Option<MachineCpu> {
-        let ticks: Vec<f64> = stat
-            .lines()
-            .next()?
-            .strip_prefix("cpu ")?
-            .split_whitespace()
-            .map(|n| n.parse().ok())
-            .collect::<Option<_>>()?;
-        let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
-            return None;
-        };
-        let per_s = proc::clock_ticks_per_s();
-        Some(MachineCpu {
-            busy_s: (user + nice + system + irq + softirq) / per_s,
-            steal_s: steal / per_s,
-        })
-    }
 }
 
 /// CPU time of the calling thread so far, in seconds.
@@ -88,7 +55,7 @@ pub(super) fn sample(server_pid: u32, count_sockets: bool) -> Sample {
     Sample {
         at,
         sampler_cpu_s,
-        holding: proc::tree_holding(server_pid, count_sockets).ok(),
+        holding: proc::tree_holding(server_pid, count_sockets).map_err(|err| err.to_string()),
         kernel: KernelMemory::read().ok(),
         server_cpu_s,
         load_cpu_s,
@@ -150,28 +117,4 @@ impl Cores {
 /// What was dropped and resent between two samples.
 pub(super) fn losses_between(first: &Sample, last: &Sample) -> Option<Losses> {
     Some(last.losses?.since(first.losses?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The machine's busy time counts user, nice, system, irq and softirq,
-    /// not idle or iowait; steal apart.
-    #[test]
-    fn machine_cpu_adds_the_busy_columns_of_proc_stat() {
-        let ticks = proc::clock_ticks_per_s();
-        let stat = format!(
-            "cpu  {} 0 {} 999999 5 {} {} {} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n",
-            ticks * 3.0,
-            ticks,
-            ticks / 2.0,
-            ticks / 2.0,
-            ticks * 2.0
-        );
-        let cpu = MachineCpu::parse(&stat).unwrap();
-        assert!((cpu.busy_s - 5.0).abs() < 1e-9, "{cpu:?}");
-        assert!((cpu.steal_s - 2.0).abs() < 1e-9, "{cpu:?}");
-        assert_eq!(MachineCpu::parse("intr 1 2 3\n"), None);
-    }
 }

@@ -3,6 +3,7 @@
 
 use super::record::ScenarioRecord;
 use super::Plan;
+use crate::compare::steal::{steal, steal_note};
 
 /// One line of headline figures for the progress output.
 pub(super) fn headline(record: &ScenarioRecord) -> String {
@@ -37,7 +38,7 @@ fn micros(us: Option<u64>) -> String {
 /// saying what it ran into.
 pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
     let mut text = format!("{}\n\n", plan.describe());
-    text.push_str("| engine | held / asked | up at start | req/s | p50 | p99 | max | errors | server RSS | RSS per conn | threads | kernel per conn (buffers + slab) | cores: server, load, others | outcome |\n");
+    text.push_str("| engine | held / asked | up at start | req/s | p50 | p99 | max | errors | server RSS | RSS per conn | threads | kernel per conn (buffers + slab) | cores: server, load, others, steal | outcome |\n");
     text.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let kib = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} KiB"));
     for r in records {
@@ -48,8 +49,7 @@ pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
         text.push_str(&format!(
             "| {} | {} / {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {kernel} | {} | {} |\n",
             r.engine,
-            r.server_connections
-                .map_or("-".to_string(), |n| n.to_string()),
+            held(r),
             r.connections,
             r.connections_up,
             r.req_per_s,
@@ -71,11 +71,15 @@ pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
             r.outcome,
         ));
     }
+    text.push_str(&steal_note(
+        records.iter().map(|r| (r.engine.as_str(), r.steal_cores)),
+    ));
     let short: Vec<&ScenarioRecord> = records
         .iter()
         .filter(|r| {
             r.server_connections != Some(r.connections)
                 || r.errors > 0
+                || r.incomplete_samples > 0
                 || r.data_retransmits.is_some_and(|n| n > 0)
         })
         .collect();
@@ -88,15 +92,24 @@ pub fn render(plan: &Plan, records: &[ScenarioRecord]) -> String {
     text
 }
 
-/// Cores used in the window: the server, the load, and the rest of the
-/// machine (`-` where unknown).
+/// Connections held, marked `*` when some samples were incomplete (held
+/// is then taken over the others).
+fn held(r: &ScenarioRecord) -> String {
+    let mark = if r.incomplete_samples > 0 { "*" } else { "" };
+    r.server_connections
+        .map_or("-".to_string(), |n| format!("{n}{mark}"))
+}
+
+/// Cores used in the window: the server, the load, the rest of the
+/// machine and the hypervisor's steal (`-` where unknown).
 fn cores(r: &ScenarioRecord) -> String {
     let show = |cores: Option<f64>| cores.map_or("-".to_string(), |c| format!("{c:.2}"));
     format!(
-        "{}, {}, {}",
+        "{}, {}, {}, {}",
         show(r.server_cores),
         show(r.load_cores),
-        show(r.other_cores)
+        show(r.other_cores),
+        steal(r.steal_cores)
     )
 }
 
@@ -109,6 +122,12 @@ fn shortfall(r: &ScenarioRecord) -> String {
         r.connections,
         r.connections_up
     )];
+    if r.incomplete_samples > 0 {
+        parts.push(format!(
+            "{} of the window's samples were incomplete ({}): held and memory are taken over the others (marked *)",
+            r.incomplete_samples, r.incomplete_reason
+        ));
+    }
     if let Some(most) = r.server_descriptors_most {
         parts.push(format!(
             "{most} descriptors open in its busiest process (limit {})",
@@ -139,4 +158,31 @@ fn shortfall(r: &ScenarioRecord) -> String {
         parts.push(format!("the server's last message: \"{}\"", r.server_log));
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::empty_record;
+    use super::super::Scenario;
+    use super::*;
+
+    /// A row with incomplete samples marks held and says why under the
+    /// table; steal above 0.1 core is shown beside the other cores, marked.
+    #[test]
+    fn the_table_shows_incomplete_samples_and_steal() {
+        let plan = Scenario::C100k.plan(1.0);
+        let mut record = empty_record(&plan, &plan.servers[0], 0, String::new());
+        record.server_connections = Some(100_000);
+        record.incomplete_samples = 2;
+        record.incomplete_reason = "process 7 of the server could not be read".to_string();
+        record.steal_cores = Some(0.36);
+        let table = render(&plan, &[record]);
+        assert!(table.contains("| 100000* / 100000 |"), "{table}");
+        assert!(table.contains(", 0.36! |"), "{table}");
+        assert!(
+            table.contains("2 of the window's samples were incomplete (process 7 of the server could not be read)"),
+            "{table}"
+        );
+        assert!(table.contains("prefork-x8 (0.36)"), "{table}");
+    }
 }
