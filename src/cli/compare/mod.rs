@@ -1,5 +1,7 @@
 //! `sockbench compare`: arguments, then the library.
 
+mod scenario;
+
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use clap::Args;
 use crate::compare::foreign::{self, Foreign, Production};
 use crate::compare::matrix::{Contender, MatrixSpec, Transport};
 use crate::compare::request::RunRequest;
-use crate::compare::scenario::{self, Scenario, ScenarioConfig};
+use crate::compare::scenario::Scenario;
 use crate::compare::{self, curve, unp, CompareConfig};
 use crate::engine::Work;
 use crate::external;
@@ -275,8 +277,8 @@ const VERDICTS_ROUNDS: u16 = 10;
 /// Run `sockbench compare`.
 pub fn run_compare(mut args: CompareArgs) -> io::Result<ExitCode> {
     let idle_scenario = match args.scenario {
-        Some(ScenarioName::C10k) => return run_scenario(Scenario::C10k, args),
-        Some(ScenarioName::C100k) => return run_scenario(Scenario::C100k, args),
+        Some(ScenarioName::C10k) => return scenario::run_scenario(Scenario::C10k, args),
+        Some(ScenarioName::C100k) => return scenario::run_scenario(Scenario::C100k, args),
         Some(ScenarioName::Idle) => true,
         Some(ScenarioName::Unp) | None => false,
     };
@@ -617,77 +619,6 @@ fn programs(examples_dir: Option<PathBuf>) -> io::Result<(PathBuf, PathBuf)> {
             .unwrap_or_else(|| PathBuf::from("examples")),
     };
     Ok((sockbench_exe, examples_dir))
-}
-
-/// The flags a scenario sets itself, and whether each was given.
-fn flags_a_scenario_sets(args: &CompareArgs) -> [(&'static str, bool); 24] {
-    [
-        ("--verdicts", args.verdicts),
-        ("--server", !args.servers.is_empty()),
-        ("--target", !args.targets.is_empty()),
-        ("--ready-timeout", args.ready_timeout.is_some()),
-        ("--grace", args.grace.is_some()),
-        ("--connections", args.connections.is_some()),
-        ("--idle", args.idle.is_some()),
-        ("--duration", args.duration.is_some()),
-        ("--transports", args.transports.is_some()),
-        ("--sizes", args.sizes.is_some()),
-        ("--services", args.services.is_some()),
-        ("--path", args.path.is_some()),
-        (
-            "a request flag (--method, --header, --body, --expect-*, --command, --keys)",
-            args.request.has_http() || args.request.has_keyed(),
-        ),
-        ("--work", args.work.is_some()),
-        ("--pipeline", args.pipeline.is_some()),
-        ("--full", args.full),
-        ("--smoke", args.smoke),
-        ("--pin", args.pin),
-        ("--load-threads", args.load_threads.is_some()),
-        ("--latency-connections", args.latency_connections.is_some()),
-        ("--rounds", args.rounds.is_some()),
-        ("--baseline", args.baseline.is_some()),
-        ("--server-cpu", args.server_cpu.is_some()),
-        ("--quota-period", args.quota_period.is_some()),
-    ]
-}
-
-/// Run `sockbench compare --scenario`.
-fn run_scenario(scenario: Scenario, args: CompareArgs) -> io::Result<ExitCode> {
-    if let Some((flag, _)) = flags_a_scenario_sets(&args)
-        .iter()
-        .find(|(_, given)| *given)
-    {
-        return Err(io::Error::other(format!(
-            "--scenario {scenario} sets the load and the servers itself, so {flag} cannot go with it: drop {flag} (--engines picks among its servers, --scale shrinks it)"
-        )));
-    }
-    let scale = args.scale.unwrap_or(1.0);
-    if !(scale > 0.0 && scale <= 1.0) {
-        return Err(io::Error::other(format!(
-            "--scale {scale}: give a fraction above 0 and at most 1, e.g. 0.01"
-        )));
-    }
-    let mut plan = scenario.plan(scale);
-    if let Some(engines) = &args.engines {
-        plan.select(engines).map_err(io::Error::other)?;
-    }
-    let (sockbench_exe, examples_dir) = programs(args.examples_dir)?;
-    let config = ScenarioConfig {
-        plan,
-        name: args.name.unwrap_or_else(|| scenario.name().to_string()),
-        out_dir: args.out_dir,
-        sockbench_exe,
-        examples_dir,
-        command_line: shell_words(std::env::args()),
-        stop: stop_on_signals()?,
-    };
-    scenario::run(&config, &mut io::stdout().lock(), &mut io::stderr().lock())?;
-    Ok(if config.stop.load(std::sync::atomic::Ordering::Relaxed) {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 /// The command line as one could paste it back into a shell.
