@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use util::cli::{csv_rows, scratch, sockbench};
+use util::cli::{assert_compare_refuses, csv_rows, scratch, sockbench};
 
 /// Whether `program` is installed (Debian puts daemons in /usr/sbin); if
 /// not, the test says so.
@@ -189,7 +189,6 @@ fn path_and_request_flags_reach_the_contenders() {
 #[test]
 fn request_flags_for_another_protocol_are_refused() {
     let dir = scratch("compare-protocols-refused");
-    let out_dir = dir.to_str().unwrap();
     let cases: [(&[&str], &str); 6] = [
         (&["--command", "PING"], "--command and --keys go with"),
         (
@@ -210,15 +209,7 @@ fn request_flags_for_another_protocol_are_refused() {
             "--services http: --header",
         ),
     ];
-    for (flags, expected) in cases {
-        let mut args = vec!["compare", "--out-dir", out_dir, "--name", "refused"];
-        args.extend(flags);
-        let run = sockbench(&args);
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(!run.status.success(), "{flags:?} was accepted");
-        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
-    }
-    assert!(!dir.join("refused.csv").exists(), "nothing ran");
+    assert_compare_refuses(&dir, &cases);
 }
 
 /// The c10k scenario runs an Apache MPM when named, loaded with http:

@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-use util::cli::{csv_rows, scratch, sockbench};
+use util::cli::{assert_compare_refuses, csv_rows, scratch, sockbench};
 
 /// An echo server on the port given as argument 1, a thread per connection.
 const ECHO: &str = "
@@ -363,7 +363,6 @@ fn a_running_server_is_loaded_as_a_target_without_costs() {
 #[test]
 fn bad_server_flags_are_refused_before_anything_runs() {
     let dir = scratch("compare-server-refused");
-    let out_dir = dir.to_str().unwrap();
     let cases: [(&[&str], &str); 4] = [
         (&["--server", "py=python3 server.py 7000"], "put {port}"),
         (
@@ -381,15 +380,7 @@ fn bad_server_flags_are_refused_before_anything_runs() {
         ),
         (&["--target", "far=192.0.2.1:80"], "not a loopback address"),
     ];
-    for (flags, expected) in cases {
-        let mut args = vec!["compare", "--out-dir", out_dir, "--name", "refused"];
-        args.extend(flags);
-        let run = sockbench(&args);
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(!run.status.success(), "{flags:?} was accepted");
-        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
-    }
-    assert!(!dir.join("refused.csv").exists(), "nothing ran");
+    assert_compare_refuses(&dir, &cases);
 }
 
 /// nginx is a contender like any other where it is installed; where it

@@ -20,16 +20,25 @@ pub fn escaped(bytes: &[u8]) -> String {
     format!("\"{shown}\"")
 }
 
-/// The first wrong answer of a `service` (echo, upper, frame, sized, fixed16) whose
-/// answer should have been `expected`: where it differs, both sides, and
-/// a hint if there is one.
+/// Bytes shown before the first difference, so that it is in view
+/// however deep into a long answer it lies.
+const CONTEXT_BYTES: usize = 16;
+
+/// The first wrong answer of a `service` (echo, upper, frame, sized,
+/// fixed16) whose answer should have been `expected`: where it differs,
+/// both sides from a little before that byte, and a hint if there is one.
 pub fn differs(service: &str, expected: &[u8], got: &[u8], at: usize) -> String {
+    let from = at.saturating_sub(CONTEXT_BYTES);
+    let side = |bytes: &[u8]| escaped(&bytes[from.min(bytes.len())..]);
     let mut text = format!(
         "{service} answer differs from the expected one at byte {at} of {}: expected {}, got {}",
         expected.len(),
-        escaped(expected),
-        escaped(got)
+        side(expected),
+        side(got)
     );
+    if from > 0 {
+        text.push_str(&format!(" (both shown from byte {from})"));
+    }
     if got.starts_with(b"HTTP/") {
         text.push_str(": the answers look like HTTP: is the server running --service http?");
     }
@@ -65,6 +74,16 @@ mod tests {
         );
         assert_eq!(escaped(b"\x01a"), r#""\x01a""#);
         assert!(!differs("echo", b"ab", b"ax", 1).contains("HTTP"));
+        // Deep in a long answer, the difference is in view.
+        let expected = vec![b'a'; 4000];
+        let mut got = expected.clone();
+        got[2000] = b'!';
+        let text = differs("sized", &expected, &got, 2000);
+        assert!(
+            text.contains(&format!("got \"{}!", "a".repeat(16))),
+            "{text}"
+        );
+        assert!(text.contains("(both shown from byte 1984)"), "{text}");
         assert!(http_hint(b"GET / HTTP/1.1\r\n", b"GET / HT").is_some());
         assert!(http_hint(b"GET / HTTP/1.1\r\n", b"HTTP/1.1 404").is_none());
     }

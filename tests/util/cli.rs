@@ -20,6 +20,21 @@ pub fn sockbench(args: &[&str]) -> Output {
         .expect("run the sockbench binary")
 }
 
+/// Each set of `compare` flags in `cases` is refused before anything
+/// runs, its stderr saying the expected words; no CSV is written in `dir`.
+pub fn assert_compare_refuses(dir: &Path, cases: &[(&[&str], &str)]) {
+    let out_dir = dir.to_str().unwrap();
+    for (flags, expected) in cases {
+        let mut args = vec!["compare", "--out-dir", out_dir, "--name", "refused"];
+        args.extend(flags.iter());
+        let run = sockbench(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{flags:?} was accepted");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+    }
+    assert!(!dir.join("refused.csv").exists(), "nothing ran");
+}
+
 /// The last progress line reads `[n/n]`: every planned run was made.
 pub fn assert_last_progress_line_is_complete(stderr: &str) {
     let last = stderr

@@ -500,6 +500,26 @@ mod tests {
         }
     }
 
+    /// A run without an answer says why: invalid answers first, then
+    /// connections closed before any answer, with the service to check.
+    #[test]
+    fn a_run_without_an_answer_says_what_happened() {
+        let mut report = LoadReport {
+            requests: 0,
+            ..report()
+        };
+        assert_eq!(report.why_no_answer(), "no request was answered");
+        report.errors.add(ErrorKind::Closed);
+        let why = report.why_no_answer();
+        assert!(
+            why.contains("the connection was closed before any answer (1 closed")
+                && why.ends_with("does the server speak --service echo?"),
+            "{why}"
+        );
+        report.errors.add(ErrorKind::Invalid);
+        assert_eq!(report.why_no_answer(), "no answer was valid (1 invalid)");
+    }
+
     /// Rates divide by the measured duration; percentiles come from the histogram.
     #[test]
     fn row_has_rates_and_percentiles() {

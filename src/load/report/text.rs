@@ -101,6 +101,15 @@ impl LoadReport {
                 "no answer was valid ({} invalid)",
                 self.errors.get(ErrorKind::Invalid)
             )
+        } else if self.errors.get(ErrorKind::Closed) > 0 {
+            // Closed with answers owed and never one answer: a server that
+            // reads a request it does not understand and hangs up.
+            format!(
+                "no request was answered: the connection was closed before any answer ({} closed; errors: {}): does the server speak --service {}?",
+                self.errors.get(ErrorKind::Closed),
+                self.errors,
+                self.wire.as_ref().map_or(self.service.name(), |(protocol, _)| protocol)
+            )
         } else if self.errors.total() > 0 {
             format!("no request was answered (errors: {})", self.errors)
         } else {
