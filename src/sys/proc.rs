@@ -109,6 +109,16 @@ pub fn sum_holdings(
 /// Memory, threads and (with `count_sockets`) sockets of the one process `pid`.
 fn process_holding(pid: u32, count_sockets: bool) -> io::Result<ProcessHolding> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    if is_zombie(&status) {
+        // A child that has exited but is not reaped yet holds no memory
+        // and no descriptors (its status has no VmRSS): it adds nothing,
+        // and the sample is still complete.
+        return Ok(ProcessHolding {
+            socket_inodes: count_sockets.then(HashSet::new),
+            descriptors: count_sockets.then_some(0),
+            ..ProcessHolding::default()
+        });
+    }
     let field = |name: &str| {
         status_field(&status, name)
             .ok_or_else(|| io::Error::other(format!("/proc/{pid}/status has no {name}")))
@@ -125,6 +135,14 @@ fn process_holding(pid: u32, count_sockets: bool) -> io::Result<ProcessHolding> 
         socket_inodes,
         descriptors,
     })
+}
+
+/// Whether the text of `/proc/PID/status` is a zombie's (`State:\tZ`).
+fn is_zombie(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("State:"))
+        .is_some_and(|state| state.trim_start().starts_with('Z'))
 }
 
 /// The sockets among the descriptors of process `pid` (their inodes), and
@@ -325,6 +343,14 @@ mod tests {
         assert!((cpu.busy_s - 5.0).abs() < 1e-9, "{cpu:?}");
         assert!((cpu.steal_s - 2.0).abs() < 1e-9, "{cpu:?}");
         assert_eq!(MachineCpu::parse("intr 1 2 3\n"), None);
+    }
+
+    /// A zombie's status (no VmRSS) is told apart from a live process's.
+    #[test]
+    fn a_zombie_is_recognised_by_its_state() {
+        assert!(is_zombie("Name:\tapache2\nState:\tZ (zombie)\nTgid:\t6873\n"));
+        assert!(!is_zombie("Name:\tapache2\nState:\tS (sleeping)\nVmRSS:\t 10 kB\n"));
+        assert!(!is_zombie("garbage"));
     }
 
     /// A child that cannot be read makes the whole sum an error naming it,

@@ -359,7 +359,7 @@ impl Plan {
         };
         let sources = &self.load.sources;
         format!(
-            "{} (scale {}): {} connections, {} req/s in total (open loop, one request every {:.0} s per connection), 64 B echo (sockbench's http request to a server sockbench did not write), measured {measured} after every connection is up and a {} warmup; connects at {:.0}/s, measuring begins at the latest {} after the first; from {} source addresses ({}-{}) over {} generator process(es); listen backlog {} (sockbench servers)",
+            "{} (scale {}): {} connections, {} req/s in total (open loop, one request every {:.0} s per connection), 64 B echo to sockbench's servers (its http request to one it did not write), measured {measured} after every connection is up and a {} warmup; connects at {:.0}/s, measuring begins at the latest {} after the first; from {} source addresses ({}-{}) over {} generator process(es); listen backlog {} (sockbench servers)",
             self.scenario,
             self.scale,
             self.load.connections,

@@ -29,7 +29,7 @@ use crate::sys::proc::Holding;
 /// | `slow_connects` | connects that took over 1 s (a SYN sent again) |
 /// | `listen_overflows`, `listen_drops` | growth of the kernel's counters over the run (every listener) |
 /// | `outcome` | how the load run ended (`finished`, `server-lost`, `cut-off`, `generator-lost`, `load-failed`) |
-/// | `incomplete_samples`, `incomplete_reason` | samples of the window in which some process of the server could not be read, and why (the first): left out of `server_connections` and the memory, never counted as fewer |
+/// | `incomplete_samples`, `incomplete_reason` | samples of the window in which some process of the server could not be read, or whose socket count was below the connections the load proved open (no error, every connection open at the end), and why (the first): left out of `server_connections` (the unreadable ones of the memory too), never counted as fewer |
 /// | `server_threads` | the most threads the server had in the window |
 /// | `server_descriptors_most`, `descriptor_limit` | the most descriptors one server process had open in the window's counts, and the hard limit of each process |
 /// | `server_rss_idle_kb`, `server_rss_kb` | server resident memory before the load, and the most in the window (all its processes) |
@@ -237,11 +237,25 @@ pub(super) fn record_of(
     ) else {
         return record; // the server was gone
     };
-    let held = counted
+    let above_idle: Vec<u64> = counted
         .iter()
         .map(|n| n.saturating_sub(idle_sockets))
-        .min()
-        .unwrap_or(0);
+        .collect();
+    // With no error and every connection still open at the end, the
+    // server accepted each one the load had up: a count below that missed
+    // some of its sockets, and is set apart like an unreadable sample.
+    let proven = (record.errors == 0 && record.connections_open_at_end == record.connections_up)
+        .then_some(record.connections_up);
+    let (held, short) = held_over(&above_idle, proven);
+    if short > 0 {
+        record.incomplete_samples += short as u64;
+        if record.incomplete_reason.is_empty() {
+            record.incomplete_reason = format!(
+                "{short} socket count(s) below the {} connections the load held open with no error",
+                record.connections_up
+            );
+        }
+    }
     let rss_kb = holdings.iter().map(|h| h.rss_kb).max().unwrap_or(0);
     record.server_connections = Some(held);
     record.server_threads = holdings.iter().map(|h| h.threads).max();
@@ -291,6 +305,21 @@ fn complete_holdings<'a>(window: &[&'a Sample]) -> (Vec<Holding>, Vec<&'a String
         .filter_map(|s| s.holding.as_ref().err())
         .collect();
     (holdings, incomplete)
+}
+
+/// The connections held through the window: the fewest of the samples'
+/// socket counts (above the idle count), leaving out those below
+/// `proven` (what the server must have held), with how many were left
+/// out; if every count is below it, the fewest of them all.
+fn held_over(above_idle: &[u64], proven: Option<u64>) -> (u64, usize) {
+    let short = proven.map_or(0, |p| above_idle.iter().filter(|&&n| n < p).count());
+    let fewest_full = above_idle
+        .iter()
+        .copied()
+        .filter(|&n| proven.map_or(true, |p| n >= p))
+        .min();
+    let held = fewest_full.or_else(|| above_idle.iter().copied().min());
+    (held.unwrap_or(0), short)
 }
 
 /// `kib` shared over `connections`, to two decimals; none without connections.
@@ -412,5 +441,19 @@ mod tests {
         assert_eq!(fewest, Some(100_001));
         assert_eq!(incomplete.len(), 1);
         assert!(incomplete[0].contains("process 7"));
+    }
+
+    /// A count below what the load proved the server held (no error,
+    /// every connection open at the end) is set apart, not taken as held;
+    /// without that proof, the fewest count is held.
+    #[test]
+    fn a_count_below_the_proven_connections_is_set_apart() {
+        assert_eq!(
+            held_over(&[100_000, 71_937, 100_000], Some(100_000)),
+            (100_000, 1)
+        );
+        assert_eq!(held_over(&[100_000, 71_937], None), (71_937, 0));
+        assert_eq!(held_over(&[9_996, 9_990], Some(15_000)), (9_990, 2));
+        assert_eq!(held_over(&[], Some(10)), (0, 0));
     }
 }
