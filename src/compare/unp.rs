@@ -601,12 +601,16 @@ mod tests {
         let claims = judged(&records);
         assert_eq!(claims[0].verdict, "does not hold");
         assert!(
-            claims[0].numbers.contains("prefork-accept 5.0 (20x)"),
+            claims[0].numbers.contains("prefork-accept 5.2 (20x)"),
             "{}",
             claims[0].numbers
         );
         assert_eq!(claims[1].verdict, "holds", "{}", claims[1].numbers);
-        assert!(claims[1].numbers.contains("ratio 0.50"), "{}", claims[1].numbers);
+        assert!(
+            claims[1].numbers.contains("ratio 0.50"),
+            "{}",
+            claims[1].numbers
+        );
         assert!(
             claims[2]
                 .verdict
@@ -645,7 +649,11 @@ mod tests {
         }
         let claims = judged(&records);
         assert_eq!(claims[2].verdict, "partly", "{}", claims[2].numbers);
-        assert!(claims[2].numbers.contains("no difference"), "{}", claims[2].numbers);
+        assert!(
+            claims[2].numbers.contains("no difference"),
+            "{}",
+            claims[2].numbers
+        );
         assert_eq!(claims[3].verdict, "holds", "{}", claims[3].numbers);
         assert_eq!(claims[4].verdict, "no difference", "{}", claims[4].numbers);
     }

@@ -348,8 +348,12 @@ mod tests {
     /// A zombie's status (no VmRSS) is told apart from a live process's.
     #[test]
     fn a_zombie_is_recognised_by_its_state() {
-        assert!(is_zombie("Name:\tapache2\nState:\tZ (zombie)\nTgid:\t6873\n"));
-        assert!(!is_zombie("Name:\tapache2\nState:\tS (sleeping)\nVmRSS:\t 10 kB\n"));
+        assert!(is_zombie(
+            "Name:\tapache2\nState:\tZ (zombie)\nTgid:\t6873\n"
+        ));
+        assert!(!is_zombie(
+            "Name:\tapache2\nState:\tS (sleeping)\nVmRSS:\t 10 kB\n"
+        ));
         assert!(!is_zombie("garbage"));
     }
 
