@@ -197,7 +197,13 @@ fn process_stats(pid: u32) -> io::Result<ProcStats> {
     Ok(ProcStats {
         cpu_s: parse_cpu_ticks(&stat).ok_or_else(|| unreadable("CPU time"))? as f64
             / clock_ticks_per_s(),
-        peak_rss_kb: parse_peak_rss_kb(&status).ok_or_else(|| unreadable("VmHWM"))?,
+        // A zombie keeps its CPU time in `stat` until it is reaped but has
+        // no memory left (no VmHWM): its time counts, its memory is 0.
+        peak_rss_kb: if is_zombie(&status) {
+            0
+        } else {
+            parse_peak_rss_kb(&status).ok_or_else(|| unreadable("VmHWM"))?
+        },
     })
 }
 
@@ -343,6 +349,24 @@ mod tests {
         assert!((cpu.busy_s - 5.0).abs() < 1e-9, "{cpu:?}");
         assert!((cpu.steal_s - 2.0).abs() < 1e-9, "{cpu:?}");
         assert_eq!(MachineCpu::parse("intr 1 2 3\n"), None);
+    }
+
+    /// A child that has exited but is not reaped is read, not an error:
+    /// its CPU time counts and it holds no memory or descriptors.
+    #[test]
+    fn an_unreaped_child_is_read_as_holding_nothing() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited once its state reads Z; bounded, no sleep.
+        let exited = (0..1_000_000).any(|_| {
+            fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| is_zombie(&s))
+        });
+        assert!(exited, "the child did not exit");
+        let stats = process_stats(pid).unwrap();
+        assert_eq!(stats.peak_rss_kb, 0);
+        let holding = process_holding(pid, true).unwrap();
+        assert_eq!((holding.rss_kb, holding.descriptors), (0, Some(0)));
+        child.wait().unwrap();
     }
 
     /// A zombie's status (no VmRSS) is told apart from a live process's.
